@@ -1,0 +1,144 @@
+package agent
+
+// Produce: v3-12
+//
+// Each partition's records must be exactly one RecordBatch v2; it is
+// validated (size against max.message.bytes first, then CRC-32C, counts,
+// no control bit), checked against the idempotent producer's sequence
+// window, given offsets and the leader epoch in place, and queued to the WAL
+// before the next request on the connection is read. The reply waits for
+// the batch to pass the high watermark (acks=1 and acks=all; with one
+// replica they coincide); acks=0 is never answered.
+// Duplicates of one of the producer's last five batches are answered with
+// the original offsets.
+//
+// Version notes:
+// * v3: RecordBatch only; transactional id (transactions are not served)
+// * v5: LogStartOffset in response
+// * v8: per-record errors and ErrorMessage
+// * v9: flexible versions
+// * v13 (topic ids) is not served.
+
+import (
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/batch"
+)
+
+func init() { register(0, 3, 12, handleProduce) }
+
+func handleProduce(a *Agent, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	type waitFor struct {
+		rp   *kmsg.ProduceResponseTopicPartition
+		done chan error
+	}
+	var waits []waitFor
+	fail := func(rp *kmsg.ProduceResponseTopicPartition, code int16, err error) {
+		rp.ErrorCode = code
+		if req.Version >= 8 && err != nil {
+			rp.ErrorMessage = errMsg(err)
+		}
+	}
+
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		resp.Topics = append(resp.Topics, st)
+		rs := &resp.Topics[len(resp.Topics)-1]
+		t := a.topicByName(rt.Topic)
+		for i, rp := range rt.Partitions {
+			sp := &rs.Partitions[i]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			switch {
+			case req.TransactionID != nil:
+				fail(sp, kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactions are not supported"))
+				continue
+			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+				fail(sp, kerr.InvalidRequiredAcks.Code, fmt.Errorf("acks must be -1, 0 or 1, got %d", req.Acks))
+				continue
+			case t == nil && validateTopicName(rt.Topic) != nil:
+				fail(sp, kerr.InvalidTopicException.Code, fmt.Errorf("invalid topic name %q", rt.Topic))
+				continue
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+				fail(sp, kerr.UnknownTopicOrPartition.Code, nil)
+				continue
+			case t.meta.Partitions[rp.Partition].Leader != a.cfg.ID:
+				fail(sp, kerr.NotLeaderForPartition.Code, nil)
+				continue
+			}
+			h, err := batch.ValidateProduce(rp.Records, a.topicMaxMessageBytes(t))
+			if err != nil {
+				fail(sp, errCode(err), err)
+				continue
+			}
+			if h.Transactional() {
+				fail(sp, kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactional batches are not supported"))
+				continue
+			}
+			if tt, _ := a.topicConfigValue(t, "message.timestamp.type"); tt == "LogAppendTime" {
+				sp.LogAppendTime = time.Now().UnixMilli()
+				setLogAppendTime(rp.Records, sp.LogAppendTime)
+			}
+			p := t.parts[rp.Partition]
+			done := make(chan error, 1)
+			res, err := p.Append(rp.Records, h, func(err error) { done <- err })
+			if err != nil {
+				fail(sp, errCode(err), err)
+				continue
+			}
+			sp.BaseOffset = res.BaseOffset
+			sp.LogStartOffset = res.LogStart
+			if res.Duplicate {
+				// A duplicate's original LogAppendTime isn't kept.
+				sp.LogAppendTime = -1
+			}
+			waits = append(waits, waitFor{rp: sp, done: done})
+		}
+	}
+	if req.Acks == 0 {
+		return nil, nil
+	}
+	return func() kmsg.Response {
+		// TimeoutMillis bounds the wait for replication; the local WAL
+		// write is waited for regardless, as Kafka's leader append is
+		// synchronous. With one replica there is nothing else to wait for.
+		for _, w := range waits {
+			select {
+			case err := <-w.done:
+				if err != nil {
+					fail(w.rp, errCode(err), err)
+					w.rp.BaseOffset = -1
+				}
+			case <-r.ctx.Done():
+				fail(w.rp, kerr.RequestTimedOut.Code, r.ctx.Err())
+				w.rp.BaseOffset = -1
+			}
+		}
+		return resp
+	}, nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// setLogAppendTime marks a batch as LogAppendTime with max timestamp ts and
+// recomputes its CRC, as a Kafka broker does for such topics.
+func setLogAppendTime(b []byte, ts int64) {
+	attrs := uint16(b[21])<<8 | uint16(b[22])
+	attrs |= 1 << 3
+	b[21], b[22] = byte(attrs>>8), byte(attrs)
+	for i := 0; i < 8; i++ {
+		b[35+i] = byte(uint64(ts) >> (56 - 8*i))
+	}
+	crc := crc32.Checksum(b[21:], castagnoli)
+	b[17], b[18], b[19], b[20] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
+}

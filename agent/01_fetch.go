@@ -1,0 +1,138 @@
+package agent
+
+// Fetch: v4-16
+//
+// Serves whole batches below the high watermark, the batch holding the
+// requested offset first. The first batch of the response is returned even
+// if it exceeds MaxBytes or the partition's limit (KIP-74), so a consumer
+// always progresses. Waits up to MaxWaitMillis for MinBytes, woken whenever
+// any partition's high watermark moves. Fetch sessions (KIP-227) are not
+// kept: every response is full and carries session id 0, which clients
+// treat as "sessions unavailable".
+//
+// Version notes:
+// * v4: LastStableOffset (= high watermark: no transactions), isolation level
+// * v5: LogStartOffset
+// * v7: sessions (declined as above)
+// * v9: CurrentLeaderEpoch fencing (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH)
+// * v11: rack (ignored: one replica serves)
+// * v12: flexible versions, LastFetchedEpoch (divergence is checked by clients
+//   through OffsetForLeaderEpoch)
+// * v13: topics by TopicID (UNKNOWN_TOPIC_ID)
+
+import (
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/partition"
+)
+
+func init() { register(1, 4, 16, handleFetch) }
+
+func handleFetch(a *Agent, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.FetchRequest)
+	return func() kmsg.Response {
+		deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+		for {
+			wake := a.data.wait()
+			resp, n, stop := a.fetchOnce(req)
+			if stop || n >= int(max(req.MinBytes, 1)) || !time.Now().Before(deadline) {
+				return resp
+			}
+			timer := time.NewTimer(time.Until(deadline))
+			select {
+			case <-wake:
+			case <-timer.C:
+			case <-r.ctx.Done():
+				timer.Stop()
+				return resp
+			}
+			timer.Stop()
+		}
+	}, nil
+}
+
+// fetchOnce builds a response from what is readable now. stop says an error
+// makes waiting pointless.
+func (a *Agent) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	budget := int(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = 1<<31 - 1
+	}
+	total, stop := 0, false
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		var t *topic
+		if req.Version >= 13 {
+			t = a.topicByID(uuid.UUID(rt.TopicID))
+		} else {
+			t = a.topicByName(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			// Empty, not null: librdkafka rejects a null record set.
+			sp.RecordBatches = []byte{}
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			switch {
+			case t == nil && req.Version >= 13:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+				stop = true
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				stop = true
+			case t.meta.Partitions[rp.Partition].Leader != a.cfg.ID:
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+				stop = true
+			default:
+				p := t.parts[rp.Partition]
+				o := p.Offsets()
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, o.Epoch); code != 0 {
+					sp.ErrorCode = code
+					stop = true
+					break
+				}
+				// Only the response's first batch may overshoot the limits.
+				limit := max(min(int(rp.PartitionMaxBytes), budget), 0)
+				data, o, err := p.Read(rp.FetchOffset, limit, total == 0)
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HW, o.HW, o.LogStart
+				if err != nil {
+					sp.ErrorCode = errCode(err)
+					if !errors.Is(err, partition.ErrOffsetOutOfRange) {
+						a.log.Warn("fetch read", "topic", t.name, "partition", rp.Partition, "err", err)
+					}
+					stop = true
+					break
+				}
+				if data != nil {
+					sp.RecordBatches = data
+				}
+				total += len(data)
+				budget -= len(data)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, stop
+}
+
+// checkLeaderEpoch fences clients with a stale or future view (KIP-320).
+// -1 means the client doesn't know.
+func checkLeaderEpoch(clientEpoch, epoch int32) int16 {
+	switch {
+	case clientEpoch < 0 || clientEpoch == epoch:
+		return 0
+	case clientEpoch < epoch:
+		return kerr.FencedLeaderEpoch.Code
+	default:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+}

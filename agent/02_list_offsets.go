@@ -1,0 +1,71 @@
+package agent
+
+// ListOffsets: v1-8
+//
+// Timestamps: -2 earliest (log start), -1 latest (high watermark), -3 the
+// offset of the largest timestamp (v7+), -4 earliest local (v8+; the log
+// start, since every retained offset is readable here); otherwise the first
+// batch whose max timestamp is at or after the given one. The answer names
+// the first offset of that batch, so a consumer may see a few records just
+// before the timestamp, never miss one after it.
+//
+// Version notes:
+// * v2: isolation level (no transactions: LSO = high watermark)
+// * v4: CurrentLeaderEpoch fencing, LeaderEpoch in response
+// * v6: flexible versions
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(2, 1, 8, handleListOffsets) }
+
+func handleListOffsets(a *Agent, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := a.topicByName(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			switch {
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case t.meta.Partitions[rp.Partition].Leader != a.cfg.ID && req.ReplicaID != -2:
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			default:
+				p := t.parts[rp.Partition]
+				o := p.Offsets()
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, o.Epoch); code != 0 {
+					sp.ErrorCode = code
+					break
+				}
+				sp.LeaderEpoch = o.Epoch
+				switch ts := rp.Timestamp; {
+				case ts == -2 || (ts == -4 && req.Version >= 8):
+					sp.Offset = o.LogStart
+				case ts == -1:
+					sp.Offset = o.HW
+				case ts == -3 && req.Version >= 7:
+					if off, mts, ok := p.MaxTimestamp(); ok {
+						sp.Offset, sp.Timestamp = off, mts
+					}
+				case ts < 0:
+					sp.ErrorCode = kerr.UnsupportedVersion.Code
+				default:
+					off, mts, ok := p.OffsetForTimestamp(ts)
+					if ok {
+						sp.Offset, sp.Timestamp = off, mts
+					}
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return now(resp), nil
+}

@@ -1,0 +1,150 @@
+package agent
+
+// Metadata: v0-12
+//
+// Names every agent as a broker and, per partition, the leader, leader
+// epoch, replicas and in-sync replicas from cluster metadata. A null topic
+// list (v1+) means all topics. Missing topics are created when the agent
+// allows auto-creation and the request does (v4+; always for older
+// versions), with num.partitions partitions.
+//
+// Version notes:
+// * v1: ControllerID, IsInternal, Rack
+// * v2: ClusterID
+// * v4: AllowAutoTopicCreation
+// * v5: OfflineReplicas
+// * v7: LeaderEpoch
+// * v8: authorized operations (we answer "unknown", -2147483648)
+// * v9: flexible versions
+// * v10: TopicID; topics may be requested by id (v10+ with null name)
+
+import (
+	"sort"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
+)
+
+func init() { register(3, 0, 12, handleMetadata) }
+
+const authorizedOpsUnknown = -2147483648
+
+func handleMetadata(a *Agent, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+
+	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	autoCreate := a.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+
+	// Create what is missing first, in one pass, so the state we describe
+	// below includes it.
+	if !allTopics && autoCreate {
+		for _, rt := range req.Topics {
+			if rt.Topic == nil || a.topicByName(*rt.Topic) != nil || validateTopicName(*rt.Topic) != nil {
+				continue
+			}
+			if err := a.createTopic(r.ctx, *rt.Topic, -1, -1, nil, nil); err != nil && errCode(err) != kerr.TopicAlreadyExists.Code {
+				a.log.Warn("auto-create topic", "topic", *rt.Topic, "err", err)
+			}
+		}
+	}
+
+	st := a.meta.State()
+	agents := make([]metadata.AgentInfo, 0, len(st.Agents))
+	for _, ag := range st.Agents {
+		agents = append(agents, ag)
+	}
+	sort.Slice(agents, func(i, j int) bool { return agents[i].ID < agents[j].ID })
+	for _, ag := range agents {
+		host, port := splitHostPort(ag.Addr)
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID = ag.ID
+		b.Host = host
+		b.Port = port
+		if ag.Zone != "" {
+			z := ag.Zone
+			b.Rack = &z
+		}
+		resp.Brokers = append(resp.Brokers, b)
+	}
+	cid := a.clusterID
+	resp.ClusterID = &cid
+	resp.ControllerID = a.controllerID()
+	resp.AuthorizedOperations = authorizedOpsUnknown
+
+	describe := func(mt *metadata.Topic) kmsg.MetadataResponseTopic {
+		t := kmsg.NewMetadataResponseTopic()
+		name := mt.Name
+		t.Topic = &name
+		t.TopicID = mt.ID
+		t.IsInternal = isInternalTopic(mt.Name)
+		t.AuthorizedOperations = authorizedOpsUnknown
+		for i, mp := range mt.Partitions {
+			p := kmsg.NewMetadataResponseTopicPartition()
+			p.Partition = int32(i)
+			p.Leader = mp.Leader
+			p.LeaderEpoch = mp.LeaderEpoch
+			p.Replicas = append([]int32(nil), mp.Replicas...)
+			p.ISR = append([]int32(nil), mp.ISR...)
+			for _, rep := range mp.Replicas {
+				if _, ok := st.Agents[rep]; !ok {
+					p.OfflineReplicas = append(p.OfflineReplicas, rep)
+				}
+			}
+			if _, ok := st.Agents[mp.Leader]; !ok {
+				p.ErrorCode = kerr.LeaderNotAvailable.Code
+			}
+			t.Partitions = append(t.Partitions, p)
+		}
+		return t
+	}
+
+	if allTopics {
+		names := make([]string, 0, len(st.Topics))
+		byName := make(map[string]*metadata.Topic, len(st.Topics))
+		for _, mt := range st.Topics {
+			names = append(names, mt.Name)
+			byName[mt.Name] = mt
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			resp.Topics = append(resp.Topics, describe(byName[n]))
+		}
+		return now(resp), nil
+	}
+
+	for _, rt := range req.Topics {
+		var mt *metadata.Topic
+		switch {
+		case rt.Topic != nil:
+			mt, _ = st.TopicByName(*rt.Topic)
+		case rt.TopicID != uuid.Nil:
+			mt = st.Topics[uuid.UUID(rt.TopicID)]
+		}
+		if mt != nil {
+			resp.Topics = append(resp.Topics, describe(mt))
+			continue
+		}
+		t := kmsg.NewMetadataResponseTopic()
+		t.Topic = rt.Topic
+		t.TopicID = rt.TopicID
+		switch {
+		case rt.Topic == nil:
+			t.ErrorCode = kerr.UnknownTopicID.Code
+		case validateTopicName(*rt.Topic) != nil:
+			t.ErrorCode = kerr.InvalidTopicException.Code
+		case autoCreate:
+			// Creation was attempted above; the client retries.
+			t.ErrorCode = kerr.LeaderNotAvailable.Code
+		default:
+			t.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return now(resp), nil
+}
+
+func isInternalTopic(name string) bool { return name == "__consumer_offsets" }

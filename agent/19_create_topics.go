@@ -1,0 +1,123 @@
+package agent
+
+// CreateTopics: v0-7
+//
+// Served by the controller (others answer NOT_CONTROLLER). Partition count
+// and replication factor of -1 take the defaults (num.partitions,
+// min(3, agents)); an explicit replica assignment requires both to be -1.
+// Configs are checked against the topic configs tlog honours
+// (INVALID_CONFIG otherwise). ValidateOnly checks without creating.
+//
+// Version notes:
+// * v1: ValidateOnly, ErrorMessage
+// * v4: -1 defaults (KIP-464)
+// * v5: NumPartitions, ReplicationFactor and Configs in the response;
+//   flexible versions
+// * v7: TopicID in the response
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(19, 0, 7, handleCreateTopics) }
+
+func handleCreateTopics(a *Agent, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := map[string]int{}
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		setErr := func(err error) {
+			st.ErrorCode = createErrCode(err)
+			st.ErrorMessage = errMsg(err)
+		}
+		configs := map[string]string{}
+		var assignment [][]int32
+		for _, ra := range rt.ReplicaAssignment {
+			for int(ra.Partition) >= len(assignment) {
+				assignment = append(assignment, nil)
+			}
+			assignment[ra.Partition] = ra.Replicas
+		}
+		var cfgErr error
+		for _, c := range rt.Configs {
+			if c.Value == nil {
+				cfgErr = fmt.Errorf("%w: config %s has a null value", errInvalidConfig, c.Name)
+				break
+			}
+			configs[c.Name] = *c.Value
+		}
+		switch {
+		case !a.meta.IsController():
+			st.ErrorCode = kerr.NotController.Code
+		case seen[rt.Topic] > 1:
+			setErr(fmt.Errorf("%w: topic %q listed more than once", errInvalidRequest, rt.Topic))
+		case cfgErr != nil:
+			setErr(cfgErr)
+		default:
+			spec, err := a.planTopic(rt.Topic, rt.NumPartitions, rt.ReplicationFactor, configs, assignment)
+			if err == nil && !req.ValidateOnly {
+				_, err = a.propose(r.ctx, spec)
+			}
+			if err != nil {
+				setErr(err)
+				break
+			}
+			st.TopicID = spec.ID
+			st.NumPartitions = int32(len(spec.Partitions))
+			st.ReplicationFactor = int16(len(spec.Partitions[0].Replicas))
+			if req.Version >= 5 {
+				t := &topic{configs: spec.Configs, meta: nil}
+				st.Configs = a.describeTopicConfigsForCreate(t, len(spec.Partitions[0].Replicas))
+			}
+		}
+		if req.Version < 1 {
+			st.ErrorMessage = nil
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return now(resp), nil
+}
+
+func createErrCode(err error) int16 {
+	switch {
+	case errors.Is(err, errInvalidPartitions):
+		return kerr.InvalidPartitions.Code
+	case errors.Is(err, errInvalidReplicationFactor):
+		return kerr.InvalidReplicationFactor.Code
+	case errors.Is(err, errInvalidReplicaAssignment):
+		return kerr.InvalidReplicaAssignment.Code
+	case errors.Is(err, errInvalidRequest):
+		return kerr.InvalidRequest.Code
+	}
+	return errCode(err)
+}
+
+// describeTopicConfigsForCreate lists the configs a new topic will have
+// (CreateTopics v5+).
+func (a *Agent) describeTopicConfigsForCreate(t *topic, rf int) []kmsg.CreateTopicsResponseTopicConfig {
+	var out []kmsg.CreateTopicsResponseTopicConfig
+	for _, c := range topicConfigs {
+		rc := kmsg.NewCreateTopicsResponseTopicConfig()
+		rc.Name = c.name
+		v, set := t.configs[c.name]
+		if set {
+			rc.Source = 1 // DYNAMIC_TOPIC_CONFIG
+		} else {
+			v = c.def(a, rf)
+			rc.Source = 5 // DEFAULT_CONFIG
+		}
+		rc.Value = &v
+		out = append(out, rc)
+	}
+	return out
+}

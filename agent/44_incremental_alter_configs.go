@@ -1,0 +1,95 @@
+package agent
+
+// IncrementalAlterConfigs: v0-1
+//
+// SET (0), DELETE (1), APPEND (2) and SUBTRACT (3) on topic configs. The
+// list operations apply to cleanup.policy, the only list-typed config;
+// every result is validated as a whole before it is journaled.
+//
+// Version notes:
+// * v1: flexible versions
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
+
+func handleIncrementalAlterConfigs(a *Agent, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType = rr.ResourceType
+		sr.ResourceName = rr.ResourceName
+		err := a.alterTopicConfigs(r, int8(rr.ResourceType), rr.ResourceName, func(cur map[string]string) (map[string]string, error) {
+			for _, c := range rr.Configs {
+				val := ""
+				if c.Value != nil {
+					val = *c.Value
+				}
+				switch c.Op {
+				case 0:
+					if c.Value == nil {
+						return nil, fmt.Errorf("%w: SET %s needs a value", errInvalidConfig, c.Name)
+					}
+					cur[c.Name] = val
+				case 1:
+					delete(cur, c.Name)
+				case 2, 3:
+					tc, ok := lookupTopicConfig(c.Name)
+					if !ok || tc.typ != 7 {
+						return nil, fmt.Errorf("%w: %s is not a list config", errInvalidConfig, c.Name)
+					}
+					base, _ := a.topicConfigValueByName(rr.ResourceName, c.Name, cur)
+					items := splitList(base)
+					for _, v := range splitList(val) {
+						if c.Op == 2 && !slices.Contains(items, v) {
+							items = append(items, v)
+						}
+						if c.Op == 3 {
+							items = slices.DeleteFunc(items, func(s string) bool { return s == v })
+						}
+					}
+					cur[c.Name] = strings.Join(items, ",")
+				default:
+					return nil, fmt.Errorf("%w: unknown operation %d on %s", errInvalidRequest, c.Op, c.Name)
+				}
+			}
+			return cur, nil
+		}, req.ValidateOnly)
+		sr.ErrorCode, sr.ErrorMessage = alterErr(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return now(resp), nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// topicConfigValueByName is the effective value given in-progress configs.
+func (a *Agent) topicConfigValueByName(topicName, name string, cur map[string]string) (string, bool) {
+	if v, ok := cur[name]; ok {
+		return v, true
+	}
+	t := a.topicByName(topicName)
+	if t == nil {
+		return "", false
+	}
+	tc, ok := lookupTopicConfig(name)
+	if !ok {
+		return "", false
+	}
+	return tc.def(a, len(t.meta.Partitions[0].Replicas)), false
+}

@@ -1,0 +1,165 @@
+package batch
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"testing"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// spec describes a batch to build; zero values give a plain, non-idempotent
+// uncompressed batch.
+type spec struct {
+	attrs     int16
+	pid       int64
+	epoch     int16
+	seq       int32
+	firstTS   int64
+	recs      []kmsg.Record
+	codec     int8
+	rawBody   []byte // used as-is instead of encoded (and compressed) recs
+	numRecs   *int32 // overrides len(recs)
+	lastDelta *int32 // overrides len(recs)-1
+}
+
+// mkRecords returns n records the way kgo lays them out: offset deltas
+// 0..n-1, growing timestamp deltas, keys, values and headers, with a null
+// key and a null header value sprinkled in.
+func mkRecords(n int) []kmsg.Record {
+	recs := make([]kmsg.Record, n)
+	for i := range recs {
+		r := kmsg.Record{
+			TimestampDelta64: int64(i * 3),
+			OffsetDelta:      int32(i),
+			Key:              []byte(fmt.Sprintf("key-%d", i)),
+			Value:            bytes.Repeat([]byte{byte('a' + i%26)}, 10+i),
+			Headers: []kmsg.Header{
+				{Key: "trace", Value: []byte(fmt.Sprintf("t%d", i))},
+				{Key: "nil", Value: nil},
+			},
+		}
+		if i%3 == 2 {
+			r.Key = nil
+		}
+		recs[i] = r
+	}
+	return recs
+}
+
+// encodeRecords frames records, filling in each record's length varint.
+func encodeRecords(recs []kmsg.Record) []byte {
+	var out []byte
+	for _, r := range recs {
+		r.Length = 0
+		body := r.AppendTo(nil)[1:] // varint 0 is one byte
+		r.Length = int32(len(body))
+		out = r.AppendTo(out)
+	}
+	return out
+}
+
+func compress(tb testing.TB, codec int8, raw []byte) []byte {
+	tb.Helper()
+	switch codec {
+	case CompressionNone:
+		return raw
+	case CompressionGzip:
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		if _, err := w.Write(raw); err != nil {
+			tb.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			tb.Fatal(err)
+		}
+		return buf.Bytes()
+	case CompressionSnappy:
+		return s2.EncodeSnappy(nil, raw)
+	case CompressionZstd:
+		enc, err := zstd.NewWriter(nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer enc.Close()
+		return enc.EncodeAll(raw, nil)
+	default:
+		// No lz4 encoder in go.sum; the broker never decompresses, so an
+		// opaque payload behind the flag is as good.
+		return append([]byte{0x04, 0x22, 0x4d, 0x18}, raw...)
+	}
+}
+
+// build encodes s as a sealed batch with a valid CRC.
+func build(tb testing.TB, s spec) []byte {
+	tb.Helper()
+	body := s.rawBody
+	if body == nil {
+		body = compress(tb, s.codec, encodeRecords(s.recs))
+	}
+	n := int32(len(s.recs))
+	if s.numRecs != nil {
+		n = *s.numRecs
+	}
+	last := n - 1
+	if s.lastDelta != nil {
+		last = *s.lastDelta
+	}
+	var maxTSDelta int64
+	for _, r := range s.recs {
+		maxTSDelta = max(maxTSDelta, r.TimestampDelta64)
+	}
+	rb := kmsg.RecordBatch{
+		FirstOffset:          0, // producers send 0
+		Length:               int32(HeaderSize - lengthOverhead + len(body)),
+		PartitionLeaderEpoch: -1, // unused by clients
+		Magic:                2,
+		Attributes:           s.attrs | int16(s.codec),
+		LastOffsetDelta:      last,
+		FirstTimestamp:       s.firstTS,
+		MaxTimestamp:         s.firstTS + maxTSDelta,
+		ProducerID:           s.pid,
+		ProducerEpoch:        s.epoch,
+		FirstSequence:        s.seq,
+		NumRecords:           n,
+		Records:              body,
+	}
+	return reseal(rb.AppendTo(nil))
+}
+
+// reseal recomputes b's CRC after a test edits bytes it covers.
+func reseal(b []byte) []byte {
+	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[crcStart:], castagnoli))
+	return b
+}
+
+func i32(v int32) *int32 { return &v }
+
+// clientLike mirrors kgo's seqRecBatch.appendTo: baseOffset 0, leader epoch
+// -1, and for a non-idempotent producer id -1 with sequence 0 (not -1).
+func clientLike(tb testing.TB) []byte {
+	return build(tb, spec{pid: -1, epoch: -1, seq: 0, firstTS: 1_700_000_000_000, recs: mkRecords(5)})
+}
+
+// seedBatches are real batches covering the shapes a broker sees.
+func seedBatches(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	return map[string][]byte{
+		"one":           build(tb, spec{pid: -1, seq: -1, recs: mkRecords(1)}),
+		"plain":         build(tb, spec{pid: -1, seq: -1, firstTS: 1_700_000_000_000, recs: mkRecords(7)}),
+		"client-like":   clientLike(tb),
+		"idempotent":    build(tb, spec{pid: 42, epoch: 3, seq: 100, recs: mkRecords(4)}),
+		"transactional": build(tb, spec{attrs: attrTransactional, pid: 7, epoch: 1, seq: 0, recs: mkRecords(3)}),
+		"seq-wrap":      build(tb, spec{pid: 9, seq: 2147483646, recs: mkRecords(4)}),
+		"gzip":          build(tb, spec{pid: -1, seq: -1, codec: CompressionGzip, recs: mkRecords(6)}),
+		"snappy":        build(tb, spec{pid: -1, seq: -1, codec: CompressionSnappy, recs: mkRecords(6)}),
+		"lz4":           build(tb, spec{pid: 5, seq: 0, codec: CompressionLZ4, recs: mkRecords(8)}),
+		"zstd":          build(tb, spec{pid: 5, seq: 8, codec: CompressionZstd, recs: mkRecords(8)}),
+		"log-append":    build(tb, spec{attrs: attrLogAppendTime, pid: -1, seq: -1, recs: mkRecords(2)}),
+	}
+}

@@ -1,0 +1,130 @@
+package batch
+
+import "fmt"
+
+// checkRecords walks the framing of n uncompressed records in body, as
+// Kafka's DefaultRecord.readFrom does, without copying or allocating. It
+// catches a record count that disagrees with the payload, which would
+// otherwise make the leader hand out offsets for records that do not exist.
+func checkRecords(body []byte, n int32) error {
+	p := 0
+	// Every record consumes at least one byte, so the loop is bounded by
+	// len(body) whatever n claims.
+	for i := int32(0); i < n; i++ {
+		l, k := varint32(body[p:])
+		if k <= 0 {
+			return fmt.Errorf("batch: record %d of %d: bad length varint at byte %d: %w", i, n, HeaderSize+p, ErrInvalidRecord)
+		}
+		p += k
+		if l < 0 || int64(l) > int64(len(body)-p) {
+			return fmt.Errorf("batch: record %d of %d: length %d, %d bytes left: %w", i, n, l, len(body)-p, ErrInvalidRecord)
+		}
+		if err := checkRecord(body[p : p+int(l)]); err != nil {
+			return fmt.Errorf("batch: record %d of %d: %w", i, n, err)
+		}
+		p += int(l)
+	}
+	if p != len(body) {
+		return fmt.Errorf("batch: %d bytes after record %d: %w", len(body)-p, n, ErrInvalidRecord)
+	}
+	return nil
+}
+
+// checkRecord checks one record body (after its length varint): attributes,
+// timestampDelta, offsetDelta, key, value, headers, consuming exactly r.
+func checkRecord(r []byte) error {
+	if len(r) < 1 {
+		return fmt.Errorf("empty record: %w", ErrInvalidRecord)
+	}
+	p := 1 // attributes, unused in v2
+	_, k := varint64(r[p:])
+	if k <= 0 {
+		return fmt.Errorf("bad timestamp delta: %w", ErrInvalidRecord)
+	}
+	p += k
+	if _, k = varint32(r[p:]); k <= 0 {
+		return fmt.Errorf("bad offset delta: %w", ErrInvalidRecord)
+	}
+	p += k
+	var err error
+	// Negative key/value lengths mean null, as in Kafka.
+	if p, err = skipBytes(r, p, "key", true); err != nil {
+		return err
+	}
+	if p, err = skipBytes(r, p, "value", true); err != nil {
+		return err
+	}
+	nh, k := varint32(r[p:])
+	if k <= 0 || nh < 0 {
+		return fmt.Errorf("bad header count: %w", ErrInvalidRecord)
+	}
+	p += k
+	// Each header needs at least two bytes; bounded by len(r).
+	for i := int32(0); i < nh; i++ {
+		if p, err = skipBytes(r, p, "header key", false); err != nil {
+			return err
+		}
+		if p, err = skipBytes(r, p, "header value", true); err != nil {
+			return err
+		}
+	}
+	if p != len(r) {
+		return fmt.Errorf("record length %d, fields use %d: %w", len(r), p, ErrInvalidRecord)
+	}
+	return nil
+}
+
+// skipBytes skips a varint-length-prefixed byte field starting at r[p:].
+func skipBytes(r []byte, p int, what string, nullable bool) (int, error) {
+	l, k := varint32(r[p:])
+	if k <= 0 {
+		return 0, fmt.Errorf("bad %s length: %w", what, ErrInvalidRecord)
+	}
+	p += k
+	if l < 0 {
+		if !nullable {
+			return 0, fmt.Errorf("negative %s length %d: %w", what, l, ErrInvalidRecord)
+		}
+		return p, nil
+	}
+	if int64(l) > int64(len(r)-p) {
+		return 0, fmt.Errorf("%s length %d, %d bytes left: %w", what, l, len(r)-p, ErrInvalidRecord)
+	}
+	return p + int(l), nil
+}
+
+// varint32 decodes a zigzag varint of at most 5 bytes. k is the bytes read,
+// or 0 if b ends first or the value overflows 32 bits. Kafka's readVarint
+// silently drops overflowing bits; no encoder emits them and franz-go
+// consumers reject them, so we do too.
+func varint32(b []byte) (v int32, k int) {
+	var u uint32
+	for i := 0; i < len(b) && i < 5; i++ {
+		c := b[i]
+		if i == 4 && c > 0x0f {
+			return 0, 0
+		}
+		u |= uint32(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return int32(u>>1) ^ -int32(u&1), i + 1
+		}
+	}
+	return 0, 0
+}
+
+// varint64 decodes a zigzag varint of at most 10 bytes (readVarlong), with
+// the same overflow rule.
+func varint64(b []byte) (v int64, k int) {
+	var u uint64
+	for i := 0; i < len(b) && i < 10; i++ {
+		c := b[i]
+		if i == 9 && c > 0x01 {
+			return 0, 0
+		}
+		u |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return int64(u>>1) ^ -int64(u&1), i + 1
+		}
+	}
+	return 0, 0
+}

@@ -1,0 +1,63 @@
+package agent
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/metadata"
+)
+
+// errCode maps an internal error to the Kafka error code a client expects.
+func errCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, partition.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, partition.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, partition.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, partition.ErrStorage):
+		return kerr.KafkaStorageError.Code
+	case errors.Is(err, partition.ErrClosed):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, metadata.ErrNotController):
+		return kerr.NotController.Code
+	case errors.Is(err, metadata.ErrTopicExists):
+		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, metadata.ErrInvalidTopic):
+		return kerr.InvalidTopicException.Code
+	case errors.Is(err, metadata.ErrUnknownTopic):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, metadata.ErrInvalidPartitions):
+		return kerr.InvalidPartitions.Code
+	case errors.Is(err, metadata.ErrInvalidReplicas):
+		return kerr.InvalidReplicaAssignment.Code
+	case errors.Is(err, metadata.ErrUnknownPartition):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, metadata.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, errInvalidConfig), errors.Is(err, metadata.ErrInvalidConfig):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut.Code
+	}
+	if c := batch.KafkaErrorCode(err); c > 0 {
+		return c
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errMsg returns a message for v8+ style ErrorMessage fields.
+func errMsg(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/tlog-io/tlog/metadata"
+)
+
+var errInvalidPartitions = errors.New("invalid partitions")
+var errInvalidReplicationFactor = errors.New("invalid replication factor")
+
+// validateTopicName applies Kafka's rules (1-249 characters of
+// [a-zA-Z0-9._-], not "." or "..").
+func validateTopicName(name string) error { return metadata.ValidateTopicName(name) }
+
+// createTopic validates and creates a topic through the controller.
+// partitions and rf of -1 take the agent's defaults; assignment, if given,
+// fixes the replicas of each partition (first replica leads).
+func (a *Agent) createTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string, assignment [][]int32) error {
+	spec, err := a.planTopic(name, partitions, rf, configs, assignment)
+	if err != nil {
+		return err
+	}
+	_, err = a.propose(ctx, spec)
+	return err
+}
+
+// planTopic builds the CreateTopic command without applying it (also used
+// for validate-only requests).
+func (a *Agent) planTopic(name string, partitions int32, rf int16, configs map[string]string, assignment [][]int32) (metadata.CreateTopic, error) {
+	var cmd metadata.CreateTopic
+	if err := validateTopicName(name); err != nil {
+		return cmd, err
+	}
+	st := a.meta.State()
+	if _, ok := st.TopicByName(name); ok {
+		return cmd, fmt.Errorf("%w: %q", metadata.ErrTopicExists, name)
+	}
+	if err := validateTopicConfigs(configs); err != nil {
+		return cmd, err
+	}
+	agents := sortedAgentIDs(st)
+	var specs []metadata.PartitionSpec
+	if len(assignment) > 0 {
+		if partitions != -1 || rf != -1 {
+			return cmd, fmt.Errorf("%w: with a replica assignment, partitions and replication factor must be -1", errInvalidRequest)
+		}
+		for i, reps := range assignment {
+			if err := validateReplicas(st, reps); err != nil {
+				return cmd, fmt.Errorf("partition %d: %w", i, err)
+			}
+			specs = append(specs, metadata.PartitionSpec{Replicas: append([]int32(nil), reps...), Leader: reps[0]})
+		}
+	} else {
+		if partitions == -1 {
+			partitions = a.cfg.DefaultPartitions
+		}
+		if rf == -1 {
+			rf = int16(min(3, len(agents)))
+		}
+		if partitions <= 0 || partitions > 100000 {
+			return cmd, fmt.Errorf("%w: %d partitions (must be 1 to 100000)", errInvalidPartitions, partitions)
+		}
+		if rf <= 0 || int(rf) > len(agents) {
+			return cmd, fmt.Errorf("%w: %d with %d agents", errInvalidReplicationFactor, rf, len(agents))
+		}
+		specs = placeReplicas(agents, len(st.Topics), int(partitions), int(rf))
+	}
+	cfg := make(map[string]string, len(configs))
+	for k, v := range configs {
+		cfg[k] = v
+	}
+	cmd = metadata.CreateTopic{ID: uuid.New(), Name: name, Partitions: specs, Configs: cfg}
+	// The state machine's own checks (name collisions among them), so a
+	// validate-only request answers what a real one would.
+	if _, err := st.Next(cmd); err != nil {
+		return cmd, err
+	}
+	return cmd, nil
+}
+
+func validateReplicas(st *metadata.State, reps []int32) error {
+	if len(reps) == 0 {
+		return fmt.Errorf("%w: empty replica list", errInvalidReplicationFactor)
+	}
+	seen := map[int32]bool{}
+	for _, r := range reps {
+		if _, ok := st.Agents[r]; !ok {
+			return fmt.Errorf("%w: agent %d is not registered", errInvalidReplicaAssignment, r)
+		}
+		if seen[r] {
+			return fmt.Errorf("%w: agent %d listed twice", errInvalidReplicaAssignment, r)
+		}
+		seen[r] = true
+	}
+	return nil
+}
+
+var errInvalidReplicaAssignment = errors.New("invalid replica assignment")
+var errInvalidRequest = errors.New("invalid request")
+
+// placeReplicas spreads partitions round-robin over agents, starting at an
+// offset derived from the topic count so leaders of many topics don't all
+// land on the first agent.
+func placeReplicas(agents []int32, salt, partitions, rf int) []metadata.PartitionSpec {
+	specs := make([]metadata.PartitionSpec, partitions)
+	for i := range specs {
+		reps := make([]int32, rf)
+		for j := range reps {
+			reps[j] = agents[(salt+i+j)%len(agents)]
+		}
+		specs[i] = metadata.PartitionSpec{Replicas: reps, Leader: reps[0]}
+	}
+	return specs
+}
+
+func sortedAgentIDs(st *metadata.State) []int32 {
+	ids := make([]int32, 0, len(st.Agents))
+	for id := range st.Agents {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// controllerID is the agent holding the controller lease as far as this
+// agent knows, or -1.
+func (a *Agent) controllerID() int32 { return a.meta.ControllerID() }
+
+func splitHostPort(addr string) (string, int32) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 9092
+	}
+	n, _ := strconv.Atoi(p)
+	return h, int32(n)
+}

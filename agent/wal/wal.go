@@ -1,0 +1,461 @@
+// Package wal is the agent's write-ahead log: the unflushed tail of every
+// partition it holds, one Badger key per record batch.
+//
+// Keys are 'b' | topic id (16) | partition (4, big-endian) | base offset (8,
+// big-endian), so one partition's batches are contiguous and ordered by
+// offset. Values are RecordBatch v2 bytes exactly as they were stamped by the
+// leader. Writes from every partition and request funnel into one goroutine
+// that commits whatever is queued as one Badger write (group commit) and, in
+// sync mode, fsyncs once for the whole group before completing any of them.
+package wal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// PartKey identifies a partition inside the WAL: topic UUID and index.
+type PartKey [20]byte
+
+// NewPartKey builds a PartKey from a topic id and a partition index.
+func NewPartKey(topicID [16]byte, partition int32) PartKey {
+	var k PartKey
+	copy(k[:16], topicID[:])
+	binary.BigEndian.PutUint32(k[16:], uint32(partition))
+	return k
+}
+
+// TopicID returns the topic UUID bytes.
+func (k PartKey) TopicID() [16]byte {
+	var id [16]byte
+	copy(id[:], k[:16])
+	return id
+}
+
+// Partition returns the partition index.
+func (k PartKey) Partition() int32 { return int32(binary.BigEndian.Uint32(k[16:])) }
+
+const (
+	// producerPrefix keys sort before batches, so Scan-time recovery can
+	// load producer snapshots first.
+	producerPrefix = 'a'
+	batchPrefix    = 'b'
+	keyLen         = 1 + 20 + 8
+)
+
+// ErrClosed is returned for writes after Close.
+var ErrClosed = errors.New("wal closed")
+
+func batchKey(p PartKey, base int64) []byte {
+	k := make([]byte, keyLen)
+	k[0] = batchPrefix
+	copy(k[1:21], p[:])
+	binary.BigEndian.PutUint64(k[21:], uint64(base))
+	return k
+}
+
+func partPrefix(p PartKey) []byte {
+	k := make([]byte, 21)
+	k[0] = batchPrefix
+	copy(k[1:], p[:])
+	return k
+}
+
+func parseKey(k []byte) (PartKey, int64, bool) {
+	var p PartKey
+	if len(k) != keyLen || k[0] != batchPrefix {
+		return p, 0, false
+	}
+	copy(p[:], k[1:21])
+	return p, int64(binary.BigEndian.Uint64(k[21:])), true
+}
+
+// Options configure a WAL.
+type Options struct {
+	Dir string
+	// Sync makes every group commit fsync before it completes
+	// (--wal-sync=always). Without it, acknowledged data relies on the
+	// page cache and on replication.
+	Sync bool
+	// MaxGroupBytes bounds one group commit.
+	MaxGroupBytes int
+	Logger        *slog.Logger
+}
+
+type write struct {
+	key   []byte
+	value []byte
+	done  func(error)
+}
+
+// WAL is a Badger-backed write-ahead log shared by all partitions of an agent.
+type WAL struct {
+	db     *badger.DB
+	opts   Options
+	log    *slog.Logger
+	queue  chan *write
+	closed chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.RWMutex // guards isClosed against concurrent Append
+	isClosed bool
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// Stats are cumulative counters for observability and benchmarks.
+type Stats struct {
+	Groups  int64 // group commits
+	Batches int64 // batches written
+	Bytes   int64 // value bytes written
+	Syncs   int64 // fsyncs
+}
+
+// Open opens (creating if needed) the WAL in opts.Dir.
+func Open(opts Options) (*WAL, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxGroupBytes <= 0 {
+		opts.MaxGroupBytes = 32 << 20
+	}
+	bo := badger.DefaultOptions(opts.Dir).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithSyncWrites(false). // we fsync once per group instead
+		// Batches above 4 KiB go to the value log, so LSM compaction
+		// does not rewrite record data.
+		WithValueThreshold(4 << 10).
+		WithNumVersionsToKeep(1).
+		WithCompactL0OnClose(false)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open badger in %s: %w", opts.Dir, err)
+	}
+	w := &WAL{
+		db:     db,
+		opts:   opts,
+		log:    opts.Logger,
+		queue:  make(chan *write, 4096),
+		closed: make(chan struct{}),
+	}
+	w.wg.Add(2)
+	go w.writer()
+	go w.gcLoop()
+	return w, nil
+}
+
+// Append queues batch for partition p at base offset. done is called, from
+// the WAL's writer goroutine, once the batch is durable to the configured
+// level (or with an error). Appends complete in the order they were queued,
+// so callers that queue under a partition lock get offset order for free.
+// The WAL keeps a reference to batch: callers must not modify it afterwards.
+// After Close it returns ErrClosed and never calls done (callers typically
+// hold a lock that done takes).
+func (w *WAL) Append(p PartKey, base int64, batch []byte, done func(error)) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.isClosed {
+		return ErrClosed
+	}
+	w.queue <- &write{key: batchKey(p, base), value: batch, done: done}
+	return nil
+}
+
+func (w *WAL) writer() {
+	defer w.wg.Done()
+	var group []*write
+	for {
+		group = group[:0]
+		first, ok := <-w.queue
+		if !ok {
+			return
+		}
+		group = append(group, first)
+		size := len(first.value)
+	drain:
+		for size < w.opts.MaxGroupBytes {
+			select {
+			case wr, ok := <-w.queue:
+				if !ok {
+					break drain
+				}
+				group = append(group, wr)
+				size += len(wr.value)
+			default:
+				break drain
+			}
+		}
+		err := w.commit(group)
+		for _, wr := range group {
+			wr.done(err)
+		}
+	}
+}
+
+func (w *WAL) commit(group []*write) error {
+	wb := w.db.NewWriteBatch()
+	defer wb.Cancel()
+	var bytes int64
+	for _, wr := range group {
+		if err := wb.Set(wr.key, wr.value); err != nil {
+			return fmt.Errorf("wal: group write: %w", err)
+		}
+		bytes += int64(len(wr.value))
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("wal: group flush: %w", err)
+	}
+	synced := int64(0)
+	if w.opts.Sync {
+		if err := w.db.Sync(); err != nil {
+			return fmt.Errorf("wal: fsync: %w", err)
+		}
+		synced = 1
+	}
+	w.statsMu.Lock()
+	w.stats.Groups++
+	w.stats.Batches += int64(len(group))
+	w.stats.Bytes += bytes
+	w.stats.Syncs += synced
+	w.statsMu.Unlock()
+	return nil
+}
+
+// Stats returns cumulative counters.
+func (w *WAL) Stats() Stats {
+	w.statsMu.Lock()
+	defer w.statsMu.Unlock()
+	return w.stats
+}
+
+// Read calls fn for each batch of partition p in offset order, starting with
+// the batch whose base offset is fromBase (the caller's index knows it), and
+// stops when fn returns false. The slice passed to fn is a copy.
+func (w *WAL) Read(p PartKey, fromBase int64, fn func(base int64, batch []byte) bool) error {
+	return w.db.View(func(txn *badger.Txn) error {
+		iopt := badger.DefaultIteratorOptions
+		iopt.Prefix = partPrefix(p)
+		iopt.PrefetchSize = 16
+		it := txn.NewIterator(iopt)
+		defer it.Close()
+		for it.Seek(batchKey(p, fromBase)); it.Valid(); it.Next() {
+			item := it.Item()
+			_, base, ok := parseKey(item.Key())
+			if !ok {
+				continue
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("wal: read %x@%d: %w", p, base, err)
+			}
+			if !fn(base, v) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Scan calls fn for every stored batch of every partition, in key order
+// (partition, then offset). It is how an agent rebuilds its partitions after
+// a restart.
+func (w *WAL) Scan(fn func(p PartKey, base int64, batch []byte) error) error {
+	return w.db.View(func(txn *badger.Txn) error {
+		iopt := badger.DefaultIteratorOptions
+		iopt.Prefix = []byte{batchPrefix}
+		it := txn.NewIterator(iopt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			p, base, ok := parseKey(item.Key())
+			if !ok {
+				continue
+			}
+			err := item.Value(func(v []byte) error { return fn(p, base, v) })
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteBefore removes every batch of p whose base offset is below base.
+// The caller passes the base of the first batch it keeps.
+func (w *WAL) DeleteBefore(p PartKey, base int64) error {
+	var keys [][]byte
+	end := batchKey(p, base)
+	err := w.db.View(func(txn *badger.Txn) error {
+		iopt := badger.DefaultIteratorOptions
+		iopt.Prefix = partPrefix(p)
+		iopt.PrefetchValues = false
+		it := txn.NewIterator(iopt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			if bytes.Compare(k, end) >= 0 {
+				break
+			}
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("wal: scan for delete: %w", err)
+	}
+	return w.deleteKeys(keys)
+}
+
+// DeleteFrom removes every batch of p whose base offset is at or above base
+// (truncation of an uncommitted suffix).
+func (w *WAL) DeleteFrom(p PartKey, base int64) error {
+	var keys [][]byte
+	err := w.db.View(func(txn *badger.Txn) error {
+		iopt := badger.DefaultIteratorOptions
+		iopt.Prefix = partPrefix(p)
+		iopt.PrefetchValues = false
+		it := txn.NewIterator(iopt)
+		defer it.Close()
+		for it.Seek(batchKey(p, base)); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("wal: scan for truncate: %w", err)
+	}
+	return w.deleteKeys(keys)
+}
+
+// DropPartition removes everything stored for p.
+func (w *WAL) DropPartition(p PartKey) error {
+	if err := w.DeleteFrom(p, 0); err != nil {
+		return err
+	}
+	return w.deleteKeys([][]byte{producerKey(p)})
+}
+
+func producerKey(p PartKey) []byte {
+	k := make([]byte, 21)
+	k[0] = producerPrefix
+	copy(k[1:], p[:])
+	return k
+}
+
+// PutProducerSnapshot stores p's idempotent-producer state. A partition
+// writes it before dropping batches from the WAL, because those batches are
+// where the state would otherwise be rebuilt from.
+func (w *WAL) PutProducerSnapshot(p PartKey, snap []byte) error {
+	err := w.db.Update(func(txn *badger.Txn) error { return txn.Set(producerKey(p), snap) })
+	if err != nil {
+		return fmt.Errorf("wal: producer snapshot: %w", err)
+	}
+	if w.opts.Sync {
+		if err := w.db.Sync(); err != nil {
+			return fmt.Errorf("wal: fsync: %w", err)
+		}
+	}
+	return nil
+}
+
+// ProducerSnapshots calls fn for every stored producer snapshot.
+func (w *WAL) ProducerSnapshots(fn func(p PartKey, snap []byte) error) error {
+	return w.db.View(func(txn *badger.Txn) error {
+		iopt := badger.DefaultIteratorOptions
+		iopt.Prefix = []byte{producerPrefix}
+		it := txn.NewIterator(iopt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			k := item.Key()
+			if len(k) != 21 {
+				continue
+			}
+			var p PartKey
+			copy(p[:], k[1:])
+			if err := item.Value(func(v []byte) error { return fn(p, v) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (w *WAL) deleteKeys(keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	wb := w.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return fmt.Errorf("wal: delete: %w", err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("wal: delete flush: %w", err)
+	}
+	if w.opts.Sync {
+		if err := w.db.Sync(); err != nil {
+			return fmt.Errorf("wal: fsync: %w", err)
+		}
+	}
+	return nil
+}
+
+// Size returns Badger's LSM and value-log sizes in bytes.
+func (w *WAL) Size() (lsm, vlog int64) { return w.db.Size() }
+
+// gcLoop reclaims value-log space freed by deletions.
+func (w *WAL) gcLoop() {
+	defer w.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.closed:
+			return
+		case <-t.C:
+			for w.db.RunValueLogGC(0.5) == nil {
+			}
+		}
+	}
+}
+
+// Close drains queued writes, then closes Badger.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	if w.isClosed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.isClosed = true
+	close(w.queue)
+	close(w.closed)
+	w.mu.Unlock()
+	w.wg.Wait()
+	if err := w.db.Sync(); err != nil {
+		w.log.Warn("wal: final sync", "err", err)
+	}
+	if err := w.db.Close(); err != nil {
+		return fmt.Errorf("wal: close badger: %w", err)
+	}
+	return nil
+}
+
+// badgerLogger routes Badger's chatter to slog, keeping only warnings and
+// errors at their level.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf("badger: "+f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf("badger: "+f, a...)) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf("badger: "+f, a...)) }
+func (b badgerLogger) Debugf(f string, a ...any)   {}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tlog-io/tlog/agent"
+	"github.com/tlog-io/tlog/tier"
+)
+
+func devCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "dev",
+		Usage: "run a single agent on this machine, with a local bucket",
+		Description: "Runs one agent that is its own controller. Point any Kafka client at --listen.\n" +
+			"Data lives under --data: the write-ahead log in DATA/wal and, unless --bucket says\n" +
+			"otherwise, the bucket in DATA/bucket.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Value: "./tlog-data", Usage: "data directory"},
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:9092", Usage: "Kafka listener address"},
+			&cli.StringFlag{Name: "bucket", Usage: "bucket URL (file:///PATH, mem://NAME); default file://DATA/bucket"},
+			&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
+			&cli.IntFlag{Name: "partitions", Value: 1, Usage: "num.partitions for auto-created topics"},
+			&cli.BoolFlag{Name: "auto-create-topics", Value: true, Usage: "create unknown topics on Metadata requests"},
+			&cli.IntFlag{Name: "max-message-bytes", Value: 1 << 20, Usage: "default max.message.bytes"},
+		},
+		Action: runDev,
+	}
+}
+
+func runDev(c *cli.Context) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	var walSync bool
+	switch c.String("wal-sync") {
+	case "always":
+		walSync = true
+	case "never":
+	default:
+		return fail(2, "bad --wal-sync %q: use always or never", c.String("wal-sync"))
+	}
+	dataDir, err := filepath.Abs(c.String("data"))
+	if err != nil {
+		return fail(2, "bad --data %q: %v", c.String("data"), err)
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fail(1, "cannot create data directory: %v", err)
+	}
+	bucketURL := c.String("bucket")
+	if bucketURL == "" {
+		bucketURL = "file://" + filepath.Join(dataDir, "bucket")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bucket, err := tier.Open(ctx, bucketURL)
+	if err != nil {
+		return fail(2, "cannot open bucket %s: %v", bucketURL, err)
+	}
+	defer bucket.Close()
+
+	a, err := agent.Start(ctx, agent.Config{
+		ID:                0,
+		DataDir:           dataDir,
+		Listen:            c.String("listen"),
+		Bucket:            bucket,
+		WALSync:           walSync,
+		AutoCreateTopics:  c.Bool("auto-create-topics"),
+		DefaultPartitions: int32(c.Int("partitions")),
+		MaxMessageBytes:   int32(c.Int("max-message-bytes")),
+		Logger:            log,
+	})
+	if err != nil {
+		return fail(1, "%v", err)
+	}
+	fmt.Fprintf(c.App.Writer, "tlog dev: serving Kafka on %s (cluster %s)\n", a.Addr(), a.ClusterID())
+	fmt.Fprintf(c.App.Writer, "  data:   %s (write-ahead log in %s, wal-sync=%s)\n", dataDir, filepath.Join(dataDir, "wal"), c.String("wal-sync"))
+	fmt.Fprintf(c.App.Writer, "  bucket: %s\n", bucketURL)
+	fmt.Fprintf(c.App.Writer, "  try:    echo hello | kcat -P -b %s -t demo && kcat -C -b %s -t demo -e\n", a.Addr(), a.Addr())
+	<-ctx.Done()
+	fmt.Fprintln(c.App.Writer, "tlog dev: shutting down")
+	if err := a.Close(); err != nil {
+		return fail(1, "shutdown: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,38 @@
+package metadata
+
+import "errors"
+
+// Store errors.
+var (
+	// ErrNotController: the Store does not hold a live controller lease.
+	ErrNotController = errors.New("not the controller")
+	// ErrConflict: another writer took the journal sequence number first.
+	// The Store has re-read the journal; the proposer may validate against
+	// the new state and retry once.
+	ErrConflict = errors.New("journal sequence taken by another writer")
+	// ErrClosed: the Store was closed.
+	ErrClosed = errors.New("metadata store closed")
+	// ErrCorrupt: a lease, journal entry or snapshot in the bucket does not
+	// decode or is inconsistent.
+	ErrCorrupt = errors.New("corrupt metadata object")
+)
+
+// Command validation errors, returned (wrapped with context) by State.Apply,
+// State.Next and Store.Propose.
+var (
+	ErrInvalidCommand     = errors.New("invalid command")
+	ErrInvalidAgent       = errors.New("invalid agent")
+	ErrUnknownAgent       = errors.New("unknown agent")
+	ErrTopicExists        = errors.New("topic already exists")
+	ErrInvalidTopic       = errors.New("invalid topic name")
+	ErrUnknownTopic       = errors.New("unknown topic")
+	ErrUnknownPartition   = errors.New("unknown partition")
+	ErrInvalidPartitions  = errors.New("invalid partition count")
+	ErrInvalidReplicas    = errors.New("invalid replica assignment")
+	ErrInvalidConfig      = errors.New("invalid topic config")
+	ErrOffsetOutOfRange   = errors.New("offset out of range")
+	ErrStaleEpoch         = errors.New("stale leader epoch")
+	ErrUnknownLeaderEpoch = errors.New("leader epoch newer than the partition's")
+	ErrNotContiguous      = errors.New("segment does not start at the partition's flushed end")
+	ErrInvalidSegment     = errors.New("invalid segment ref")
+)

@@ -1,0 +1,228 @@
+package metadata
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// AgentInfo describes a registered agent.
+type AgentInfo struct {
+	ID         int32     `json:"id"`
+	Addr       string    `json:"addr"`                 // Kafka listener, host:port
+	PeerAddr   string    `json:"peer_addr,omitempty"`  // replication, host:port
+	AdminAddr  string    `json:"admin_addr,omitempty"` // admin/metrics, host:port
+	Zone       string    `json:"zone,omitempty"`
+	Registered time.Time `json:"registered"`
+}
+
+// Topic is one topic and its partitions.
+type Topic struct {
+	ID         uuid.UUID         `json:"id"`
+	Name       string            `json:"name"`
+	Configs    map[string]string `json:"configs"`
+	Partitions []Partition       `json:"partitions"`
+	Created    time.Time         `json:"created"`
+}
+
+// Partition is one partition's replication state and segment manifest.
+type Partition struct {
+	Index       int32        `json:"index"`
+	Leader      int32        `json:"leader"` // -1: no leader
+	LeaderEpoch int32        `json:"leader_epoch"`
+	Replicas    []int32      `json:"replicas"`
+	ISR         []int32      `json:"isr"`
+	LogStart    int64        `json:"log_start"`
+	FlushedEnd  int64        `json:"flushed_end"`
+	Segments    []SegmentRef `json:"segments"`
+}
+
+// SegmentRef locates one partition's contiguous range of record batches
+// inside a segment object.
+type SegmentRef struct {
+	Object       string `json:"object"`
+	Offset       int64  `json:"offset"` // byte position in the object
+	Length       int64  `json:"length"` // bytes
+	FirstOffset  int64  `json:"first_offset"`
+	LastOffset   int64  `json:"last_offset"`
+	MinTimestamp int64  `json:"min_timestamp"`
+	MaxTimestamp int64  `json:"max_timestamp"`
+	LeaderEpoch  int32  `json:"leader_epoch"`
+}
+
+// ProducerBlock is a range [First, First+Count) of producer IDs.
+type ProducerBlock struct {
+	First int64 `json:"first"`
+	Count int64 `json:"count"`
+}
+
+// State is the metadata state machine. States published by a Store are
+// immutable and share unchanged parts with their predecessors; call Clone
+// before mutating one by hand.
+type State struct {
+	Seq             uint64                  `json:"seq"`              // last applied journal entry
+	ControllerEpoch int64                   `json:"controller_epoch"` // highest epoch applied
+	Agents          map[int32]AgentInfo     `json:"agents"`
+	Topics          map[uuid.UUID]*Topic    `json:"topics"`
+	NextProducerID  int64                   `json:"next_producer_id"`
+	ProducerBlocks  map[int32]ProducerBlock `json:"producer_blocks"` // latest block per agent
+	names           map[string]uuid.UUID    // name index over Topics
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	s := &State{}
+	s.normalize()
+	return s
+}
+
+// normalize replaces nil maps so that equal states encode to equal JSON.
+func (s *State) normalize() {
+	if s.Agents == nil {
+		s.Agents = map[int32]AgentInfo{}
+	}
+	if s.Topics == nil {
+		s.Topics = map[uuid.UUID]*Topic{}
+	}
+	if s.ProducerBlocks == nil {
+		s.ProducerBlocks = map[int32]ProducerBlock{}
+	}
+	if s.names == nil {
+		s.names = make(map[string]uuid.UUID, len(s.Topics))
+		for id, t := range s.Topics {
+			if t != nil {
+				s.names[t.Name] = id
+			}
+		}
+	}
+}
+
+// Topic returns the topic with the given ID.
+func (s *State) Topic(id uuid.UUID) (*Topic, bool) {
+	t, ok := s.Topics[id]
+	return t, ok && t != nil
+}
+
+// TopicByName returns the topic with the given name.
+func (s *State) TopicByName(name string) (*Topic, bool) {
+	if s.names == nil {
+		// A State built by hand or by plain json.Unmarshal into a field.
+		for _, t := range s.Topics {
+			if t != nil && t.Name == name {
+				return t, true
+			}
+		}
+		return nil, false
+	}
+	id, ok := s.names[name]
+	if !ok {
+		return nil, false
+	}
+	return s.Topic(id)
+}
+
+// Partition returns partition idx of the topic. The result is shared with
+// the state: do not mutate it.
+func (s *State) Partition(topicID uuid.UUID, idx int32) (*Partition, bool) {
+	t, ok := s.Topic(topicID)
+	if !ok || idx < 0 || int(idx) >= len(t.Partitions) {
+		return nil, false
+	}
+	return &t.Partitions[idx], true
+}
+
+// Clone returns a deep copy.
+func (s *State) Clone() *State {
+	n := &State{
+		Seq:             s.Seq,
+		ControllerEpoch: s.ControllerEpoch,
+		Agents:          maps.Clone(s.Agents),
+		Topics:          make(map[uuid.UUID]*Topic, len(s.Topics)),
+		NextProducerID:  s.NextProducerID,
+		ProducerBlocks:  maps.Clone(s.ProducerBlocks),
+	}
+	for id, t := range s.Topics {
+		if t != nil {
+			n.Topics[id] = t.Clone()
+		}
+	}
+	n.normalize()
+	return n
+}
+
+// Clone returns a deep copy.
+func (t *Topic) Clone() *Topic {
+	c := *t
+	c.Configs = maps.Clone(t.Configs)
+	c.Partitions = make([]Partition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		c.Partitions[i] = p.Clone()
+	}
+	if t.Partitions == nil {
+		c.Partitions = nil
+	}
+	return &c
+}
+
+// Clone returns a deep copy.
+func (p Partition) Clone() Partition {
+	p.Replicas = slices.Clone(p.Replicas)
+	p.ISR = slices.Clone(p.ISR)
+	p.Segments = slices.Clone(p.Segments)
+	return p
+}
+
+// UnmarshalJSON decodes a state and checks its internal consistency, so a
+// damaged snapshot is reported instead of breaking later lookups.
+func (s *State) UnmarshalJSON(b []byte) error {
+	type plain State // drops the methods, so no recursion
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	st := State(p)
+	st.names = nil
+	st.normalize()
+	if err := st.check(); err != nil {
+		return err
+	}
+	*s = st
+	return nil
+}
+
+// check verifies invariants the commands maintain.
+func (s *State) check() error {
+	for id, a := range s.Agents {
+		if a.ID != id {
+			return fmt.Errorf("agent key %d holds agent %d", id, a.ID)
+		}
+	}
+	names := make(map[string]uuid.UUID, len(s.Topics))
+	for id, t := range s.Topics {
+		if t == nil {
+			return fmt.Errorf("topic %s is null", id)
+		}
+		if t.ID != id {
+			return fmt.Errorf("topic key %s holds topic %s", id, t.ID)
+		}
+		if other, dup := names[t.Name]; dup {
+			return fmt.Errorf("topics %s and %s share the name %q", id, other, t.Name)
+		}
+		names[t.Name] = id
+		for i, p := range t.Partitions {
+			if int(p.Index) != i {
+				return fmt.Errorf("topic %q: partition at position %d has index %d", t.Name, i, p.Index)
+			}
+		}
+	}
+	for id, b := range s.ProducerBlocks {
+		if b.Count < 0 || b.First < 0 {
+			return fmt.Errorf("producer block of agent %d is negative", id)
+		}
+	}
+	return nil
+}

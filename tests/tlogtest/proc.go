@@ -1,0 +1,147 @@
+package tlogtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	buildOnce sync.Once
+	buildBin  string
+	buildErr  error
+)
+
+// repoRoot finds the module root from this file's location.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// BuildTlog builds cmd/tlog once per test binary and returns its path.
+func BuildTlog(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tlog-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildBin = filepath.Join(dir, "tlog")
+		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/tlog")
+		cmd.Dir = repoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/tlog: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildBin
+}
+
+// Proc is a tlog process started by a test.
+type Proc struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	Addr string
+	Log  string // path of its combined output
+	done chan struct{}
+	err  error
+}
+
+// StartDev runs `tlog dev --data dataDir --listen <free port> args...` and
+// waits until it answers Kafka requests.
+func StartDev(t testing.TB, bin, dataDir string, args ...string) *Proc {
+	t.Helper()
+	addr := FreeAddr(t)
+	full := append([]string{"dev", "--data", dataDir, "--listen", addr}, args...)
+	return StartProc(t, bin, addr, full...)
+}
+
+// StartProc runs bin with args and waits for Kafka on addr.
+func StartProc(t testing.TB, bin, addr string, args ...string) *Proc {
+	t.Helper()
+	logf, err := os.CreateTemp(t.TempDir(), "tlog-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{t: t, cmd: cmd, Addr: addr, Log: logf.Name(), done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.Kill() })
+	if err := p.waitReady(30 * time.Second); err != nil {
+		p.Kill()
+		t.Fatalf("tlog %s: %v\n%s", strings.Join(args, " "), err, p.Output())
+	}
+	return p
+}
+
+func (p *Proc) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited early: %v", p.err)
+		default:
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(p.Addr), kgo.DialTimeout(time.Second))
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err = cl.Ping(ctx)
+			cancel()
+			cl.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %v: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Output returns what the process printed so far.
+func (p *Proc) Output() string {
+	b, _ := os.ReadFile(p.Log)
+	return string(b)
+}
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (p *Proc) Kill() {
+	if p.cmd.Process != nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// Stop sends SIGTERM and waits; it returns the exit error, if any.
+func (p *Proc) Stop(timeout time.Duration) error {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		p.Kill()
+		return fmt.Errorf("did not exit within %v of SIGTERM", timeout)
+	}
+}
