@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/tier"
@@ -160,6 +161,21 @@ func FuzzDecodeRequest(f *testing.F) {
 		if pr, ok := r.kreq.(*kmsg.ProduceRequest); ok && pr.TimeoutMillis > 100 {
 			pr.TimeoutMillis = 100
 		}
+		// Keep the one shared agent small: every iteration may create
+		// topics, and 100,000-partition topics would only measure memory.
+		if ct, ok := r.kreq.(*kmsg.CreateTopicsRequest); ok {
+			for i := range ct.Topics {
+				ct.Topics[i].NumPartitions = min(ct.Topics[i].NumPartitions, 4)
+				if len(ct.Topics[i].ReplicaAssignment) > 4 {
+					ct.Topics[i].ReplicaAssignment = ct.Topics[i].ReplicaAssignment[:4]
+				}
+			}
+		}
+		if cp, ok := r.kreq.(*kmsg.CreatePartitionsRequest); ok {
+			for i := range cp.Topics {
+				cp.Topics[i].Count = min(cp.Topics[i].Count, 8)
+			}
+		}
 		fn, err := c.handle(r)
 		if err != nil || fn == nil {
 			return
@@ -201,4 +217,16 @@ func startTestAgent(t *testing.T) *Agent {
 	}
 	t.Cleanup(func() { a.Close() })
 	return a
+}
+
+func TestSkipTagsRefusesImpossibleCounts(t *testing.T) {
+	// A count of 2^32-1 tags followed by nothing.
+	rd := kbin.Reader{Src: []byte{0xff, 0xff, 0xff, 0xff, 0x0f}}
+	if skipTags(&rd) {
+		t.Fatal("skipTags accepted a tag count larger than the bytes left")
+	}
+	rd = kbin.Reader{Src: []byte{0x01, 0x00, 0x01, 0xaa}}
+	if !skipTags(&rd) || len(rd.Src) != 0 {
+		t.Fatalf("skipTags on one 1-byte tag: ok=%v, %d bytes left", rd.Ok(), len(rd.Src))
+	}
 }

@@ -204,11 +204,8 @@ func (c *conn) decode(body []byte) (*request, *pendingReply, error) {
 		return nil, nil, fmt.Errorf("unsupported version %d of %s (serving %d-%d)", version, kmsg.NameForKey(key), h.min, h.max)
 	}
 	kreq.SetVersion(version)
-	if kreq.IsFlexible() {
-		kmsg.SkipTags(&rd)
-		if !rd.Ok() {
-			return nil, nil, fmt.Errorf("bad tagged fields in %s header", kmsg.NameForKey(key))
-		}
+	if kreq.IsFlexible() && !skipTags(&rd) {
+		return nil, nil, fmt.Errorf("bad tagged fields in %s header", kmsg.NameForKey(key))
 	}
 	if err := kreq.ReadFrom(rd.Src); err != nil {
 		return nil, nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(key), version, err)
@@ -218,6 +215,21 @@ func (c *conn) decode(body []byte) (*request, *pendingReply, error) {
 		r.clientID = *clientID
 	}
 	return r, nil, nil
+}
+
+// skipTags skips a tagged-field section. Unlike kmsg.SkipTags it refuses a
+// count larger than the bytes left (each tag takes at least two), which would
+// otherwise spin through billions of empty iterations.
+func skipTags(rd *kbin.Reader) bool {
+	n := rd.Uvarint()
+	if int64(n) > int64(len(rd.Src))/2 {
+		return false
+	}
+	for ; n > 0 && rd.Ok(); n-- {
+		rd.Uvarint()
+		rd.Span(int(rd.Uvarint()))
+	}
+	return rd.Ok()
 }
 
 // handle runs the handler, turning a panic (a bug, never expected on any

@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -88,11 +89,38 @@ func compress(tb testing.TB, codec int8, raw []byte) []byte {
 		}
 		defer enc.Close()
 		return enc.EncodeAll(raw, nil)
+	case CompressionLZ4:
+		var buf bytes.Buffer
+		w := lz4.NewWriter(&buf)
+		if _, err := w.Write(raw); err != nil {
+			tb.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			tb.Fatal(err)
+		}
+		return buf.Bytes()
 	default:
-		// No lz4 encoder in go.sum; the broker never decompresses, so an
-		// opaque payload behind the flag is as good.
-		return append([]byte{0x04, 0x22, 0x4d, 0x18}, raw...)
+		// Undefined codecs (5-7): the broker rejects them before looking
+		// inside, so an opaque payload behind the flag is as good.
+		return append([]byte{0xff}, raw...)
 	}
+}
+
+// xerialSnappy frames raw as the Java client's snappy-java stream does: a
+// 16-byte header, then per block of at most blockSize bytes a big-endian
+// length and a raw snappy block.
+func xerialSnappy(raw []byte, blockSize int) []byte {
+	out := append([]byte(nil), xerialPrefix...)
+	out = binary.BigEndian.AppendUint32(out, 1)
+	out = binary.BigEndian.AppendUint32(out, 1)
+	for len(raw) > 0 {
+		n := min(blockSize, len(raw))
+		block := s2.EncodeSnappy(nil, raw[:n])
+		out = binary.BigEndian.AppendUint32(out, uint32(len(block)))
+		out = append(out, block...)
+		raw = raw[n:]
+	}
+	return out
 }
 
 // build encodes s as a sealed batch with a valid CRC.

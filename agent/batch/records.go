@@ -7,6 +7,13 @@ import "fmt"
 // catches a record count that disagrees with the payload, which would
 // otherwise make the leader hand out offsets for records that do not exist.
 func checkRecords(body []byte, n int32) error {
+	return walkRecords(body, n, nil)
+}
+
+// walkRecords is checkRecords calling fn, if not nil, with each record's
+// timestampDelta and offsetDelta in order. fn returning false ends the walk
+// early with a nil error; the records after it are then not checked.
+func walkRecords(body []byte, n int32, fn func(tsDelta int64, offDelta int32) bool) error {
 	p := 0
 	// Every record consumes at least one byte, so the loop is bounded by
 	// len(body) whatever n claims.
@@ -19,10 +26,14 @@ func checkRecords(body []byte, n int32) error {
 		if l < 0 || int64(l) > int64(len(body)-p) {
 			return fmt.Errorf("batch: record %d of %d: length %d, %d bytes left: %w", i, n, l, len(body)-p, ErrInvalidRecord)
 		}
-		if err := checkRecord(body[p : p+int(l)]); err != nil {
+		tsDelta, offDelta, err := readRecord(body[p : p+int(l)])
+		if err != nil {
 			return fmt.Errorf("batch: record %d of %d: %w", i, n, err)
 		}
 		p += int(l)
+		if fn != nil && !fn(tsDelta, offDelta) {
+			return nil
+		}
 	}
 	if p != len(body) {
 		return fmt.Errorf("batch: %d bytes after record %d: %w", len(body)-p, n, ErrInvalidRecord)
@@ -30,48 +41,48 @@ func checkRecords(body []byte, n int32) error {
 	return nil
 }
 
-// checkRecord checks one record body (after its length varint): attributes,
-// timestampDelta, offsetDelta, key, value, headers, consuming exactly r.
-func checkRecord(r []byte) error {
+// readRecord checks one record body (after its length varint): attributes,
+// timestampDelta, offsetDelta, key, value, headers, consuming exactly r. It
+// returns the two deltas.
+func readRecord(r []byte) (tsDelta int64, offDelta int32, err error) {
 	if len(r) < 1 {
-		return fmt.Errorf("empty record: %w", ErrInvalidRecord)
+		return 0, 0, fmt.Errorf("empty record: %w", ErrInvalidRecord)
 	}
 	p := 1 // attributes, unused in v2
-	_, k := varint64(r[p:])
+	tsDelta, k := varint64(r[p:])
 	if k <= 0 {
-		return fmt.Errorf("bad timestamp delta: %w", ErrInvalidRecord)
+		return 0, 0, fmt.Errorf("bad timestamp delta: %w", ErrInvalidRecord)
 	}
 	p += k
-	if _, k = varint32(r[p:]); k <= 0 {
-		return fmt.Errorf("bad offset delta: %w", ErrInvalidRecord)
+	if offDelta, k = varint32(r[p:]); k <= 0 {
+		return 0, 0, fmt.Errorf("bad offset delta: %w", ErrInvalidRecord)
 	}
 	p += k
-	var err error
 	// Negative key/value lengths mean null, as in Kafka.
 	if p, err = skipBytes(r, p, "key", true); err != nil {
-		return err
+		return 0, 0, err
 	}
 	if p, err = skipBytes(r, p, "value", true); err != nil {
-		return err
+		return 0, 0, err
 	}
 	nh, k := varint32(r[p:])
 	if k <= 0 || nh < 0 {
-		return fmt.Errorf("bad header count: %w", ErrInvalidRecord)
+		return 0, 0, fmt.Errorf("bad header count: %w", ErrInvalidRecord)
 	}
 	p += k
 	// Each header needs at least two bytes; bounded by len(r).
 	for i := int32(0); i < nh; i++ {
 		if p, err = skipBytes(r, p, "header key", false); err != nil {
-			return err
+			return 0, 0, err
 		}
 		if p, err = skipBytes(r, p, "header value", true); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
 	if p != len(r) {
-		return fmt.Errorf("record length %d, fields use %d: %w", len(r), p, ErrInvalidRecord)
+		return 0, 0, fmt.Errorf("record length %d, fields use %d: %w", len(r), p, ErrInvalidRecord)
 	}
-	return nil
+	return tsDelta, offDelta, nil
 }
 
 // skipBytes skips a varint-length-prefixed byte field starting at r[p:].

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -746,5 +748,132 @@ func TestAppendAfterWALCloseDoesNotDeadlock(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("BUG: Partition.Append deadlocks when the WAL is closed: WAL.Append runs done " +
 			"synchronously (holding w.mu.RLock) and Partition.durable re-locks p.mu, which Append still holds")
+	}
+}
+
+// copyDir copies a directory's regular files (a WAL directory is flat),
+// keeping holes: Badger preallocates sparse files of gigabytes.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			copySparse(t, filepath.Join(from, e.Name()), filepath.Join(to, e.Name()))
+		}
+	}
+}
+
+func copySparse(t *testing.T, from, to string) {
+	t.Helper()
+	const seekData, seekHole = 3, 4 // Linux lseek whence values
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if err := out.Truncate(fi.Size()); err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off < fi.Size(); {
+		data, err := in.Seek(off, seekData)
+		if err != nil {
+			break // no data after off (ENXIO)
+		}
+		hole, err := in.Seek(data, seekHole)
+		if err != nil {
+			hole = fi.Size()
+		}
+		buf := make([]byte, hole-data)
+		if _, err := in.ReadAt(buf, data); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := out.WriteAt(buf, data); err != nil {
+			t.Fatal(err)
+		}
+		off = hole
+	}
+}
+
+// Producer state survives SetLogStart through a snapshot. The snapshot must
+// describe only what is durable: if it includes a batch still queued to the
+// WAL and the agent dies before that batch is written, recovery restores a
+// sequence the log never got. The producer's retry of that batch is then
+// taken for a duplicate and acknowledged at an offset that holds other data
+// (or nothing), and later appends below the snapshot's end do not update
+// producer state at all.
+func TestProducerSnapshotCoversOnlyDurableBatches(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, partition.Config{})
+	const pid = 5
+	idem := func(seq int32) []byte { return mkBatch(bopts{pid: pid, epoch: 0, seq: seq, ts: 1}, 1) }
+	f.mustAppend(idem(0)) // offset 0, durable
+
+	release := stallWAL(t, f.w)
+	if _, _, err := f.append(idem(1)); err != nil { // offset 1, queued only
+		t.Fatal(err)
+	}
+	// DeleteRecords up to the HW (1): snapshots producer state, drops batch 0.
+	if err := f.p.SetLogStart(1); err != nil {
+		t.Fatal(err)
+	}
+	// "Crash" now: copy the WAL directory while batch 1 is still queued.
+	crashed := t.TempDir()
+	copyDir(t, f.dir, crashed)
+	release()
+
+	w := openWAL(t, crashed)
+	t.Cleanup(func() { w.Close() })
+	p := partition.New(partition.Config{Key: f.key, Topic: "t", Index: 4, LogStart: 1, WAL: w})
+	if err := w.ProducerSnapshots(func(k wal.PartKey, snap []byte) error {
+		if k == f.key {
+			return p.RestoreProducers(snap)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Scan(func(k wal.PartKey, _ int64, b []byte) error {
+		if k == f.key {
+			_, err := p.Load(b)
+			return err
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if o := p.Offsets(); o.LEO != 1 || o.HW != 1 {
+		t.Fatalf("after the crash: %+v, want an empty log at 1 (batch 1 was never written)", o)
+	}
+
+	// The producer retries seq 1, which the log does not hold.
+	b := idem(1)
+	h, _ := batch.ValidateProduce(b, 1<<20)
+	done := make(chan error, 1)
+	res, err := p.Append(b, h, func(err error) { done <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Duplicate {
+		t.Fatalf("BUG: retry of a batch that was never written is taken for a duplicate at offset %d: "+
+			"the producer snapshot (Partition.dropBelowLogStartLocked/encodeProducersLocked) includes "+
+			"batches above the high watermark and records the log end, not the HW, as its end", res.BaseOffset)
+	}
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if res.BaseOffset != 1 || p.Offsets().HW != 2 {
+		t.Fatalf("retry at %d, HW %d", res.BaseOffset, p.Offsets().HW)
 	}
 }
