@@ -60,10 +60,7 @@ func handleFetch(a *Agent, r *request) (reply, error) {
 // makes waiting pointless.
 func (a *Agent) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	budget := int(req.MaxBytes)
-	if req.Version < 3 || budget <= 0 {
-		budget = 1<<31 - 1
-	}
+	budget := max(int(req.MaxBytes), 0) // the first batch is returned regardless (KIP-74)
 	total, stop := 0, false
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()

@@ -4,10 +4,14 @@ package agent
 //
 // Timestamps: -2 earliest (log start), -1 latest (high watermark), -3 the
 // offset of the largest timestamp (v7+), -4 earliest local (v8+; the log
-// start, since every retained offset is readable here); otherwise the first
-// batch whose max timestamp is at or after the given one. The answer names
-// the first offset of that batch, so a consumer may see a few records just
-// before the timestamp, never miss one after it.
+// start, since every retained offset is readable here); otherwise, as Kafka
+// answers it, the earliest offset at or after the log start whose record
+// timestamp is at or after the given one, with that record's timestamp (every
+// record of a LogAppendTime batch has the batch's max timestamp). The index
+// finds the first batch whose max timestamp qualifies and its records are
+// read (decompressed if need be) from the WAL; a batch that cannot be read or
+// decoded is answered by its first offset and max timestamp, so a consumer
+// may then see a few records before the timestamp, never miss one after it.
 //
 // Version notes:
 // * v2: isolation level (no transactions: LSO = high watermark)

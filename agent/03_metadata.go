@@ -41,6 +41,7 @@ func handleMetadata(a *Agent, r *request) (reply, error) {
 
 	// Create what is missing first, in one pass, so the state we describe
 	// below includes it.
+	createErr := map[string]error{}
 	if !allTopics && autoCreate {
 		for _, rt := range req.Topics {
 			if rt.Topic == nil || a.topicByName(*rt.Topic) != nil || validateTopicName(*rt.Topic) != nil {
@@ -48,6 +49,7 @@ func handleMetadata(a *Agent, r *request) (reply, error) {
 			}
 			if err := a.createTopic(r.ctx, *rt.Topic, -1, -1, nil, nil); err != nil && errCode(err) != kerr.TopicAlreadyExists.Code {
 				a.log.Warn("auto-create topic", "topic", *rt.Topic, "err", err)
+				createErr[*rt.Topic] = err
 			}
 		}
 	}
@@ -136,6 +138,10 @@ func handleMetadata(a *Agent, r *request) (reply, error) {
 			t.ErrorCode = kerr.UnknownTopicID.Code
 		case validateTopicName(*rt.Topic) != nil:
 			t.ErrorCode = kerr.InvalidTopicException.Code
+		case createErr[*rt.Topic] != nil:
+			// A creation that can't succeed (a name colliding on '.' vs
+			// '_', no controller) is reported, not retried forever.
+			t.ErrorCode = errCode(createErr[*rt.Topic])
 		case autoCreate:
 			// Creation was attempted above; the client retries.
 			t.ErrorCode = kerr.LeaderNotAvailable.Code

@@ -4,10 +4,9 @@ package agent
 //
 // Hands out producer ids for idempotent producers from blocks the
 // controller journals (AllocateProducerIDs), so ids are never reused across
-// agents or restarts. A producer that names its current id and epoch (v3+,
-// KIP-360) gets the same id with the epoch bumped, or a fresh id when the
-// epoch would overflow. Transactional ids are refused: transactions are not
-// served.
+// agents or restarts. Every call gets a fresh id at epoch 0, as Kafka answers
+// non-transactional producers. Transactional ids are refused: transactions
+// are not served.
 //
 // Version notes:
 // * v2: ThrottleMillis
@@ -17,7 +16,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -38,10 +36,9 @@ func handleInitProducerID(a *Agent, r *request) (reply, error) {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return now(resp), nil
 	}
-	if req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1 {
-		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
-		return now(resp), nil
-	}
+	// Without a transactional id Kafka always hands out a fresh id, even
+	// when the client names its current one (KIP-360 epoch bumps are for
+	// transactional producers), and so do we.
 	id, err := a.nextProducerID(r.ctx)
 	if err != nil {
 		a.log.Warn("allocate producer id", "err", err)

@@ -321,15 +321,14 @@ func (a *Agent) syncTopics() {
 		return
 	}
 	a.applied = st.Seq
+	// Topics are immutable snapshots: handlers read them without a lock,
+	// so each change installs a new value sharing the partitions.
 	for id, mt := range st.Topics {
-		t := a.byID[id]
-		if t == nil {
-			t = &topic{id: id, name: mt.Name}
-			a.byID[id] = t
-			a.topics[mt.Name] = t
+		old := a.byID[id]
+		t := &topic{id: id, name: mt.Name, configs: mt.Configs, meta: mt}
+		if old != nil {
+			t.parts = append([]*partition.Partition(nil), old.parts...)
 		}
-		t.configs = mt.Configs
-		t.meta = mt
 		for i := len(t.parts); i < len(mt.Partitions); i++ {
 			mp := mt.Partitions[i]
 			t.parts = append(t.parts, partition.New(partition.Config{
@@ -351,6 +350,8 @@ func (a *Agent) syncTopics() {
 				}
 			}
 		}
+		a.byID[id] = t
+		a.topics[mt.Name] = t
 	}
 	for id, t := range a.byID {
 		if _, ok := st.Topics[id]; ok {
@@ -358,7 +359,7 @@ func (a *Agent) syncTopics() {
 		}
 		delete(a.byID, id)
 		// The name may already belong to a topic recreated under it.
-		if a.topics[t.name] == t {
+		if cur := a.topics[t.name]; cur != nil && cur.id == id {
 			delete(a.topics, t.name)
 		}
 		for _, p := range t.parts {

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -106,6 +107,9 @@ type Partition struct {
 	index     []entry // batches in the WAL, ascending
 	epochs    []EpochStart
 	producers map[int64]*producer
+	// durableProducers is producer state as of the high watermark: what a
+	// snapshot may record, since batches above it may yet be lost.
+	durableProducers map[int64]*producer
 	waiters   []waiter // duplicates waiting for the HW to pass them
 	// producersEnd: producer state already covers batches below this
 	// offset (restored from a snapshot), so recovery skips them.
@@ -128,7 +132,8 @@ func New(cfg Config) *Partition {
 		logStart:  cfg.LogStart,
 		hw:        cfg.LogStart,
 		leo:       cfg.LogStart,
-		producers: make(map[int64]*producer),
+		producers:        make(map[int64]*producer),
+		durableProducers: make(map[int64]*producer),
 	}
 }
 
@@ -147,7 +152,8 @@ func (p *Partition) Load(b []byte) (stale bool, err error) {
 	if h.LastOffset() < p.logStart {
 		// Below the log start, but its producer state still counts until
 		// DropStale snapshots it.
-		p.updateProducerLocked(h)
+		updateProducer(p.producers, h, p.producersEnd)
+		updateProducer(p.durableProducers, h, p.producersEnd)
 		return true, nil
 	}
 	if len(p.index) > 0 && h.BaseOffset != p.leo {
@@ -155,6 +161,7 @@ func (p *Partition) Load(b []byte) (stale bool, err error) {
 			p.cfg.Topic, p.cfg.Index, h.BaseOffset, p.leo, batch.ErrCorrupt)
 	}
 	p.appendLocked(h, len(b))
+	updateProducer(p.durableProducers, h, p.producersEnd)
 	p.hw = p.leo
 	return false, nil
 }
@@ -174,18 +181,20 @@ func (p *Partition) appendLocked(h batch.Header, size int) {
 	if n := len(p.epochs); n == 0 || p.epochs[n-1].Epoch < h.PartitionLeaderEpoch {
 		p.epochs = append(p.epochs, EpochStart{Epoch: h.PartitionLeaderEpoch, StartOffset: h.BaseOffset})
 	}
-	p.updateProducerLocked(h)
+	updateProducer(p.producers, h, p.producersEnd)
 	p.leo = h.LastOffset() + 1
 }
 
-func (p *Partition) updateProducerLocked(h batch.Header) {
-	if h.ProducerID < 0 || h.BaseOffset < p.producersEnd {
+// updateProducer records batch h in a producer table, unless a restored
+// snapshot (ending at snapEnd) already covers it.
+func updateProducer(m map[int64]*producer, h batch.Header, snapEnd int64) {
+	if h.ProducerID < 0 || h.BaseOffset < snapEnd {
 		return
 	}
-	ps := p.producers[h.ProducerID]
+	ps := m[h.ProducerID]
 	if ps == nil || ps.epoch != h.ProducerEpoch {
 		ps = &producer{epoch: h.ProducerEpoch}
-		p.producers[h.ProducerID] = ps
+		m[h.ProducerID] = ps
 	}
 	ps.add(seqEntry{firstSeq: h.BaseSequence, lastSeq: h.LastSequence(), base: h.BaseOffset, last: h.LastOffset()})
 }
@@ -237,7 +246,7 @@ func (p *Partition) Append(b []byte, h batch.Header, done func(error)) (AppendRe
 	end := p.leo
 	res := AppendResult{BaseOffset: base, LogStart: p.logStart}
 	// Queue while holding the lock so WAL order is offset order.
-	if err := p.cfg.WAL.Append(p.cfg.Key, base, b, func(err error) { p.durable(end, err, done) }); err != nil {
+	if err := p.cfg.WAL.Append(p.cfg.Key, base, b, func(err error) { p.durable(h, end, err, done) }); err != nil {
 		// The offsets just assigned will never be durable; refuse
 		// everything after them rather than leave a hole.
 		p.failed = err
@@ -277,7 +286,7 @@ func (p *Partition) checkSequenceLocked(h batch.Header) (seqEntry, bool, error) 
 }
 
 // durable runs on the WAL writer when the batch ending at end is written.
-func (p *Partition) durable(end int64, err error, done func(error)) {
+func (p *Partition) durable(h batch.Header, end int64, err error, done func(error)) {
 	p.mu.Lock()
 	if err != nil {
 		if p.failed == nil {
@@ -290,6 +299,7 @@ func (p *Partition) durable(end int64, err error, done func(error)) {
 	if end > p.hw {
 		p.hw = end
 	}
+	updateProducer(p.durableProducers, h, p.producersEnd)
 	var ready []waiter
 	keep := p.waiters[:0]
 	for _, w := range p.waiters {
@@ -381,20 +391,64 @@ func (p *Partition) findLocked(offset int64) int {
 	return i
 }
 
-// OffsetForTimestamp returns the first offset of the first batch whose max
-// timestamp is at or after ts, or HW (with ok=false) if there is none.
+// OffsetForTimestamp returns the earliest offset at or after the log start,
+// below the HW, whose record timestamp is at or after ts, with that record's
+// timestamp (for LogAppendTime batches, the batch's max timestamp), or HW
+// (with ok=false) if there is none. The index narrows the search to batches
+// whose max timestamp qualifies; each is read from the WAL and its records
+// walked. A batch that cannot be read or decoded is answered at batch
+// granularity instead: its first offset (or the log start) and its max
+// timestamp.
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, e := range p.index {
-		if e.base >= p.hw {
-			break
+	// Bounds decompressing a batch; batches are far smaller in practice.
+	const maxDecompressed = 64 << 20
+	from := int64(math.MinInt64) // batches before this base are done
+	for {
+		p.mu.Lock()
+		logStart, hw := p.logStart, p.hw
+		var e entry
+		found := false
+		i := sort.Search(len(p.index), func(i int) bool { return p.index[i].base >= from })
+		for _, x := range p.index[i:] {
+			if x.base >= hw {
+				break
+			}
+			if x.maxTS >= ts && x.last >= logStart {
+				e, found = x, true
+				break
+			}
 		}
-		if e.maxTS >= ts && e.last >= p.logStart {
-			return max(e.base, p.logStart), e.maxTS, true
+		p.mu.Unlock()
+		if !found {
+			return hw, -1, false
 		}
+
+		// Read and walk the batch without the lock.
+		var b []byte
+		err := p.cfg.WAL.Read(p.cfg.Key, e.base, func(base int64, v []byte) bool {
+			if base == e.base {
+				b = v
+			}
+			return false
+		})
+		if err == nil && b == nil {
+			err = fmt.Errorf("batch %d not in the WAL", e.base)
+		}
+		var off, rts int64
+		var hit bool
+		if err == nil {
+			off, rts, hit, err = batch.FirstAtOrAfterFrom(b, logStart, ts, maxDecompressed)
+		}
+		switch {
+		case err == nil && hit && off >= e.base && off <= e.last:
+			return off, rts, true
+		case err != nil || hit: // unreadable, undecodable, or at odds with the index
+			return max(e.base, logStart), e.maxTS, true
+		}
+		// No record at or after the log start qualifies (the max
+		// timestamp belongs to a record before it): try later batches.
+		from = e.last + 1
 	}
-	return p.hw, -1, false
 }
 
 // MaxTimestamp returns the offset and timestamp of the batch with the largest
@@ -419,15 +473,20 @@ func (p *Partition) MaxTimestamp() (offset, timestamp int64, ok bool) {
 func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.epochs) == 0 {
-		if epoch >= p.epoch {
-			return p.epoch, p.leo
-		}
+	// As Kafka's leader-epoch cache answers: the current epoch ends at the
+	// log end; a future one is unknown; one before the first known epoch
+	// ends where the first known one starts.
+	switch {
+	case epoch == p.epoch:
+		return p.epoch, p.leo
+	case epoch > p.epoch || epoch < 0:
 		return -1, -1
+	case len(p.epochs) == 0:
+		return p.epoch, p.leo
 	}
 	i := sort.Search(len(p.epochs), func(i int) bool { return p.epochs[i].Epoch > epoch })
 	if i == 0 {
-		return -1, -1
+		return epoch, p.epochs[0].StartOffset
 	}
 	if i == len(p.epochs) {
 		return p.epochs[i-1].Epoch, p.leo
@@ -477,12 +536,14 @@ func (p *Partition) dropBelowLogStartLocked() error {
 	return p.cfg.WAL.DeleteBefore(p.cfg.Key, keepBase)
 }
 
-// encodeProducersLocked serialises producer state as of the log end:
-// end offset, then per producer id, epoch and its recent batches.
+// encodeProducersLocked serialises producer state as of the high
+// watermark: end offset, then per producer id, epoch and its recent
+// batches. Batches above the HW are not durable yet; after a crash they are
+// either in the WAL (and re-applied on recovery) or gone.
 func (p *Partition) encodeProducersLocked() []byte {
-	b := binary.BigEndian.AppendUint64(nil, uint64(p.leo))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(p.producers)))
-	for id, ps := range p.producers {
+	b := binary.BigEndian.AppendUint64(nil, uint64(p.hw))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p.durableProducers)))
+	for id, ps := range p.durableProducers {
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(ps.epoch))
 		b = append(b, byte(ps.n), byte(ps.next))
@@ -531,6 +592,11 @@ func (p *Partition) RestoreProducers(snap []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.producers = producers
+	p.durableProducers = make(map[int64]*producer, len(producers))
+	for id, ps := range producers {
+		cp := *ps
+		p.durableProducers[id] = &cp
+	}
 	p.producersEnd = end
 	return nil
 }

@@ -308,7 +308,8 @@ func TestOffsetForTimestamp(t *testing.T) {
 	if _, _, ok := f.p.MaxTimestamp(); ok {
 		t.Errorf("empty log has a max timestamp")
 	}
-	// Batch max timestamps: 101 (0-1), 302 (2-4), 200 (5), 400 (6-7).
+	// Record timestamps: 100 101 | 300 301 302 | 200 | 399 400 (batches
+	// 0-1, 2-4, 5, 6-7). Answers are per record, as in Kafka.
 	f.mustAppend(mkBatch(bopts{pid: -1, epoch: -1, seq: -1, ts: 100}, 2))
 	f.mustAppend(mkBatch(bopts{pid: -1, epoch: -1, seq: -1, ts: 300}, 3))
 	f.mustAppend(mkBatch(bopts{pid: -1, epoch: -1, seq: -1, ts: 200}, 1))
@@ -317,12 +318,12 @@ func TestOffsetForTimestamp(t *testing.T) {
 		ts, off, outTS int64
 		ok             bool
 	}{
-		{0, 0, 101, true},
-		{101, 0, 101, true},
-		{102, 2, 302, true},
-		{250, 2, 302, true}, // the first batch at or after, not the closest
-		{303, 6, 400, true},
-		{400, 6, 400, true},
+		{0, 0, 100, true},
+		{101, 1, 101, true},
+		{102, 2, 300, true},
+		{250, 2, 300, true}, // the first record at or after, not the closest
+		{303, 6, 399, true},
+		{400, 7, 400, true},
 		{401, 8, -1, false}, // none: the HW
 	} {
 		off, ts, ok := f.p.OffsetForTimestamp(tc.ts)
