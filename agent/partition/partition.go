@@ -110,7 +110,7 @@ type Partition struct {
 	// durableProducers is producer state as of the high watermark: what a
 	// snapshot may record, since batches above it may yet be lost.
 	durableProducers map[int64]*producer
-	waiters   []waiter // duplicates waiting for the HW to pass them
+	waiters          []waiter // duplicates waiting for the HW to pass them
 	// producersEnd: producer state already covers batches below this
 	// offset (restored from a snapshot), so recovery skips them.
 	producersEnd int64
@@ -127,11 +127,11 @@ type waiter struct {
 // WAL, in offset order, before serving.
 func New(cfg Config) *Partition {
 	return &Partition{
-		cfg:       cfg,
-		epoch:     cfg.LeaderEpoch,
-		logStart:  cfg.LogStart,
-		hw:        cfg.LogStart,
-		leo:       cfg.LogStart,
+		cfg:              cfg,
+		epoch:            cfg.LeaderEpoch,
+		logStart:         cfg.LogStart,
+		hw:               cfg.LogStart,
+		leo:              cfg.LogStart,
 		producers:        make(map[int64]*producer),
 		durableProducers: make(map[int64]*producer),
 	}
