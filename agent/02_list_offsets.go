@@ -56,14 +56,20 @@ func handleListOffsets(a *Agent, r *request) (reply, error) {
 					sp.Offset = o.HW
 				case ts == -3 && req.Version >= 7:
 					if off, mts, ok := p.MaxTimestamp(); ok {
-						sp.Offset, sp.Timestamp = off, mts
+						sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, p.EpochAt(off)
+					} else {
+						sp.LeaderEpoch = -1
 					}
 				case ts < 0:
 					sp.ErrorCode = kerr.UnsupportedVersion.Code
 				default:
+					// The epoch of the record found, which clients use
+					// to detect truncation; -1 when there is none.
 					off, mts, ok := p.OffsetForTimestamp(ts)
 					if ok {
-						sp.Offset, sp.Timestamp = off, mts
+						sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, p.EpochAt(off)
+					} else {
+						sp.LeaderEpoch = -1
 					}
 				}
 			}

@@ -494,6 +494,18 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.epochs[i-1].Epoch, p.epochs[i].StartOffset
 }
 
+// EpochAt returns the leader epoch of the batch holding offset, from the
+// epoch cache (-1 if unknown).
+func (p *Partition) EpochAt(offset int64) int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := sort.Search(len(p.epochs), func(i int) bool { return p.epochs[i].StartOffset > offset })
+	if i == 0 {
+		return -1
+	}
+	return p.epochs[i-1].Epoch
+}
+
 // SetLogStart moves logStart forward (DeleteRecords, retention) and drops
 // WAL batches wholly below it. offset may not pass the HW.
 func (p *Partition) SetLogStart(offset int64) error {
