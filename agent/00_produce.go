@@ -76,6 +76,12 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 				fail(sp, kerr.NotLeaderForPartition.Code, nil)
 				continue
 			}
+			if a.unflushedBytes() >= a.cfg.WALMaxBytes {
+				// The bucket is behind (or down): refuse with a
+				// retriable error rather than grow the WAL without bound.
+				fail(sp, kerr.KafkaStorageError.Code, fmt.Errorf("unflushed data reached --wal-max-bytes (%d); the bucket is not keeping up", a.cfg.WALMaxBytes))
+				continue
+			}
 			h, err := batch.ValidateProduce(rp.Records, a.topicMaxMessageBytes(t))
 			if err != nil {
 				fail(sp, errCode(err), err)
@@ -104,6 +110,9 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 			}
 			waits = append(waits, waitFor{rp: sp, done: done})
 		}
+	}
+	if a.unflushedBytes() >= a.cfg.FlushBytes {
+		a.kickFlush()
 	}
 	if req.Acks == 0 {
 		return nil, nil

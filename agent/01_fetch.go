@@ -21,6 +21,7 @@ package agent
 // * v13: topics by TopicID (UNKNOWN_TOPIC_ID)
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -39,7 +40,7 @@ func handleFetch(a *Agent, r *request) (reply, error) {
 		deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 		for {
 			wake := a.data.wait()
-			resp, n, stop := a.fetchOnce(req)
+			resp, n, stop := a.fetchOnce(r.ctx, req)
 			if stop || n >= int(max(req.MinBytes, 1)) || !time.Now().Before(deadline) {
 				return resp
 			}
@@ -58,7 +59,7 @@ func handleFetch(a *Agent, r *request) (reply, error) {
 
 // fetchOnce builds a response from what is readable now. stop says an error
 // makes waiting pointless.
-func (a *Agent) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+func (a *Agent) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	budget := max(int(req.MaxBytes), 0) // the first batch is returned regardless (KIP-74)
 	total, stop := 0, false
@@ -98,7 +99,7 @@ func (a *Agent) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, boo
 				}
 				// Only the response's first batch may overshoot the limits.
 				limit := max(min(int(rp.PartitionMaxBytes), budget), 0)
-				data, o, err := p.Read(rp.FetchOffset, limit, total == 0)
+				data, o, err := a.readFrom(ctx, t, rp.Partition, p, rp.FetchOffset, limit, total == 0)
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HW, o.HW, o.LogStart
 				if err != nil {
 					sp.ErrorCode = errCode(err)

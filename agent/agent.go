@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +22,7 @@ import (
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/rangecache"
 )
 
 // Config configures an agent. Zero values take the defaults noted.
@@ -45,6 +47,19 @@ type Config struct {
 
 	LeaseTTL time.Duration // controller lease TTL (default 10s)
 	Logger   *slog.Logger
+
+	// FlushInterval and FlushBytes seal a segment on age or size
+	// (defaults 250ms, 8 MiB); SegmentBytes bounds one object (default
+	// 8 MiB).
+	FlushInterval time.Duration
+	FlushBytes    int64
+	SegmentBytes  int64
+	// WALMaxBytes bounds unflushed data: past it, produce answers with a
+	// retriable error until flushing catches up (default 1 GiB).
+	WALMaxBytes int64
+	// CacheBytes bounds the in-memory cache of segment ranges (default
+	// 256 MiB).
+	CacheBytes int64
 }
 
 func (c *Config) setDefaults() {
@@ -65,6 +80,21 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 250 * time.Millisecond
+	}
+	if c.FlushBytes <= 0 {
+		c.FlushBytes = 8 << 20
+	}
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = 8 << 20
+	}
+	if c.WALMaxBytes <= 0 {
+		c.WALMaxBytes = 1 << 30
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 256 << 20
 	}
 }
 
@@ -87,6 +117,13 @@ type Agent struct {
 	applied uint64 // metadata seq last synced into topics
 
 	data notifier // wakes long-polling fetches when any HW moves
+
+	cache     *rangecache.Cache
+	walBytes  atomic.Int64 // unflushed bytes over all partitions
+	flushKick chan struct{}
+	stats     struct {
+		flushes, flushedBytes atomic.Int64
+	}
 
 	pidMu   sync.Mutex
 	pidNext int64
@@ -121,6 +158,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		topics: make(map[string]*topic),
 		byID:   make(map[uuid.UUID]*topic),
 		conns:  make(map[*conn]struct{}),
+
+		cache:     rangecache.New(cfg.Bucket, cfg.CacheBytes, cfg.Logger),
+		flushKick: make(chan struct{}, 1),
 	}
 	a.data.init()
 	a.ctx, a.cancel = context.WithCancel(context.Background())
@@ -176,10 +216,14 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, err
 	}
 
-	a.wg.Add(2)
+	a.wg.Add(3)
 	go func() {
 		defer a.wg.Done()
 		a.serve()
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.flushLoop()
 	}()
 	go func() {
 		defer a.wg.Done()
@@ -315,6 +359,28 @@ func (a *Agent) watchMetadata() {
 // syncTopics makes the agent's live topics match the metadata state.
 func (a *Agent) syncTopics() {
 	st := a.meta.State()
+	// WAL truncation happens after the topic lock is released: handlers
+	// look topics up under it.
+	type bounds struct {
+		name                 string
+		idx                  int
+		p                    *partition.Partition
+		logStart, flushedEnd int64
+	}
+	var moves []bounds
+	defer func() {
+		for _, m := range moves {
+			o := m.p.Offsets()
+			if m.logStart > o.LogStart && m.logStart <= o.HW {
+				if err := m.p.SetLogStart(m.logStart); err != nil {
+					a.log.Warn("apply log start", "topic", m.name, "partition", m.idx, "err", err)
+				}
+			}
+			if err := m.p.SetFlushedEnd(m.flushedEnd); err != nil {
+				a.log.Warn("apply flushed end", "topic", m.name, "partition", m.idx, "err", err)
+			}
+		}
+	}()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if st.Seq == a.applied && len(a.topics) > 0 {
@@ -337,17 +403,17 @@ func (a *Agent) syncTopics() {
 				Index:       int32(i),
 				LeaderEpoch: mp.LeaderEpoch,
 				LogStart:    mp.LogStart,
+				FlushedEnd:  mp.FlushedEnd,
 				WAL:         a.wal,
 				OnAdvance:   a.data.signal,
+				OnWALBytes:  func(d int64) { a.walBytes.Add(d) },
 			}))
 		}
 		for i, p := range t.parts {
 			mp := mt.Partitions[i]
 			p.SetEpoch(mp.LeaderEpoch)
-			if o := p.Offsets(); mp.LogStart > o.LogStart && mp.LogStart <= o.HW {
-				if err := p.SetLogStart(mp.LogStart); err != nil {
-					a.log.Warn("apply log start", "topic", mt.Name, "partition", i, "err", err)
-				}
+			if o := p.Offsets(); mp.LogStart > o.LogStart || mp.FlushedEnd > o.FlushedEnd {
+				moves = append(moves, bounds{name: mt.Name, idx: i, p: p, logStart: mp.LogStart, flushedEnd: mp.FlushedEnd})
 			}
 		}
 		a.byID[id] = t
@@ -485,4 +551,14 @@ func (n *notifier) signal() {
 	close(n.ch)
 	n.ch = make(chan struct{})
 	n.mu.Unlock()
+}
+
+// PartitionOffsets reports a partition's bounds (log start, flushed end,
+// high watermark, log end, epoch), for status views and tests.
+func (a *Agent) PartitionOffsets(topicName string, idx int32) (partition.Offsets, bool) {
+	t := a.topicByName(topicName)
+	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
+		return partition.Offsets{}, false
+	}
+	return t.parts[idx].Offsets(), true
 }

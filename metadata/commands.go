@@ -587,7 +587,12 @@ func (c SetLogStart) apply(tx *txn) error {
 	}
 	// The log start may pass flushedEnd (DeleteRecords up to the high
 	// watermark); only the leader knows the HW, so it checks the upper bound.
+	// Nothing below the log start will ever be flushed, so flushedEnd
+	// follows it and logStart ≤ flushedEnd holds.
 	p.LogStart = c.Offset
+	if p.FlushedEnd < c.Offset {
+		p.FlushedEnd = c.Offset
+	}
 	drop := 0
 	for drop < len(p.Segments) && p.Segments[drop].LastOffset < c.Offset {
 		drop++

@@ -52,6 +52,9 @@ type SegmentRef struct {
 	MinTimestamp int64  `json:"min_timestamp"`
 	MaxTimestamp int64  `json:"max_timestamp"`
 	LeaderEpoch  int32  `json:"leader_epoch"`
+	// CRC is the CRC-32C of the range's bytes, so a reader can verify a
+	// ranged GET without the object's footer.
+	CRC uint32 `json:"crc,omitempty"`
 }
 
 // ProducerBlock is a range [First, First+Count) of producer IDs.

@@ -282,7 +282,7 @@ func TestOpenFile(t *testing.T) {
 }
 
 func TestOpenBad(t *testing.T) {
-	for _, u := range []string{"s3://bucket/prefix", "gs://b", "http://x/y", "/plain/path", "", "file://otherhost/x", "file://", "mem://x?opt=1", "%zz"} {
+	for _, u := range []string{"gs://bucket/prefix", "gs://b", "http://x/y", "/plain/path", "", "file://otherhost/x", "file://", "mem://x?opt=1", "%zz"} {
 		b, err := tier.Open(t.Context(), u)
 		if err == nil {
 			_ = b.Close()
@@ -290,8 +290,8 @@ func TestOpenBad(t *testing.T) {
 		}
 		t.Logf("Open(%q): %v", u, err)
 	}
-	_, err := tier.Open(t.Context(), "s3://bucket/prefix")
-	if msg := err.Error(); !strings.Contains(msg, `"s3"`) || !strings.Contains(msg, "mem://") || !strings.Contains(msg, "file:") {
+	_, err := tier.Open(t.Context(), "gs://bucket/prefix")
+	if msg := err.Error(); !strings.Contains(msg, `"gs"`) || !strings.Contains(msg, "mem://") || !strings.Contains(msg, "file:") || !strings.Contains(msg, "s3://") {
 		t.Fatalf("error should name the scheme and the supported ones: %v", err)
 	}
 }

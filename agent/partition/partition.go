@@ -28,6 +28,8 @@ var (
 	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
 	ErrStorage              = errors.New("storage error")
 	ErrClosed               = errors.New("partition closed")
+	// ErrFlushed: the offset is below flushedEnd; read it from the bucket.
+	ErrFlushed = errors.New("offset flushed to the bucket")
 )
 
 // producerWindow is how many recent batches per producer are remembered for
@@ -89,10 +91,16 @@ type Config struct {
 	LeaderEpoch int32
 	// LogStart is the first retained offset (from metadata).
 	LogStart int64
-	WAL      *wal.WAL
+	// FlushedEnd: every offset below it is in a committed segment (from
+	// metadata); the WAL holds only what follows.
+	FlushedEnd int64
+	WAL        *wal.WAL
 	// OnAdvance is called (without locks held) after the high watermark
 	// moves, to wake long-polling fetches.
 	OnAdvance func()
+	// OnWALBytes is told how the bytes this partition holds in the WAL
+	// change (may be nil), so the agent can bound its total cheaply.
+	OnWALBytes func(delta int64)
 }
 
 // Partition is one partition's log.
@@ -102,6 +110,8 @@ type Partition struct {
 	mu        sync.Mutex
 	epoch     int32
 	logStart  int64
+	flushed   int64 // flushedEnd
+	walBytes  int64 // bytes of the batches in index
 	hw        int64
 	leo       int64
 	index     []entry // batches in the WAL, ascending
@@ -130,8 +140,9 @@ func New(cfg Config) *Partition {
 		cfg:              cfg,
 		epoch:            cfg.LeaderEpoch,
 		logStart:         cfg.LogStart,
-		hw:               cfg.LogStart,
-		leo:              cfg.LogStart,
+		flushed:          max(cfg.FlushedEnd, cfg.LogStart),
+		hw:               max(cfg.FlushedEnd, cfg.LogStart),
+		leo:              max(cfg.FlushedEnd, cfg.LogStart),
 		producers:        make(map[int64]*producer),
 		durableProducers: make(map[int64]*producer),
 	}
@@ -149,9 +160,9 @@ func (p *Partition) Load(b []byte) (stale bool, err error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if h.LastOffset() < p.logStart {
-		// Below the log start, but its producer state still counts until
-		// DropStale snapshots it.
+	if h.LastOffset() < max(p.logStart, p.flushed) {
+		// Below the log start or already in the bucket, but its producer
+		// state still counts until DropStale snapshots it.
 		updateProducer(p.producers, h, p.producersEnd)
 		updateProducer(p.durableProducers, h, p.producersEnd)
 		return true, nil
@@ -178,6 +189,10 @@ func (p *Partition) appendLocked(h batch.Header, size int) {
 		base: h.BaseOffset, last: h.LastOffset(), maxTS: h.MaxTimestamp,
 		size: int32(size), epoch: h.PartitionLeaderEpoch,
 	})
+	p.walBytes += int64(size)
+	if p.cfg.OnWALBytes != nil {
+		p.cfg.OnWALBytes(int64(size))
+	}
 	if n := len(p.epochs); n == 0 || p.epochs[n-1].Epoch < h.PartitionLeaderEpoch {
 		p.epochs = append(p.epochs, EpochStart{Epoch: h.PartitionLeaderEpoch, StartOffset: h.BaseOffset})
 	}
@@ -210,6 +225,18 @@ type AppendResult struct {
 // the WAL. done is called once the batch is below the high watermark (or
 // with an error). It returns without waiting.
 func (p *Partition) Append(b []byte, h batch.Header, done func(error)) (AppendResult, error) {
+	// Take the WAL slot before the lock: the WAL's completion callback
+	// takes the lock, so waiting for queue space while holding it could
+	// deadlock.
+	if err := p.cfg.WAL.Reserve(); err != nil {
+		return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	queued := false
+	defer func() {
+		if !queued {
+			p.cfg.WAL.Release()
+		}
+	}()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -246,7 +273,8 @@ func (p *Partition) Append(b []byte, h batch.Header, done func(error)) (AppendRe
 	end := p.leo
 	res := AppendResult{BaseOffset: base, LogStart: p.logStart}
 	// Queue while holding the lock so WAL order is offset order.
-	if err := p.cfg.WAL.Append(p.cfg.Key, base, b, func(err error) { p.durable(h, end, err, done) }); err != nil {
+	queued = true // Append uses or releases the slot
+	if err := p.cfg.WAL.AppendReserved(p.cfg.Key, base, b, func(err error) { p.durable(h, end, err, done) }); err != nil {
 		// The offsets just assigned will never be durable; refuse
 		// everything after them rather than leave a hole.
 		p.failed = err
@@ -288,6 +316,11 @@ func (p *Partition) checkSequenceLocked(h batch.Header) (seqEntry, bool, error) 
 // durable runs on the WAL writer when the batch ending at end is written.
 func (p *Partition) durable(h batch.Header, end int64, err error, done func(error)) {
 	p.mu.Lock()
+	if err == nil && p.failed != nil {
+		// An earlier batch was lost: moving the HW past it would serve a
+		// hole.
+		err = p.failed
+	}
 	if err != nil {
 		if p.failed == nil {
 			p.failed = err
@@ -322,15 +355,15 @@ func (p *Partition) durable(h batch.Header, end int64, err error, done func(erro
 
 // Offsets is a consistent view of the partition's bounds.
 type Offsets struct {
-	LogStart, HW, LEO int64
-	Epoch             int32
+	LogStart, FlushedEnd, HW, LEO int64
+	Epoch                         int32
 }
 
 // Offsets returns the current bounds.
 func (p *Partition) Offsets() Offsets {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Offsets{LogStart: p.logStart, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
+	return Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
 }
 
 // Read returns whole batches starting with the one holding offset, up to the
@@ -339,10 +372,14 @@ func (p *Partition) Offsets() Offsets {
 // yields nothing.
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) ([]byte, Offsets, error) {
 	p.mu.Lock()
-	off := Offsets{LogStart: p.logStart, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
+	off := Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
 	if offset < p.logStart || offset > p.hw {
 		p.mu.Unlock()
 		return nil, off, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, off.LogStart, off.HW)
+	}
+	if offset < p.flushed {
+		p.mu.Unlock()
+		return nil, off, ErrFlushed
 	}
 	if offset == p.hw {
 		p.mu.Unlock()
@@ -427,7 +464,7 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 		var b []byte
 		err := p.cfg.WAL.Read(p.cfg.Key, e.base, func(base int64, v []byte) bool {
 			if base == e.base {
-				b = v
+				b = append([]byte(nil), v...)
 			}
 			return false
 		})
@@ -522,18 +559,90 @@ func (p *Partition) SetLogStart(offset int64) error {
 	return p.dropBelowLogStartLocked()
 }
 
-// DropStale removes WAL batches wholly below the log start that recovery
-// found (a crash between journaling a new log start and truncating).
+// DropStale removes WAL batches wholly below the log start or flushed end
+// that recovery found (a crash between journaling and truncating).
 func (p *Partition) DropStale() error {
 	p.mu.Lock()
 	return p.dropBelowLogStartLocked()
 }
 
-// dropBelowLogStartLocked is called with p.mu held and releases it.
+// SetFlushedEnd records that every offset below end is in a committed
+// segment and drops those batches from the WAL.
+func (p *Partition) SetFlushedEnd(end int64) error {
+	p.mu.Lock()
+	if end <= p.flushed {
+		p.mu.Unlock()
+		return nil
+	}
+	if end > p.hw {
+		p.mu.Unlock()
+		return fmt.Errorf("partition %s/%d: flushed end %d beyond high watermark %d", p.cfg.Topic, p.cfg.Index, end, p.hw)
+	}
+	p.flushed = end
+	return p.dropBelowLogStartLocked()
+}
+
+// Unflushed returns whole batches from flushedEnd up to the high watermark,
+// at most maxBytes of them (at least one), for the flusher, with the offset
+// range they cover: [first, end).
+func (p *Partition) Unflushed(maxBytes int) (data []byte, first, end int64, err error) {
+	p.mu.Lock()
+	// The first batch may start below flushedEnd when a log start moved
+	// inside it; the range still serves from flushedEnd.
+	first = p.flushed
+	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= first })
+	want, j := 0, i
+	for ; j < len(p.index) && p.index[j].last < p.hw; j++ {
+		if want > 0 && want+int(p.index[j].size) > maxBytes {
+			break
+		}
+		want += int(p.index[j].size)
+	}
+	if want == 0 {
+		p.mu.Unlock()
+		return nil, first, first, nil
+	}
+	end = p.index[j-1].last + 1
+	start := p.index[i].base
+	p.mu.Unlock()
+	data = make([]byte, 0, want)
+	err = p.cfg.WAL.Read(p.cfg.Key, start, func(base int64, b []byte) bool {
+		if base >= end {
+			return false
+		}
+		data = append(data, b...)
+		return true
+	})
+	if err != nil {
+		return nil, first, first, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if len(data) != want {
+		return nil, first, first, fmt.Errorf("%w: read %d unflushed bytes, index says %d", ErrStorage, len(data), want)
+	}
+	return data, first, end, nil
+}
+
+// WALBytes is the size of the batches this partition holds in the WAL.
+func (p *Partition) WALBytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.walBytes
+}
+
+// dropBelowLogStartLocked drops WAL batches below max(logStart,
+// flushedEnd). Called with p.mu held; releases it.
 func (p *Partition) dropBelowLogStartLocked() error {
-	offset := p.logStart
+	offset := max(p.logStart, p.flushed)
 	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= offset })
+	var dropped int64
+	for _, e := range p.index[:i] {
+		dropped += int64(e.size)
+	}
 	p.index = append(p.index[:0:0], p.index[i:]...)
+	p.walBytes -= dropped
+	if p.cfg.OnWALBytes != nil && dropped > 0 {
+		p.cfg.OnWALBytes(-dropped)
+	}
 	keepBase := offset
 	if len(p.index) > 0 {
 		keepBase = p.index[0].base
@@ -640,7 +749,7 @@ func (p *Partition) Stats() Stats {
 		bytes += int64(e.size)
 	}
 	return Stats{
-		Offsets:   Offsets{LogStart: p.logStart, HW: p.hw, LEO: p.leo, Epoch: p.epoch},
+		Offsets:   Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch},
 		Batches:   len(p.index),
 		WALBytes:  bytes,
 		Producers: len(p.producers),

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -86,7 +87,10 @@ type Options struct {
 	Sync bool
 	// MaxGroupBytes bounds one group commit.
 	MaxGroupBytes int
-	Logger        *slog.Logger
+	// AfterGroup runs on the writer after each group's callbacks (to wake
+	// readers once per group rather than once per batch).
+	AfterGroup func()
+	Logger     *slog.Logger
 }
 
 type write struct {
@@ -97,10 +101,16 @@ type write struct {
 
 // WAL is a Badger-backed write-ahead log shared by all partitions of an agent.
 type WAL struct {
-	db     *badger.DB
-	opts   Options
-	log    *slog.Logger
-	queue  chan *write
+	db    *badger.DB
+	opts  Options
+	log   *slog.Logger
+	queue chan *write
+	// slots bounds the queue: a caller reserves one before taking any lock
+	// the writer's callbacks need, so Append never blocks under that lock.
+	slots chan struct{}
+	// failed is sticky: after a commit error nothing more is written, so
+	// the WAL stays a prefix of what was acknowledged.
+	failed atomic.Pointer[error]
 	closed chan struct{}
 	wg     sync.WaitGroup
 
@@ -143,7 +153,8 @@ func Open(opts Options) (*WAL, error) {
 		db:     db,
 		opts:   opts,
 		log:    opts.Logger,
-		queue:  make(chan *write, 4096),
+		queue:  make(chan *write, queueSlots),
+		slots:  make(chan struct{}, queueSlots),
 		closed: make(chan struct{}),
 	}
 	w.wg.Add(2)
@@ -152,19 +163,53 @@ func Open(opts Options) (*WAL, error) {
 	return w, nil
 }
 
-// Append queues batch for partition p at base offset. done is called, from
+const queueSlots = 4096
+
+// Reserve takes a queue slot for one later Append. Call it before taking
+// locks that Append's done callback needs; it blocks while the queue is
+// full (backpressure) and fails once the WAL is closed.
+func (w *WAL) Reserve() error {
+	select {
+	case w.slots <- struct{}{}:
+		return nil
+	case <-w.closed:
+		return ErrClosed
+	}
+}
+
+// Release returns a reserved slot that will not be used.
+func (w *WAL) Release() { <-w.slots }
+
+// Append reserves a slot and queues batch (see AppendReserved). It may
+// block while the queue is full, so callers must not hold a lock that done
+// takes.
+func (w *WAL) Append(p PartKey, base int64, batch []byte, done func(error)) error {
+	if err := w.Reserve(); err != nil {
+		return err
+	}
+	return w.AppendReserved(p, base, batch, done)
+}
+
+// AppendReserved queues batch for partition p at base offset, using a slot
+// taken with Reserve; it never blocks. done is called, from
 // the WAL's writer goroutine, once the batch is durable to the configured
 // level (or with an error). Appends complete in the order they were queued,
 // so callers that queue under a partition lock get offset order for free.
 // The WAL keeps a reference to batch: callers must not modify it afterwards.
 // After Close it returns ErrClosed and never calls done (callers typically
 // hold a lock that done takes).
-func (w *WAL) Append(p PartKey, base int64, batch []byte, done func(error)) error {
+func (w *WAL) AppendReserved(p PartKey, base int64, batch []byte, done func(error)) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.isClosed {
+		w.Release()
 		return ErrClosed
 	}
+	if errp := w.failed.Load(); errp != nil {
+		w.Release()
+		return *errp
+	}
+	// Never blocks: at most queueSlots writes are reserved.
 	w.queue <- &write{key: batchKey(p, base), value: batch, done: done}
 	return nil
 }
@@ -173,12 +218,12 @@ func (w *WAL) writer() {
 	defer w.wg.Done()
 	var group []*write
 	for {
-		group = group[:0]
 		first, ok := <-w.queue
 		if !ok {
 			return
 		}
-		group = append(group, first)
+		<-w.slots
+		group = append(group[:0], first)
 		size := len(first.value)
 	drain:
 		for size < w.opts.MaxGroupBytes {
@@ -187,15 +232,29 @@ func (w *WAL) writer() {
 				if !ok {
 					break drain
 				}
+				<-w.slots
 				group = append(group, wr)
 				size += len(wr.value)
 			default:
 				break drain
 			}
 		}
-		err := w.commit(group)
+		var err error
+		if errp := w.failed.Load(); errp != nil {
+			err = *errp
+		} else if err = w.commit(group); err != nil {
+			// Fail-stop: writing later groups would leave a hole
+			// before them.
+			w.log.Error("wal: write failed; refusing all further writes", "err", err)
+			w.failed.Store(&err)
+		}
 		for _, wr := range group {
 			wr.done(err)
+		}
+		// Drop references so request bodies can be collected.
+		clear(group)
+		if w.opts.AfterGroup != nil {
+			w.opts.AfterGroup()
 		}
 	}
 }
@@ -238,12 +297,15 @@ func (w *WAL) Stats() Stats {
 
 // Read calls fn for each batch of partition p in offset order, starting with
 // the batch whose base offset is fromBase (the caller's index knows it), and
-// stops when fn returns false. The slice passed to fn is a copy.
+// stops when fn returns false. The slice passed to fn is valid only during
+// the call: copy what you keep.
 func (w *WAL) Read(p PartKey, fromBase int64, fn func(base int64, batch []byte) bool) error {
 	return w.db.View(func(txn *badger.Txn) error {
 		iopt := badger.DefaultIteratorOptions
 		iopt.Prefix = partPrefix(p)
-		iopt.PrefetchSize = 16
+		// Values are read one at a time as the caller asks: prefetching
+		// would copy batches the caller may not want.
+		iopt.PrefetchValues = false
 		it := txn.NewIterator(iopt)
 		defer it.Close()
 		for it.Seek(batchKey(p, fromBase)); it.Valid(); it.Next() {
@@ -252,11 +314,15 @@ func (w *WAL) Read(p PartKey, fromBase int64, fn func(base int64, batch []byte) 
 			if !ok {
 				continue
 			}
-			v, err := item.ValueCopy(nil)
+			more := true
+			err := item.Value(func(v []byte) error {
+				more = fn(base, v)
+				return nil
+			})
 			if err != nil {
 				return fmt.Errorf("wal: read %x@%d: %w", p, base, err)
 			}
-			if !fn(base, v) {
+			if !more {
 				return nil
 			}
 		}

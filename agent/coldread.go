@@ -1,0 +1,111 @@
+package agent
+
+// Reads below a partition's flushedEnd come from segment objects: the
+// partition's committed ranges in metadata name the object, byte range and
+// CRC; the range cache fetches each range with one ranged GET, verifies it,
+// keeps it in memory, and reads the next range ahead for sequential
+// consumers. A fetch that reaches flushedEnd continues from the WAL.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/rangecache"
+	"github.com/tlog-io/tlog/tier/segment"
+)
+
+// readFrom returns whole batches from offset, up to maxBytes (the first
+// batch regardless when minOne), from the bucket and then the WAL.
+func (a *Agent) readFrom(ctx context.Context, t *topic, idx int32, p *partition.Partition, offset int64, maxBytes int, minOne bool) ([]byte, partition.Offsets, error) {
+	data, o, err := p.Read(offset, maxBytes, minOne)
+	if !errors.Is(err, partition.ErrFlushed) {
+		return data, o, err
+	}
+	var out []byte
+	for offset < o.FlushedEnd {
+		chunk, next, err := a.readCold(ctx, t, idx, offset, maxBytes-len(out), minOne && len(out) == 0)
+		if err != nil {
+			return nil, o, err
+		}
+		if len(chunk) == 0 {
+			return out, o, nil
+		}
+		out = append(out, chunk...)
+		offset = next
+		if len(out) >= maxBytes {
+			return out, o, nil
+		}
+	}
+	// Continue into the WAL with what budget is left.
+	more, o2, err := p.Read(offset, maxBytes-len(out), len(out) == 0 && minOne)
+	if err != nil && !errors.Is(err, partition.ErrFlushed) {
+		if len(out) > 0 {
+			return out, o, nil
+		}
+		return nil, o2, err
+	}
+	return append(out, more...), o2, nil
+}
+
+// readCold reads from the segment range holding offset. It returns the
+// batches and the offset after the last one.
+func (a *Agent) readCold(ctx context.Context, t *topic, idx int32, offset int64, maxBytes int, minOne bool) ([]byte, int64, error) {
+	mp, ok := a.meta.State().Partition(t.id, idx)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: partition %s/%d left metadata", partition.ErrOffsetOutOfRange, t.name, idx)
+	}
+	segs := mp.Segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= offset })
+	if i == len(segs) || segs[i].FirstOffset > offset {
+		if offset < mp.LogStart {
+			return nil, 0, fmt.Errorf("%w: %d is below the log start %d", partition.ErrOffsetOutOfRange, offset, mp.LogStart)
+		}
+		return nil, 0, fmt.Errorf("%w: no segment holds offset %d of %s/%d", partition.ErrStorage, offset, t.name, idx)
+	}
+	ref := segs[i]
+	buf, err := a.cache.Get(ctx, rangeOf(ref))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", partition.ErrStorage, err)
+	}
+	if i+1 < len(segs) {
+		a.cache.Prefetch(rangeOf(segs[i+1]))
+	}
+	limit := maxBytes
+	if !minOne && limit <= 0 {
+		return nil, offset, nil
+	}
+	data, err := segment.Cut(buf, offset, max(limit, 0))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %s: %v", partition.ErrStorage, ref.Object, err)
+	}
+	if !minOne && len(data) > maxBytes {
+		return nil, offset, nil
+	}
+	next, err := endOffset(data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %s: %v", partition.ErrStorage, ref.Object, err)
+	}
+	return data, next, nil
+}
+
+func rangeOf(ref metadata.SegmentRef) rangecache.Range {
+	return rangecache.Range{Object: ref.Object, Pos: ref.Offset, Len: ref.Length, CRC: ref.CRC}
+}
+
+// endOffset is the offset after the last batch in data.
+func endOffset(data []byte) (int64, error) {
+	var next int64 = -1
+	err := batch.Iterate(data, func(h batch.Header, _ []byte) bool {
+		next = h.LastOffset() + 1
+		return true
+	})
+	if err == nil && next < 0 {
+		err = errors.New("no batches")
+	}
+	return next, err
+}

@@ -1,0 +1,166 @@
+package agent_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tlog-io/tlog/agent"
+	"github.com/tlog-io/tlog/tests/tlogtest"
+	"github.com/tlog-io/tlog/tier"
+)
+
+func fastFlush(c *agent.Config) {
+	c.FlushInterval = 50 * time.Millisecond
+	quiet(c)
+}
+
+// waitFlushed waits until every partition's flushed end reaches its HW.
+func waitFlushed(t *testing.T, a *agent.Agent, topic string, parts int32) {
+	t.Helper()
+	tlogtest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		for i := int32(0); i < parts; i++ {
+			o, ok := a.PartitionOffsets(topic, i)
+			if !ok {
+				return fmt.Errorf("no partition %s/%d", topic, i)
+			}
+			if o.FlushedEnd != o.HW {
+				return fmt.Errorf("%s/%d flushed to %d of %d", topic, i, o.FlushedEnd, o.HW)
+			}
+		}
+		return nil
+	})
+}
+
+func listData(t *testing.T, b tier.Bucket) []tier.ObjectInfo {
+	t.Helper()
+	objs, err := b.List(context.Background(), "data/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// Everything acknowledged is flushed to the bucket; with the WAL directory
+// deleted, a restarted agent serves all of it from the bucket alone.
+func TestFlushThenReplayWithoutWAL(t *testing.T) {
+	dir := t.TempDir()
+	bucket := tier.NewFaulty(tier.NewMemBucket())
+	a := tlogtest.StartAgent(t, dir, bucket, fastFlush)
+	createTopic(t, dialRaw(t, a.Addr()), "hist", 16, nil)
+
+	want := &tlogtest.Acked{}
+	prod := tlogtest.NewClient(t, a.Addr(), kgo.ProducerLinger(2*time.Millisecond))
+	tlogtest.Produce(t, prod, want, 30_000, func(i int) *kgo.Record {
+		return &kgo.Record{Topic: "hist", Key: fmt.Appendf(nil, "k%d", i%101), Value: fmt.Appendf(nil, "v-%d-%s", i, strings.Repeat("x", i%200))}
+	})
+	waitFlushed(t, a, "hist", 16)
+	objs := listData(t, bucket)
+	if len(objs) == 0 {
+		t.Fatal("nothing flushed to the bucket")
+	}
+	// Many partitions share each object: far fewer PUTs than partition
+	// flushes.
+	puts := bucket.Counts()[tier.OpPutIfAbsent]
+	t.Logf("%d segment objects, %d conditional PUTs", len(objs), puts)
+
+	// Reads across bucket and WAL while running.
+	tlogtest.VerifyAll(t, a.Addr(), want, false)
+
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "wal")); err != nil {
+		t.Fatal(err)
+	}
+	a = tlogtest.StartAgent(t, dir, bucket, fastFlush)
+	if rep := tlogtest.VerifyAll(t, a.Addr(), want, false); rep.Records != 30_000 {
+		t.Fatalf("after losing the WAL: read %d of 30000", rep.Records)
+	}
+	// And new writes continue at the right offsets.
+	more := &tlogtest.Acked{}
+	tlogtest.Produce(t, tlogtest.NewClient(t, a.Addr()), more, 100, func(i int) *kgo.Record {
+		return &kgo.Record{Topic: "hist", Partition: 0, Value: fmt.Appendf(nil, "after-%d", i)}
+	})
+	for p, offs := range more.M["hist"] {
+		for off := range offs {
+			if _, dup := want.M["hist"][p][off]; dup {
+				t.Fatalf("offset %d of partition %d reused after restart", off, p)
+			}
+		}
+	}
+}
+
+// A bucket outage: produce keeps being acknowledged into the WAL, nothing
+// flushes, and once the bucket returns everything flushes and reads back.
+func TestBucketOutageKeepsAcknowledging(t *testing.T) {
+	dir := t.TempDir()
+	bucket := tier.NewFaulty(tier.NewMemBucket())
+	a := tlogtest.StartAgent(t, dir, bucket, fastFlush)
+	createTopic(t, dialRaw(t, a.Addr()), "outage", 4, nil)
+
+	// The producer has its id before the outage: handing out ids is a
+	// metadata write, which needs the bucket.
+	want := &tlogtest.Acked{}
+	prod := tlogtest.NewClient(t, a.Addr())
+	tlogtest.Produce(t, prod, want, 1, func(i int) *kgo.Record {
+		return &kgo.Record{Topic: "outage", Value: []byte("before")}
+	})
+	bucket.SetOutage(tier.ErrInjected)
+	tlogtest.Produce(t, prod, want, 5_000, func(i int) *kgo.Record {
+		return &kgo.Record{Topic: "outage", Value: fmt.Appendf(nil, "o-%d", i)}
+	})
+	time.Sleep(300 * time.Millisecond)
+	var unflushed int64
+	for i := int32(0); i < 4; i++ {
+		o, _ := a.PartitionOffsets("outage", i)
+		unflushed += o.HW - o.FlushedEnd
+	}
+	if unflushed < 5_000 {
+		t.Fatalf("only %d records unflushed after 5000 acknowledged during the outage", unflushed)
+	}
+	bucket.SetOutage(nil)
+	waitFlushed(t, a, "outage", 4)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(dir, "wal"))
+	a = tlogtest.StartAgent(t, dir, bucket, fastFlush)
+	tlogtest.VerifyAll(t, a.Addr(), want, false)
+}
+
+// Past --wal-max-bytes with the bucket down, produce is refused with a
+// retriable error; acknowledged data is kept and flushed later.
+func TestWALMaxBytesBackpressure(t *testing.T) {
+	dir := t.TempDir()
+	bucket := tier.NewFaulty(tier.NewMemBucket())
+	a := tlogtest.StartAgent(t, dir, bucket, fastFlush, func(c *agent.Config) { c.WALMaxBytes = 64 << 10 })
+	createTopic(t, dialRaw(t, a.Addr()), "bp", 1, nil)
+	cl := tlogtest.NewClient(t, a.Addr(), kgo.RecordRetries(0), kgo.RecordDeliveryTimeout(2*time.Second), kgo.DisableIdempotentWrite())
+	want := &tlogtest.Acked{}
+	bucket.SetOutage(tier.ErrInjected)
+	var refused int
+	for i := 0; i < 200; i++ {
+		v := make([]byte, 1024) // random: compression must not shrink it
+		rand.Read(v)
+		r := &kgo.Record{Topic: "bp", Value: v}
+		if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			refused++
+			continue
+		}
+		want.Add(r)
+	}
+	if refused == 0 || want.N == 0 {
+		t.Fatalf("acknowledged %d, refused %d: want both", want.N, refused)
+	}
+	bucket.SetOutage(nil)
+	waitFlushed(t, a, "bp", 1)
+	tlogtest.VerifyAll(t, a.Addr(), want, false)
+}
