@@ -41,6 +41,7 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 		done chan error
 	}
 	var waits []waitFor
+	failedAcks0 := false
 	fail := func(rp *kmsg.ProduceResponseTopicPartition, code int16, err error) {
 		rp.ErrorCode = code
 		if req.Version >= 8 && err != nil {
@@ -94,12 +95,17 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 			if tt, _ := a.topicConfigValue(t, "message.timestamp.type"); tt == "LogAppendTime" {
 				sp.LogAppendTime = time.Now().UnixMilli()
 				setLogAppendTime(rp.Records, sp.LogAppendTime)
+				// The index keeps what the bytes now say.
+				h.MaxTimestamp = sp.LogAppendTime
+				h.Attributes |= 1 << 3
 			}
 			p := t.parts[rp.Partition]
 			done := make(chan error, 1)
 			res, err := p.Append(rp.Records, h, func(err error) { done <- err })
 			if err != nil {
 				fail(sp, errCode(err), err)
+				sp.LogAppendTime = -1
+				failedAcks0 = true
 				continue
 			}
 			sp.BaseOffset = res.BaseOffset
@@ -115,6 +121,18 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 		a.kickFlush()
 	}
 	if req.Acks == 0 {
+		// Kafka closes an acks=0 producer's connection on any error, the
+		// only way to make it refresh metadata (e.g. after a leader move).
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					failedAcks0 = true
+				}
+			}
+		}
+		if failedAcks0 {
+			return nil, fmt.Errorf("acks=0 produce failed for at least one partition")
+		}
 		return nil, nil
 	}
 	return func() kmsg.Response {

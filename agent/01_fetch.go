@@ -34,6 +34,10 @@ import (
 
 func init() { register(1, 4, 16, handleFetch) }
 
+// fetchMaxBytes is Kafka's fetch.max.bytes default: the most one response
+// carries, however much the client asks for.
+const fetchMaxBytes = 55 << 20
+
 func handleFetch(a *Agent, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.FetchRequest)
 	return func() kmsg.Response {
@@ -41,7 +45,8 @@ func handleFetch(a *Agent, r *request) (reply, error) {
 		for {
 			wake := a.data.wait()
 			resp, n, stop := a.fetchOnce(r.ctx, req)
-			if stop || n >= int(max(req.MinBytes, 1)) || !time.Now().Before(deadline) {
+			// MinBytes 0 (or no wait) answers at once, as Kafka does.
+			if stop || (n > 0 && n >= int(req.MinBytes)) || req.MinBytes <= 0 || !time.Now().Before(deadline) {
 				return resp
 			}
 			timer := time.NewTimer(time.Until(deadline))
@@ -61,7 +66,9 @@ func handleFetch(a *Agent, r *request) (reply, error) {
 // makes waiting pointless.
 func (a *Agent) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	budget := max(int(req.MaxBytes), 0) // the first batch is returned regardless (KIP-74)
+	// Capped by fetch.max.bytes whatever the client asks; the first batch
+	// is returned regardless (KIP-74).
+	budget := min(max(int(req.MaxBytes), 0), fetchMaxBytes)
 	total, stop := 0, false
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()

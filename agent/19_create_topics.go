@@ -41,12 +41,22 @@ func handleCreateTopics(a *Agent, r *request) (reply, error) {
 			st.ErrorMessage = errMsg(err)
 		}
 		configs := map[string]string{}
+		// Partitions of an explicit assignment must be 0..n-1, each once
+		// (checked before anything is sized by them).
 		var assignment [][]int32
-		for _, ra := range rt.ReplicaAssignment {
-			for int(ra.Partition) >= len(assignment) {
-				assignment = append(assignment, nil)
+		var assignErr error
+		if n := len(rt.ReplicaAssignment); n > 0 {
+			assignment = make([][]int32, n)
+			for _, ra := range rt.ReplicaAssignment {
+				if ra.Partition < 0 || int(ra.Partition) >= n || assignment[ra.Partition] != nil {
+					assignErr = fmt.Errorf("%w: partitions must be numbered 0 to %d, each once; got %d", errInvalidReplicaAssignment, n-1, ra.Partition)
+					break
+				}
+				assignment[ra.Partition] = ra.Replicas
+				if ra.Replicas == nil {
+					assignment[ra.Partition] = []int32{}
+				}
 			}
-			assignment[ra.Partition] = ra.Replicas
 		}
 		var cfgErr error
 		for _, c := range rt.Configs {
@@ -61,6 +71,8 @@ func handleCreateTopics(a *Agent, r *request) (reply, error) {
 			st.ErrorCode = kerr.NotController.Code
 		case seen[rt.Topic] > 1:
 			setErr(fmt.Errorf("%w: topic %q listed more than once", errInvalidRequest, rt.Topic))
+		case assignErr != nil:
+			setErr(assignErr)
 		case cfgErr != nil:
 			setErr(cfgErr)
 		default:

@@ -28,11 +28,18 @@ func handleAlterConfigs(a *Agent, r *request) (reply, error) {
 		sr.ResourceType = rr.ResourceType
 		sr.ResourceName = rr.ResourceName
 		set := map[string]string{}
+		var nullErr error
 		for _, c := range rr.Configs {
 			if c.Value == nil {
-				continue
+				nullErr = fmt.Errorf("%w: config %s has a null value", errInvalidRequest, c.Name)
+				break
 			}
 			set[c.Name] = *c.Value
+		}
+		if nullErr != nil {
+			sr.ErrorCode, sr.ErrorMessage = alterErr(nullErr)
+			resp.Resources = append(resp.Resources, sr)
+			continue
 		}
 		err := a.alterTopicConfigs(r, int8(rr.ResourceType), rr.ResourceName, func(cur map[string]string) (map[string]string, error) {
 			return set, nil

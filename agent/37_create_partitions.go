@@ -57,7 +57,11 @@ func (a *Agent) createPartitions(r *request, rt kmsg.CreatePartitionsRequestTopi
 		if len(rt.Assignment) != add {
 			return fmt.Errorf("%w: %d assignments for %d new partitions", errInvalidReplicaAssignment, len(rt.Assignment), add)
 		}
+		rf := len(mt.Partitions[0].Replicas)
 		for i, as := range rt.Assignment {
+			if len(as.Replicas) != rf {
+				return fmt.Errorf("%w: new partition %d has %d replicas, the topic's replication factor is %d", errInvalidReplicaAssignment, i, len(as.Replicas), rf)
+			}
 			if err := validateReplicas(st, as.Replicas); err != nil {
 				return fmt.Errorf("new partition %d: %w", i, err)
 			}

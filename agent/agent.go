@@ -197,7 +197,8 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(walDir, 0o755); err != nil {
 		return nil, fmt.Errorf("agent: create %s: %w", walDir, err)
 	}
-	a.wal, err = wal.Open(wal.Options{Dir: walDir, Sync: cfg.WALSync, Logger: a.log})
+	// Long polls wake once per group commit, not once per batch.
+	a.wal, err = wal.Open(wal.Options{Dir: walDir, Sync: cfg.WALSync, Logger: a.log, AfterGroup: a.data.signal})
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +369,13 @@ func (a *Agent) syncTopics() {
 		logStart, flushedEnd int64
 	}
 	var moves []bounds
+	var dropped []*partition.Partition // of deleted topics
 	defer func() {
+		for _, p := range dropped {
+			if err := a.wal.DropPartition(p.Key()); err != nil {
+				a.log.Warn("drop deleted partition", "err", err)
+			}
+		}
 		for _, m := range moves {
 			o := m.p.Offsets()
 			if m.logStart > o.LogStart && m.logStart <= o.HW {
@@ -405,7 +412,6 @@ func (a *Agent) syncTopics() {
 				LogStart:    mp.LogStart,
 				FlushedEnd:  mp.FlushedEnd,
 				WAL:         a.wal,
-				OnAdvance:   a.data.signal,
 				OnWALBytes:  func(d int64) { a.walBytes.Add(d) },
 			}))
 		}
@@ -430,9 +436,7 @@ func (a *Agent) syncTopics() {
 		}
 		for _, p := range t.parts {
 			p.Close()
-			if err := a.wal.DropPartition(p.Key()); err != nil {
-				a.log.Warn("drop deleted partition", "topic", t.name, "err", err)
-			}
+			dropped = append(dropped, p)
 		}
 	}
 	a.data.signal()

@@ -711,9 +711,10 @@ func TestWireIdempotentProducer(t *testing.T) {
 	if p := produce(c, "idem", 0, idem(0, 5, "gap")); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
 		t.Errorf("sequence gap: error %d, want OUT_OF_ORDER_SEQUENCE_NUMBER (45)", p.ErrorCode)
 	}
-	// A new producer id must start at sequence 0.
-	if p := produce(c, "idem", 0, mkBatch(batchOpts{pid: pid + 100, epoch: 0, seq: 3, firstTS: 1}, "x")); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
-		t.Errorf("unknown producer at sequence 3: error %d, want 45", p.ErrorCode)
+	// A producer with no state here may start at any sequence, as in Kafka
+	// (its state may have gone with retention); the log grows by one.
+	if p := produce(c, "idem", 0, mkBatch(batchOpts{pid: pid + 100, epoch: 0, seq: 3, firstTS: 1}, "x")); p.ErrorCode != 0 || p.BaseOffset != 3 {
+		t.Errorf("unknown producer at sequence 3: error %d offset %d, want accepted at 3", p.ErrorCode, p.BaseOffset)
 	}
 
 	// Re-initialising without a transactional id gets a fresh id, as Kafka
@@ -727,15 +728,15 @@ func TestWireIdempotentProducer(t *testing.T) {
 	if p := produce(c, "idem", 0, idem(1, 4, "x")); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
 		t.Errorf("new epoch not at sequence 0: error %d, want 45", p.ErrorCode)
 	}
-	b2 := idem(1, 0, "d", "e") // offsets 3-4
-	if off := mustProduce(c, "idem", 0, b2); off != 3 {
-		t.Fatalf("first batch of epoch 1 at %d, want 3", off)
+	b2 := idem(1, 0, "d", "e") // offsets 4-5
+	if off := mustProduce(c, "idem", 0, b2); off != 4 {
+		t.Fatalf("first batch of epoch 1 at %d, want 4", off)
 	}
 	if p := produce(c, "idem", 0, idem(0, 3, "old")); p.ErrorCode != kerr.InvalidProducerEpoch.Code {
 		t.Errorf("old epoch after a bump: error %d, want INVALID_PRODUCER_EPOCH (47)", p.ErrorCode)
 	}
-	if got := latest(c, "idem", 0); got != 5 {
-		t.Fatalf("log end %d, want 5", got)
+	if got := latest(c, "idem", 0); got != 6 {
+		t.Fatalf("log end %d, want 6", got)
 	}
 
 	// Restart on the same WAL and bucket: producer state comes back from
@@ -746,8 +747,8 @@ func TestWireIdempotentProducer(t *testing.T) {
 	}
 	a = tlogtest.StartAgent(t, dir, bucket, quiet)
 	c = dialRaw(t, a.Addr())
-	if off := mustProduce(c, "idem", 0, bytes.Clone(b2)); off != 3 {
-		t.Errorf("duplicate after restart: offset %d, want 3", off)
+	if off := mustProduce(c, "idem", 0, bytes.Clone(b2)); off != 4 {
+		t.Errorf("duplicate after restart: offset %d, want 4", off)
 	}
 	if p := produce(c, "idem", 0, idem(0, 3, "old")); p.ErrorCode != kerr.InvalidProducerEpoch.Code {
 		t.Errorf("old epoch after restart: error %d, want 47", p.ErrorCode)
@@ -755,11 +756,11 @@ func TestWireIdempotentProducer(t *testing.T) {
 	if p := produce(c, "idem", 0, idem(1, 7, "gap")); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
 		t.Errorf("gap after restart: error %d, want 45", p.ErrorCode)
 	}
-	if off := mustProduce(c, "idem", 0, idem(1, 2, "f")); off != 5 {
-		t.Errorf("next in sequence after restart: offset %d, want 5", off)
+	if off := mustProduce(c, "idem", 0, idem(1, 2, "f")); off != 6 {
+		t.Errorf("next in sequence after restart: offset %d, want 6", off)
 	}
-	if got := latest(c, "idem", 0); got != 6 {
-		t.Errorf("log end after restart %d, want 6", got)
+	if got := latest(c, "idem", 0); got != 7 {
+		t.Errorf("log end after restart %d, want 7", got)
 	}
 	// Producer ids are not handed out twice across restarts.
 	if ip := initProducerID(c, nil, -1, -1); ip.ErrorCode != 0 || ip.ProducerID == pid {
@@ -1164,21 +1165,28 @@ func TestWireProduceAcksZero(t *testing.T) {
 	a := startAgent(t)
 	c := dialRaw(t, a.Addr())
 	createTopic(t, c, "fire", 1, nil)
-	for _, b := range [][]byte{mkBatch(plainBatch(), "a", "b"), mkBatch(batchOpts{pid: -1, epoch: -1, seq: -1, attrs: 0x20}, "ctl")} {
-		req := produceReq(0, "fire", 0, b)
-		req.SetVersion(9)
-		c.send(req)
-	}
+	req := produceReq(0, "fire", 0, mkBatch(plainBatch(), "a", "b"))
+	req.SetVersion(9)
+	c.send(req)
 	md := kmsg.NewPtrMetadataRequest()
 	md.Version = 12
 	corr := c.send(md)
-	c.recv(md, corr) // fails on a correlation id mismatch
+	c.recv(md, corr) // no produce response: fails on a correlation id mismatch
 	tlogtest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if got := latest(c, "fire", 0); got != 2 {
 			return fmt.Errorf("log end %d, want 2", got)
 		}
 		return nil
 	})
+	// A failed acks=0 produce closes the connection, as Kafka does, so the
+	// producer refreshes its metadata; nothing of it is written.
+	bad := produceReq(0, "fire", 0, mkBatch(batchOpts{pid: -1, epoch: -1, seq: -1, attrs: 0x20}, "ctl"))
+	bad.SetVersion(9)
+	c.send(bad)
+	c.expectClosed("acks=0 produce with an invalid batch")
+	if got := latest(dialRaw(t, a.Addr()), "fire", 0); got != 2 {
+		t.Fatalf("log end %d after the refused batch, want 2", got)
+	}
 }
 
 // With acks=1 the leader answers once the batch is in its log; the request

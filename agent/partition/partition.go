@@ -288,7 +288,11 @@ func (p *Partition) Append(b []byte, h batch.Header, done func(error)) (AppendRe
 func (p *Partition) checkSequenceLocked(h batch.Header) (seqEntry, bool, error) {
 	ps := p.producers[h.ProducerID]
 	switch {
-	case ps == nil || h.ProducerEpoch > ps.epoch:
+	case ps == nil:
+		// No state for this producer (new, or its batches are gone with
+		// retention or a lost disk): Kafka accepts any sequence.
+		return seqEntry{}, false, nil
+	case h.ProducerEpoch > ps.epoch:
 		if h.BaseSequence != 0 {
 			return seqEntry{}, false, fmt.Errorf("%w: producer %d epoch %d starts at sequence %d, want 0",
 				ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
@@ -373,9 +377,15 @@ func (p *Partition) Offsets() Offsets {
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) ([]byte, Offsets, error) {
 	p.mu.Lock()
 	off := Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
-	if offset < p.logStart || offset > p.hw {
+	// Between the HW and the log end is in flight, not out of range: the
+	// fetch waits, as Kafka's does.
+	if offset < p.logStart || offset > p.leo {
 		p.mu.Unlock()
-		return nil, off, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, off.LogStart, off.HW)
+		return nil, off, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, off.LogStart, off.LEO)
+	}
+	if offset >= p.hw {
+		p.mu.Unlock()
+		return nil, off, nil
 	}
 	if offset < p.flushed {
 		p.mu.Unlock()

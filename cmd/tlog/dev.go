@@ -85,6 +85,7 @@ func runDev(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "  bucket: %s\n", bucketURL)
 	fmt.Fprintf(c.App.Writer, "  try:    echo hello | kcat -P -b %s -t demo && kcat -C -b %s -t demo -e\n", a.Addr(), a.Addr())
 	<-ctx.Done()
+	stop() // a second Ctrl-C now kills the process
 	fmt.Fprintln(c.App.Writer, "tlog dev: shutting down")
 	if err := a.Close(); err != nil {
 		return fail(1, "shutdown: %v", err)
