@@ -60,6 +60,11 @@ type Config struct {
 	// CacheBytes bounds the in-memory cache of segment ranges (default
 	// 256 MiB).
 	CacheBytes int64
+	// RetentionInterval is how often the controller applies retention and
+	// collects unreferenced objects (default 30s); OrphanGrace is how old
+	// an unreferenced object must be before it is deleted (default 10m).
+	RetentionInterval time.Duration
+	OrphanGrace       time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -96,6 +101,12 @@ func (c *Config) setDefaults() {
 	if c.CacheBytes <= 0 {
 		c.CacheBytes = 256 << 20
 	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = 30 * time.Second
+	}
+	if c.OrphanGrace <= 0 {
+		c.OrphanGrace = 10 * time.Minute
+	}
 }
 
 // Agent is a running tlog agent.
@@ -122,7 +133,8 @@ type Agent struct {
 	walBytes  atomic.Int64 // unflushed bytes over all partitions
 	flushKick chan struct{}
 	stats     struct {
-		flushes, flushedBytes atomic.Int64
+		flushes, flushedBytes    atomic.Int64
+		retained, deletedObjects atomic.Int64
 	}
 
 	pidMu   sync.Mutex
@@ -217,7 +229,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, err
 	}
 
-	a.wg.Add(3)
+	a.wg.Add(4)
 	go func() {
 		defer a.wg.Done()
 		a.serve()
@@ -225,6 +237,10 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	go func() {
 		defer a.wg.Done()
 		a.flushLoop()
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.retentionLoop()
 	}()
 	go func() {
 		defer a.wg.Done()

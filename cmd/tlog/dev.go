@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -24,11 +25,15 @@ func devCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Value: "./tlog-data", Usage: "data directory"},
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:9092", Usage: "Kafka listener address"},
-			&cli.StringFlag{Name: "bucket", Usage: "bucket URL (file:///PATH, mem://NAME); default file://DATA/bucket"},
+			&cli.StringFlag{Name: "bucket", Usage: "bucket URL: s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1 (credentials from the AWS environment), file:///PATH, or mem://NAME; default file://DATA/bucket"},
 			&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
 			&cli.IntFlag{Name: "partitions", Value: 1, Usage: "num.partitions for auto-created topics"},
 			&cli.BoolFlag{Name: "auto-create-topics", Value: true, Usage: "create unknown topics on Metadata requests"},
 			&cli.IntFlag{Name: "max-message-bytes", Value: 1 << 20, Usage: "default max.message.bytes"},
+			&cli.DurationFlag{Name: "flush-interval", Value: 250 * time.Millisecond, Usage: "seal a segment at least this often"},
+			&cli.Int64Flag{Name: "flush-bytes", Value: 8 << 20, Usage: "seal a segment once this much is unflushed"},
+			&cli.Int64Flag{Name: "wal-max-bytes", Value: 1 << 30, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
+			&cli.Int64Flag{Name: "cache-bytes", Value: 256 << 20, Usage: "memory for caching segment ranges read from the bucket"},
 		},
 		Action: runDev,
 	}
@@ -75,6 +80,11 @@ func runDev(c *cli.Context) error {
 		AutoCreateTopics:  c.Bool("auto-create-topics"),
 		DefaultPartitions: int32(c.Int("partitions")),
 		MaxMessageBytes:   int32(c.Int("max-message-bytes")),
+		FlushInterval:     c.Duration("flush-interval"),
+		FlushBytes:        c.Int64("flush-bytes"),
+		SegmentBytes:      c.Int64("flush-bytes"),
+		WALMaxBytes:       c.Int64("wal-max-bytes"),
+		CacheBytes:        c.Int64("cache-bytes"),
 		Logger:            log,
 	})
 	if err != nil {
