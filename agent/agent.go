@@ -65,6 +65,10 @@ type Config struct {
 	// an unreferenced object must be before it is deleted (default 10m).
 	RetentionInterval time.Duration
 	OrphanGrace       time.Duration
+	// CompactInterval is how often small ranges are merged (default 30s);
+	// CompactBytes is the size merged objects grow to (default 64 MiB).
+	CompactInterval time.Duration
+	CompactBytes    int64
 }
 
 func (c *Config) setDefaults() {
@@ -107,6 +111,12 @@ func (c *Config) setDefaults() {
 	if c.OrphanGrace <= 0 {
 		c.OrphanGrace = 10 * time.Minute
 	}
+	if c.CompactInterval <= 0 {
+		c.CompactInterval = 30 * time.Second
+	}
+	if c.CompactBytes <= 0 {
+		c.CompactBytes = 64 << 20
+	}
 }
 
 // Agent is a running tlog agent.
@@ -135,6 +145,7 @@ type Agent struct {
 	stats     struct {
 		flushes, flushedBytes    atomic.Int64
 		retained, deletedObjects atomic.Int64
+		compactions              atomic.Int64
 	}
 
 	pidMu   sync.Mutex
@@ -229,7 +240,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, err
 	}
 
-	a.wg.Add(4)
+	a.wg.Add(5)
 	go func() {
 		defer a.wg.Done()
 		a.serve()
@@ -241,6 +252,10 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	go func() {
 		defer a.wg.Done()
 		a.retentionLoop()
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.compactLoop()
 	}()
 	go func() {
 		defer a.wg.Done()
@@ -581,4 +596,20 @@ func (a *Agent) PartitionOffsets(topicName string, idx int32) (partition.Offsets
 		return partition.Offsets{}, false
 	}
 	return t.parts[idx].Offsets(), true
+}
+
+// Manifest lists, per partition of a topic, the objects its committed
+// ranges live in, oldest first (for status views and tests).
+func (a *Agent) Manifest(topicName string) [][]string {
+	mt, ok := a.meta.State().TopicByName(topicName)
+	if !ok {
+		return nil
+	}
+	out := make([][]string, len(mt.Partitions))
+	for i, p := range mt.Partitions {
+		for _, s := range p.Segments {
+			out[i] = append(out[i], s.Object)
+		}
+	}
+	return out
 }

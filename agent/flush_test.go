@@ -86,7 +86,7 @@ func TestFlushThenReplayWithoutWAL(t *testing.T) {
 	}
 	// And new writes continue at the right offsets.
 	more := &tlogtest.Acked{}
-	tlogtest.Produce(t, tlogtest.NewClient(t, a.Addr()), more, 100, func(i int) *kgo.Record {
+	tlogtest.Produce(t, tlogtest.NewClient(t, a.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner())), more, 100, func(i int) *kgo.Record {
 		return &kgo.Record{Topic: "hist", Partition: 0, Value: fmt.Appendf(nil, "after-%d", i)}
 	})
 	for p, offs := range more.M["hist"] {

@@ -30,7 +30,7 @@ func TestRetentionDropsOldSegments(t *testing.T) {
 	createTopic(t, c, "short", 2, map[string]string{"retention.ms": "1000"})
 
 	old := time.Now().Add(-time.Hour) // timestamps already past retention
-	prod := tlogtest.NewClient(t, a.Addr())
+	prod := tlogtest.NewClient(t, a.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	want := &tlogtest.Acked{}
 	tlogtest.Produce(t, prod, want, 2000, func(i int) *kgo.Record {
 		return &kgo.Record{Topic: "short", Partition: int32(i % 2), Timestamp: old, Value: fmt.Appendf(nil, "old-%d", i)}

@@ -115,6 +115,18 @@ type CommitSegments struct {
 	Commits []CommitSegment `json:"commits"`
 }
 
+// ReplaceSegments swaps consecutive ranges of one partition's manifest for
+// one range holding the same offsets (compaction). Old lists the objects of
+// the ranges being replaced, in order; the swap is refused unless the
+// manifest still holds exactly those ranges covering the new one's offsets,
+// so a compaction that raced with retention or another compaction loses.
+type ReplaceSegments struct {
+	TopicID   uuid.UUID  `json:"topic_id"`
+	Partition int32      `json:"partition"`
+	Old       []string   `json:"old"`
+	New       SegmentRef `json:"new"`
+}
+
 // AllocateProducerIDs hands the agent the block
 // [NextProducerID, NextProducerID+Count), recorded in ProducerBlocks.
 type AllocateProducerIDs struct {
@@ -134,6 +146,7 @@ func (SetISR) CommandType() string              { return "set_isr" }
 func (CommitSegment) CommandType() string       { return "commit_segment" }
 func (CommitSegments) CommandType() string      { return "commit_segments" }
 func (AllocateProducerIDs) CommandType() string { return "allocate_producer_ids" }
+func (ReplaceSegments) CommandType() string     { return "replace_segments" }
 
 var commandDecoders = map[string]func([]byte) (Command, error){
 	"register_agent":        decodeAs[RegisterAgent],
@@ -148,6 +161,7 @@ var commandDecoders = map[string]func([]byte) (Command, error){
 	"commit_segment":        decodeAs[CommitSegment],
 	"commit_segments":       decodeAs[CommitSegments],
 	"allocate_producer_ids": decodeAs[AllocateProducerIDs],
+	"replace_segments":      decodeAs[ReplaceSegments],
 }
 
 func decodeAs[T Command](raw []byte) (Command, error) {
@@ -694,5 +708,41 @@ func (c AllocateProducerIDs) apply(tx *txn) error {
 	}
 	tx.blocks()[c.Agent] = ProducerBlock{First: tx.s.NextProducerID, Count: c.Count}
 	tx.s.NextProducerID += c.Count
+	return nil
+}
+
+func (c ReplaceSegments) apply(tx *txn) error {
+	t, p, err := tx.mutPartition(c.TopicID, c.Partition)
+	if err != nil {
+		return fmt.Errorf("replace segments: %w", err)
+	}
+	r := c.New
+	fail := func(err error) error {
+		return fmt.Errorf("replace %d ranges of %s-%d with %s [%d,%d]: %w", len(c.Old), t.Name, c.Partition, r.Object, r.FirstOffset, r.LastOffset, err)
+	}
+	if r.Object == "" || r.Offset < 0 || r.Length <= 0 || r.LastOffset < r.FirstOffset || len(c.Old) == 0 {
+		return fail(ErrInvalidSegment)
+	}
+	i := 0
+	for i < len(p.Segments) && p.Segments[i].FirstOffset != r.FirstOffset {
+		i++
+	}
+	j := i + len(c.Old)
+	if i == len(p.Segments) || j > len(p.Segments) {
+		return fail(fmt.Errorf("%w: the manifest no longer starts a range at %d", ErrNotContiguous, r.FirstOffset))
+	}
+	for k, obj := range c.Old {
+		if p.Segments[i+k].Object != obj {
+			return fail(fmt.Errorf("%w: range %d is in %s, not %s", ErrNotContiguous, i+k, p.Segments[i+k].Object, obj))
+		}
+	}
+	if p.Segments[j-1].LastOffset != r.LastOffset {
+		return fail(fmt.Errorf("%w: the replaced ranges end at %d", ErrNotContiguous, p.Segments[j-1].LastOffset))
+	}
+	segs := make([]SegmentRef, 0, len(p.Segments)-len(c.Old)+1)
+	segs = append(segs, p.Segments[:i]...)
+	segs = append(segs, r)
+	segs = append(segs, p.Segments[j:]...)
+	p.Segments = segs
 	return nil
 }

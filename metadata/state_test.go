@@ -3,6 +3,7 @@ package metadata
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -300,6 +301,7 @@ func TestCommandJSONRoundTrip(t *testing.T) {
 		CommitSegment{TopicID: id, Partition: 1, LeaderEpoch: 2, Ref: SegmentRef{Object: "o", Offset: 1, Length: 2, FirstOffset: 3, LastOffset: 4, MinTimestamp: 5, MaxTimestamp: 6, LeaderEpoch: 7}},
 		CommitSegments{Commits: []CommitSegment{{TopicID: id, Ref: seg(0, 1)}}},
 		AllocateProducerIDs{Agent: 1, Count: 1000},
+		ReplaceSegments{TopicID: id, Partition: 1, Old: []string{"a", "b"}, New: SegmentRef{Object: "m", Length: 9, FirstOffset: 3, LastOffset: 8, CRC: 42}},
 	}
 	if len(cmds) != len(commandDecoders) {
 		t.Fatalf("test covers %d command types, %d exist", len(cmds), len(commandDecoders))
@@ -359,5 +361,46 @@ func TestSnapshotJSONRoundTrip(t *testing.T) {
 	}
 	if tp, ok := got.TopicByName("t"); !ok || tp.ID != id {
 		t.Fatal("name index not rebuilt")
+	}
+}
+
+func TestReplaceSegments(t *testing.T) {
+	s := NewState()
+	if err := s.Apply(RegisterAgent{Agent: AgentInfo{ID: 0, Addr: "127.0.0.1:9092"}}); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.New()
+	if err := s.Apply(CreateTopic{ID: id, Name: "c", Partitions: []PartitionSpec{{Replicas: []int32{0}, Leader: 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, obj := range []string{"a", "b", "c", "d"} {
+		ref := SegmentRef{Object: obj, Length: 10, FirstOffset: int64(i * 10), LastOffset: int64(i*10 + 9)}
+		if err := s.Apply(CommitSegment{TopicID: id, Partition: 0, Ref: ref}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged := SegmentRef{Object: "m", Length: 20, FirstOffset: 10, LastOffset: 29}
+	// Wrong objects, wrong start, wrong end: refused, state unchanged.
+	for _, bad := range []ReplaceSegments{
+		{TopicID: id, Old: []string{"b", "x"}, New: merged},
+		{TopicID: id, Old: []string{"b", "c"}, New: SegmentRef{Object: "m", Length: 20, FirstOffset: 11, LastOffset: 29}},
+		{TopicID: id, Old: []string{"b", "c"}, New: SegmentRef{Object: "m", Length: 20, FirstOffset: 10, LastOffset: 39}},
+		{TopicID: id, Old: []string{"b", "c", "d", "e"}, New: SegmentRef{Object: "m", Length: 20, FirstOffset: 10, LastOffset: 39}},
+		{TopicID: id, Old: nil, New: merged},
+	} {
+		if err := s.Apply(bad); err == nil {
+			t.Fatalf("replace %+v accepted", bad)
+		}
+	}
+	if err := s.Apply(ReplaceSegments{TopicID: id, Old: []string{"b", "c"}, New: merged}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Partition(id, 0)
+	var objs []string
+	for _, r := range p.Segments {
+		objs = append(objs, r.Object)
+	}
+	if fmt.Sprint(objs) != "[a m d]" || p.FlushedEnd != 40 {
+		t.Fatalf("manifest %v flushedEnd %d, want [a m d] and 40", objs, p.FlushedEnd)
 	}
 }
