@@ -123,7 +123,7 @@ func (a *Agent) compactRun(ctx context.Context, mt *metadata.Topic, idx int32, r
 		return 0, fmt.Errorf("build merged object: %w", err)
 	}
 	e := w.Entries()[0]
-	merged.Object = a.newObjectKey()
+	merged.Object = a.newObjectKey("c.seg")
 	merged.Offset, merged.Length, merged.CRC = e.Pos, e.Len, e.CRC
 	if _, err := a.cfg.Bucket.PutIfAbsent(ctx, merged.Object, w.Bytes()); err != nil {
 		return 0, fmt.Errorf("upload %s: %w", merged.Object, err)

@@ -125,7 +125,7 @@ func (a *Agent) flushOnce(ctx context.Context) (int64, error) {
 		return 0, nil
 	}
 	body := w.Bytes()
-	key := a.newObjectKey()
+	key := a.newObjectKey("seg")
 	start := time.Now()
 	if _, err := a.cfg.Bucket.PutIfAbsent(ctx, key, body); err != nil {
 		return 0, fmt.Errorf("upload %s (%d bytes): %w", key, len(body), err)
@@ -175,9 +175,10 @@ func findEntry(entries []segment.Entry, id [16]byte, idx int32) (segment.Entry, 
 }
 
 // newObjectKey names a segment object: by agent, then time, so listing
-// data/ shows age, with random bits so retries never collide.
-func (a *Agent) newObjectKey() string {
+// data/ shows age, with random bits so retries never collide. kind is
+// "seg" for flushes and "c.seg" for compaction output.
+func (a *Agent) newObjectKey(kind string) string {
 	var r [6]byte
 	rand.Read(r[:])
-	return fmt.Sprintf("data/%d/%s-%s.seg", a.cfg.ID, time.Now().UTC().Format("20060102T150405.000000000"), hex.EncodeToString(r[:]))
+	return fmt.Sprintf("data/%d/%s-%s.%s", a.cfg.ID, time.Now().UTC().Format("20060102T150405.000000000"), hex.EncodeToString(r[:]), kind)
 }

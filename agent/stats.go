@@ -1,0 +1,32 @@
+package agent
+
+import "encoding/json"
+
+// Stats are cumulative counters of the agent's background work.
+type Stats struct {
+	Flushes        int64 // segment objects committed by the flusher
+	FlushedBytes   int64
+	Compactions    int64 // runs of ranges merged
+	LogStartMoves  int64 // partitions moved by retention
+	DeletedObjects int64 // unreferenced objects collected
+	UnflushedBytes int64 // held in the WAL now
+}
+
+// Stats returns the agent's counters.
+func (a *Agent) Stats() Stats {
+	return Stats{
+		Flushes:        a.stats.flushes.Load(),
+		FlushedBytes:   a.stats.flushedBytes.Load(),
+		Compactions:    a.stats.compactions.Load(),
+		LogStartMoves:  a.stats.retained.Load(),
+		DeletedObjects: a.stats.deletedObjects.Load(),
+		UnflushedBytes: a.unflushedBytes(),
+	}
+}
+
+// MetadataBytes is the size of a metadata snapshot of the current state
+// (what a starting agent loads before the journal tail).
+func (a *Agent) MetadataBytes() (int, error) {
+	b, err := json.Marshal(a.meta.State())
+	return len(b), err
+}
