@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"sort"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -26,21 +25,10 @@ import (
 )
 
 func (a *Agent) compactLoop() {
-	t := time.NewTicker(a.cfg.CompactInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !a.meta.IsController() {
-			continue
-		}
-		if _, err := a.compactOnce(a.ctx); err != nil && a.ctx.Err() == nil {
-			a.log.Warn("compaction", "err", err)
-		}
-	}
+	a.controllerLoop(a.cfg.CompactInterval, "compaction", func(ctx context.Context) error {
+		_, err := a.compactOnce(ctx)
+		return err
+	})
 }
 
 // smallRun returns the first run of at least two consecutive small ranges

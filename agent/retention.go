@@ -18,8 +18,9 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-func (a *Agent) retentionLoop() {
-	t := time.NewTicker(a.cfg.RetentionInterval)
+// controllerLoop runs fn every interval while this agent is the controller.
+func (a *Agent) controllerLoop(interval time.Duration, name string, fn func(context.Context) error) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -30,13 +31,19 @@ func (a *Agent) retentionLoop() {
 		if !a.meta.IsController() {
 			continue
 		}
-		if err := a.enforceRetention(a.ctx); err != nil && a.ctx.Err() == nil {
-			a.log.Warn("retention", "err", err)
-		}
-		if err := a.collectGarbage(a.ctx); err != nil && a.ctx.Err() == nil {
-			a.log.Warn("garbage collection", "err", err)
+		if err := fn(a.ctx); err != nil && a.ctx.Err() == nil {
+			a.log.Warn(name, "err", err)
 		}
 	}
+}
+
+func (a *Agent) retentionLoop() {
+	a.controllerLoop(a.cfg.RetentionInterval, "retention", func(ctx context.Context) error {
+		if err := a.enforceRetention(ctx); err != nil {
+			return err
+		}
+		return a.collectGarbage(ctx)
+	})
 }
 
 func configInt(cfgs map[string]string, name string, def int64) int64 {
