@@ -33,6 +33,7 @@ import (
 func init() { register(0, 3, 12, handleProduce) }
 
 func handleProduce(a *Agent, r *request) (reply, error) {
+	start := time.Now()
 	req := r.kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
@@ -115,6 +116,7 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 				sp.LogAppendTime = -1
 			}
 			waits = append(waits, waitFor{rp: sp, done: done})
+			a.obs.produced(res.Duplicate, len(rp.Records), h.NumRecords)
 		}
 	}
 	if a.unflushedBytes() >= a.cfg.FlushBytes {
@@ -136,6 +138,7 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 		return nil, nil
 	}
 	return func() kmsg.Response {
+		defer a.obs.produceDone(start)
 		// TimeoutMillis bounds the wait for replication; the local WAL
 		// write is waited for regardless, as Kafka's leader append is
 		// synchronous. With one replica there is nothing else to wait for.

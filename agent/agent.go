@@ -69,6 +69,10 @@ type Config struct {
 	// CompactBytes is the size merged objects grow to (default 64 MiB).
 	CompactInterval time.Duration
 	CompactBytes    int64
+
+	// AdminListen is the admin HTTP address (/metrics, /healthz,
+	// /readyz); empty disables it.
+	AdminListen string
 }
 
 func (c *Config) setDefaults() {
@@ -140,6 +144,7 @@ type Agent struct {
 	data notifier // wakes long-polling fetches when any HW moves
 
 	cache     *rangecache.Cache
+	obs       *observer    // metrics and the admin listener (metrics.go, admin.go)
 	walBytes  atomic.Int64 // unflushed bytes over all partitions
 	flushKick chan struct{}
 	stats     struct {
@@ -175,7 +180,11 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("agent: no data directory configured")
 	}
+	// Bucket calls are counted from the first one (metadata, flusher, cache).
+	obs := newObserver()
+	cfg.Bucket = tier.WithMetrics(cfg.Bucket, obs.reg)
 	a := &Agent{
+		obs:    obs,
 		cfg:    cfg,
 		log:    cfg.Logger.With("agent", cfg.ID),
 		topics: make(map[string]*topic),
@@ -193,6 +202,10 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 			a.Close()
 		}
 	}()
+
+	if err := a.startAdmin(); err != nil {
+		return nil, err
+	}
 
 	var err error
 	if a.clusterID, err = loadClusterID(ctx, cfg.Bucket); err != nil {
@@ -239,6 +252,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := a.recover(); err != nil {
 		return nil, err
 	}
+	a.markRecovered()
 
 	a.wg.Add(5)
 	go func() {
@@ -502,6 +516,7 @@ func (a *Agent) propose(ctx context.Context, cmds ...metadata.Command) (*metadat
 // Close stops serving and releases the WAL. Acknowledged data is already in
 // the WAL; Close only waits for in-flight writes.
 func (a *Agent) Close() error {
+	a.stopAdmin()
 	if a.cancel != nil {
 		a.cancel()
 	}

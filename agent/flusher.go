@@ -45,6 +45,7 @@ func (a *Agent) flushLoop() {
 		n, err := a.flushOnce(a.ctx)
 		switch {
 		case err != nil && a.ctx.Err() == nil:
+			a.obs.flushFailed()
 			backoff = min(max(2*backoff, interval), 5*time.Second)
 			a.log.Warn("flush failed; data stays in the WAL", "err", err, "retry_in", backoff)
 		case err == nil:
@@ -162,6 +163,7 @@ func (a *Agent) flushOnce(ctx context.Context) (int64, error) {
 		"upload", uploaded.Round(time.Millisecond), "total", time.Since(start).Round(time.Millisecond))
 	a.stats.flushes.Add(1)
 	a.stats.flushedBytes.Add(int64(len(body)))
+	a.obs.flushed(time.Since(start))
 	return int64(len(body)), nil
 }
 

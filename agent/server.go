@@ -68,9 +68,10 @@ type conn struct {
 }
 
 type pendingReply struct {
-	corr int32
-	key  int16
-	fn   reply
+	corr  int32
+	key   int16
+	fn    reply
+	start time.Time // when the request was read, for its latency
 }
 
 // maxPipelined bounds how many requests of one connection may be in flight;
@@ -147,6 +148,7 @@ func (c *conn) read() {
 			c.a.log.Debug("read request body", "client", c.remote, "err", err)
 			return
 		}
+		received := time.Now()
 		r, early, err := c.decode(body)
 		if err != nil {
 			c.a.log.Warn("closing connection: bad request", "client", c.remote, "err", err)
@@ -164,10 +166,12 @@ func (c *conn) read() {
 				return
 			}
 			if fn == nil {
+				c.a.obs.request(r.kreq.Key(), nil, time.Since(received)) // acks=0
 				continue
 			}
 			p = pendingReply{corr: r.corr, key: r.kreq.Key(), fn: fn}
 		}
+		p.start = received
 		select {
 		case c.pending <- p:
 		case <-c.done:
@@ -254,6 +258,9 @@ func (c *conn) write() {
 		if resp == nil {
 			continue
 		}
+		// Counted before sending, so a client that has its answer sees
+		// it in the metrics.
+		c.a.obs.request(p.key, resp, time.Since(p.start))
 		buf = append(buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
 		// ApiVersions responses always use header v0 so that a client
 		// can parse them before it knows our versions.

@@ -34,6 +34,7 @@ func devCommand() *cli.Command {
 			&cli.Int64Flag{Name: "flush-bytes", Value: 8 << 20, Usage: "seal a segment once this much is unflushed"},
 			&cli.Int64Flag{Name: "wal-max-bytes", Value: 1 << 30, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
 			&cli.Int64Flag{Name: "cache-bytes", Value: 256 << 20, Usage: "memory for caching segment ranges read from the bucket"},
+			&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
 		},
 		Action: runDev,
 	}
@@ -85,6 +86,7 @@ func runDev(c *cli.Context) error {
 		SegmentBytes:      c.Int64("flush-bytes"),
 		WALMaxBytes:       c.Int64("wal-max-bytes"),
 		CacheBytes:        c.Int64("cache-bytes"),
+		AdminListen:       c.String("admin-listen"),
 		Logger:            log,
 	})
 	if err != nil {
@@ -93,6 +95,9 @@ func runDev(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "tlog dev: serving Kafka on %s (cluster %s)\n", a.Addr(), a.ClusterID())
 	fmt.Fprintf(c.App.Writer, "  data:   %s (write-ahead log in %s, wal-sync=%s)\n", dataDir, filepath.Join(dataDir, "wal"), c.String("wal-sync"))
 	fmt.Fprintf(c.App.Writer, "  bucket: %s\n", bucketURL)
+	if addr := a.AdminAddr(); addr != "" {
+		fmt.Fprintf(c.App.Writer, "  admin:  http://%s/metrics, /healthz, /readyz\n", addr)
+	}
 	fmt.Fprintf(c.App.Writer, "  try:    echo hello | kcat -P -b %s -t demo && kcat -C -b %s -t demo -e\n", a.Addr(), a.Addr())
 	<-ctx.Done()
 	stop() // a second Ctrl-C now kills the process

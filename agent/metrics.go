@@ -1,0 +1,285 @@
+package agent
+
+// Metrics live on a registry of the agent's own, not the global one, so
+// that several agents in one process (tests) each report their own. Most
+// series are read at scrape time from counters the agent keeps anyway
+// (Stats, the WAL's and the cache's stats); only latencies and per-request
+// counts are recorded where they happen. The metric names are listed in
+// docs/architecture.md ("Observability").
+
+import (
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// observer holds the agent's registry, the metrics recorded at call sites,
+// and the admin listener (admin.go). Its methods accept a nil receiver.
+type observer struct {
+	reg *prometheus.Registry
+
+	requests       *prometheus.CounterVec   // api, error
+	requestSeconds *prometheus.HistogramVec // api
+	produceBytes   prometheus.Counter
+	produceRecords prometheus.Counter
+	produceSeconds prometheus.Histogram
+	fetchBytes     prometheus.Counter
+	flushSeconds   prometheus.Histogram
+	flushFailures  prometheus.Counter
+
+	admin adminServer
+}
+
+func newObserver() *observer {
+	o := &observer{reg: prometheus.NewRegistry()}
+	f := promauto.With(o.reg)
+	o.requests = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlog_kafka_requests_total",
+		Help: "Kafka requests answered, by API and error (the response's top-level error code, else its first per-partition one; none when all succeeded).",
+	}, []string{"api", "error"})
+	o.requestSeconds = f.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "tlog_kafka_request_duration_seconds",
+		Help: "Time from reading a Kafka request to its response being ready to send, by API (Fetch includes its long poll).",
+		// 100 µs to 26 s: fetch long polls and produce timeouts are seconds.
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 19),
+	}, []string{"api"})
+	o.produceBytes = f.NewCounter(prometheus.CounterOpts{
+		Name: "tlog_produce_bytes_total",
+		Help: "Record batch bytes accepted by Produce (duplicates of an idempotent producer not counted).",
+	})
+	o.produceRecords = f.NewCounter(prometheus.CounterOpts{
+		Name: "tlog_produce_records_total",
+		Help: "Records accepted by Produce (duplicates not counted).",
+	})
+	o.produceSeconds = f.NewHistogram(prometheus.HistogramOpts{
+		Name: "tlog_produce_duration_seconds",
+		Help: "Time from the Produce handler taking a request (acks 1 or all) to its answer being ready: the WAL group commit and, with --wal-sync=always, its fsync.",
+		// 100 µs to 6.5 s.
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17),
+	})
+	o.fetchBytes = f.NewCounter(prometheus.CounterOpts{
+		Name: "tlog_fetch_bytes_total",
+		Help: "Record batch bytes sent in Fetch responses.",
+	})
+	o.flushSeconds = f.NewHistogram(prometheus.HistogramOpts{
+		Name: "tlog_flush_duration_seconds",
+		Help: "Time to upload one segment object and commit it in the metadata journal.",
+		// 1 ms to 16 s.
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+	})
+	o.flushFailures = f.NewCounter(prometheus.CounterOpts{
+		Name: "tlog_flush_failures_total",
+		Help: "Flushes that failed (upload or commit) and will be retried; the data stays in the WAL.",
+	})
+	o.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return o
+}
+
+// request counts one answered request. resp is nil for acks=0 produce.
+func (o *observer) request(key int16, resp kmsg.Response, d time.Duration) {
+	if o == nil {
+		return
+	}
+	api := kmsg.NameForKey(key)
+	o.requestSeconds.WithLabelValues(api).Observe(d.Seconds())
+	var code int16
+	switch r := resp.(type) {
+	case nil:
+	case *kmsg.FetchResponse:
+		// Fetch is the hot path: no reflection, and its bytes are
+		// counted here, where the response that is really sent is known.
+		code = r.ErrorCode
+		var n int
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				n += len(p.RecordBatches)
+				if code == 0 {
+					code = p.ErrorCode
+				}
+			}
+		}
+		o.fetchBytes.Add(float64(n))
+	case *kmsg.ProduceResponse:
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if code == 0 {
+					code = p.ErrorCode
+				}
+			}
+		}
+	default:
+		code = firstErrorCode(reflect.ValueOf(resp).Elem())
+	}
+	o.requests.WithLabelValues(api, errorName(code)).Inc()
+}
+
+// firstErrorCode returns v's own ErrorCode if set, else the first non-zero
+// one in its nested structs, depth first. Every kmsg response names its
+// error fields ErrorCode, so this covers APIs added later without edits.
+func firstErrorCode(v reflect.Value) int16 {
+	if v.Kind() != reflect.Struct {
+		return 0
+	}
+	if f := v.FieldByName("ErrorCode"); f.IsValid() && f.Kind() == reflect.Int16 && f.Int() != 0 {
+		return int16(f.Int())
+	}
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Struct:
+			if c := firstErrorCode(f); c != 0 {
+				return c
+			}
+		case reflect.Slice:
+			if f.Type().Elem().Kind() != reflect.Struct {
+				continue
+			}
+			for j := range f.Len() {
+				if c := firstErrorCode(f.Index(j)); c != 0 {
+					return c
+				}
+			}
+		}
+	}
+	return 0
+}
+
+var errorNames sync.Map // int16 → string
+
+// errorName is the Kafka name of code (NOT_LEADER_OR_FOLLOWER, …), "none"
+// for 0, or the number for codes kerr does not know.
+func errorName(code int16) string {
+	if code == 0 {
+		return "none"
+	}
+	if s, ok := errorNames.Load(code); ok {
+		return s.(string)
+	}
+	s := strconv.Itoa(int(code))
+	if ke, ok := kerr.ErrorForCode(code).(*kerr.Error); ok && ke.Code == code {
+		s = ke.Message
+	}
+	errorNames.Store(code, s)
+	return s
+}
+
+// produced counts a batch Produce accepted into the WAL.
+func (o *observer) produced(duplicate bool, bytes int, records int32) {
+	if o == nil || duplicate {
+		return
+	}
+	o.produceBytes.Add(float64(bytes))
+	o.produceRecords.Add(float64(records))
+}
+
+// produceDone records a Produce answer's latency from start.
+func (o *observer) produceDone(start time.Time) {
+	if o == nil {
+		return
+	}
+	o.produceSeconds.Observe(time.Since(start).Seconds())
+}
+
+// flushed records one committed segment's upload+commit time.
+func (o *observer) flushed(d time.Duration) {
+	if o == nil {
+		return
+	}
+	o.flushSeconds.Observe(d.Seconds())
+}
+
+// flushFailed counts a failed flush.
+func (o *observer) flushFailed() {
+	if o == nil {
+		return
+	}
+	o.flushFailures.Inc()
+}
+
+// agentCollector reads the agent's own counters at scrape time. It is
+// registered once the WAL is open and replayed (markRecovered), so it never
+// sees a half-built agent.
+type agentCollector struct{ a *Agent }
+
+func desc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+
+var (
+	descWALUnflushed   = desc("tlog_wal_unflushed_bytes", "Bytes held in the WAL that are not yet in the bucket.")
+	descWALGroups      = desc("tlog_wal_group_commits_total", "WAL group commits (one Badger write batch each).")
+	descWALSyncs       = desc("tlog_wal_fsyncs_total", "WAL fsyncs (--wal-sync=always: one per group commit).")
+	descWALBytes       = desc("tlog_wal_written_bytes_total", "Record batch bytes written to the WAL.")
+	descWALBatches     = desc("tlog_wal_batches_total", "Record batches written to the WAL.")
+	descFlushSegments  = desc("tlog_flush_segments_total", "Segment objects uploaded and committed by the flusher.")
+	descFlushBytes     = desc("tlog_flush_bytes_total", "Bytes of the segment objects committed by the flusher.")
+	descCompactions    = desc("tlog_compactions_total", "Runs of small ranges merged into one object by the compactor.")
+	descLogStartMoves  = desc("tlog_retention_log_start_moves_total", "Partition log starts moved forward by retention.")
+	descDeletedObjects = desc("tlog_retention_deleted_objects_total", "Unreferenced bucket objects deleted by garbage collection.")
+	descCacheHits      = desc("tlog_cache_hits_total", "Segment range reads served from the range cache.")
+	descCacheMisses    = desc("tlog_cache_misses_total", "Segment range reads that needed a ranged GET.")
+	descCachePrefetch  = desc("tlog_cache_prefetches_total", "Ranges read ahead for sequential consumers.")
+	descCacheEvictions = desc("tlog_cache_evictions_total", "Ranges evicted from the range cache.")
+	descCacheBytes     = desc("tlog_cache_bytes", "Bytes held in the range cache.")
+	descPartitionsLed  = desc("tlog_partitions_led", "Partitions this agent leads.")
+	descController     = desc("tlog_controller", "1 while this agent holds the controller lease, else 0.")
+)
+
+func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
+	counter := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	gauge := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	st := a.Stats()
+	gauge(descWALUnflushed, st.UnflushedBytes)
+	counter(descFlushSegments, st.Flushes)
+	counter(descFlushBytes, st.FlushedBytes)
+	counter(descCompactions, st.Compactions)
+	counter(descLogStartMoves, st.LogStartMoves)
+	counter(descDeletedObjects, st.DeletedObjects)
+
+	ws := a.wal.Stats()
+	counter(descWALGroups, ws.Groups)
+	counter(descWALSyncs, ws.Syncs)
+	counter(descWALBytes, ws.Bytes)
+	counter(descWALBatches, ws.Batches)
+
+	cs := a.cache.Stats()
+	counter(descCacheHits, cs.Hits)
+	counter(descCacheMisses, cs.Misses)
+	counter(descCachePrefetch, cs.Prefetches)
+	counter(descCacheEvictions, cs.Evictions)
+	gauge(descCacheBytes, cs.Bytes)
+
+	var led int64
+	a.mu.RLock()
+	for _, t := range a.topics {
+		for _, mp := range t.meta.Partitions {
+			if mp.Leader == a.cfg.ID {
+				led++
+			}
+		}
+	}
+	a.mu.RUnlock()
+	gauge(descPartitionsLed, led)
+	var ctl int64
+	if a.meta.IsController() {
+		ctl = 1
+	}
+	gauge(descController, ctl)
+}
