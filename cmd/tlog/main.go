@@ -49,6 +49,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			devCommand(),
 			benchCommand(),
+			topicCommand(), produceCommand(), consumeCommand(),
 		},
 	}
 }

@@ -1,0 +1,272 @@
+package main
+
+// tlog produce TOPIC: one record per input line.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/urfave/cli/v2"
+)
+
+const defaultMaxMessageBytes = 1 << 20
+
+func produceCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "produce",
+		Usage:     "produce one record per line of stdin (or --file)",
+		ArgsUsage: "TOPIC",
+		Description: "Reads lines from stdin, or from --file, and produces each as one record to TOPIC\n" +
+			"(created on first use if the agent auto-creates topics). With --key-separator SEP\n" +
+			"the text before the first SEP is the key and the rest the value; a line without\n" +
+			"SEP is all value, with no key. Records with the same key go to the same partition.\n" +
+			"Waits for every record to be acknowledged, then prints \"produced N records to\n" +
+			"TOPIC\" on stderr.\n\n" +
+			"  printf 'order-1:prepared\\norder-2:prepared\\n' | tlog produce orders --key-separator :\n\n" +
+			exitCodesHelp,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read lines from `PATH` instead of stdin"},
+			&cli.StringFlag{Name: "key-separator", Aliases: []string{"K"}, Usage: "split each line into key and value at the first `SEP` (\\t for a tab)"},
+			multiFlag("header", "add header `NAME=VALUE` to every record (repeatable)", "H"),
+			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "produce every record to partition `N` (-1: by key, or spread when there is none)"},
+			&cli.StringFlag{Name: "acks", Value: "all", Usage: "all (every in-sync replica), 1 (the leader) or 0 (no acknowledgement)"},
+			&cli.BoolFlag{Name: "idempotent", Value: true, Usage: "idempotent producer: retries never duplicate records (needs --acks all)"},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "give up on a record not acknowledged within this time"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not print the summary line"},
+		},
+		Action: withArgs("TOPIC", 1, 1, runProduce),
+	}
+}
+
+func runProduce(c *cli.Context, args []string) error {
+	topic := args[0]
+	sep := []byte(unescape(c.String("key-separator")))
+	hkvs, err := parseKV("header", multi(c, "header"))
+	if err != nil {
+		return err
+	}
+	var headers []kgo.RecordHeader
+	for _, kv := range hkvs {
+		headers = append(headers, kgo.RecordHeader{Key: kv[0], Value: []byte(kv[1])})
+	}
+	var opts []kgo.Opt
+	switch c.String("acks") {
+	case "all", "-1":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+		if !c.Bool("idempotent") {
+			opts = append(opts, kgo.DisableIdempotentWrite())
+		}
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	default:
+		return fail(2, "bad --acks %q: use all, 1 or 0", c.String("acks"))
+	}
+	partition := c.Int("partition")
+	if partition < -1 {
+		return fail(2, "bad --partition %d: give a partition number, or -1", partition)
+	}
+	if partition >= 0 {
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	if c.Duration("timeout") <= 0 {
+		return fail(2, "bad --timeout %v: must be positive", c.Duration("timeout"))
+	}
+	var in io.Reader = os.Stdin
+	inFile := os.Stdin
+	if path := c.String("file"); path != "" && path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return fail(2, "cannot read --file: %v", err)
+		}
+		defer f.Close()
+		in, inFile = f, f
+	}
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c.Context = ctx
+
+	// What the topic allows, if it exists (otherwise the agent creates it
+	// with its defaults on the first Metadata request, or says it does
+	// not exist).
+	maxMsg := int32(defaultMaxMessageBytes)
+	{
+		adm, actx, done, err := admin(c)
+		if err != nil {
+			return err
+		}
+		tds, err := adm.ListTopics(actx, topic)
+		if err != nil {
+			done()
+			return requestErr(c, "metadata for "+topic, err)
+		}
+		if td, ok := tds[topic]; ok && td.Err == nil {
+			if partition >= len(td.Partitions) {
+				done()
+				return fail(1, "topic %s has no partition %d (it has %s)", topic, partition, plural(len(td.Partitions), "partition"))
+			}
+			if rcs, err := adm.DescribeTopicConfigs(actx, topic); err == nil {
+				if rc, err := rcs.On(topic, nil); err == nil && rc.Err == nil {
+					for _, cfg := range rc.Configs {
+						if cfg.Key == "max.message.bytes" && cfg.Value != nil {
+							if n, err := strconv.ParseInt(*cfg.Value, 10, 32); err == nil && n > 0 {
+								maxMsg = int32(n)
+							}
+						}
+					}
+				}
+			}
+		}
+		done()
+	}
+
+	opts = append(clientOpts(brokers(c)), append(opts,
+		kgo.DefaultProduceTopic(topic),
+		kgo.AllowAutoTopicCreation(),
+		kgo.ProducerBatchMaxBytes(maxMsg),
+		kgo.RecordDeliveryTimeout(c.Duration("timeout")),
+		kgo.ProducerLinger(5*time.Millisecond),
+	)...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	defer cl.Close()
+
+	var (
+		acked    atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+		errLine  int64
+		failed   = make(chan struct{})
+		failOnce sync.Once
+		wg       sync.WaitGroup
+	)
+	onErr := func(line int64, err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr, errLine = err, line
+		}
+		mu.Unlock()
+		failOnce.Do(func() { close(failed) })
+	}
+
+	// Lines are read on their own goroutine so Ctrl-C is noticed while
+	// waiting for input.
+	lines := make(chan []byte, 256)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 0, 64<<10), int(maxMsg)+len(sep)+2)
+		for sc.Scan() {
+			line := append([]byte(nil), sc.Bytes()...)
+			select {
+			case lines <- line:
+			case <-ctx.Done():
+				return
+			case <-failed:
+				return
+			}
+		}
+		readErr <- sc.Err()
+	}()
+
+	stopRate := liveRate(!c.Bool("quiet") && isTTY(os.Stderr) && !isTTY(inFile), "produced", &acked, 0)
+	var n int64
+	interrupted := false
+read:
+	for {
+		select {
+		case <-ctx.Done():
+			interrupted = true
+			break read
+		case <-failed:
+			break read
+		case line, ok := <-lines:
+			if !ok {
+				break read
+			}
+			n++
+			r := &kgo.Record{Value: line, Headers: headers}
+			if len(sep) > 0 {
+				if i := bytes.Index(line, sep); i >= 0 {
+					r.Key, r.Value = line[:i], line[i+len(sep):]
+				}
+			}
+			if partition >= 0 {
+				r.Partition = int32(partition)
+			}
+			lineNo := n
+			wg.Add(1)
+			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+				defer wg.Done()
+				if err != nil {
+					onErr(lineNo, err)
+					return
+				}
+				acked.Add(1)
+			})
+		}
+	}
+	// Wait for everything sent to be acknowledged or to fail (bounded by
+	// --timeout per record; at once for records not yet sent on Ctrl-C).
+	wg.Wait()
+	interrupted = interrupted || ctx.Err() != nil
+	stopRate()
+
+	var scanErr error
+	select {
+	case scanErr = <-readErr:
+	default:
+	}
+	summary := func() {
+		if !c.Bool("quiet") {
+			fmt.Fprintf(c.App.ErrWriter, "produced %s to %s\n", plural(int(acked.Load()), "record"), topic)
+		}
+	}
+	switch {
+	case interrupted:
+		summary()
+		return fail(130, "interrupted")
+	case firstErr != nil:
+		if acked.Load() > 0 {
+			summary()
+		}
+		return produceErr(topic, errLine, firstErr, c.Duration("timeout"))
+	case errors.Is(scanErr, bufio.ErrTooLong):
+		summary()
+		return fail(1, "line %d is longer than max.message.bytes of %s (%d bytes)", n+1, topic, maxMsg)
+	case scanErr != nil:
+		summary()
+		return fail(1, "reading input after line %d: %v", n, scanErr)
+	}
+	summary()
+	return nil
+}
+
+func produceErr(topic string, line int64, err error, timeout time.Duration) error {
+	switch {
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return fail(1, "topic %s does not exist (create it with `tlog topic create %s`)", topic, topic)
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return fail(1, "line %d is too large for %s (see its max.message.bytes with `tlog topic describe %s`): %v", line, topic, topic, err)
+	case errors.Is(err, kgo.ErrRecordTimeout):
+		return fail(1, "line %d was not acknowledged within %v (is the agent up? see --timeout): %v", line, timeout, err)
+	}
+	return fail(1, "producing line %d to %s: %v", line, topic, err)
+}
