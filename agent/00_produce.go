@@ -7,8 +7,11 @@ package agent
 // no control bit), checked against the idempotent producer's sequence
 // window, given offsets and the leader epoch in place, and queued to the WAL
 // before the next request on the connection is read. The reply waits for
-// the batch to pass the high watermark (acks=1 and acks=all; with one
-// replica they coincide); acks=0 is never answered.
+// the batch: acks=1 until the leader's WAL has it, acks=all until the high
+// watermark passes it (every in-sync replica has it), at most the
+// request's timeout. acks=all with fewer in-sync replicas than
+// min.insync.replicas is refused with NOT_ENOUGH_REPLICAS before anything
+// is written; acks=0 is never answered.
 // Duplicates of one of the producer's last five batches are answered with
 // the original offsets.
 //
@@ -20,6 +23,7 @@ package agent
 // * v13 (topic ids) is not served.
 
 import (
+	"context"
 	"fmt"
 	"hash/crc32"
 	"time"
@@ -74,7 +78,7 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
 				fail(sp, kerr.UnknownTopicOrPartition.Code, nil)
 				continue
-			case t.meta.Partitions[rp.Partition].Leader != a.cfg.ID:
+			case !t.parts[rp.Partition].IsLeader():
 				fail(sp, kerr.NotLeaderForPartition.Code, nil)
 				continue
 			}
@@ -102,7 +106,7 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 			}
 			p := t.parts[rp.Partition]
 			done := make(chan error, 1)
-			res, err := p.Append(rp.Records, h, func(err error) { done <- err })
+			res, err := p.Append(rp.Records, h, req.Acks, func(err error) { done <- err })
 			if err != nil {
 				fail(sp, errCode(err), err)
 				sp.LogAppendTime = -1
@@ -137,26 +141,55 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 		}
 		return nil, nil
 	}
+	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
 	return func() kmsg.Response {
 		defer a.obs.produceDone(start)
-		// TimeoutMillis bounds the wait for replication; the local WAL
-		// write is waited for regardless, as Kafka's leader append is
-		// synchronous. With one replica there is nothing else to wait for.
+		// TimeoutMillis bounds the wait for the in-sync replicas (acks=all),
+		// from when the request was read; the leader's own WAL write
+		// (acks=1) is waited for regardless, as Kafka's leader append is
+		// synchronous.
+		var expiry <-chan time.Time
+		if req.Acks == -1 {
+			timer := time.NewTimer(time.Until(start.Add(timeout)))
+			defer timer.Stop()
+			expiry = timer.C
+		}
+		expired := false
 		for _, w := range waits {
-			select {
-			case err := <-w.done:
-				if err != nil {
-					fail(w.rp, errCode(err), err)
-					w.rp.BaseOffset = -1
+			var err error
+			if expired {
+				select {
+				case err = <-w.done:
+				default:
+					err = errTimedOut
 				}
-			case <-r.ctx.Done():
-				fail(w.rp, kerr.RequestTimedOut.Code, r.ctx.Err())
+			} else {
+				select {
+				case err = <-w.done:
+				case <-expiry:
+					expired = true
+					select {
+					case err = <-w.done:
+					default:
+						err = errTimedOut
+					}
+				case <-r.ctx.Done():
+					err = r.ctx.Err()
+				}
+			}
+			if err != nil {
+				fail(w.rp, errCode(err), err)
 				w.rp.BaseOffset = -1
 			}
 		}
 		return resp
 	}, nil
 }
+
+// errTimedOut: the in-sync replicas did not all take the batch within the
+// request's timeout. The batch stays in the log and may still be
+// replicated; an idempotent producer's retry is answered as a duplicate.
+var errTimedOut = fmt.Errorf("%w: not replicated to every in-sync replica within the request timeout", context.DeadlineExceeded)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

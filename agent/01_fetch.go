@@ -93,7 +93,7 @@ func (a *Agent) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.Fe
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				stop = true
-			case t.meta.Partitions[rp.Partition].Leader != a.cfg.ID:
+			case !t.parts[rp.Partition].IsLeader():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 				stop = true
 			default:

@@ -39,7 +39,7 @@ func handleListOffsets(a *Agent, r *request) (reply, error) {
 			switch {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case t.meta.Partitions[rp.Partition].Leader != a.cfg.ID && req.ReplicaID != -2:
+			case !t.parts[rp.Partition].IsLeader() && req.ReplicaID != -2:
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
 				p := t.parts[rp.Partition]

@@ -67,8 +67,6 @@ func handleCreateTopics(a *Agent, r *request) (reply, error) {
 			configs[c.Name] = *c.Value
 		}
 		switch {
-		case !a.meta.IsController():
-			st.ErrorCode = kerr.NotController.Code
 		case seen[rt.Topic] > 1:
 			setErr(fmt.Errorf("%w: topic %q listed more than once", errInvalidRequest, rt.Topic))
 		case assignErr != nil:

@@ -50,8 +50,6 @@ func handleDeleteTopics(a *Agent, r *request) (reply, error) {
 			mt = state.Topics[tg.id]
 		}
 		switch {
-		case !a.meta.IsController():
-			st.ErrorCode = kerr.NotController.Code
 		case mt == nil && tg.name == nil:
 			st.ErrorCode = kerr.UnknownTopicID.Code
 		case mt == nil:

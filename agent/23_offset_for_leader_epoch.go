@@ -33,7 +33,7 @@ func handleOffsetForLeaderEpoch(a *Agent, r *request) (reply, error) {
 			switch {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case t.meta.Partitions[rp.Partition].Leader != a.cfg.ID:
+			case !t.parts[rp.Partition].IsLeader():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
 				p := t.parts[rp.Partition]

@@ -63,9 +63,6 @@ func (a *Agent) alterTopicConfigs(r *request, resType int8, name string, change 
 	if resType != resourceTopic {
 		return fmt.Errorf("%w: only topic configs can be altered (broker configs are set by flags)", errInvalidRequest)
 	}
-	if !a.meta.IsController() {
-		return metadata.ErrNotController
-	}
 	mt, ok := a.meta.State().TopicByName(name)
 	if !ok {
 		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, name)

@@ -36,9 +36,6 @@ func handleCreatePartitions(a *Agent, r *request) (reply, error) {
 }
 
 func (a *Agent) createPartitions(r *request, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
-	if !a.meta.IsController() {
-		return metadata.ErrNotController
-	}
 	st := a.meta.State()
 	mt, ok := st.TopicByName(rt.Topic)
 	if !ok {

@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier"
@@ -73,6 +76,30 @@ type Config struct {
 	// AdminListen is the admin HTTP address (/metrics, /healthz,
 	// /readyz); empty disables it.
 	AdminListen string
+
+	// PeerListen is the peer port (replication, heartbeats, proposals),
+	// e.g. 127.0.0.1:9093. Empty is a standalone agent (tlog dev): no
+	// peers, always its own controller. PeerAdvertise is what other agents
+	// dial (default the bound address). Transport opens peer connections
+	// (default TCP; tests inject faults).
+	PeerListen    string
+	PeerAdvertise string
+	Transport     peer.Transport
+	// HeartbeatInterval: how often an agent heartbeats to the controller
+	// (default 250ms). SessionTimeout: silence after which the controller
+	// fences an agent (default 3s). DisconnectGrace: how long a dropped
+	// heartbeat connection may stay down before the agent is fenced
+	// (default 500ms; a killed process drops its connections at once).
+	HeartbeatInterval time.Duration
+	SessionTimeout    time.Duration
+	DisconnectGrace   time.Duration
+	// ReplicaLagMax is replica.lag.time.max.ms: a follower missing data
+	// for longer leaves the ISR (default 10s).
+	ReplicaLagMax time.Duration
+	// BalanceInterval: how often the controller evens out replicas and
+	// leaders (default 5s); NoAutoBalance turns that off.
+	BalanceInterval time.Duration
+	NoAutoBalance   bool
 }
 
 func (c *Config) setDefaults() {
@@ -121,6 +148,24 @@ func (c *Config) setDefaults() {
 	if c.CompactBytes <= 0 {
 		c.CompactBytes = 64 << 20
 	}
+	if c.Transport == nil {
+		c.Transport = peer.TCP{}
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 250 * time.Millisecond
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 3 * time.Second
+	}
+	if c.DisconnectGrace <= 0 {
+		c.DisconnectGrace = 500 * time.Millisecond
+	}
+	if c.ReplicaLagMax <= 0 {
+		c.ReplicaLagMax = 10 * time.Second
+	}
+	if c.BalanceInterval <= 0 {
+		c.BalanceInterval = 5 * time.Second
+	}
 }
 
 // Agent is a running tlog agent.
@@ -140,8 +185,29 @@ type Agent struct {
 	topics  map[string]*topic
 	byID    map[uuid.UUID]*topic
 	applied uint64 // metadata seq last synced into topics
+	synced  bool
+	// syncMu serialises syncTopics whole, including the partition updates
+	// it makes after releasing mu.
+	syncMu sync.Mutex
 
-	data notifier // wakes long-polling fetches when any HW moves
+	data        notifier      // wakes long-polling fetches when any HW moves
+	dataKick    chan struct{} // coalesces HW moves into data signals
+	metaChanged notifier      // signalled after each syncTopics
+
+	// Cluster: the peer port, the controller role, heartbeats and
+	// replication.
+	incarnation int64
+	peerLn      net.Listener
+	peerConns   map[*peer.Conn]struct{}
+	ctrl        *controller
+	client      *ctrlClient
+	repl        *replicator
+	pushes      chan peer.Push
+	// startEpoch: partitions this agent led when it started, at that
+	// epoch. It leads them again only at a later epoch, which the
+	// controller grants when it sees the restart: batches the previous
+	// process sent followers may be missing from its own log.
+	startEpoch map[wal.PartKey]int32
 
 	cache     *rangecache.Cache
 	obs       *observer    // metrics and the admin listener (metrics.go, admin.go)
@@ -180,21 +246,33 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("agent: no data directory configured")
 	}
+	if cfg.ID < 0 {
+		return nil, fmt.Errorf("agent: negative agent id %d", cfg.ID)
+	}
 	// Bucket calls are counted from the first one (metadata, flusher, cache).
 	obs := newObserver()
 	cfg.Bucket = tier.WithMetrics(cfg.Bucket, obs.reg)
 	a := &Agent{
-		obs:    obs,
-		cfg:    cfg,
-		log:    cfg.Logger.With("agent", cfg.ID),
-		topics: make(map[string]*topic),
-		byID:   make(map[uuid.UUID]*topic),
-		conns:  make(map[*conn]struct{}),
+		obs:       obs,
+		cfg:       cfg,
+		log:       cfg.Logger.With("agent", cfg.ID),
+		topics:    make(map[string]*topic),
+		byID:      make(map[uuid.UUID]*topic),
+		conns:     make(map[*conn]struct{}),
+		peerConns: make(map[*peer.Conn]struct{}),
 
-		cache:     rangecache.New(cfg.Bucket, cfg.CacheBytes, cfg.Logger),
-		flushKick: make(chan struct{}, 1),
+		cache:       rangecache.New(cfg.Bucket, cfg.CacheBytes, cfg.Logger),
+		flushKick:   make(chan struct{}, 1),
+		dataKick:    make(chan struct{}, 1),
+		pushes:      make(chan peer.Push, 4096),
+		incarnation: time.Now().UnixNano(),
+		startEpoch:  map[wal.PartKey]int32{},
 	}
 	a.data.init()
+	a.metaChanged.init()
+	a.ctrl = newController(a)
+	a.client = &ctrlClient{a: a}
+	a.repl = newReplicator(a)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -212,16 +290,27 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.meta, err = metadata.Open(ctx, metadata.Config{
-		Bucket:   cfg.Bucket,
-		AgentID:  cfg.ID,
-		LeaseTTL: cfg.LeaseTTL,
-		Logger:   a.log,
+		Bucket:             cfg.Bucket,
+		AgentID:            cfg.ID,
+		LeaseTTL:           cfg.LeaseTTL,
+		Logger:             a.log,
+		OnControllerChange: a.ctrl.onChange,
+		OnAppend:           a.ctrl.onAppend,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: open metadata: %w", err)
 	}
-	if err := a.becomeController(ctx); err != nil {
-		return nil, err
+	for _, mt := range a.meta.State().Topics {
+		for i, mp := range mt.Partitions {
+			if mp.Leader == cfg.ID {
+				a.startEpoch[wal.NewPartKey(mt.ID, int32(i))] = mp.LeaderEpoch
+			}
+		}
+	}
+	if a.standalone() {
+		if err := a.becomeController(ctx); err != nil {
+			return nil, err
+		}
 	}
 	a.wg.Add(1)
 	go func() {
@@ -233,8 +322,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(walDir, 0o755); err != nil {
 		return nil, fmt.Errorf("agent: create %s: %w", walDir, err)
 	}
-	// Long polls wake once per group commit, not once per batch.
-	a.wal, err = wal.Open(wal.Options{Dir: walDir, Sync: cfg.WALSync, Logger: a.log, AfterGroup: a.data.signal})
+	a.wal, err = wal.Open(wal.Options{Dir: walDir, Sync: cfg.WALSync, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +334,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if a.cfg.Advertise == "" {
 		a.cfg.Advertise = a.ln.Addr().String()
 	}
-	if err := a.register(ctx); err != nil {
+	if err := a.startPeer(); err != nil {
 		return nil, err
 	}
 	if err := a.recover(); err != nil {
@@ -254,31 +342,74 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	a.markRecovered()
 
-	a.wg.Add(5)
-	go func() {
-		defer a.wg.Done()
-		a.serve()
-	}()
-	go func() {
-		defer a.wg.Done()
-		a.flushLoop()
-	}()
-	go func() {
-		defer a.wg.Done()
-		a.retentionLoop()
-	}()
-	go func() {
-		defer a.wg.Done()
-		a.compactLoop()
-	}()
-	go func() {
-		defer a.wg.Done()
-		a.watchMetadata()
-	}()
+	background := []func(){a.applyPushes, a.signalData, a.ctrl.run, a.client.run, a.watchMetadata}
+	if a.peerLn != nil {
+		background = append(background, a.servePeers)
+	}
+	for _, fn := range background {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			fn()
+		}()
+	}
+	if err := a.awaitRegistration(ctx); err != nil {
+		return nil, err
+	}
+	for _, fn := range []func(){a.serve, a.flushLoop, a.retentionLoop, a.compactLoop, a.isrLoop} {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			fn()
+		}()
+	}
 	ok = true
-	a.log.Info("agent serving", "kafka", a.cfg.Advertise, "data", cfg.DataDir, "wal_sync", cfg.WALSync)
+	a.log.Info("agent serving", "kafka", a.cfg.Advertise, "peer", a.cfg.PeerAdvertise, "data", cfg.DataDir, "wal_sync", cfg.WALSync)
 	return a, nil
 }
+
+// awaitRegistration waits until the controller has journaled this agent's
+// current incarnation (and with it a new epoch for every partition it led
+// before the restart).
+func (a *Agent) awaitRegistration(ctx context.Context) error {
+	for {
+		if info, ok := a.meta.State().Agents[a.cfg.ID]; ok && info.Incarnation == a.incarnation && !info.Fenced &&
+			info.Addr == a.cfg.Advertise && info.PeerAddr == a.cfg.PeerAdvertise {
+			a.syncTopics()
+			return nil
+		}
+		wake := a.metaChanged.wait()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("agent: not registered by a controller: %w", ctx.Err())
+		case <-wake:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// signalData turns high-watermark moves into fetch wake-ups, coalesced.
+func (a *Agent) signalData() {
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-a.dataKick:
+			a.data.signal()
+		}
+	}
+}
+
+func (a *Agent) hwMoved(k wal.PartKey) {
+	select {
+	case a.dataKick <- struct{}{}:
+	default:
+	}
+	a.repl.wake(k)
+}
+
+// standalone: a single agent with no peer port (tlog dev).
+func (a *Agent) standalone() bool { return a.cfg.PeerListen == "" }
 
 // Addr is the address the Kafka listener is bound to.
 func (a *Agent) Addr() string { return a.ln.Addr().String() }
@@ -307,18 +438,6 @@ func (a *Agent) becomeController(ctx context.Context) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func (a *Agent) register(ctx context.Context) error {
-	info := metadata.AgentInfo{ID: a.cfg.ID, Addr: a.cfg.Advertise, Zone: a.cfg.Zone}
-	if cur, ok := a.meta.State().Agents[a.cfg.ID]; ok && cur.Addr == info.Addr && cur.Zone == info.Zone {
-		return nil
-	}
-	info.Registered = time.Now().UTC()
-	if _, err := a.meta.Propose(ctx, metadata.RegisterAgent{Agent: info}); err != nil {
-		return fmt.Errorf("agent: register: %w", err)
-	}
-	return nil
 }
 
 // recover builds partitions from metadata, then replays the WAL into them:
@@ -402,55 +521,46 @@ func (a *Agent) watchMetadata() {
 	}
 }
 
-// syncTopics makes the agent's live topics match the metadata state.
+// syncTopics makes the agent's live topics match the metadata state:
+// partitions are created, given their role (leader, follower or neither)
+// and bounds, and dropped with their topics; replication links follow.
 func (a *Agent) syncTopics() {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
 	st := a.meta.State()
-	// WAL truncation happens after the topic lock is released: handlers
-	// look topics up under it.
-	type bounds struct {
-		name                 string
-		idx                  int
-		p                    *partition.Partition
-		logStart, flushedEnd int64
+	type update struct {
+		name       string
+		idx        int
+		p          *partition.Partition
+		role       *partition.Role // nil: unchanged
+		replica    bool
+		logStart   int64
+		flushedEnd int64
 	}
-	var moves []bounds
+	var updates []update
 	var dropped []*partition.Partition // of deleted topics
-	defer func() {
-		for _, p := range dropped {
-			if err := a.wal.DropPartition(p.Key()); err != nil {
-				a.log.Warn("drop deleted partition", "err", err)
-			}
-		}
-		for _, m := range moves {
-			o := m.p.Offsets()
-			if m.logStart > o.LogStart && m.logStart <= o.HW {
-				if err := m.p.SetLogStart(m.logStart); err != nil {
-					a.log.Warn("apply log start", "topic", m.name, "partition", m.idx, "err", err)
-				}
-			}
-			if err := m.p.SetFlushedEnd(m.flushedEnd); err != nil {
-				a.log.Warn("apply flushed end", "topic", m.name, "partition", m.idx, "err", err)
-			}
-		}
-	}()
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if st.Seq == a.applied && len(a.topics) > 0 {
+	if st.Seq == a.applied && a.synced {
+		a.mu.Unlock()
 		return
 	}
-	a.applied = st.Seq
+	a.applied, a.synced = st.Seq, true
 	// Topics are immutable snapshots: handlers read them without a lock,
 	// so each change installs a new value sharing the partitions.
 	for id, mt := range st.Topics {
 		old := a.byID[id]
+		if old != nil && old.meta == mt {
+			continue
+		}
 		t := &topic{id: id, name: mt.Name, configs: mt.Configs, meta: mt}
 		if old != nil {
 			t.parts = append([]*partition.Partition(nil), old.parts...)
 		}
 		for i := len(t.parts); i < len(mt.Partitions); i++ {
 			mp := mt.Partitions[i]
+			key := wal.NewPartKey(id, int32(i))
 			t.parts = append(t.parts, partition.New(partition.Config{
-				Key:         wal.NewPartKey(id, int32(i)),
+				Key:         key,
 				Topic:       mt.Name,
 				Index:       int32(i),
 				LeaderEpoch: mp.LeaderEpoch,
@@ -458,14 +568,18 @@ func (a *Agent) syncTopics() {
 				FlushedEnd:  mp.FlushedEnd,
 				WAL:         a.wal,
 				OnWALBytes:  func(d int64) { a.walBytes.Add(d) },
+				OnAppend:    func() { a.repl.wake(key) },
+				OnAdvance:   func() { a.hwMoved(key) },
 			}))
 		}
 		for i, p := range t.parts {
-			mp := mt.Partitions[i]
-			p.SetEpoch(mp.LeaderEpoch)
-			if o := p.Offsets(); mp.LogStart > o.LogStart || mp.FlushedEnd > o.FlushedEnd {
-				moves = append(moves, bounds{name: mt.Name, idx: i, p: p, logStart: mp.LogStart, flushedEnd: mp.FlushedEnd})
+			mp := &mt.Partitions[i]
+			u := update{name: mt.Name, idx: i, p: p, logStart: mp.LogStart, flushedEnd: mp.FlushedEnd, replica: slices.Contains(mp.Replicas, a.cfg.ID)}
+			if old == nil || i >= len(old.meta.Partitions) || roleChanged(&old.meta.Partitions[i], mp) || !maps.Equal(old.configs, mt.Configs) {
+				r := a.roleFor(mt, mp, p.Key())
+				u.role = &r
 			}
+			updates = append(updates, u)
 		}
 		a.byID[id] = t
 		a.topics[mt.Name] = t
@@ -484,7 +598,61 @@ func (a *Agent) syncTopics() {
 			dropped = append(dropped, p)
 		}
 	}
+	a.mu.Unlock()
+
+	for _, p := range dropped {
+		if err := a.wal.DropPartition(p.Key()); err != nil {
+			a.log.Warn("drop deleted partition", "err", err)
+		}
+	}
+	for _, u := range updates {
+		if u.role != nil {
+			u.p.SetRole(*u.role)
+			if !u.replica {
+				// No longer (or never) a replica: hold nothing for it.
+				if err := u.p.DropLog(); err != nil {
+					a.log.Warn("drop log of a partition no longer replicated here", "topic", u.name, "partition", u.idx, "err", err)
+				}
+			}
+		}
+		o := u.p.Offsets()
+		if u.logStart > o.LogStart && u.logStart <= o.HW {
+			if err := u.p.SetLogStart(u.logStart); err != nil {
+				a.log.Warn("apply log start", "topic", u.name, "partition", u.idx, "err", err)
+			}
+		}
+		if u.flushedEnd > o.FlushedEnd {
+			if err := u.p.SetFlushedEnd(u.flushedEnd); err != nil {
+				a.log.Warn("apply flushed end", "topic", u.name, "partition", u.idx, "err", err)
+			}
+		}
+	}
+	a.repl.reconcile()
 	a.data.signal()
+	a.metaChanged.signal()
+}
+
+// roleChanged: anything a partition's role depends on moved.
+func roleChanged(old, cur *metadata.Partition) bool {
+	return old.Leader != cur.Leader || old.LeaderEpoch != cur.LeaderEpoch || old.ISRVersion != cur.ISRVersion ||
+		!slices.Equal(old.Replicas, cur.Replicas) || !slices.Equal(old.ISR, cur.ISR)
+}
+
+// roleFor is what this agent is for a partition: its leader (unless it
+// led it at that epoch before restarting), a follower, or nothing.
+func (a *Agent) roleFor(mt *metadata.Topic, mp *metadata.Partition, key wal.PartKey) partition.Role {
+	self := a.cfg.ID
+	replica := slices.Contains(mp.Replicas, self)
+	leader := replica && mp.Leader == self
+	if e, ok := a.startEpoch[key]; ok && mp.LeaderEpoch <= e {
+		leader = false
+	}
+	rf := len(mp.Replicas)
+	if len(mp.Target) > 0 {
+		rf = len(mp.Target)
+	}
+	minISR := int(configInt(mt.Configs, "min.insync.replicas", int64(min(2, rf))))
+	return partition.Role{Leader: leader, Epoch: mp.LeaderEpoch, Self: self, ISR: mp.ISR, Replicas: mp.Replicas, MinISR: max(minISR, 1)}
 }
 
 func (a *Agent) topicByName(name string) *topic {
@@ -499,20 +667,6 @@ func (a *Agent) topicByID(id uuid.UUID) *topic {
 	return a.byID[id]
 }
 
-// propose changes metadata through the controller and applies the result
-// locally before returning, so a client's next request sees it.
-func (a *Agent) propose(ctx context.Context, cmds ...metadata.Command) (*metadata.State, error) {
-	if !a.meta.IsController() {
-		return nil, metadata.ErrNotController
-	}
-	st, err := a.meta.Propose(ctx, cmds...)
-	if err != nil {
-		return nil, err
-	}
-	a.syncTopics()
-	return st, nil
-}
-
 // Close stops serving and releases the WAL. Acknowledged data is already in
 // the WAL; Close only waits for in-flight writes.
 func (a *Agent) Close() error {
@@ -523,12 +677,21 @@ func (a *Agent) Close() error {
 	if a.ln != nil {
 		a.ln.Close()
 	}
+	if a.peerLn != nil {
+		a.peerLn.Close()
+	}
 	a.connsMu.Lock()
 	a.closing = true
 	for c := range a.conns {
 		c.nc.Close()
 	}
+	for c := range a.peerConns {
+		c.Close()
+	}
 	a.connsMu.Unlock()
+	if a.repl != nil {
+		a.repl.stopAll()
+	}
 	a.wg.Wait()
 	var err error
 	a.mu.Lock()

@@ -26,6 +26,12 @@ func errCode(err error) int16 {
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, partition.ErrClosed):
 		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, partition.ErrNotLeader), errors.Is(err, partition.ErrNotFollower):
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, partition.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code
+	case errors.Is(err, metadata.ErrStaleEpoch), errors.Is(err, metadata.ErrUnknownLeaderEpoch):
+		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, metadata.ErrNotController):
 		return kerr.NotController.Code
 	case errors.Is(err, metadata.ErrTopicExists):

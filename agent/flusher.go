@@ -83,11 +83,6 @@ type flushPart struct {
 // flushOnce writes one segment with what is flushable now, up to the
 // segment size. It returns the bytes flushed.
 func (a *Agent) flushOnce(ctx context.Context) (int64, error) {
-	if !a.meta.IsController() {
-		// Only the controller journals commits in a single-agent
-		// deployment; a cluster sends them to it (later).
-		return 0, nil
-	}
 	a.mu.RLock()
 	topics := make([]*topic, 0, len(a.topics))
 	for _, t := range a.topics {
@@ -103,8 +98,7 @@ func (a *Agent) flushOnce(ctx context.Context) (int64, error) {
 			if budget <= 0 {
 				break
 			}
-			mp := t.meta.Partitions[i]
-			if mp.Leader != a.cfg.ID {
+			if !p.IsLeader() {
 				continue
 			}
 			data, first, end, err := p.Unflushed(int(budget))
@@ -115,7 +109,7 @@ func (a *Agent) flushOnce(ctx context.Context) (int64, error) {
 				continue
 			}
 			o := p.Offsets()
-			if err := w.Add(t.id, int32(i), o.Epoch, data, nil); err != nil {
+			if err := w.Add(t.id, int32(i), o.Epoch, data, p.ProducerSnapshot(end)); err != nil {
 				return 0, fmt.Errorf("flush %s/%d: %w", t.name, i, err)
 			}
 			budget -= int64(len(data))

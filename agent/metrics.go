@@ -269,8 +269,8 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	var led int64
 	a.mu.RLock()
 	for _, t := range a.topics {
-		for _, mp := range t.meta.Partitions {
-			if mp.Leader == a.cfg.ID {
+		for _, p := range t.parts {
+			if p.IsLeader() {
 				led++
 			}
 		}

@@ -63,7 +63,7 @@ func TestRecoverDropsBatchesBelowLogStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		if _, err := p.Append(b, h, func(err error) { done <- err }); err != nil {
+		if _, err := p.Append(b, h, -1, func(err error) { done <- err }); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-done; err != nil {

@@ -84,20 +84,50 @@ type SetLogStart struct {
 }
 
 // SetLeader installs a new leader (-1: none) with a higher leader epoch.
+// With Replicas set it also replaces the replica set and ends a
+// reassignment (the new set must contain the leader and the ISR).
 type SetLeader struct {
 	TopicID     uuid.UUID `json:"topic_id"`
 	Partition   int32     `json:"partition"`
 	Leader      int32     `json:"leader"`
 	LeaderEpoch int32     `json:"leader_epoch"`
 	ISR         []int32   `json:"isr"`
+	Replicas    []int32   `json:"replicas,omitempty"`
 }
 
 // SetISR changes the in-sync replicas within the current leader epoch.
+// ISRVersion must be the partition's current one (the change was decided
+// against the latest ISR).
 type SetISR struct {
 	TopicID     uuid.UUID `json:"topic_id"`
 	Partition   int32     `json:"partition"`
 	LeaderEpoch int32     `json:"leader_epoch"`
+	ISRVersion  int32     `json:"isr_version"`
 	ISR         []int32   `json:"isr"`
+}
+
+// SetAgentFenced fences an agent the controller stopped hearing from, or
+// lifts the fence when it is heard again.
+type SetAgentFenced struct {
+	ID     int32 `json:"id"`
+	Fenced bool  `json:"fenced"`
+}
+
+// SetAgentDraining marks an agent to be emptied of replicas (or no longer).
+type SetAgentDraining struct {
+	ID       int32 `json:"id"`
+	Draining bool  `json:"draining"`
+}
+
+// Reassign starts moving a partition to the Target replicas: agents in the
+// target that are not replicas yet join as followers (outside the ISR)
+// and copy the unflushed tail; SetLeader with Replicas ends the move. A
+// target holding the same agents only reorders the replicas (the first is
+// the preferred leader) and completes at once.
+type Reassign struct {
+	TopicID   uuid.UUID `json:"topic_id"`
+	Partition int32     `json:"partition"`
+	Target    []int32   `json:"target"`
 }
 
 // CommitSegment appends a flushed range to a partition's manifest.
@@ -143,6 +173,9 @@ func (AlterTopicConfigs) CommandType() string   { return "alter_topic_configs" }
 func (SetLogStart) CommandType() string         { return "set_log_start" }
 func (SetLeader) CommandType() string           { return "set_leader" }
 func (SetISR) CommandType() string              { return "set_isr" }
+func (SetAgentFenced) CommandType() string      { return "set_agent_fenced" }
+func (SetAgentDraining) CommandType() string    { return "set_agent_draining" }
+func (Reassign) CommandType() string            { return "reassign" }
 func (CommitSegment) CommandType() string       { return "commit_segment" }
 func (CommitSegments) CommandType() string      { return "commit_segments" }
 func (AllocateProducerIDs) CommandType() string { return "allocate_producer_ids" }
@@ -158,6 +191,9 @@ var commandDecoders = map[string]func([]byte) (Command, error){
 	"set_log_start":         decodeAs[SetLogStart],
 	"set_leader":            decodeAs[SetLeader],
 	"set_isr":               decodeAs[SetISR],
+	"set_agent_fenced":      decodeAs[SetAgentFenced],
+	"set_agent_draining":    decodeAs[SetAgentDraining],
+	"reassign":              decodeAs[Reassign],
 	"commit_segment":        decodeAs[CommitSegment],
 	"commit_segments":       decodeAs[CommitSegments],
 	"allocate_producer_ids": decodeAs[AllocateProducerIDs],
@@ -626,6 +662,17 @@ func (c SetLeader) apply(tx *txn) error {
 	if c.LeaderEpoch <= p.LeaderEpoch {
 		return fail(fmt.Errorf("%w: epoch %d must exceed %d", ErrStaleEpoch, c.LeaderEpoch, p.LeaderEpoch))
 	}
+	if c.Replicas != nil {
+		if err := checkReplicaSet(tx, c.Replicas, false); err != nil {
+			return fail(err)
+		}
+		np := *p
+		np.Replicas = c.Replicas
+		if err := checkISR(&np, c.Leader, c.ISR); err != nil {
+			return fail(err)
+		}
+		p.Replicas, p.Target = slices.Clone(c.Replicas), nil
+	}
 	if c.Leader >= 0 && !slices.Contains(p.Replicas, c.Leader) {
 		return fail(fmt.Errorf("%w: leader %d is not a replica", ErrInvalidReplicas, c.Leader))
 	}
@@ -633,6 +680,7 @@ func (c SetLeader) apply(tx *txn) error {
 		return fail(err)
 	}
 	p.Leader, p.LeaderEpoch, p.ISR = c.Leader, c.LeaderEpoch, slices.Clone(c.ISR)
+	p.ISRVersion++
 	return nil
 }
 
@@ -647,12 +695,104 @@ func (c SetISR) apply(tx *txn) error {
 		return fail(fmt.Errorf("%w: epoch %d, partition is at %d", ErrStaleEpoch, c.LeaderEpoch, p.LeaderEpoch))
 	case c.LeaderEpoch > p.LeaderEpoch:
 		return fail(fmt.Errorf("%w: epoch %d, partition is at %d", ErrUnknownLeaderEpoch, c.LeaderEpoch, p.LeaderEpoch))
+	case c.ISRVersion != p.ISRVersion:
+		return fail(fmt.Errorf("%w: ISR version %d, partition is at %d", ErrStaleEpoch, c.ISRVersion, p.ISRVersion))
 	}
 	if err := checkISR(p, p.Leader, c.ISR); err != nil {
 		return fail(err)
 	}
 	p.ISR = slices.Clone(c.ISR)
+	p.ISRVersion++
 	return nil
+}
+
+func (c SetAgentFenced) apply(tx *txn) error {
+	a, ok := tx.s.Agents[c.ID]
+	if !ok {
+		return fmt.Errorf("set agent %d fenced: %w", c.ID, ErrUnknownAgent)
+	}
+	a.Fenced = c.Fenced
+	tx.agents()[c.ID] = a
+	return nil
+}
+
+func (c SetAgentDraining) apply(tx *txn) error {
+	a, ok := tx.s.Agents[c.ID]
+	if !ok {
+		return fmt.Errorf("set agent %d draining: %w", c.ID, ErrUnknownAgent)
+	}
+	a.Draining = c.Draining
+	tx.agents()[c.ID] = a
+	return nil
+}
+
+// checkReplicaSet: non-empty, distinct, registered agents; fresh also
+// requires them unfenced.
+func checkReplicaSet(tx *txn, reps []int32, fresh bool) error {
+	if len(reps) == 0 {
+		return fmt.Errorf("%w: no replicas", ErrInvalidReplicas)
+	}
+	seen := make(map[int32]bool, len(reps))
+	for _, r := range reps {
+		if seen[r] {
+			return fmt.Errorf("%w: agent %d listed twice", ErrInvalidReplicas, r)
+		}
+		seen[r] = true
+		a, ok := tx.s.Agents[r]
+		if !ok {
+			return fmt.Errorf("%w: replica %d: %w", ErrInvalidReplicas, r, ErrUnknownAgent)
+		}
+		if fresh && a.Fenced {
+			return fmt.Errorf("%w: agent %d is fenced", ErrInvalidReplicas, r)
+		}
+	}
+	return nil
+}
+
+func (c Reassign) apply(tx *txn) error {
+	t, p, err := tx.mutPartition(c.TopicID, c.Partition)
+	if err != nil {
+		return fmt.Errorf("reassign: %w", err)
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("reassign %s-%d to %v: %w", t.Name, c.Partition, c.Target, err)
+	}
+	if err := checkReplicaSet(tx, c.Target, false); err != nil {
+		return fail(err)
+	}
+	// Agents joining must be live; ones already replicas may be fenced.
+	for _, r := range c.Target {
+		if !slices.Contains(p.Replicas, r) && tx.s.Agents[r].Fenced {
+			return fail(fmt.Errorf("%w: agent %d is fenced", ErrInvalidReplicas, r))
+		}
+	}
+	if sameSet(c.Target, p.Replicas) {
+		p.Replicas, p.Target = slices.Clone(c.Target), nil
+		p.ISRVersion++
+		return nil
+	}
+	// Replicas keeps the current ones (still serving) plus the joiners.
+	reps := slices.Clone(p.Replicas)
+	for _, r := range c.Target {
+		if !slices.Contains(reps, r) {
+			reps = append(reps, r)
+		}
+	}
+	p.Replicas, p.Target = reps, slices.Clone(c.Target)
+	p.ISRVersion++
+	return nil
+}
+
+func sameSet(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c CommitSegment) apply(tx *txn) error {
@@ -745,4 +885,35 @@ func (c ReplaceSegments) apply(tx *txn) error {
 	segs = append(segs, p.Segments[j:]...)
 	p.Segments = segs
 	return nil
+}
+
+// EncodeCommands renders commands as the journal does (a JSON array of
+// objects tagged with their type), for sending them to the controller.
+func EncodeCommands(cmds []Command) ([]byte, error) {
+	raws := make([]json.RawMessage, len(cmds))
+	for i, c := range cmds {
+		raw, err := encodeCommand(c)
+		if err != nil {
+			return nil, fmt.Errorf("command %d: %w", i, err)
+		}
+		raws[i] = raw
+	}
+	return json.Marshal(raws)
+}
+
+// DecodeCommands is the inverse of EncodeCommands.
+func DecodeCommands(b []byte) ([]Command, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(b, &raws); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	}
+	cmds := make([]Command, len(raws))
+	for i, raw := range raws {
+		c, err := decodeCommand(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: command %d: %w", ErrInvalidCommand, i, err)
+		}
+		cmds[i] = c
+	}
+	return cmds, nil
 }

@@ -1,6 +1,9 @@
 package metadata
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Store errors.
 var (
@@ -36,3 +39,51 @@ var (
 	ErrNotContiguous      = errors.New("segment does not start at the partition's flushed end")
 	ErrInvalidSegment     = errors.New("invalid segment ref")
 )
+
+// errorKinds names every error a proposal can be refused with, so a
+// refusal can cross the peer protocol and still satisfy errors.Is. Order
+// matters where an error wraps two: the first match names it.
+var errorKinds = []struct {
+	kind string
+	err  error
+}{
+	{"not_controller", ErrNotController},
+	{"conflict", ErrConflict},
+	{"closed", ErrClosed},
+	{"corrupt", ErrCorrupt},
+	{"stale_epoch", ErrStaleEpoch},
+	{"unknown_leader_epoch", ErrUnknownLeaderEpoch},
+	{"not_contiguous", ErrNotContiguous},
+	{"invalid_segment", ErrInvalidSegment},
+	{"topic_exists", ErrTopicExists},
+	{"invalid_topic", ErrInvalidTopic},
+	{"unknown_topic", ErrUnknownTopic},
+	{"unknown_partition", ErrUnknownPartition},
+	{"invalid_partitions", ErrInvalidPartitions},
+	{"invalid_replicas", ErrInvalidReplicas},
+	{"invalid_config", ErrInvalidConfig},
+	{"offset_out_of_range", ErrOffsetOutOfRange},
+	{"invalid_agent", ErrInvalidAgent},
+	{"unknown_agent", ErrUnknownAgent},
+	{"invalid_command", ErrInvalidCommand},
+}
+
+// ErrorKind names err's class for the wire ("" if none of ours).
+func ErrorKind(err error) string {
+	for _, k := range errorKinds {
+		if errors.Is(err, k.err) {
+			return k.kind
+		}
+	}
+	return ""
+}
+
+// ErrorFromKind rebuilds an error from its kind and message.
+func ErrorFromKind(kind, msg string) error {
+	for _, k := range errorKinds {
+		if k.kind == kind {
+			return fmt.Errorf("%w (at the controller: %s)", k.err, msg)
+		}
+	}
+	return errors.New(msg)
+}

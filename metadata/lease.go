@@ -28,6 +28,7 @@ type leaseState struct {
 
 	holder      int32 // agent named by the last lease read, -1 if none
 	holderEpoch int64
+	prevHolder  int32 // holder before this Store last took the lease
 	resigned    bool // Resign was called: the Run loop stops campaigning
 }
 
@@ -85,6 +86,15 @@ func (s *Store) ControllerID() int32 {
 		return s.cfg.AgentID
 	}
 	return s.lease.holder
+}
+
+// PreviousController is the agent that held the lease before this Store
+// last took it (-1 if none was seen): a controller that took over from a
+// silent holder knows that agent stopped renewing.
+func (s *Store) PreviousController() int32 {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	return s.lease.prevHolder
 }
 
 func (s *Store) demoteLocked(reason string) {
@@ -275,6 +285,7 @@ func (s *Store) take(ctx context.Context, leaseEpoch int64, etag, why string) er
 		return ErrClosed // the lease lapses by its TTL
 	}
 	s.lease.held, s.lease.epoch = true, epoch
+	s.lease.prevHolder = s.lease.holder
 	s.lease.holder, s.lease.holderEpoch = s.cfg.AgentID, epoch
 	s.lease.seenETag = ""
 	s.extendLocked(newETag, start)

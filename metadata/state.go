@@ -18,6 +18,14 @@ type AgentInfo struct {
 	AdminAddr  string    `json:"admin_addr,omitempty"` // admin/metrics, host:port
 	Zone       string    `json:"zone,omitempty"`
 	Registered time.Time `json:"registered"`
+	// Incarnation changes every time the agent process starts, so the
+	// controller can tell a restart from a reconnect.
+	Incarnation int64 `json:"incarnation,omitempty"`
+	// Fenced: the controller has stopped hearing from the agent. It leads
+	// nothing, and is left out of ISRs and of the brokers clients see.
+	Fenced bool `json:"fenced,omitempty"`
+	// Draining: an operator asked for everything to move off the agent.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // Topic is one topic and its partitions.
@@ -31,14 +39,21 @@ type Topic struct {
 
 // Partition is one partition's replication state and segment manifest.
 type Partition struct {
-	Index       int32        `json:"index"`
-	Leader      int32        `json:"leader"` // -1: no leader
-	LeaderEpoch int32        `json:"leader_epoch"`
-	Replicas    []int32      `json:"replicas"`
-	ISR         []int32      `json:"isr"`
-	LogStart    int64        `json:"log_start"`
-	FlushedEnd  int64        `json:"flushed_end"`
-	Segments    []SegmentRef `json:"segments"`
+	Index       int32   `json:"index"`
+	Leader      int32   `json:"leader"` // -1: no leader
+	LeaderEpoch int32   `json:"leader_epoch"`
+	Replicas    []int32 `json:"replicas"`
+	ISR         []int32 `json:"isr"`
+	// ISRVersion counts leader and ISR changes; an ISR change must name the
+	// version it was decided against, so a leader acting on a stale view
+	// cannot undo the controller's change.
+	ISRVersion int32 `json:"isr_version,omitempty"`
+	// Target is the replica set a reassignment is moving to (empty when
+	// none is in progress); until it completes, Replicas holds both.
+	Target     []int32      `json:"target,omitempty"`
+	LogStart   int64        `json:"log_start"`
+	FlushedEnd int64        `json:"flushed_end"`
+	Segments   []SegmentRef `json:"segments"`
 }
 
 // SegmentRef locates one partition's contiguous range of record batches
@@ -175,6 +190,7 @@ func (t *Topic) Clone() *Topic {
 func (p Partition) Clone() Partition {
 	p.Replicas = slices.Clone(p.Replicas)
 	p.ISR = slices.Clone(p.ISR)
+	p.Target = slices.Clone(p.Target)
 	p.Segments = slices.Clone(p.Segments)
 	return p
 }

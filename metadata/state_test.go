@@ -186,11 +186,62 @@ func TestSetLeaderAndISR(t *testing.T) {
 
 	mustFail(t, s, ErrStaleEpoch, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 2, ISR: []int32{2}})
 	mustFail(t, s, ErrUnknownLeaderEpoch, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 4, ISR: []int32{2}})
-	mustFail(t, s, ErrInvalidReplicas, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 3, ISR: []int32{3}}) // drops the leader
-	mustFail(t, s, ErrInvalidReplicas, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 3, ISR: []int32{2, 7}})
-	mustApply(t, s, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 3, ISR: []int32{2, 1, 3}})
-	if p, _ := s.Partition(id, 0); !reflect.DeepEqual(p.ISR, []int32{2, 1, 3}) {
-		t.Fatalf("ISR = %v", p.ISR)
+	mustFail(t, s, ErrInvalidReplicas, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 3, ISRVersion: 1, ISR: []int32{3}}) // drops the leader
+	mustFail(t, s, ErrInvalidReplicas, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 3, ISRVersion: 1, ISR: []int32{2, 7}})
+	// A change decided against an older ISR loses.
+	mustFail(t, s, ErrStaleEpoch, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 3, ISRVersion: 0, ISR: []int32{2, 1, 3}})
+	mustApply(t, s, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 3, ISRVersion: 1, ISR: []int32{2, 1, 3}})
+	if p, _ := s.Partition(id, 0); !reflect.DeepEqual(p.ISR, []int32{2, 1, 3}) || p.ISRVersion != 2 {
+		t.Fatalf("ISR = %v version %d", p.ISR, p.ISRVersion)
+	}
+	mustFail(t, s, ErrStaleEpoch, SetISR{TopicID: id, Partition: 0, LeaderEpoch: 3, ISRVersion: 1, ISR: []int32{2}})
+}
+
+func TestAgentFencingAndDraining(t *testing.T) {
+	s, _ := baseState(t)
+	mustFail(t, s, ErrUnknownAgent, SetAgentFenced{ID: 9, Fenced: true})
+	mustFail(t, s, ErrUnknownAgent, SetAgentDraining{ID: 9, Draining: true})
+	mustApply(t, s, SetAgentFenced{ID: 2, Fenced: true}, SetAgentDraining{ID: 3, Draining: true})
+	if a := s.Agents[2]; !a.Fenced || a.Draining {
+		t.Fatalf("agent 2 = %+v", a)
+	}
+	if a := s.Agents[3]; a.Fenced || !a.Draining {
+		t.Fatalf("agent 3 = %+v", a)
+	}
+	mustApply(t, s, SetAgentFenced{ID: 2, Fenced: false})
+	if s.Agents[2].Fenced {
+		t.Fatal("fence not lifted")
+	}
+}
+
+func TestReassign(t *testing.T) {
+	s, id := baseState(t) // partition 0: replicas [1 2 3], leader 1
+	mustApply(t, s, RegisterAgent{Agent: AgentInfo{ID: 4, Addr: "h:4"}}, RegisterAgent{Agent: AgentInfo{ID: 5, Addr: "h:5"}})
+	mustFail(t, s, ErrInvalidReplicas, Reassign{TopicID: id, Partition: 0, Target: nil})
+	mustFail(t, s, ErrInvalidReplicas, Reassign{TopicID: id, Partition: 0, Target: []int32{4, 4}})
+	mustFail(t, s, ErrInvalidReplicas, Reassign{TopicID: id, Partition: 0, Target: []int32{4, 9}})
+	mustApply(t, s, SetAgentFenced{ID: 5, Fenced: true})
+	mustFail(t, s, ErrInvalidReplicas, Reassign{TopicID: id, Partition: 0, Target: []int32{5, 2, 3}})
+
+	// Same set, new order: the preferred leader changes, nothing moves.
+	mustApply(t, s, Reassign{TopicID: id, Partition: 0, Target: []int32{2, 1, 3}})
+	p, _ := s.Partition(id, 0)
+	if !reflect.DeepEqual(p.Replicas, []int32{2, 1, 3}) || p.Target != nil {
+		t.Fatalf("reorder: %+v", p)
+	}
+
+	// Replace 1 by 4: both serve until the move ends.
+	mustApply(t, s, Reassign{TopicID: id, Partition: 0, Target: []int32{4, 2, 3}})
+	p, _ = s.Partition(id, 0)
+	if !reflect.DeepEqual(p.Replicas, []int32{2, 1, 3, 4}) || !reflect.DeepEqual(p.Target, []int32{4, 2, 3}) {
+		t.Fatalf("in progress: %+v", p)
+	}
+	// Ending it: the ISR and leader must lie in the new set.
+	mustFail(t, s, ErrInvalidReplicas, SetLeader{TopicID: id, Partition: 0, Leader: 1, LeaderEpoch: p.LeaderEpoch + 1, ISR: []int32{1, 2}, Replicas: p.Target})
+	mustApply(t, s, SetLeader{TopicID: id, Partition: 0, Leader: 4, LeaderEpoch: p.LeaderEpoch + 1, ISR: []int32{4, 2, 3}, Replicas: p.Target})
+	p, _ = s.Partition(id, 0)
+	if !reflect.DeepEqual(p.Replicas, []int32{4, 2, 3}) || p.Target != nil || p.Leader != 4 {
+		t.Fatalf("done: %+v", p)
 	}
 }
 
@@ -258,7 +309,7 @@ func TestNextIsCopyOnWrite(t *testing.T) {
 	// Build a chain from s and a sibling of it: neither may disturb s or
 	// each other, even though they share backing arrays.
 	n1, err := s.Next(CommitSegment{TopicID: id, Partition: 0, Ref: seg(1, 1)}, AlterTopicConfigs{TopicID: id, Set: map[string]string{"k": "v"}},
-		SetISR{TopicID: id, Partition: 1, ISR: []int32{2}}, RegisterAgent{Agent: AgentInfo{ID: 4, Addr: "h:4"}}, AllocateProducerIDs{Agent: 1, Count: 1})
+		SetISR{TopicID: id, Partition: 1, ISRVersion: 0, ISR: []int32{2}}, RegisterAgent{Agent: AgentInfo{ID: 4, Addr: "h:4"}}, AllocateProducerIDs{Agent: 1, Count: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,8 +347,11 @@ func TestCommandJSONRoundTrip(t *testing.T) {
 		CreatePartitions{TopicID: id, New: []PartitionSpec{{Replicas: []int32{1}, Leader: 1}}},
 		AlterTopicConfigs{TopicID: id, Set: map[string]string{"x": "y"}, Delete: []string{"z"}},
 		SetLogStart{TopicID: id, Partition: 1, Offset: 5},
-		SetLeader{TopicID: id, Partition: 2, Leader: 3, LeaderEpoch: 4, ISR: []int32{3}},
-		SetISR{TopicID: id, Partition: 2, LeaderEpoch: 4, ISR: []int32{3, 1}},
+		SetLeader{TopicID: id, Partition: 2, Leader: 3, LeaderEpoch: 4, ISR: []int32{3}, Replicas: []int32{3, 1}},
+		SetISR{TopicID: id, Partition: 2, LeaderEpoch: 4, ISRVersion: 3, ISR: []int32{3, 1}},
+		SetAgentFenced{ID: 2, Fenced: true},
+		SetAgentDraining{ID: 2, Draining: true},
+		Reassign{TopicID: id, Partition: 1, Target: []int32{2, 1}},
 		CommitSegment{TopicID: id, Partition: 1, LeaderEpoch: 2, Ref: SegmentRef{Object: "o", Offset: 1, Length: 2, FirstOffset: 3, LastOffset: 4, MinTimestamp: 5, MaxTimestamp: 6, LeaderEpoch: 7}},
 		CommitSegments{Commits: []CommitSegment{{TopicID: id, Ref: seg(0, 1)}}},
 		AllocateProducerIDs{Agent: 1, Count: 1000},

@@ -26,6 +26,11 @@ type Config struct {
 	// OnControllerChange, if set, is called (in order, from one goroutine)
 	// each time this Store gains or loses the controller role.
 	OnControllerChange func(isController bool, epoch int64)
+	// OnAppend, if set, is called after each entry this Store journals as
+	// controller, in sequence order, with the entry's bytes exactly as
+	// stored, so they can be pushed to other agents (see Deliver). It runs
+	// under the Store's lock: it must not block or call back into the Store.
+	OnAppend func(seq uint64, body []byte)
 }
 
 const (
@@ -113,7 +118,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		pokeCh: make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
-	s.lease.holder = -1
+	s.lease.holder, s.lease.prevHolder = -1, -1
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.state.Store(NewState())
 
@@ -449,24 +454,30 @@ func (s *Store) listSeqs(ctx context.Context, prefix string) ([]uint64, error) {
 // Propose re-reads the journal and returns ErrConflict: the caller may
 // validate against the new state and retry once.
 func (s *Store) Propose(ctx context.Context, cmds ...Command) (*State, error) {
+	st, _, err := s.ProposeEntry(ctx, cmds...)
+	return st, err
+}
+
+// ProposeEntry is Propose that also returns the entry's bytes as stored.
+func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []byte, error) {
 	if len(cmds) == 0 {
-		return nil, fmt.Errorf("metadata: propose: %w: no commands", ErrInvalidCommand)
+		return nil, nil, fmt.Errorf("metadata: propose: %w: no commands", ErrInvalidCommand)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.isClosed() {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	epoch, deadline, ok := s.controllerLease()
 	if !ok {
-		return nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
+		return nil, nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
 	}
 	if s.needSync {
 		if err := s.catchUpLocked(ctx, true); err != nil {
-			return nil, fmt.Errorf("metadata: propose: catch up: %w", err)
+			return nil, nil, fmt.Errorf("metadata: propose: catch up: %w", err)
 		}
 		if epoch, deadline, ok = s.controllerLease(); !ok {
-			return nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
+			return nil, nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
 		}
 	}
 	cur := s.state.Load()
@@ -474,7 +485,7 @@ func (s *Store) Propose(ctx context.Context, cmds ...Command) (*State, error) {
 		s.leaseMu.Lock()
 		s.demoteLocked(fmt.Sprintf("journal is at controller epoch %d, lease at %d", cur.ControllerEpoch, epoch))
 		s.leaseMu.Unlock()
-		return nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
+		return nil, nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
 	}
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -488,22 +499,22 @@ func (s *Store) Propose(ctx context.Context, cmds ...Command) (*State, error) {
 	seq := cur.Seq + 1
 	body, err := json.Marshal(Entry{Seq: seq, Epoch: epoch, Agent: s.cfg.AgentID, Cmds: stamped})
 	if err != nil {
-		return nil, fmt.Errorf("metadata: propose: %w", err)
+		return nil, nil, fmt.Errorf("metadata: propose: %w", err)
 	}
 	// Apply what readers will decode, not the caller's values, so the
 	// controller cannot diverge through anything JSON does not round-trip.
 	e, err := decodeEntry(seq, body)
 	if err != nil {
-		return nil, fmt.Errorf("metadata: propose: re-decode entry: %w", err)
+		return nil, nil, fmt.Errorf("metadata: propose: re-decode entry: %w", err)
 	}
 	next, err := cur.Next(e.Cmds...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	next.Seq, next.ControllerEpoch = seq, epoch
 
 	if _, _, ok := s.controllerLease(); !ok {
-		return nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
+		return nil, nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
 	}
 	key := JournalKey(seq)
 	// A write landing after the lease deadline could race a successor.
@@ -512,17 +523,48 @@ func (s *Store) Propose(ctx context.Context, cmds ...Command) (*State, error) {
 	cancel()
 	if err != nil {
 		if errors.Is(err, tier.ErrPreconditionFailed) {
-			return nil, s.lostSeqLocked(ctx, seq, epoch)
+			return nil, nil, s.lostSeqLocked(ctx, seq, epoch)
 		}
 		if !s.landed(key, body) {
 			s.needSync = true // the outcome is unknown until we re-read
-			return nil, fmt.Errorf("metadata: propose: write %s: %w", key, err)
+			return nil, nil, fmt.Errorf("metadata: propose: write %s: %w", key, err)
 		}
 		s.log.Warn("journal write reported an error but landed", "key", key, "err", err)
 	}
 	s.publishLocked(next)
+	if s.cfg.OnAppend != nil {
+		s.cfg.OnAppend(seq, body)
+	}
 	s.maybeSnapshotLocked(next)
-	return next, nil
+	return next, body, nil
+}
+
+// Deliver applies a journal entry pushed by the controller: the bytes it
+// stored at JournalKey(seq). The next entry in order is applied at once;
+// one already applied is ignored; after a gap the journal is read from the
+// bucket up to its end, which includes seq.
+func (s *Store) Deliver(ctx context.Context, seq uint64, body []byte) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.state.Load()
+	switch {
+	case seq <= cur.Seq:
+		return nil
+	case seq == cur.Seq+1 && !s.needSync:
+		e, err := decodeEntry(seq, body)
+		if err != nil {
+			return fmt.Errorf("metadata: deliver: %w", err)
+		}
+		s.applyEntryLocked(e)
+		return nil
+	}
+	if err := s.catchUpLocked(ctx, true); err != nil {
+		return fmt.Errorf("metadata: deliver %d: catch up: %w", seq, err)
+	}
+	return nil
 }
 
 // lostSeqLocked handles a lost race for seq: catch up before deciding

@@ -451,3 +451,56 @@ func TestAmbiguousJournalWrite(t *testing.T) {
 		t.Fatal("failed write applied")
 	}
 }
+
+// The controller's pushed entries apply on another agent without reading
+// the bucket; a gap makes the receiver read the journal instead.
+func TestDeliverPushedEntries(t *testing.T) {
+	b := tier.NewMemBucket()
+	type pushed struct {
+		seq  uint64
+		body []byte
+	}
+	var mu sync.Mutex
+	var out []pushed
+	ctrl := open(t, b, 1, func(c *Config) {
+		c.OnAppend = func(seq uint64, body []byte) {
+			mu.Lock()
+			out = append(out, pushed{seq, bytes.Clone(body)})
+			mu.Unlock()
+		}
+	})
+	campaign(t, ctrl)
+	other := open(t, b, 2)
+	propose(t, ctrl, agent(1))
+	propose(t, ctrl, agent(2))
+	propose(t, ctrl, agent(3))
+	mu.Lock()
+	got := slices.Clone(out)
+	mu.Unlock()
+	if len(got) != 3 || got[0].seq != 1 || got[2].seq != 3 {
+		t.Fatalf("pushed %d entries: %+v", len(got), got)
+	}
+	ctx := context.Background()
+	if err := other.Deliver(ctx, got[0].seq, got[0].body); err != nil {
+		t.Fatal(err)
+	}
+	if st := other.State(); st.Seq != 1 || len(st.Agents) != 1 {
+		t.Fatalf("after delivering 1: seq %d agents %d", st.Seq, len(st.Agents))
+	}
+	if err := other.Deliver(ctx, got[0].seq, got[0].body); err != nil || other.State().Seq != 1 {
+		t.Fatalf("redelivery: %v, seq %d", err, other.State().Seq)
+	}
+	// Entry 2 is lost on the way: entry 3 makes the receiver catch up.
+	if err := other.Deliver(ctx, got[2].seq, got[2].body); err != nil {
+		t.Fatal(err)
+	}
+	if st := other.State(); st.Seq != 3 || len(st.Agents) != 3 {
+		t.Fatalf("after the gap: seq %d agents %d", st.Seq, len(st.Agents))
+	}
+	if err := other.Deliver(ctx, 4, []byte("{garbage")); err == nil {
+		t.Fatal("a corrupt push was accepted")
+	}
+	if other.State().Seq != 3 {
+		t.Fatal("a corrupt push changed the state")
+	}
+}

@@ -219,6 +219,29 @@ func checkCRC(b []byte) error {
 	return nil
 }
 
+// Next checks the batch at the start of b as a replica receives it from
+// its leader (already stamped): a whole v2 batch within b, sane length and
+// CRC. It returns the header and the batch's size in bytes.
+func Next(b []byte) (Header, int, error) {
+	h, err := ParseHeader(b)
+	if err != nil {
+		return h, 0, err
+	}
+	size := batchSize(b)
+	switch {
+	case h.Magic != 2:
+		return h, 0, fmt.Errorf("batch: magic %d: %w", h.Magic, ErrCorrupt)
+	case size < HeaderSize || size > int64(len(b)):
+		return h, 0, fmt.Errorf("batch: length %d with %d bytes left: %w", h.BatchLength, len(b), ErrCorrupt)
+	case h.LastOffsetDelta < 0:
+		return h, 0, fmt.Errorf("batch: negative last offset delta: %w", ErrCorrupt)
+	}
+	if err := checkCRC(b[:size]); err != nil {
+		return h, 0, err
+	}
+	return h, int(size), nil
+}
+
 // batchSize reads the whole-batch size from the length field as int64 so a
 // hostile length cannot overflow int on any platform. b must hold 12 bytes.
 func batchSize(b []byte) int64 {

@@ -30,7 +30,7 @@ func TestAppendFloodBeyondWALQueue(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if _, err := f.p.Append(b, h, func(error) { done.Done() }); err != nil {
+				if _, err := f.p.Append(b, h, -1, func(error) { done.Done() }); err != nil {
 					t.Error(err)
 					return
 				}

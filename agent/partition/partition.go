@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -30,6 +31,17 @@ var (
 	ErrClosed               = errors.New("partition closed")
 	// ErrFlushed: the offset is below flushedEnd; read it from the bucket.
 	ErrFlushed = errors.New("offset flushed to the bucket")
+	// ErrNotLeader: this replica does not lead the partition (any more).
+	ErrNotLeader = errors.New("not the leader of this partition")
+	// ErrNotFollower: replication traffic for a partition this replica
+	// does not follow.
+	ErrNotFollower = errors.New("not a follower of this partition")
+	// ErrNotEnoughReplicas: acks=all with fewer in-sync replicas than
+	// min.insync.replicas.
+	ErrNotEnoughReplicas = errors.New("not enough in-sync replicas")
+	// ErrLogMismatch: a replicated batch does not start at this replica's
+	// log end.
+	ErrLogMismatch = errors.New("replicated batch does not start at the log end")
 )
 
 // producerWindow is how many recent batches per producer are remembered for
@@ -48,6 +60,16 @@ type entry struct {
 	maxTS      int64
 	size       int32
 	epoch      int32
+	// Producer fields, so producer state can be rebuilt after a
+	// truncation and computed as of any offset.
+	pid               int64
+	pepoch            int16
+	firstSeq, lastSeq int32
+	appended          int64 // unix nanos this replica got the batch
+	// data holds the batch on the leader until the high watermark passes
+	// it, so followers are fed from memory while it is still in flight to
+	// the WAL.
+	data []byte
 }
 
 type seqEntry struct {
@@ -98,54 +120,92 @@ type Config struct {
 	// OnAdvance is called (without locks held) after the high watermark
 	// moves, to wake long-polling fetches.
 	OnAdvance func()
+	// OnAppend is called (without locks held) after the leader appends, to
+	// wake whatever feeds the followers.
+	OnAppend func()
 	// OnWALBytes is told how the bytes this partition holds in the WAL
 	// change (may be nil), so the agent can bound its total cheaply.
 	OnWALBytes func(delta int64)
+}
+
+// Role is what metadata says this replica is for the partition.
+type Role struct {
+	Leader bool
+	Epoch  int32
+	Self   int32   // this agent's id
+	ISR    []int32 // in-sync replicas, including the leader
+	// Replicas lists every replica, including the leader; the leader
+	// feeds all of them, in the ISR or not.
+	Replicas []int32
+	// MinISR is min.insync.replicas: acks=all needs that many in-sync
+	// replicas, and nothing becomes visible with fewer.
+	MinISR int
+}
+
+type follower struct {
+	leo int64 // acknowledged log end; -1 until it reports
 }
 
 // Partition is one partition's log.
 type Partition struct {
 	cfg Config
 
-	mu        sync.Mutex
-	epoch     int32
-	logStart  int64
-	flushed   int64 // flushedEnd
-	walBytes  int64 // bytes of the batches in index
-	hw        int64
-	leo       int64
-	index     []entry // batches in the WAL, ascending
-	epochs    []EpochStart
-	producers map[int64]*producer
-	// durableProducers is producer state as of the high watermark: what a
-	// snapshot may record, since batches above it may yet be lost.
-	durableProducers map[int64]*producer
-	waiters          []waiter // duplicates waiting for the HW to pass them
-	// producersEnd: producer state already covers batches below this
-	// offset (restored from a snapshot), so recovery skips them.
-	producersEnd int64
-	failed       error // sticky WAL failure
-	closed       bool
+	mu       sync.Mutex
+	cond     *sync.Cond // broadcast when durable moves
+	epoch    int32
+	role     Role
+	since    time.Time // when this role (epoch) began
+	pending  map[int32]bool
+	replicas map[int32]*follower // leader: every other replica
+	logStart int64
+	flushed  int64 // flushedEnd
+	walBytes int64 // bytes of the batches in index
+	hw       int64
+	durable  int64 // end of what the WAL holds
+	leo      int64
+	leaderHW int64 // follower: the HW the leader last sent
+	index    []entry
+	dataFrom int // index[:dataFrom] have no data kept
+	epochs   []EpochStart
+	// producers is the idempotent-producer state as of the log end;
+	// baseProducers as of producersEnd, where the WAL's batches for it
+	// begin (restored from, and written to, WAL snapshots).
+	producers     map[int64]*producer
+	baseProducers map[int64]*producer
+	producersEnd  int64
+	waiters       []waiter
+	gen           uint64 // bumped when the log is cut: stale WAL completions are ignored
+	failed        error  // sticky WAL failure
+	closed        bool
 }
 
 type waiter struct {
-	end  int64
-	done func(error)
+	end    int64
+	needHW bool // acks=all: wait for the HW; acks=1: for the local WAL
+	dup    bool // a duplicate waiting for its original
+	done   func(error)
 }
 
-// New creates an empty partition; call Load for each batch recovered from the
-// WAL, in offset order, before serving.
+// New creates an empty partition that is no replica yet (SetRole makes it
+// one); call Load for each batch recovered from the WAL, in offset order,
+// before serving.
 func New(cfg Config) *Partition {
-	return &Partition{
-		cfg:              cfg,
-		epoch:            cfg.LeaderEpoch,
-		logStart:         cfg.LogStart,
-		flushed:          max(cfg.FlushedEnd, cfg.LogStart),
-		hw:               max(cfg.FlushedEnd, cfg.LogStart),
-		leo:              max(cfg.FlushedEnd, cfg.LogStart),
-		producers:        make(map[int64]*producer),
-		durableProducers: make(map[int64]*producer),
+	start := max(cfg.FlushedEnd, cfg.LogStart)
+	p := &Partition{
+		cfg:           cfg,
+		epoch:         cfg.LeaderEpoch,
+		logStart:      cfg.LogStart,
+		flushed:       start,
+		hw:            start,
+		durable:       start,
+		leo:           start,
+		leaderHW:      -1,
+		producers:     make(map[int64]*producer),
+		baseProducers: make(map[int64]*producer),
+		since:         time.Now(),
 	}
+	p.cond = sync.NewCond(&p.mu)
+	return p
 }
 
 // Key returns the partition's WAL key.
@@ -163,32 +223,45 @@ func (p *Partition) Load(b []byte) (stale bool, err error) {
 	if h.LastOffset() < max(p.logStart, p.flushed) {
 		// Below the log start or already in the bucket, but its producer
 		// state still counts until DropStale snapshots it.
-		updateProducer(p.producers, h, p.producersEnd)
-		updateProducer(p.durableProducers, h, p.producersEnd)
+		if h.BaseOffset >= p.producersEnd {
+			updateProducer(p.baseProducers, entryOf(h, 0, 0))
+			p.producersEnd = h.LastOffset() + 1
+			updateProducer(p.producers, entryOf(h, 0, 0))
+		}
 		return true, nil
 	}
 	if len(p.index) > 0 && h.BaseOffset != p.leo {
 		return false, fmt.Errorf("partition %s/%d: recover: batch at %d after log end %d: %w",
 			p.cfg.Topic, p.cfg.Index, h.BaseOffset, p.leo, batch.ErrCorrupt)
 	}
-	p.appendLocked(h, len(b))
-	updateProducer(p.durableProducers, h, p.producersEnd)
-	p.hw = p.leo
+	p.appendLocked(h, len(b), nil)
+	p.durable = p.leo
 	return false, nil
+}
+
+func entryOf(h batch.Header, size int, now int64) entry {
+	return entry{
+		base: h.BaseOffset, last: h.LastOffset(), maxTS: h.MaxTimestamp,
+		size: int32(size), epoch: h.PartitionLeaderEpoch,
+		pid: h.ProducerID, pepoch: h.ProducerEpoch, firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+		appended: now,
+	}
 }
 
 // appendLocked records a stamped batch in the index, epoch cache and
 // producer state.
-func (p *Partition) appendLocked(h batch.Header, size int) {
+func (p *Partition) appendLocked(h batch.Header, size int, data []byte) {
 	if len(p.index) == 0 && h.BaseOffset > p.leo {
 		// The log starts at the first batch kept (logStart may fall
 		// inside it).
 		p.leo = h.BaseOffset
 	}
-	p.index = append(p.index, entry{
-		base: h.BaseOffset, last: h.LastOffset(), maxTS: h.MaxTimestamp,
-		size: int32(size), epoch: h.PartitionLeaderEpoch,
-	})
+	e := entryOf(h, size, time.Now().UnixNano())
+	e.data = data
+	if data == nil && p.dataFrom == len(p.index) {
+		p.dataFrom++
+	}
+	p.index = append(p.index, e)
 	p.walBytes += int64(size)
 	if p.cfg.OnWALBytes != nil {
 		p.cfg.OnWALBytes(int64(size))
@@ -196,22 +269,207 @@ func (p *Partition) appendLocked(h batch.Header, size int) {
 	if n := len(p.epochs); n == 0 || p.epochs[n-1].Epoch < h.PartitionLeaderEpoch {
 		p.epochs = append(p.epochs, EpochStart{Epoch: h.PartitionLeaderEpoch, StartOffset: h.BaseOffset})
 	}
-	updateProducer(p.producers, h, p.producersEnd)
+	if e.base >= p.producersEnd { // else a restored snapshot covers it
+		updateProducer(p.producers, e)
+	}
 	p.leo = h.LastOffset() + 1
 }
 
-// updateProducer records batch h in a producer table, unless a restored
-// snapshot (ending at snapEnd) already covers it.
-func updateProducer(m map[int64]*producer, h batch.Header, snapEnd int64) {
-	if h.ProducerID < 0 || h.BaseOffset < snapEnd {
+// updateProducer records batch e in a producer table.
+func updateProducer(m map[int64]*producer, e entry) {
+	if e.pid < 0 {
 		return
 	}
-	ps := m[h.ProducerID]
-	if ps == nil || ps.epoch != h.ProducerEpoch {
-		ps = &producer{epoch: h.ProducerEpoch}
-		m[h.ProducerID] = ps
+	ps := m[e.pid]
+	if ps == nil || ps.epoch != e.pepoch {
+		ps = &producer{epoch: e.pepoch}
+		m[e.pid] = ps
 	}
-	ps.add(seqEntry{firstSeq: h.BaseSequence, lastSeq: h.LastSequence(), base: h.BaseOffset, last: h.LastOffset()})
+	ps.add(seqEntry{firstSeq: e.firstSeq, lastSeq: e.lastSeq, base: e.base, last: e.last})
+}
+
+// producersAtLocked is producer state as of end: the base state plus the
+// index's batches from producersEnd up to end.
+func (p *Partition) producersAtLocked(end int64) map[int64]*producer {
+	m := make(map[int64]*producer, len(p.baseProducers))
+	for id, ps := range p.baseProducers {
+		cp := *ps
+		m[id] = &cp
+	}
+	for _, e := range p.index {
+		if e.base < p.producersEnd {
+			continue
+		}
+		if e.last >= end {
+			break
+		}
+		updateProducer(m, e)
+	}
+	return m
+}
+
+// SetRole installs what metadata says about this partition. A new epoch,
+// or losing the lead, fails every produce still waiting with ErrNotLeader;
+// becoming leader starts with every follower's position unknown.
+func (p *Partition) SetRole(r Role) {
+	p.mu.Lock()
+	if r.Epoch < p.epoch {
+		p.mu.Unlock()
+		return // older metadata than what is installed
+	}
+	old := p.role
+	var failed []waiter
+	newEpoch := r.Epoch > p.epoch
+	if r.Epoch > p.epoch {
+		p.epoch = r.Epoch
+	}
+	r.ISR = slices.Clone(r.ISR)
+	r.Replicas = slices.Clone(r.Replicas)
+	if r.MinISR < 1 {
+		r.MinISR = 1
+	}
+	lost := old.Leader && (!r.Leader || newEpoch)
+	if lost {
+		failed = p.waiters
+		p.waiters = nil
+	}
+	if r.Leader && (!old.Leader || newEpoch) {
+		p.replicas = map[int32]*follower{}
+		p.pending = map[int32]bool{}
+		p.since = time.Now()
+		p.leaderHW = -1
+	}
+	if !r.Leader {
+		p.replicas, p.pending = nil, nil
+		if old.Leader || newEpoch {
+			p.since = time.Now()
+		}
+	}
+	if r.Leader {
+		for _, id := range r.Replicas {
+			if id != r.Self && p.replicas[id] == nil {
+				p.replicas[id] = &follower{leo: -1}
+			}
+		}
+		for id := range p.replicas {
+			if !slices.Contains(r.Replicas, id) {
+				delete(p.replicas, id)
+			}
+		}
+		for id := range p.pending {
+			if slices.Contains(r.ISR, id) || !slices.Contains(r.Replicas, id) {
+				delete(p.pending, id)
+			}
+		}
+	}
+	p.role = r
+	ready := p.advanceLocked()
+	p.mu.Unlock()
+	for _, w := range failed {
+		w.done(fmt.Errorf("%w: leadership moved (epoch %d)", ErrNotLeader, r.Epoch))
+	}
+	p.finish(ready)
+}
+
+// IsLeader reports whether this replica currently leads.
+func (p *Partition) IsLeader() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.role.Leader
+}
+
+// AddPending counts a follower the leader has asked to add to the ISR in
+// the high watermark until metadata settles it: the HW must not pass what
+// a member-to-be lacks, or the new member could later lead without it.
+func (p *Partition) AddPending(id int32) {
+	p.mu.Lock()
+	if p.role.Leader && p.pending != nil && slices.Contains(p.role.Replicas, id) {
+		p.pending[id] = true
+	}
+	p.mu.Unlock()
+}
+
+// ClearPending drops a pending ISR addition that was refused.
+func (p *Partition) ClearPending(id int32) {
+	p.mu.Lock()
+	delete(p.pending, id)
+	ready := p.advanceLocked()
+	p.mu.Unlock()
+	p.finish(ready)
+}
+
+// advanceLocked recomputes the high watermark and returns the waiters it
+// releases (run them with finish, after unlocking).
+func (p *Partition) advanceLocked() []waiter {
+	hw := p.hw
+	if p.role.Leader {
+		if len(p.role.ISR) >= p.role.MinISR {
+			next := p.durable
+			ok := true
+			for _, id := range p.role.ISR {
+				if id == p.role.Self {
+					continue
+				}
+				f := p.replicas[id]
+				if f == nil || f.leo < 0 {
+					ok = false
+					break
+				}
+				next = min(next, f.leo)
+			}
+			for id := range p.pending {
+				if f := p.replicas[id]; f == nil || f.leo < 0 {
+					ok = false
+				} else {
+					next = min(next, f.leo)
+				}
+			}
+			if ok && next > hw {
+				hw = next
+			}
+		}
+	} else if p.leaderHW >= 0 {
+		hw = max(hw, min(p.leaderHW, p.durable))
+	}
+	moved := hw > p.hw
+	p.hw = hw
+	// Data below the HW is on every in-sync replica: lagging followers
+	// read it from the WAL.
+	for p.dataFrom < len(p.index) && p.index[p.dataFrom].last < p.hw {
+		p.index[p.dataFrom].data = nil
+		p.dataFrom++
+	}
+	var ready []waiter
+	if len(p.waiters) > 0 {
+		keep := p.waiters[:0]
+		for _, w := range p.waiters {
+			if (w.needHW && w.end <= p.hw) || (!w.needHW && w.end <= p.durable) {
+				ready = append(ready, w)
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		p.waiters = keep
+	}
+	if moved {
+		ready = append(ready, waiter{end: -1}) // marks "call OnAdvance"
+	}
+	return ready
+}
+
+// finish completes released waiters and reports a HW move.
+func (p *Partition) finish(ready []waiter) {
+	advanced := false
+	for _, w := range ready {
+		if w.done == nil {
+			advanced = true
+			continue
+		}
+		w.done(nil)
+	}
+	if advanced && p.cfg.OnAdvance != nil {
+		p.cfg.OnAdvance()
+	}
 }
 
 // AppendResult says where a produced batch landed.
@@ -222,9 +480,10 @@ type AppendResult struct {
 }
 
 // Append assigns offsets to a validated batch, stamps it, and queues it to
-// the WAL. done is called once the batch is below the high watermark (or
-// with an error). It returns without waiting.
-func (p *Partition) Append(b []byte, h batch.Header, done func(error)) (AppendResult, error) {
+// the WAL. done is called once the batch is durable in the local WAL
+// (acks=1) or below the high watermark (acks=all, -1), or with an error. It
+// returns without waiting.
+func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error)) (AppendResult, error) {
 	// Take the WAL slot before the lock: the WAL's completion callback
 	// takes the lock, so waiting for queue space while holding it could
 	// deadlock.
@@ -237,14 +496,22 @@ func (p *Partition) Append(b []byte, h batch.Header, done func(error)) (AppendRe
 			p.cfg.WAL.Release()
 		}
 	}()
+	needHW := acks != 1
 	p.mu.Lock()
-	if p.closed {
+	switch {
+	case p.closed:
 		p.mu.Unlock()
 		return AppendResult{}, ErrClosed
-	}
-	if p.failed != nil {
+	case p.failed != nil:
 		p.mu.Unlock()
 		return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, p.failed)
+	case !p.role.Leader:
+		p.mu.Unlock()
+		return AppendResult{}, ErrNotLeader
+	case acks == -1 && len(p.role.ISR) < p.role.MinISR:
+		n, m := len(p.role.ISR), p.role.MinISR
+		p.mu.Unlock()
+		return AppendResult{}, fmt.Errorf("%w: %d in sync, min.insync.replicas is %d", ErrNotEnoughReplicas, n, m)
 	}
 	if h.ProducerID >= 0 {
 		dup, isDup, err := p.checkSequenceLocked(h)
@@ -254,11 +521,11 @@ func (p *Partition) Append(b []byte, h batch.Header, done func(error)) (AppendRe
 		}
 		if isDup {
 			res := AppendResult{BaseOffset: dup.base, LogStart: p.logStart, Duplicate: true}
-			if dup.last < p.hw {
+			if dup.last < p.hw || (!needHW && dup.last < p.durable) {
 				p.mu.Unlock()
 				done(nil)
 			} else {
-				p.waiters = append(p.waiters, waiter{end: dup.last + 1, done: done})
+				p.waiters = append(p.waiters, waiter{end: dup.last + 1, needHW: needHW, dup: true, done: done})
 				p.mu.Unlock()
 			}
 			return res, nil
@@ -269,19 +536,25 @@ func (p *Partition) Append(b []byte, h batch.Header, done func(error)) (AppendRe
 	batch.SetPartitionLeaderEpoch(b, p.epoch)
 	h.BaseOffset = base
 	h.PartitionLeaderEpoch = p.epoch
-	p.appendLocked(h, len(b))
+	p.appendLocked(h, len(b), b)
 	end := p.leo
 	res := AppendResult{BaseOffset: base, LogStart: p.logStart}
+	p.waiters = append(p.waiters, waiter{end: end, needHW: needHW, done: done})
+	gen := p.gen
 	// Queue while holding the lock so WAL order is offset order.
 	queued = true // Append uses or releases the slot
-	if err := p.cfg.WAL.AppendReserved(p.cfg.Key, base, b, func(err error) { p.durable(h, end, err, done) }); err != nil {
+	if err := p.cfg.WAL.AppendReserved(p.cfg.Key, base, b, func(err error) { p.written(gen, end, err) }); err != nil {
 		// The offsets just assigned will never be durable; refuse
 		// everything after them rather than leave a hole.
 		p.failed = err
+		p.waiters = p.waiters[:len(p.waiters)-1]
 		p.mu.Unlock()
 		return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	p.mu.Unlock()
+	if p.cfg.OnAppend != nil {
+		p.cfg.OnAppend()
+	}
 	return res, nil
 }
 
@@ -317,44 +590,39 @@ func (p *Partition) checkSequenceLocked(h batch.Header) (seqEntry, bool, error) 
 	return seqEntry{}, false, nil
 }
 
-// durable runs on the WAL writer when the batch ending at end is written.
-func (p *Partition) durable(h batch.Header, end int64, err error, done func(error)) {
+// written runs on the WAL writer when the batch ending at end is written.
+func (p *Partition) written(gen uint64, end int64, err error) {
 	p.mu.Lock()
+	if gen != p.gen {
+		// The log was cut below this batch meanwhile; its waiters were
+		// failed then.
+		p.mu.Unlock()
+		return
+	}
 	if err == nil && p.failed != nil {
-		// An earlier batch was lost: moving the HW past it would serve a
-		// hole.
+		// An earlier batch was lost: moving past it would serve a hole.
 		err = p.failed
 	}
 	if err != nil {
 		if p.failed == nil {
 			p.failed = err
 		}
+		ws := p.waiters
+		p.waiters = nil
+		p.cond.Broadcast()
 		p.mu.Unlock()
-		done(fmt.Errorf("%w: %v", ErrStorage, err))
+		for _, w := range ws {
+			w.done(fmt.Errorf("%w: %v", ErrStorage, err))
+		}
 		return
 	}
-	if end > p.hw {
-		p.hw = end
+	if end > p.durable {
+		p.durable = end
 	}
-	updateProducer(p.durableProducers, h, p.producersEnd)
-	var ready []waiter
-	keep := p.waiters[:0]
-	for _, w := range p.waiters {
-		if w.end <= p.hw {
-			ready = append(ready, w)
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	p.waiters = keep
+	p.cond.Broadcast()
+	ready := p.advanceLocked()
 	p.mu.Unlock()
-	done(nil)
-	for _, w := range ready {
-		w.done(nil)
-	}
-	if p.cfg.OnAdvance != nil {
-		p.cfg.OnAdvance()
-	}
+	p.finish(ready)
 }
 
 // Offsets is a consistent view of the partition's bounds.
@@ -367,6 +635,10 @@ type Offsets struct {
 func (p *Partition) Offsets() Offsets {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.offsetsLocked()
+}
+
+func (p *Partition) offsetsLocked() Offsets {
 	return Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
 }
 
@@ -376,7 +648,7 @@ func (p *Partition) Offsets() Offsets {
 // yields nothing.
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) ([]byte, Offsets, error) {
 	p.mu.Lock()
-	off := Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
+	off := p.offsetsLocked()
 	// Between the HW and the log end is in flight, not out of range: the
 	// fetch waits, as Kafka's does.
 	if offset < p.logStart || offset > p.leo {
@@ -391,42 +663,373 @@ func (p *Partition) Read(offset int64, maxBytes int, minOne bool) ([]byte, Offse
 		p.mu.Unlock()
 		return nil, off, ErrFlushed
 	}
-	if offset == p.hw {
-		p.mu.Unlock()
-		return nil, off, nil
+	data, err := p.collectLocked(offset, p.hw, maxBytes, minOne)
+	if err != nil {
+		return nil, off, err
 	}
+	return data, off, nil
+}
+
+// collectLocked reads whole batches from the one holding offset, below
+// limit, up to maxBytes (the first regardless with minOne): from kept
+// data where the index has it, else from the WAL. It releases p.mu.
+func (p *Partition) collectLocked(offset, limit int64, maxBytes int, minOne bool) ([]byte, error) {
 	i := p.findLocked(offset)
 	if i < 0 {
 		p.mu.Unlock()
-		return nil, off, fmt.Errorf("%w: offset %d has no batch", ErrOffsetOutOfRange, offset)
+		return nil, fmt.Errorf("%w: offset %d has no batch", ErrOffsetOutOfRange, offset)
 	}
-	start := p.index[i].base
 	// Size the read from the index so WAL iteration stops at the right place.
-	want := 0
-	for j := i; j < len(p.index) && p.index[j].base < p.hw; j++ {
+	want, j := 0, i
+	for ; j < len(p.index) && p.index[j].base < limit; j++ {
 		if want+int(p.index[j].size) > maxBytes && (want > 0 || !minOne) {
 			break
 		}
 		want += int(p.index[j].size)
 	}
-	hw := p.hw
-	p.mu.Unlock()
 	if want == 0 {
-		return nil, off, nil
+		p.mu.Unlock()
+		return nil, nil
 	}
-
 	out := make([]byte, 0, want)
+	// Kept data first (it may not be in the WAL yet); stop at the first
+	// batch without, and read the rest from the WAL.
+	k := i
+	for ; k < j && p.index[k].data != nil; k++ {
+		out = append(out, p.index[k].data...)
+	}
+	if k == j {
+		p.mu.Unlock()
+		return out, nil
+	}
+	start, stop := p.index[k].base, p.index[j-1].last
+	p.mu.Unlock()
 	err := p.cfg.WAL.Read(p.cfg.Key, start, func(base int64, b []byte) bool {
-		if base >= hw || len(out)+len(b) > want {
+		if base > stop || len(out)+len(b) > want {
 			return false
 		}
 		out = append(out, b...)
 		return true
 	})
 	if err != nil {
-		return nil, off, fmt.Errorf("%w: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	return out, off, nil
+	return out, nil
+}
+
+// ReadForFollower returns whole batches from the one holding offset up to
+// the log end (in flight to the WAL or not), at most maxBytes (at least one
+// batch), and the offset after them. Leader only. An offset below what the
+// WAL holds is ErrFlushed: the follower restarts from the flushed end.
+func (p *Partition) ReadForFollower(offset int64, maxBytes int) ([]byte, int64, error) {
+	p.mu.Lock()
+	switch {
+	case !p.role.Leader:
+		p.mu.Unlock()
+		return nil, 0, ErrNotLeader
+	case offset >= p.leo:
+		leo := p.leo
+		p.mu.Unlock()
+		return nil, leo, nil
+	case offset < p.flushed || len(p.index) == 0 || offset < p.index[0].base:
+		p.mu.Unlock()
+		return nil, 0, ErrFlushed
+	}
+	i := p.findLocked(offset)
+	if i < 0 {
+		p.mu.Unlock()
+		return nil, 0, fmt.Errorf("%w: offset %d has no batch", ErrOffsetOutOfRange, offset)
+	}
+	want, j := 0, i
+	for ; j < len(p.index); j++ {
+		if want > 0 && want+int(p.index[j].size) > maxBytes {
+			break
+		}
+		want += int(p.index[j].size)
+	}
+	next := p.index[j-1].last + 1
+	data, err := p.collectLocked(offset, next, want, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(data) != want {
+		return nil, 0, fmt.Errorf("%w: read %d bytes for a follower, index says %d", ErrStorage, len(data), want)
+	}
+	return data, next, nil
+}
+
+// FollowerAck records a follower's acknowledged log end (leader only) and
+// moves the high watermark if it can.
+func (p *Partition) FollowerAck(id int32, leo int64) {
+	p.mu.Lock()
+	f := p.replicas[id]
+	if f == nil || !p.role.Leader {
+		p.mu.Unlock()
+		return
+	}
+	f.leo = leo
+	ready := p.advanceLocked()
+	p.mu.Unlock()
+	p.finish(ready)
+}
+
+// ReplicaState is the leader's view of one follower.
+type ReplicaState struct {
+	ID    int32
+	LEO   int64 // -1: not heard from in this epoch
+	InISR bool
+	// Lag is how long the follower has been missing data the leader
+	// has: since the oldest batch it lacks arrived (0 when caught up).
+	Lag time.Duration
+}
+
+// Replication is the leader's view of its followers, for ISR decisions.
+type Replication struct {
+	Epoch        int32
+	HW, LEO      int64
+	EpochStart   int64 // first offset of the current epoch (LEO if none yet)
+	ISR, Pending []int32
+	Followers    []ReplicaState
+}
+
+// ReplicationState reports the followers' positions (leader only; ok is
+// false otherwise).
+func (p *Partition) ReplicationState() (Replication, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.role.Leader {
+		return Replication{}, false
+	}
+	r := Replication{Epoch: p.epoch, HW: p.hw, LEO: p.leo, EpochStart: p.leo, ISR: slices.Clone(p.role.ISR)}
+	if n := len(p.epochs); n > 0 && p.epochs[n-1].Epoch == p.epoch {
+		r.EpochStart = p.epochs[n-1].StartOffset
+	}
+	for id := range p.pending {
+		r.Pending = append(r.Pending, id)
+	}
+	now := time.Now()
+	for id, f := range p.replicas {
+		st := ReplicaState{ID: id, LEO: f.leo, InISR: slices.Contains(p.role.ISR, id)}
+		switch {
+		case f.leo >= p.leo:
+		case f.leo < 0:
+			st.Lag = now.Sub(p.since)
+		default:
+			i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= f.leo })
+			if i < len(p.index) {
+				st.Lag = now.Sub(time.Unix(0, p.index[i].appended))
+			} else {
+				st.Lag = now.Sub(p.since)
+			}
+			st.Lag = min(st.Lag, now.Sub(p.since))
+		}
+		r.Followers = append(r.Followers, st)
+	}
+	sort.Slice(r.Followers, func(i, j int) bool { return r.Followers[i].ID < r.Followers[j].ID })
+	return r, true
+}
+
+// FollowerEnd is a follower's answer to a probe: its log end and the epoch
+// of its last batch (-1 if it holds none).
+func (p *Partition) FollowerEnd() (leo int64, lastEpoch int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lastEpoch = -1
+	if n := len(p.index); n > 0 {
+		lastEpoch = p.index[n-1].epoch
+	} else if n := len(p.epochs); n > 0 {
+		lastEpoch = p.epochs[n-1].Epoch
+	}
+	return p.leo, lastEpoch
+}
+
+// waitDurableLocked waits until everything queued to the WAL is written
+// (or the WAL failed), so the log can be cut without a queued write landing
+// after the cut.
+func (p *Partition) waitDurableLocked() {
+	for p.durable < p.leo && p.failed == nil && !p.closed {
+		p.cond.Wait()
+	}
+}
+
+// AppendReplicated appends batches the leader sent (stamped, concatenated)
+// on a follower. Before them, truncate ≥ 0 cuts the log there and reset ≥ 0
+// empties it to start at reset. hw is the leader's high watermark. done is
+// called with the log end once the batches are in the WAL.
+func (p *Partition) AppendReplicated(data []byte, truncate, reset, hw int64, done func(leo int64, err error)) error {
+	// Validate before touching anything: the bytes came over the network.
+	var hdrs []batch.Header
+	var sizes []int
+	for rest := data; len(rest) > 0; {
+		h, n, err := batch.Next(rest)
+		if err != nil {
+			return fmt.Errorf("partition %s/%d: replicated batch: %w", p.cfg.Topic, p.cfg.Index, err)
+		}
+		if k := len(hdrs); k > 0 && h.BaseOffset != hdrs[k-1].LastOffset()+1 {
+			return fmt.Errorf("partition %s/%d: replicated batches not contiguous at %d: %w", p.cfg.Topic, p.cfg.Index, h.BaseOffset, batch.ErrCorrupt)
+		}
+		hdrs = append(hdrs, h)
+		sizes = append(sizes, n)
+		rest = rest[n:]
+	}
+	// One WAL slot for all of them, taken before the lock (see Append).
+	if err := p.cfg.WAL.Reserve(); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	reserved := true
+	defer func() {
+		if reserved {
+			p.cfg.WAL.Release()
+		}
+	}()
+	p.mu.Lock()
+	switch {
+	case p.closed:
+		p.mu.Unlock()
+		return ErrClosed
+	case p.failed != nil:
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %v", ErrStorage, p.failed)
+	case p.role.Leader:
+		p.mu.Unlock()
+		return ErrNotFollower
+	}
+	if reset >= 0 {
+		if err := p.resetLocked(reset); err != nil {
+			return err // resetLocked released the lock
+		}
+		p.mu.Lock()
+	} else if truncate >= 0 && truncate < p.leo {
+		if err := p.truncateLocked(truncate); err != nil {
+			return err
+		}
+		p.mu.Lock()
+	}
+	if hw >= 0 {
+		p.leaderHW = max(p.leaderHW, hw)
+	}
+	if len(hdrs) > 0 {
+		first := hdrs[0]
+		fits := first.BaseOffset == p.leo ||
+			(len(p.index) == 0 && first.BaseOffset < p.leo && first.LastOffset() >= p.leo)
+		if !fits {
+			leo := p.leo
+			p.mu.Unlock()
+			return fmt.Errorf("%w: batch at %d, log end %d", ErrLogMismatch, first.BaseOffset, leo)
+		}
+	}
+	gen := p.gen
+	if len(hdrs) == 0 {
+		ready := p.advanceLocked()
+		durable := p.durable
+		p.mu.Unlock()
+		p.finish(ready)
+		done(durable, nil)
+		return nil
+	}
+	bases := make([]int64, len(hdrs))
+	batches := make([][]byte, len(hdrs))
+	pos := 0
+	for i, h := range hdrs {
+		batches[i] = data[pos : pos+sizes[i]]
+		bases[i] = h.BaseOffset
+		pos += sizes[i]
+		p.appendLocked(h, sizes[i], nil)
+	}
+	end := p.leo
+	reserved = false
+	err := p.cfg.WAL.AppendAllReserved(p.cfg.Key, bases, batches, func(err error) {
+		p.written(gen, end, err)
+		p.mu.Lock()
+		leo := p.durable
+		p.mu.Unlock()
+		done(leo, err)
+	})
+	if err != nil {
+		p.failed = err
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// truncateLocked cuts the log at to (a follower's divergent suffix after a
+// leader change): batches at or above it leave the index, the epoch cache,
+// producer state and the WAL. Releases p.mu.
+func (p *Partition) truncateLocked(to int64) error {
+	p.waitDurableLocked()
+	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= to })
+	if i < len(p.index) && p.index[i].base < to {
+		to = p.index[i].base // batches are whole: cut before the one holding to
+	}
+	var dropped int64
+	for _, e := range p.index[i:] {
+		dropped += int64(e.size)
+	}
+	p.index = p.index[:i:i]
+	p.dataFrom = min(p.dataFrom, i)
+	p.walBytes -= dropped
+	if p.cfg.OnWALBytes != nil && dropped > 0 {
+		p.cfg.OnWALBytes(-dropped)
+	}
+	to = max(to, p.flushed)
+	p.leo = to
+	p.durable = min(p.durable, to)
+	p.hw = min(p.hw, to)
+	for len(p.epochs) > 0 && p.epochs[len(p.epochs)-1].StartOffset >= to {
+		p.epochs = p.epochs[:len(p.epochs)-1]
+	}
+	p.producers = p.producersAtLocked(to)
+	p.gen++
+	p.mu.Unlock()
+	if err := p.cfg.WAL.DeleteFrom(p.cfg.Key, to); err != nil {
+		p.mu.Lock()
+		p.failed = err
+		p.mu.Unlock()
+		return fmt.Errorf("%w: truncate: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+// resetLocked empties the log and starts it at at (a follower too far
+// behind: everything below at is in the bucket). Releases p.mu.
+func (p *Partition) resetLocked(at int64) error {
+	p.waitDurableLocked()
+	at = max(at, p.logStart)
+	dropped := p.walBytes
+	p.index, p.dataFrom, p.walBytes = nil, 0, 0
+	if p.cfg.OnWALBytes != nil && dropped > 0 {
+		p.cfg.OnWALBytes(-dropped)
+	}
+	p.flushed = max(p.flushed, at)
+	p.leo, p.durable, p.hw = at, at, at
+	p.epochs = nil
+	// Producer state of what was flushed is not here: producers start
+	// fresh, as Kafka treats expired producer state.
+	p.baseProducers = map[int64]*producer{}
+	p.producers = map[int64]*producer{}
+	p.producersEnd = at
+	p.gen++
+	p.mu.Unlock()
+	if err := p.cfg.WAL.DeleteFrom(p.cfg.Key, 0); err != nil {
+		p.mu.Lock()
+		p.failed = err
+		p.mu.Unlock()
+		return fmt.Errorf("%w: reset: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+// DropLog empties the log of a partition this agent no longer replicates
+// (it restarts at the flushed end if it becomes a replica again).
+func (p *Partition) DropLog() error {
+	p.mu.Lock()
+	if p.role.Leader || (len(p.index) == 0 && p.leo == p.flushed) {
+		p.mu.Unlock()
+		return nil
+	}
+	return p.resetLocked(p.flushed)
 }
 
 // findLocked returns the index of the batch holding offset, or -1.
@@ -577,16 +1180,24 @@ func (p *Partition) DropStale() error {
 }
 
 // SetFlushedEnd records that every offset below end is in a committed
-// segment and drops those batches from the WAL.
+// segment and drops those batches from the WAL. A follower whose log ends
+// below end restarts its log there.
 func (p *Partition) SetFlushedEnd(end int64) error {
 	p.mu.Lock()
 	if end <= p.flushed {
 		p.mu.Unlock()
 		return nil
 	}
+	if !p.role.Leader && end > p.leo {
+		return p.resetLocked(end)
+	}
 	if end > p.hw {
-		p.mu.Unlock()
-		return fmt.Errorf("partition %s/%d: flushed end %d beyond high watermark %d", p.cfg.Topic, p.cfg.Index, end, p.hw)
+		if p.role.Leader {
+			p.mu.Unlock()
+			return fmt.Errorf("partition %s/%d: flushed end %d beyond high watermark %d", p.cfg.Topic, p.cfg.Index, end, p.hw)
+		}
+		// Committed in the bucket, so committed here too.
+		p.hw = end
 	}
 	p.flushed = end
 	return p.dropBelowLogStartLocked()
@@ -658,8 +1269,12 @@ func (p *Partition) dropBelowLogStartLocked() error {
 		keepBase = p.index[0].base
 	}
 	// The batches about to go are where producer state is rebuilt from;
-	// keep it first.
-	snap := p.encodeProducersLocked()
+	// keep it first, as of the HW (what is above may yet be lost).
+	if p.hw > p.producersEnd {
+		p.baseProducers = p.producersAtLocked(p.hw)
+		p.producersEnd = p.hw
+	}
+	snap := encodeProducers(p.baseProducers, p.producersEnd)
 	p.mu.Unlock()
 	if err := p.cfg.WAL.PutProducerSnapshot(p.cfg.Key, snap); err != nil {
 		return err
@@ -667,14 +1282,29 @@ func (p *Partition) dropBelowLogStartLocked() error {
 	return p.cfg.WAL.DeleteBefore(p.cfg.Key, keepBase)
 }
 
-// encodeProducersLocked serialises producer state as of the high
-// watermark: end offset, then per producer id, epoch and its recent
-// batches. Batches above the HW are not durable yet; after a crash they are
-// either in the WAL (and re-applied on recovery) or gone.
-func (p *Partition) encodeProducersLocked() []byte {
-	b := binary.BigEndian.AppendUint64(nil, uint64(p.hw))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(p.durableProducers)))
-	for id, ps := range p.durableProducers {
+// ProducerSnapshot encodes idempotent-producer state as of end (for a
+// segment footer: the state at the end of the range flushed).
+func (p *Partition) ProducerSnapshot(end int64) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if end < p.producersEnd {
+		end = p.producersEnd
+	}
+	return encodeProducers(p.producersAtLocked(end), end)
+}
+
+// encodeProducers serialises producer state as of end: end offset, then
+// per producer id, epoch and its recent batches.
+func encodeProducers(m map[int64]*producer, end int64) []byte {
+	ids := make([]int64, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b := binary.BigEndian.AppendUint64(nil, uint64(end))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(m)))
+	for _, id := range ids {
+		ps := m[id]
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(ps.epoch))
 		b = append(b, byte(ps.n), byte(ps.next))
@@ -691,9 +1321,9 @@ func (p *Partition) encodeProducersLocked() []byte {
 
 const producerRecordSize = 8 + 2 + 2 + producerWindow*24
 
-// RestoreProducers loads a snapshot written by SetLogStart. Call it before
-// Load; batches below the snapshot's end are then not re-applied to
-// producer state.
+// RestoreProducers loads a snapshot (from the WAL, or a segment footer).
+// Call it before Load; batches below the snapshot's end are then not
+// re-applied to producer state.
 func (p *Partition) RestoreProducers(snap []byte) error {
 	if len(snap) < 12 {
 		return fmt.Errorf("partition %s/%d: producer snapshot of %d bytes: %w", p.cfg.Topic, p.cfg.Index, len(snap), batch.ErrCorrupt)
@@ -722,23 +1352,10 @@ func (p *Partition) RestoreProducers(snap []byte) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.producers = producers
-	p.durableProducers = make(map[int64]*producer, len(producers))
-	for id, ps := range producers {
-		cp := *ps
-		p.durableProducers[id] = &cp
-	}
+	p.baseProducers = producers
 	p.producersEnd = end
+	p.producers = p.producersAtLocked(p.leo + 1)
 	return nil
-}
-
-// SetEpoch records a new leader epoch (from metadata).
-func (p *Partition) SetEpoch(epoch int32) {
-	p.mu.Lock()
-	if epoch > p.epoch {
-		p.epoch = epoch
-	}
-	p.mu.Unlock()
 }
 
 // Stats summarises the partition for admin views.
@@ -759,19 +1376,29 @@ func (p *Partition) Stats() Stats {
 		bytes += int64(e.size)
 	}
 	return Stats{
-		Offsets:   Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch},
+		Offsets:   p.offsetsLocked(),
 		Batches:   len(p.index),
 		WALBytes:  bytes,
 		Producers: len(p.producers),
 	}
 }
 
-// Close stops accepting appends; pending duplicate waiters fail.
+// Close stops accepting appends. Duplicates waiting for their original
+// fail; appends already queued complete as the WAL writes them.
 func (p *Partition) Close() {
 	p.mu.Lock()
 	p.closed = true
-	ws := p.waiters
-	p.waiters = nil
+	var ws []waiter
+	keep := p.waiters[:0]
+	for _, w := range p.waiters {
+		if w.dup {
+			ws = append(ws, w)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	p.waiters = keep
+	p.cond.Broadcast()
 	p.mu.Unlock()
 	for _, w := range ws {
 		w.done(ErrClosed)

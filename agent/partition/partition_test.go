@@ -93,7 +93,14 @@ func newFixture(t *testing.T, cfg partition.Config) *fixture {
 func (f *fixture) open(cfg partition.Config) *partition.Partition {
 	cfg.Key, cfg.Topic, cfg.Index, cfg.WAL = f.key, "t", 4, f.w
 	cfg.OnAdvance = func() { f.advances.Add(1) }
-	return partition.New(cfg)
+	p := partition.New(cfg)
+	p.SetRole(soleLeader(cfg.LeaderEpoch))
+	return p
+}
+
+// soleLeader is the role of a single-replica partition's leader.
+func soleLeader(epoch int32) partition.Role {
+	return partition.Role{Leader: true, Epoch: epoch, Self: 0, ISR: []int32{0}, Replicas: []int32{0}, MinISR: 1}
 }
 
 // append validates and appends b, returning the result and a channel that
@@ -105,7 +112,7 @@ func (f *fixture) append(b []byte) (partition.AppendResult, <-chan error, error)
 		f.t.Fatalf("test batch invalid: %v", err)
 	}
 	done := make(chan error, 1)
-	res, err := f.p.Append(b, h, func(err error) { done <- err })
+	res, err := f.p.Append(b, h, -1, func(err error) { done <- err })
 	return res, done, err
 }
 
@@ -354,14 +361,14 @@ func TestEndOffsetForEpoch(t *testing.T) {
 		t.Errorf("empty log, epoch 0: %d %d", e, off)
 	}
 	f.mustAppend(mkBatch(plain, 2)) // 0-1 in epoch 0
-	f.p.SetEpoch(3)
+	f.p.SetRole(soleLeader(3))
 	f.mustAppend(mkBatch(plain, 2)) // 2-3 in epoch 3
-	f.p.SetEpoch(2)                 // lower: ignored
+	f.p.SetRole(soleLeader(2))      // lower: ignored
 	if got := f.p.Offsets().Epoch; got != 3 {
 		t.Fatalf("SetEpoch(2) after 3: epoch %d", got)
 	}
 	f.mustAppend(mkBatch(plain, 1)) // 4 in epoch 3
-	f.p.SetEpoch(5)
+	f.p.SetRole(soleLeader(5))
 	f.mustAppend(mkBatch(plain, 3)) // 5-7 in epoch 5
 
 	for _, tc := range []struct {
@@ -615,6 +622,7 @@ func (f *fixture) load(cfg partition.Config) (*partition.Partition, int) {
 	if err != nil {
 		f.t.Fatalf("load: %v", err)
 	}
+	p.SetRole(soleLeader(cfg.LeaderEpoch)) // as the agent does once loaded
 	return p, stale
 }
 
@@ -633,7 +641,7 @@ func TestLoadAfterReopen(t *testing.T) {
 	const pid = 9
 	f.mustAppend(mkBatch(bopts{pid: pid, epoch: 0, seq: 0, ts: 100}, 2))  // 0-1, epoch 1
 	f.mustAppend(mkBatch(bopts{pid: -1, epoch: -1, seq: -1, ts: 300}, 3)) // 2-4
-	f.p.SetEpoch(4)
+	f.p.SetRole(soleLeader(4))
 	f.mustAppend(mkBatch(bopts{pid: pid, epoch: 0, seq: 2, ts: 500}, 1)) // 5, epoch 4
 	f.mustAppend(mkBatch(bopts{pid: pid, epoch: 0, seq: 3, ts: 200}, 2)) // 6-7
 	before := f.p.Offsets()
@@ -732,6 +740,7 @@ func TestAppendAfterWALCloseDoesNotDeadlock(t *testing.T) {
 	// would wait forever for the read lock the wedged Append holds.
 	w := openWAL(t, t.TempDir())
 	p := partition.New(partition.Config{Key: wal.NewPartKey([16]byte{9}, 0), Topic: "t", WAL: w})
+	p.SetRole(soleLeader(0))
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -739,7 +748,7 @@ func TestAppendAfterWALCloseDoesNotDeadlock(t *testing.T) {
 	go func() {
 		b := mkBatch(plain, 1)
 		h, _ := batch.ValidateProduce(b, 1<<20)
-		_, err := p.Append(b, h, func(err error) { result <- err })
+		_, err := p.Append(b, h, -1, func(err error) { result <- err })
 		if err != nil {
 			result <- err
 		}
@@ -840,6 +849,7 @@ func TestProducerSnapshotCoversOnlyDurableBatches(t *testing.T) {
 	w := openWAL(t, crashed)
 	t.Cleanup(func() { w.Close() })
 	p := partition.New(partition.Config{Key: f.key, Topic: "t", Index: 4, LogStart: 1, WAL: w})
+	p.SetRole(soleLeader(0))
 	if err := w.ProducerSnapshots(func(k wal.PartKey, snap []byte) error {
 		if k == f.key {
 			return p.RestoreProducers(snap)
@@ -865,7 +875,7 @@ func TestProducerSnapshotCoversOnlyDurableBatches(t *testing.T) {
 	b := idem(1)
 	h, _ := batch.ValidateProduce(b, 1<<20)
 	done := make(chan error, 1)
-	res, err := p.Append(b, h, func(err error) { done <- err })
+	res, err := p.Append(b, h, -1, func(err error) { done <- err })
 	if err != nil {
 		t.Fatal(err)
 	}

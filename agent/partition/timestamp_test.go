@@ -37,7 +37,9 @@ func newTSLog(t *testing.T) *tsLog {
 	}
 	t.Cleanup(func() { w.Close() })
 	key := wal.NewPartKey([16]byte{9, 9}, 1)
-	return &tsLog{t: t, w: w, key: key, p: partition.New(partition.Config{Key: key, Topic: "ts", Index: 1, WAL: w})}
+	p := partition.New(partition.Config{Key: key, Topic: "ts", Index: 1, WAL: w})
+	p.SetRole(soleLeader(0))
+	return &tsLog{t: t, w: w, key: key, p: p}
 }
 
 // append produces b and waits until it is durable; it returns the base.
@@ -48,7 +50,7 @@ func (l *tsLog) append(b []byte) int64 {
 		l.t.Fatalf("test batch invalid: %v", err)
 	}
 	done := make(chan error, 1)
-	res, err := l.p.Append(b, h, func(err error) { done <- err })
+	res, err := l.p.Append(b, h, -1, func(err error) { done <- err })
 	if err != nil {
 		l.t.Fatal(err)
 	}

@@ -96,8 +96,11 @@ type Options struct {
 type write struct {
 	key   []byte
 	value []byte
+	more  []kv // further batches written with this one (AppendAllReserved)
 	done  func(error)
 }
+
+type kv struct{ key, value []byte }
 
 // WAL is a Badger-backed write-ahead log shared by all partitions of an agent.
 type WAL struct {
@@ -214,6 +217,32 @@ func (w *WAL) AppendReserved(p PartKey, base int64, batch []byte, done func(erro
 	return nil
 }
 
+// AppendAllReserved queues several consecutive batches of p with one
+// reserved slot, completing them together (a follower appending what its
+// leader sent in one message). bases[i] is the base offset of batches[i].
+func (w *WAL) AppendAllReserved(p PartKey, bases []int64, batches [][]byte, done func(error)) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.isClosed {
+		w.Release()
+		return ErrClosed
+	}
+	if errp := w.failed.Load(); errp != nil {
+		w.Release()
+		return *errp
+	}
+	if len(batches) == 0 || len(bases) != len(batches) {
+		w.Release()
+		return fmt.Errorf("wal: %d bases for %d batches", len(bases), len(batches))
+	}
+	wr := &write{key: batchKey(p, bases[0]), value: batches[0], done: done}
+	for i := 1; i < len(batches); i++ {
+		wr.more = append(wr.more, kv{batchKey(p, bases[i]), batches[i]})
+	}
+	w.queue <- wr
+	return nil
+}
+
 func (w *WAL) writer() {
 	defer w.wg.Done()
 	var group []*write
@@ -224,7 +253,7 @@ func (w *WAL) writer() {
 		}
 		<-w.slots
 		group = append(group[:0], first)
-		size := len(first.value)
+		size := first.size()
 	drain:
 		for size < w.opts.MaxGroupBytes {
 			select {
@@ -234,7 +263,7 @@ func (w *WAL) writer() {
 				}
 				<-w.slots
 				group = append(group, wr)
-				size += len(wr.value)
+				size += wr.size()
 			default:
 				break drain
 			}
@@ -259,15 +288,29 @@ func (w *WAL) writer() {
 	}
 }
 
+func (wr *write) size() int {
+	n := len(wr.value)
+	for _, m := range wr.more {
+		n += len(m.value)
+	}
+	return n
+}
+
 func (w *WAL) commit(group []*write) error {
 	wb := w.db.NewWriteBatch()
 	defer wb.Cancel()
-	var bytes int64
+	var bytes, batches int64
 	for _, wr := range group {
 		if err := wb.Set(wr.key, wr.value); err != nil {
 			return fmt.Errorf("wal: group write: %w", err)
 		}
-		bytes += int64(len(wr.value))
+		for _, m := range wr.more {
+			if err := wb.Set(m.key, m.value); err != nil {
+				return fmt.Errorf("wal: group write: %w", err)
+			}
+		}
+		bytes += int64(wr.size())
+		batches += 1 + int64(len(wr.more))
 	}
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("wal: group flush: %w", err)
@@ -281,7 +324,7 @@ func (w *WAL) commit(group []*write) error {
 	}
 	w.statsMu.Lock()
 	w.stats.Groups++
-	w.stats.Batches += int64(len(group))
+	w.stats.Batches += batches
 	w.stats.Bytes += bytes
 	w.stats.Syncs += synced
 	w.statsMu.Unlock()

@@ -1,0 +1,173 @@
+package agent
+
+// Every agent heartbeats to the controller every HeartbeatInterval over the
+// peer port: that is how it registers (address, zone, incarnation), how the
+// controller knows it is alive, and the connection the controller pushes
+// journal entries back on. Proposals from agents that are not the
+// controller travel the same connection. The controller is whoever holds
+// the lease, as this agent last saw it (lease reads and journal writers);
+// while none answers, the agent reads the journal more often to find the
+// next one.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tlog-io/tlog/agent/peer"
+	"github.com/tlog-io/tlog/metadata"
+)
+
+type ctrlClient struct {
+	a    *Agent
+	mu   sync.Mutex
+	conn *peer.Conn
+	// dialing serialises connection attempts.
+	dialing sync.Mutex
+}
+
+func (a *Agent) heartbeat() peer.Heartbeat {
+	return peer.Heartbeat{
+		ID: a.cfg.ID, Addr: a.cfg.Advertise, PeerAddr: a.cfg.PeerAdvertise, AdminAddr: a.AdminAddr(),
+		Zone: a.cfg.Zone, Incarnation: a.incarnation, Seq: a.meta.State().Seq,
+	}
+}
+
+// run heartbeats until the agent stops.
+func (cc *ctrlClient) run() {
+	a := cc.a
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		cc.beat()
+		select {
+		case <-a.ctx.Done():
+			cc.closeConn()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (cc *ctrlClient) beat() {
+	a := cc.a
+	hb := a.heartbeat()
+	if a.meta.IsController() {
+		cc.closeConn()
+		a.ctrl.onHeartbeat(nil, hb)
+		return
+	}
+	if a.standalone() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, max(a.cfg.HeartbeatInterval*4, time.Second))
+	defer cancel()
+	c, err := cc.connect(ctx)
+	if err != nil {
+		a.log.Debug("no controller to heartbeat to", "err", err)
+		// Look for a new controller in the journal (its entries name it).
+		if err := a.meta.Sync(ctx); err != nil && a.ctx.Err() == nil {
+			a.log.Debug("journal sync while looking for the controller", "err", err)
+		}
+		return
+	}
+	var resp peer.HeartbeatResp
+	if err := c.Call(ctx, peer.TypeHeartbeat, &hb, &resp); err != nil {
+		a.log.Debug("heartbeat failed", "controller", c.Remote, "err", err)
+		cc.dropConn(c)
+		return
+	}
+	if resp.Code != peer.OK {
+		a.log.Debug("heartbeat refused", "controller", c.Remote, "msg", resp.Msg)
+		cc.dropConn(c)
+		a.meta.Poke()
+		return
+	}
+	if resp.Seq > a.meta.State().Seq {
+		a.meta.Poke() // missed a push: read the journal
+	}
+}
+
+// connect returns a connection to the current controller, dialing one if
+// needed (and replacing one to a former controller).
+func (cc *ctrlClient) connect(ctx context.Context) (*peer.Conn, error) {
+	a := cc.a
+	id := a.meta.ControllerID()
+	if id < 0 || id == a.cfg.ID {
+		return nil, fmt.Errorf("%w: no live controller known", metadata.ErrNotController)
+	}
+	cc.mu.Lock()
+	c := cc.conn
+	cc.mu.Unlock()
+	if c != nil && c.Remote == id && c.Err() == nil {
+		return c, nil
+	}
+	cc.dialing.Lock()
+	defer cc.dialing.Unlock()
+	cc.mu.Lock()
+	if cc.conn != nil && cc.conn.Remote == id && cc.conn.Err() == nil {
+		c = cc.conn
+		cc.mu.Unlock()
+		return c, nil
+	}
+	old := cc.conn
+	cc.conn = nil
+	cc.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	c, err := a.dialPeer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cc.mu.Lock()
+	cc.conn = c
+	cc.mu.Unlock()
+	return c, nil
+}
+
+func (cc *ctrlClient) dropConn(c *peer.Conn) {
+	cc.mu.Lock()
+	if cc.conn == c {
+		cc.conn = nil
+	}
+	cc.mu.Unlock()
+	c.Close()
+}
+
+func (cc *ctrlClient) closeConn() {
+	cc.mu.Lock()
+	c := cc.conn
+	cc.conn = nil
+	cc.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// propose sends commands to the controller and returns the journal
+// sequence they were written at.
+func (cc *ctrlClient) propose(ctx context.Context, cmds []metadata.Command) (uint64, error) {
+	body, err := metadata.EncodeCommands(cmds)
+	if err != nil {
+		return 0, err
+	}
+	c, err := cc.connect(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var resp peer.ProposeResp
+	if err := c.Call(ctx, peer.TypePropose, &peer.Propose{Cmds: body}, &resp); err != nil {
+		cc.dropConn(c)
+		return 0, fmt.Errorf("%w: propose to agent %d: %v", metadata.ErrNotController, c.Remote, err)
+	}
+	if resp.Code != peer.OK {
+		return 0, metadata.ErrorFromKind(resp.Kind, resp.Msg)
+	}
+	// The entry's bytes ride along: apply them now if they are next.
+	if err := cc.a.meta.Deliver(ctx, resp.Seq, resp.Body); err != nil {
+		cc.a.log.Debug("apply proposed entry", "seq", resp.Seq, "err", err)
+	}
+	return resp.Seq, nil
+}

@@ -1,0 +1,415 @@
+package partition_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/agent/wal"
+)
+
+// replicaSet is one partition on three agents (ids 0, 1, 2), each with
+// its own WAL, with the test carrying batches between them.
+type replicaSet struct {
+	t   *testing.T
+	key wal.PartKey
+	ws  [3]*wal.WAL
+	ps  [3]*partition.Partition
+}
+
+func newReplicaSet(t *testing.T) *replicaSet {
+	t.Helper()
+	rs := &replicaSet{t: t, key: wal.NewPartKey([16]byte{7}, 0)}
+	for i := range rs.ws {
+		rs.ws[i] = openWAL(t, t.TempDir())
+		w := rs.ws[i]
+		t.Cleanup(func() { w.Close() })
+		rs.ps[i] = partition.New(partition.Config{Key: rs.key, Topic: "r", WAL: w})
+	}
+	return rs
+}
+
+func roleOf(self, leader int32, epoch int32, isr ...int32) partition.Role {
+	return partition.Role{Leader: self == leader, Epoch: epoch, Self: self, ISR: isr, Replicas: []int32{0, 1, 2}, MinISR: 2}
+}
+
+// elect installs leader at epoch with isr on every replica.
+func (rs *replicaSet) elect(leader, epoch int32, isr ...int32) {
+	for i, p := range rs.ps {
+		p.SetRole(roleOf(int32(i), leader, epoch, isr...))
+	}
+}
+
+func (rs *replicaSet) produce(leader int, b []byte, acks int16) (partition.AppendResult, <-chan error, error) {
+	rs.t.Helper()
+	h, err := batch.ValidateProduce(b, 1<<20)
+	if err != nil {
+		rs.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	res, err := rs.ps[leader].Append(b, h, acks, func(err error) { done <- err })
+	return res, done, err
+}
+
+// put produces with acks=1 and waits until the leader's WAL has it.
+func (rs *replicaSet) put(leader int, b []byte) partition.AppendResult {
+	rs.t.Helper()
+	res, done, err := rs.produce(leader, b, 1)
+	if err != nil {
+		rs.t.Fatal(err)
+	}
+	if err := wait(rs.t, done); err != nil {
+		rs.t.Fatal(err)
+	}
+	return res
+}
+
+// ship sends follower everything the leader has from the follower's log
+// end and reports the follower's acknowledgement back.
+func (rs *replicaSet) ship(leader, f int) error {
+	rs.t.Helper()
+	from, _ := rs.ps[f].FollowerEnd()
+	data, _, err := rs.ps[leader].ReadForFollower(from, 1<<20)
+	if err != nil {
+		return err
+	}
+	return rs.shipData(leader, f, data, -1, -1)
+}
+
+func (rs *replicaSet) shipData(leader, f int, data []byte, truncate, reset int64) error {
+	rs.t.Helper()
+	acked := make(chan error, 1)
+	hw := rs.ps[leader].Offsets().HW
+	err := rs.ps[f].AppendReplicated(data, truncate, reset, hw, func(leo int64, err error) {
+		if err == nil {
+			rs.ps[leader].FollowerAck(int32(f), leo)
+		}
+		acked <- err
+	})
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-acked:
+		return err
+	case <-time.After(5 * time.Second):
+		rs.t.Fatal("follower never acknowledged")
+		return nil
+	}
+}
+
+func pending(ch <-chan error) bool {
+	select {
+	case <-ch:
+		return false
+	case <-time.After(20 * time.Millisecond):
+		return true
+	}
+}
+
+// acks=all completes only when every ISR member has the batch; acks=1
+// once the leader's WAL has it; the HW is the smallest log end in the ISR.
+func TestHighWatermarkFollowsTheISR(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1, 2)
+
+	_, all, err := rs.produce(0, mkBatch(plain, 3), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, one, err := rs.produce(0, mkBatch(plain, 2), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, one); err != nil {
+		t.Fatalf("acks=1: %v", err)
+	}
+	if !pending(all) {
+		t.Fatal("acks=all completed before any follower had the batch")
+	}
+	if o := rs.ps[0].Offsets(); o.HW != 0 || o.LEO != 5 {
+		t.Fatalf("leader before replication: %+v", o)
+	}
+	if err := rs.ship(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !pending(all) || rs.ps[0].Offsets().HW != 0 {
+		t.Fatal("HW moved with one of two followers")
+	}
+	if err := rs.ship(0, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, all); err != nil {
+		t.Fatalf("acks=all: %v", err)
+	}
+	if o := rs.ps[0].Offsets(); o.HW != 5 {
+		t.Fatalf("leader HW %d, want 5", o.HW)
+	}
+	// Followers learn the HW with the next message.
+	if err := rs.shipData(0, 1, nil, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if o := rs.ps[1].Offsets(); o.HW != 5 || o.LEO != 5 {
+		t.Fatalf("follower 1: %+v", o)
+	}
+	// The followers' copies are the leader's bytes.
+	want, _, _ := rs.ps[0].Read(0, 1<<20, true)
+	rs.elect(1, 2, 0, 1, 2) // let follower 1 serve reads
+	got, _, _ := rs.ps[1].Read(0, 1<<20, true)
+	if string(got) != string(want) {
+		t.Fatal("follower's log differs from the leader's")
+	}
+}
+
+func TestMinInsyncReplicas(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0) // only the leader in sync, min.insync.replicas 2
+	if _, _, err := rs.produce(0, mkBatch(plain, 1), -1); !errors.Is(err, partition.ErrNotEnoughReplicas) {
+		t.Fatalf("acks=all with ISR 1 < 2: %v", err)
+	}
+	_, one, err := rs.produce(0, mkBatch(plain, 1), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, one); err != nil {
+		t.Fatal(err)
+	}
+	// Written, but invisible: fewer than min.insync.replicas copies.
+	if o := rs.ps[0].Offsets(); o.HW != 0 || o.LEO != 1 {
+		t.Fatalf("%+v", o)
+	}
+	if _, _, err := rs.produce(1, mkBatch(plain, 1), 1); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("produce on a follower: %v", err)
+	}
+}
+
+// A pending ISR addition holds the HW back to what the new member has.
+func TestPendingISRMemberHoldsTheHW(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1)
+	rs.put(0, mkBatch(plain, 2))
+	if err := rs.ship(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if hw := rs.ps[0].Offsets().HW; hw != 2 {
+		t.Fatalf("HW %d", hw)
+	}
+	rs.ps[0].AddPending(2)
+	rs.put(0, mkBatch(plain, 2))
+	if err := rs.ship(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if hw := rs.ps[0].Offsets().HW; hw != 2 {
+		t.Fatalf("HW %d passed the pending member (which has nothing)", hw)
+	}
+	if err := rs.ship(0, 2); err != nil {
+		t.Fatal(err)
+	}
+	if hw := rs.ps[0].Offsets().HW; hw != 4 {
+		t.Fatalf("HW %d, want 4", hw)
+	}
+}
+
+// A new epoch fails what the old leader was waiting for, and a replica
+// that is no longer leader refuses produce.
+func TestLeadershipLossFailsWaiters(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1, 2)
+	_, all, err := rs.produce(0, mkBatch(plain, 1), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.elect(1, 2, 1, 2)
+	if err := wait(t, all); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("waiting produce after losing the lead: %v", err)
+	}
+	if _, _, err := rs.produce(0, mkBatch(plain, 1), -1); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("produce on the old leader: %v", err)
+	}
+	if err := rs.ps[0].AppendReplicated(nil, -1, -1, 0, func(int64, error) {}); err != nil {
+		t.Fatalf("the old leader must now accept replication: %v", err)
+	}
+	if err := rs.ps[1].AppendReplicated(nil, -1, -1, 0, func(int64, error) {}); !errors.Is(err, partition.ErrNotFollower) {
+		t.Fatalf("the new leader accepted replication: %v", err)
+	}
+}
+
+// After a leader change the old leader's unreplicated suffix is cut where
+// the new leader's log for that epoch ends; producer state follows.
+func TestFollowerTruncatesDivergentSuffix(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1, 2)
+	idem := func(seq int32, n int) []byte { return mkBatch(bopts{pid: 4, epoch: 0, seq: seq, ts: 1}, n) }
+	rs.put(0, idem(0, 2)) // 0-1
+	for _, f := range []int{1, 2} {
+		if err := rs.ship(0, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 2-4 reach the old leader only.
+	rs.put(0, idem(2, 3))
+	time.Sleep(50 * time.Millisecond)
+
+	rs.elect(1, 2, 1, 2)
+	res := rs.put(1, idem(2, 1)) // the producer's retry lands at 2
+	if res.BaseOffset != 2 || res.Duplicate {
+		t.Fatalf("new leader: %+v", res)
+	}
+	if err := rs.ship(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	// The old leader probes: its last epoch 1, log end 5.
+	leo, last := rs.ps[0].FollowerEnd()
+	if leo != 5 || last != 1 {
+		t.Fatalf("old leader ends at %d epoch %d", leo, last)
+	}
+	_, end := rs.ps[1].EndOffsetForEpoch(last)
+	if end != 2 {
+		t.Fatalf("new leader's end of epoch 1: %d, want 2", end)
+	}
+	data, _, err := rs.ps[1].ReadForFollower(end, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.shipData(1, 0, data, min(leo, end), -1); err != nil {
+		t.Fatal(err)
+	}
+	if o := rs.ps[0].Offsets(); o.LEO != 3 {
+		t.Fatalf("old leader after truncation: %+v", o)
+	}
+	if e, _ := rs.ps[0].EndOffsetForEpoch(2); e != 2 {
+		t.Fatalf("epoch cache after truncation: %d", e)
+	}
+	// Everyone holds the same bytes (once the follower hears the HW).
+	if err := rs.shipData(1, 0, nil, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	rs.elect(0, 3, 0, 1, 2)
+	if err := rs.ps[0].AppendReplicated(nil, -1, -1, 3, func(int64, error) {}); err == nil {
+		t.Fatal("leader accepted replication")
+	}
+	a, _, _ := rs.ps[0].Read(0, 1<<20, true)
+	rs.elect(1, 4, 0, 1, 2)
+	b, _, _ := rs.ps[1].Read(0, 1<<20, true)
+	if len(a) == 0 || string(a) != string(b) {
+		t.Fatalf("logs differ after truncation: %d vs %d bytes", len(a), len(b))
+	}
+	// Producer state was cut too: seq 3 follows the retried seq 2.
+	rs.elect(0, 5, 0, 1, 2)
+	for _, f := range []int{1, 2} {
+		if err := rs.ship(0, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := rs.produce(0, idem(3, 1), -1); err != nil {
+		t.Fatalf("next sequence after truncation: %v", err)
+	}
+	if _, _, err := rs.produce(0, idem(5, 1), -1); !errors.Is(err, partition.ErrOutOfOrderSequence) {
+		t.Fatalf("gap after truncation: %v", err)
+	}
+}
+
+// Replication input is checked: wrong start, broken bytes.
+func TestAppendReplicatedChecksInput(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1, 2)
+	rs.put(0, mkBatch(plain, 2))
+	rs.put(0, mkBatch(plain, 2))
+	data, _, err := rs.ps[0].ReadForFollower(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := data[len(data)/2:]
+	if err := rs.ps[1].AppendReplicated(second, -1, -1, 0, func(int64, error) {}); !errors.Is(err, partition.ErrLogMismatch) {
+		t.Fatalf("batch past the log end: %v", err)
+	}
+	bad := append([]byte(nil), data...)
+	bad[len(bad)-1] ^= 1
+	if err := rs.ps[1].AppendReplicated(bad, -1, -1, 0, func(int64, error) {}); !errors.Is(err, batch.ErrCorrupt) {
+		t.Fatalf("corrupt batch: %v", err)
+	}
+	if err := rs.ps[1].AppendReplicated(data[:20], -1, -1, 0, func(int64, error) {}); !errors.Is(err, batch.ErrCorrupt) {
+		t.Fatalf("truncated batch: %v", err)
+	}
+	if o := rs.ps[1].Offsets(); o.LEO != 0 {
+		t.Fatalf("refused input changed the log: %+v", o)
+	}
+	if err := rs.shipData(0, 1, data, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A follower behind what the leader's WAL holds restarts at the flushed
+// end instead of copying history (it is in the bucket).
+func TestFollowerResetToFlushedEnd(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1)
+	for i := 0; i < 4; i++ {
+		rs.put(0, mkBatch(plain, 2))
+		if err := rs.ship(0, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rs.ps[0].SetFlushedEnd(6); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rs.ps[0].ReadForFollower(0, 1<<20); !errors.Is(err, partition.ErrFlushed) {
+		t.Fatalf("read below the flushed end: %v", err)
+	}
+	data, next, err := rs.ps[0].ReadForFollower(6, 1<<20)
+	if err != nil || next != 8 {
+		t.Fatalf("from 6: next %d, %v", next, err)
+	}
+	if err := rs.shipData(0, 2, data, -1, 6); err != nil {
+		t.Fatal(err)
+	}
+	if o := rs.ps[2].Offsets(); o.LEO != 8 || o.FlushedEnd != 6 {
+		t.Fatalf("reset follower: %+v", o)
+	}
+	// A follower's flushed end may pass its log end: it restarts there.
+	if err := rs.ps[1].SetFlushedEnd(8); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.ps[2].SetFlushedEnd(8); err != nil {
+		t.Fatal(err)
+	}
+	if o := rs.ps[2].Offsets(); o.LEO != 8 || o.HW != 8 {
+		t.Fatalf("after flushed end 8: %+v", o)
+	}
+	rs.put(0, mkBatch(plain, 1))
+	if err := rs.ps[2].SetFlushedEnd(20); err != nil {
+		t.Fatal(err)
+	}
+	if o := rs.ps[2].Offsets(); o.LEO != 20 || o.HW != 20 {
+		t.Fatalf("flushed end beyond the follower's log: %+v", o)
+	}
+}
+
+// The leader's view of followers: lag grows while a follower misses data.
+func TestReplicationStateLag(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1, 2)
+	rs.put(0, mkBatch(plain, 1))
+	if err := rs.ship(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	st, ok := rs.ps[0].ReplicationState()
+	if !ok || len(st.Followers) != 2 {
+		t.Fatalf("%+v %v", st, ok)
+	}
+	f1, f2 := st.Followers[0], st.Followers[1]
+	if f1.ID != 1 || f1.LEO != 1 || f1.Lag != 0 || !f1.InISR {
+		t.Fatalf("caught-up follower: %+v", f1)
+	}
+	if f2.ID != 2 || f2.LEO != -1 || f2.Lag < 30*time.Millisecond {
+		t.Fatalf("silent follower: %+v", f2)
+	}
+	if _, ok := rs.ps[1].ReplicationState(); ok {
+		t.Fatal("a follower reported replication state")
+	}
+	_ = fmt.Sprint()
+}

@@ -1,0 +1,236 @@
+package peer
+
+// Message types. A response carries its request's type with the high bit
+// set and the request's correlation id.
+const (
+	TypeHello     uint8 = 1 // first on every connection: who is calling
+	TypeHeartbeat uint8 = 2 // agent → controller: registration and liveness
+	TypePropose   uint8 = 3 // agent → controller: journal these commands
+	TypePush      uint8 = 4 // controller → agent, one-way: a journal entry
+	TypeProbe     uint8 = 5 // leader → follower: where does your log end?
+	TypeAppend    uint8 = 6 // leader → follower: batches, truncation, HW
+
+	responseBit uint8 = 0x80
+)
+
+// Result codes of peer responses.
+const (
+	OK         int8 = 0
+	Retry      int8 = 1 // not ready (metadata behind, starting up): try again shortly
+	Fenced     int8 = 2 // the sender's epoch is stale, or it is not the leader
+	NotReplica int8 = 3 // this agent holds no replica of the partition
+	OutOfOrder int8 = 4 // an append did not start at the follower's log end
+	Storage    int8 = 5 // the follower's WAL failed
+	Invalid    int8 = 6 // the request makes no sense (corrupt batch, bad field)
+	Failed     int8 = 7 // a command was refused; Kind says why
+)
+
+// Hello opens a connection.
+type Hello struct {
+	From        int32
+	ClusterID   string
+	Incarnation int64
+}
+
+func (m *Hello) Encode(e *Enc) {
+	e.Int32(m.From)
+	e.String(m.ClusterID)
+	e.Int64(m.Incarnation)
+}
+
+func (m *Hello) Decode(d *Dec) error {
+	m.From, m.ClusterID, m.Incarnation = d.Int32(), d.String(), d.Int64()
+	return d.Done()
+}
+
+// HelloResp answers Hello.
+type HelloResp struct {
+	Code int8
+	Msg  string
+	From int32
+}
+
+func (m *HelloResp) Encode(e *Enc) { e.Int8(m.Code); e.String(m.Msg); e.Int32(m.From) }
+func (m *HelloResp) Decode(d *Dec) error {
+	m.Code, m.Msg, m.From = d.Int8(), d.String(), d.Int32()
+	return d.Done()
+}
+
+// Heartbeat tells the controller an agent is alive and where it listens.
+type Heartbeat struct {
+	ID          int32
+	Addr        string
+	PeerAddr    string
+	AdminAddr   string
+	Zone        string
+	Incarnation int64
+	Seq         uint64 // metadata the agent has applied
+}
+
+func (m *Heartbeat) Encode(e *Enc) {
+	e.Int32(m.ID)
+	e.String(m.Addr)
+	e.String(m.PeerAddr)
+	e.String(m.AdminAddr)
+	e.String(m.Zone)
+	e.Int64(m.Incarnation)
+	e.Uint64(m.Seq)
+}
+
+func (m *Heartbeat) Decode(d *Dec) error {
+	m.ID, m.Addr, m.PeerAddr, m.AdminAddr, m.Zone = d.Int32(), d.String(), d.String(), d.String(), d.String()
+	m.Incarnation, m.Seq = d.Int64(), d.Uint64()
+	return d.Done()
+}
+
+// HeartbeatResp answers with the controller's journal position, so an
+// agent that missed a push knows to catch up.
+type HeartbeatResp struct {
+	Code            int8
+	Msg             string
+	ControllerEpoch int64
+	Seq             uint64
+}
+
+func (m *HeartbeatResp) Encode(e *Enc) {
+	e.Int8(m.Code)
+	e.String(m.Msg)
+	e.Int64(m.ControllerEpoch)
+	e.Uint64(m.Seq)
+}
+
+func (m *HeartbeatResp) Decode(d *Dec) error {
+	m.Code, m.Msg, m.ControllerEpoch, m.Seq = d.Int8(), d.String(), d.Int64(), d.Uint64()
+	return d.Done()
+}
+
+// Propose asks the controller to journal commands (JSON, as in the
+// journal).
+type Propose struct {
+	Cmds []byte
+}
+
+func (m *Propose) Encode(e *Enc)       { e.Bytes(m.Cmds) }
+func (m *Propose) Decode(d *Dec) error { m.Cmds = d.Bytes(); return d.Done() }
+
+// ProposeResp carries the journaled entry (its bytes, so the proposer
+// applies exactly what was stored), or why the commands were refused.
+type ProposeResp struct {
+	Code int8
+	Kind string // the refusal's class, for errors.Is on the proposer
+	Msg  string
+	Seq  uint64
+	Body []byte
+}
+
+func (m *ProposeResp) Encode(e *Enc) {
+	e.Int8(m.Code)
+	e.String(m.Kind)
+	e.String(m.Msg)
+	e.Uint64(m.Seq)
+	e.Bytes(m.Body)
+}
+
+func (m *ProposeResp) Decode(d *Dec) error {
+	m.Code, m.Kind, m.Msg, m.Seq, m.Body = d.Int8(), d.String(), d.String(), d.Uint64(), d.Bytes()
+	return d.Done()
+}
+
+// Push delivers one journal entry from the controller.
+type Push struct {
+	Seq  uint64
+	Body []byte
+}
+
+func (m *Push) Encode(e *Enc)       { e.Uint64(m.Seq); e.Bytes(m.Body) }
+func (m *Push) Decode(d *Dec) error { m.Seq, m.Body = d.Uint64(), d.Bytes(); return d.Done() }
+
+// Probe asks a follower where its log of a partition ends, before the
+// leader streams to it.
+type Probe struct {
+	Topic     [16]byte
+	Partition int32
+	Epoch     int32
+}
+
+func (m *Probe) Encode(e *Enc) { e.ID(m.Topic); e.Int32(m.Partition); e.Int32(m.Epoch) }
+func (m *Probe) Decode(d *Dec) error {
+	m.Topic, m.Partition, m.Epoch = d.ID(), d.Int32(), d.Int32()
+	return d.Done()
+}
+
+// ProbeResp: the follower's log end and the epoch of its last batch.
+type ProbeResp struct {
+	Code      int8
+	Msg       string
+	LEO       int64
+	LastEpoch int32
+}
+
+func (m *ProbeResp) Encode(e *Enc) { e.Int8(m.Code); e.String(m.Msg); e.Int64(m.LEO); e.Int32(m.LastEpoch) }
+func (m *ProbeResp) Decode(d *Dec) error {
+	m.Code, m.Msg, m.LEO, m.LastEpoch = d.Int8(), d.String(), d.Int64(), d.Int32()
+	return d.Done()
+}
+
+// Append carries whole stamped batches starting at the follower's log
+// end. Truncate ≥ 0 first cuts the follower's log there (divergence after
+// a leader change); Reset ≥ 0 first empties it and starts it at Reset
+// (everything below is in the bucket). HW is the leader's high watermark.
+// An Append with no data just moves HW.
+type Append struct {
+	Topic     [16]byte
+	Partition int32
+	Epoch     int32
+	Truncate  int64
+	Reset     int64
+	HW        int64
+	Data      []byte
+}
+
+func (m *Append) Encode(e *Enc) {
+	e.ID(m.Topic)
+	e.Int32(m.Partition)
+	e.Int32(m.Epoch)
+	e.Int64(m.Truncate)
+	e.Int64(m.Reset)
+	e.Int64(m.HW)
+	e.Bytes(m.Data)
+}
+
+func (m *Append) Decode(d *Dec) error {
+	m.Topic, m.Partition, m.Epoch = d.ID(), d.Int32(), d.Int32()
+	m.Truncate, m.Reset, m.HW, m.Data = d.Int64(), d.Int64(), d.Int64(), d.Bytes()
+	return d.Done()
+}
+
+// AppendResp: the follower's log end once the batches are in its WAL.
+type AppendResp struct {
+	Code int8
+	Msg  string
+	LEO  int64
+}
+
+func (m *AppendResp) Encode(e *Enc) { e.Int8(m.Code); e.String(m.Msg); e.Int64(m.LEO) }
+func (m *AppendResp) Decode(d *Dec) error {
+	m.Code, m.Msg, m.LEO = d.Int8(), d.String(), d.Int64()
+	return d.Done()
+}
+
+// Message is any of the above.
+type Message interface {
+	Encode(*Enc)
+	Decode(*Dec) error
+}
+
+// Encode renders m.
+func Encode(m Message) []byte {
+	var e Enc
+	m.Encode(&e)
+	return e.B
+}
+
+// Decode parses body into m.
+func Decode(body []byte, m Message) error {
+	return m.Decode(&Dec{B: body})
+}

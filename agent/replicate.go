@@ -1,0 +1,609 @@
+package agent
+
+// Replication is pushed by the leader. For each follower agent the leader
+// keeps one link (one connection) carrying every partition it leads that
+// the follower replicates. Per partition the leader first probes the
+// follower (its log end and last epoch), decides where the follower's log
+// agrees with its own (the end of that epoch in the leader's epoch cache)
+// and streams whole batches from there: the first append tells the
+// follower to cut a divergent suffix, or, when the follower is behind what
+// the leader's WAL still holds, to restart its log at the flushed end (the
+// rest is in the bucket, so only the unflushed tail is ever copied).
+// Appends are pipelined; the follower acknowledges its log end once the
+// batches are in its WAL, and the leader's high watermark is the smallest
+// log end in the ISR. The high watermark reaches followers on the next
+// append, or on an empty one when nothing else is going.
+//
+// Followers accept appends only from the leader of the epoch their
+// metadata shows: a deposed leader is refused (Fenced), and a leader of an
+// epoch they have not applied yet is asked to retry.
+//
+// The leader also keeps the ISR: a follower missing data for longer than
+// ReplicaLagMax is dropped, and one that has caught up with the high
+// watermark (and the current epoch) is added, through the controller.
+// Until an addition is journaled the high watermark already waits for the
+// new member.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/agent/peer"
+	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/metadata"
+)
+
+const (
+	// appendBytes is the most one append carries (at least one batch).
+	appendBytes = 1 << 20
+	// linkWindow bounds appends in flight on a link, so neither side's
+	// send queue ever fills (see peer.Conn).
+	linkWindow = 256
+	// feedWindow bounds bytes in flight per partition.
+	feedWindow = 8 << 20
+	// hwEvery paces high-watermark-only appends per partition.
+	hwEvery = 20 * time.Millisecond
+)
+
+type replicator struct {
+	a     *Agent
+	mu    sync.RWMutex
+	links map[int32]*link
+	byKey map[wal.PartKey][]*link
+}
+
+func newReplicator(a *Agent) *replicator {
+	return &replicator{a: a, links: map[int32]*link{}, byKey: map[wal.PartKey][]*link{}}
+}
+
+// wake tells the links feeding partition k that there is something to send.
+func (r *replicator) wake(k wal.PartKey) {
+	r.mu.RLock()
+	for _, l := range r.byKey[k] {
+		l.poke()
+	}
+	r.mu.RUnlock()
+}
+
+type feedState int
+
+const (
+	needProbe feedState = iota
+	probing
+	streaming
+)
+
+type feed struct {
+	p        *partition.Partition
+	topic    uuid.UUID
+	idx      int32
+	epoch    int32
+	gen      uint64 // bumped whenever the feed restarts; stale answers are ignored
+	state    feedState
+	retryAt  time.Time
+	next     int64 // next offset to send
+	truncate int64 // for the next append; -1: none
+	reset    int64
+	inflight int // bytes
+	sentHW   int64
+	hwAt     time.Time
+}
+
+func (f *feed) restart(delay time.Duration) {
+	f.gen++
+	f.state = needProbe
+	f.retryAt = time.Now().Add(delay)
+	f.inflight = 0
+	f.truncate, f.reset = -1, -1
+	f.sentHW = -1
+}
+
+// link feeds one follower agent.
+type link struct {
+	r    *replicator
+	to   int32
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	mu       sync.Mutex
+	feeds    map[wal.PartKey]*feed
+	inflight int // appends in flight
+	conn     *peer.Conn
+}
+
+func (l *link) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+type want struct {
+	p     *partition.Partition
+	topic uuid.UUID
+	idx   int32
+	epoch int32
+}
+
+// reconcile makes the links match what this agent leads now.
+func (r *replicator) reconcile() {
+	a := r.a
+	self := a.cfg.ID
+	desired := map[int32]map[wal.PartKey]want{}
+	a.mu.RLock()
+	for _, t := range a.byID {
+		for i, p := range t.parts {
+			if i >= len(t.meta.Partitions) || !p.IsLeader() {
+				continue
+			}
+			mp := t.meta.Partitions[i]
+			for _, id := range mp.Replicas {
+				if id == self {
+					continue
+				}
+				if desired[id] == nil {
+					desired[id] = map[wal.PartKey]want{}
+				}
+				desired[id][p.Key()] = want{p: p, topic: t.id, idx: int32(i), epoch: mp.LeaderEpoch}
+			}
+		}
+	}
+	a.mu.RUnlock()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, l := range r.links {
+		if _, ok := desired[id]; !ok {
+			close(l.stop)
+			delete(r.links, id)
+		}
+	}
+	byKey := map[wal.PartKey][]*link{}
+	for id, ws := range desired {
+		l := r.links[id]
+		if l == nil {
+			l = &link{r: r, to: id, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), feeds: map[wal.PartKey]*feed{}}
+			r.links[id] = l
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				l.run()
+			}()
+		}
+		l.mu.Lock()
+		for k, f := range l.feeds {
+			if w, ok := ws[k]; !ok || w.p != f.p {
+				delete(l.feeds, k)
+			}
+		}
+		for k, w := range ws {
+			f := l.feeds[k]
+			if f == nil {
+				f = &feed{p: w.p, topic: w.topic, idx: w.idx, epoch: w.epoch}
+				f.restart(0)
+				l.feeds[k] = f
+			} else if f.epoch != w.epoch {
+				f.epoch = w.epoch
+				f.restart(0)
+			}
+			byKey[k] = append(byKey[k], l)
+		}
+		l.mu.Unlock()
+		l.poke()
+	}
+	r.byKey = byKey
+}
+
+// stopAll ends every link (agent shutdown).
+func (r *replicator) stopAll() {
+	r.mu.Lock()
+	links := r.links
+	r.links = map[int32]*link{}
+	r.byKey = map[wal.PartKey][]*link{}
+	r.mu.Unlock()
+	for _, l := range links {
+		close(l.stop)
+	}
+}
+
+func (l *link) run() {
+	a := l.r.a
+	defer close(l.done)
+	backoff := 50 * time.Millisecond
+	tick := time.NewTicker(hwEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			l.closeConn()
+			return
+		case <-a.ctx.Done():
+			l.closeConn()
+			return
+		default:
+		}
+		l.mu.Lock()
+		c := l.conn
+		l.mu.Unlock()
+		if c == nil || c.Err() != nil {
+			ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
+			nc, err := a.dialPeer(ctx, l.to)
+			cancel()
+			if err != nil {
+				a.log.Debug("replication link down", "follower", l.to, "err", err)
+				select {
+				case <-l.stop:
+					return
+				case <-a.ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, time.Second)
+				continue
+			}
+			backoff = 50 * time.Millisecond
+			l.mu.Lock()
+			l.conn = nc
+			l.inflight = 0
+			for _, f := range l.feeds {
+				f.restart(0)
+			}
+			l.mu.Unlock()
+			c = nc
+		}
+		l.pump(c)
+		select {
+		case <-l.stop:
+		case <-a.ctx.Done():
+		case <-l.wake:
+		case <-tick.C:
+		case <-c.Done():
+		}
+	}
+}
+
+func (l *link) closeConn() {
+	l.mu.Lock()
+	c := l.conn
+	l.conn = nil
+	l.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+type outMsg struct {
+	typ  uint8
+	msg  peer.Message
+	cb   func([]byte, error)
+	size int
+}
+
+// pump sends what the feeds have: probes, appends, high watermarks. The
+// messages are chosen under the lock and sent after it, so a full send
+// queue never holds the lock the answers need.
+func (l *link) pump(c *peer.Conn) {
+	a := l.r.a
+	now := time.Now()
+	var out []outMsg
+	l.mu.Lock()
+	for _, f := range l.feeds {
+		switch f.state {
+		case needProbe:
+			if now.Before(f.retryAt) || l.inflight >= linkWindow {
+				continue
+			}
+			f.state = probing
+			gen := f.gen
+			l.inflight++
+			ff := f
+			out = append(out, outMsg{typ: peer.TypeProbe, msg: &peer.Probe{Topic: f.topic, Partition: f.idx, Epoch: f.epoch},
+				cb: func(b []byte, err error) { l.onProbe(ff, gen, b, err) }})
+		case streaming:
+			for f.inflight < feedWindow && l.inflight < linkWindow {
+				data, next, err := f.p.ReadForFollower(f.next, appendBytes)
+				if errors.Is(err, partition.ErrFlushed) {
+					// Behind the WAL: the follower restarts at the
+					// flushed end; the rest is in the bucket.
+					f.reset = f.p.Offsets().FlushedEnd
+					f.truncate, f.next = -1, f.reset
+					continue
+				}
+				if err != nil {
+					if !errors.Is(err, partition.ErrNotLeader) {
+						a.log.Warn("read for follower", "follower", l.to, "err", err)
+					}
+					f.restart(100 * time.Millisecond)
+					break
+				}
+				hw := f.p.Offsets().HW
+				if len(data) == 0 && f.truncate < 0 && f.reset < 0 {
+					// Nothing new: send the high watermark, paced.
+					if hw > f.sentHW && (f.inflight == 0 || now.Sub(f.hwAt) >= hwEvery) {
+						f.sentHW, f.hwAt = hw, now
+						l.appendMsg(&out, f, nil, hw)
+					}
+					break
+				}
+				l.appendMsg(&out, f, data, hw)
+				f.sentHW, f.hwAt = hw, now
+				f.truncate, f.reset = -1, -1
+				f.next = next
+				if len(data) == 0 {
+					break
+				}
+			}
+		}
+	}
+	l.mu.Unlock()
+	for _, m := range out {
+		if err := c.Go(m.typ, m.msg, m.cb); err != nil {
+			return // the callbacks fail through c closing; run redials
+		}
+	}
+}
+
+func (l *link) appendMsg(out *[]outMsg, f *feed, data []byte, hw int64) {
+	gen, size := f.gen, len(data)
+	f.inflight += size
+	l.inflight++
+	ff := f
+	*out = append(*out, outMsg{typ: peer.TypeAppend, size: size,
+		msg: &peer.Append{Topic: f.topic, Partition: f.idx, Epoch: f.epoch, Truncate: f.truncate, Reset: f.reset, HW: hw, Data: data},
+		cb:  func(b []byte, err error) { l.onAppendResp(ff, gen, size, b, err) }})
+}
+
+// answer handles the common part of a follower's answer: a stale answer,
+// a broken connection, or a refusal restart the feed.
+func (l *link) answer(f *feed, gen uint64, code int8, msg string, err error) bool {
+	a := l.r.a
+	if f.gen != gen {
+		return false
+	}
+	if err != nil {
+		f.restart(50 * time.Millisecond)
+		return false
+	}
+	switch code {
+	case peer.OK:
+		return true
+	case peer.Fenced:
+		// The follower knows a newer epoch than ours: we are being
+		// deposed, or our metadata is behind.
+		a.meta.Poke()
+		f.restart(200 * time.Millisecond)
+	case peer.Retry:
+		f.restart(50 * time.Millisecond)
+	case peer.NotReplica:
+		f.restart(500 * time.Millisecond)
+	default:
+		a.log.Warn("follower refused replication", "follower", l.to, "partition", f.idx, "code", code, "msg", msg)
+		f.restart(100 * time.Millisecond)
+	}
+	return false
+}
+
+func (l *link) onProbe(f *feed, gen uint64, body []byte, err error) {
+	var resp peer.ProbeResp
+	if err == nil {
+		err = peer.Decode(body, &resp)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer l.poke()
+	l.inflight--
+	if !l.answer(f, gen, resp.Code, resp.Msg, err) {
+		return
+	}
+	o := f.p.Offsets()
+	end := resp.LEO
+	if resp.LastEpoch >= 0 {
+		if e, eo := f.p.EndOffsetForEpoch(resp.LastEpoch); e >= 0 {
+			end = min(end, eo)
+		} else {
+			end = min(end, o.FlushedEnd) // an epoch this leader never saw
+		}
+	}
+	end = min(end, o.LEO)
+	f.truncate, f.reset = -1, -1
+	switch {
+	case end < o.FlushedEnd:
+		f.reset = o.FlushedEnd
+		f.next = o.FlushedEnd
+	case end < resp.LEO:
+		f.truncate = end
+		f.next = end
+	default:
+		f.next = end
+	}
+	f.state = streaming
+	// The follower's log up to next is a prefix of ours.
+	f.p.FollowerAck(l.to, f.next)
+}
+
+func (l *link) onAppendResp(f *feed, gen uint64, size int, body []byte, err error) {
+	var resp peer.AppendResp
+	if err == nil {
+		err = peer.Decode(body, &resp)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.inflight--
+	if f.gen == gen {
+		f.inflight -= size
+	}
+	if !l.answer(f, gen, resp.Code, resp.Msg, err) {
+		l.poke()
+		return
+	}
+	f.p.FollowerAck(l.to, resp.LEO)
+	if size > 0 {
+		l.poke()
+	}
+}
+
+// followerCheck decides whether this agent takes replication for a
+// partition from agent from at epoch.
+func (a *Agent) followerCheck(from int32, topicID [16]byte, idx, epoch int32) (*partition.Partition, int8, string) {
+	t := a.topicByID(uuid.UUID(topicID))
+	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
+		a.meta.Poke() // perhaps created a moment ago
+		return nil, peer.Retry, "unknown partition"
+	}
+	mp := t.meta.Partitions[idx]
+	p := t.parts[idx]
+	switch {
+	case epoch > mp.LeaderEpoch:
+		a.meta.Poke()
+		return nil, peer.Retry, "metadata behind"
+	case epoch < mp.LeaderEpoch || mp.Leader != from:
+		return nil, peer.Fenced, "not the leader of this epoch"
+	case !slices.Contains(mp.Replicas, a.cfg.ID):
+		return nil, peer.NotReplica, "not a replica"
+	case p.IsLeader():
+		return nil, peer.Fenced, "this agent leads the partition"
+	}
+	return p, peer.OK, ""
+}
+
+func (a *Agent) onProbe(from int32, m peer.Probe) peer.ProbeResp {
+	p, code, msg := a.followerCheck(from, m.Topic, m.Partition, m.Epoch)
+	if code != peer.OK {
+		return peer.ProbeResp{Code: code, Msg: msg}
+	}
+	leo, last := p.FollowerEnd()
+	return peer.ProbeResp{Code: peer.OK, LEO: leo, LastEpoch: last}
+}
+
+func (a *Agent) onAppend(c *peer.Conn, f peer.Frame, m peer.Append) {
+	p, code, msg := a.followerCheck(c.Remote, m.Topic, m.Partition, m.Epoch)
+	if code != peer.OK {
+		c.Reply(f, &peer.AppendResp{Code: code, Msg: msg})
+		return
+	}
+	err := p.AppendReplicated(m.Data, m.Truncate, m.Reset, m.HW, func(leo int64, err error) {
+		if err != nil {
+			c.Reply(f, &peer.AppendResp{Code: replicationCode(err), Msg: err.Error(), LEO: leo})
+			return
+		}
+		c.Reply(f, &peer.AppendResp{Code: peer.OK, LEO: leo})
+	})
+	if err != nil {
+		leo, _ := p.FollowerEnd()
+		c.Reply(f, &peer.AppendResp{Code: replicationCode(err), Msg: err.Error(), LEO: leo})
+	}
+}
+
+func replicationCode(err error) int8 {
+	switch {
+	case errors.Is(err, partition.ErrLogMismatch):
+		return peer.OutOfOrder
+	case errors.Is(err, partition.ErrNotFollower):
+		return peer.Fenced
+	case errors.Is(err, batch.ErrCorrupt):
+		return peer.Invalid
+	case errors.Is(err, partition.ErrClosed):
+		return peer.NotReplica
+	default:
+		return peer.Storage
+	}
+}
+
+// isrLoop keeps the ISRs of the partitions this agent leads.
+func (a *Agent) isrLoop() {
+	t := time.NewTicker(max(a.cfg.ReplicaLagMax/10, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.updateISRs()
+	}
+}
+
+func (a *Agent) updateISRs() {
+	st := a.meta.State()
+	type change struct {
+		p     *partition.Partition
+		added []int32
+	}
+	var cmds []metadata.Command
+	var changes []change
+	a.mu.RLock()
+	for _, t := range a.byID {
+		for i, p := range t.parts {
+			if i >= len(t.meta.Partitions) {
+				continue
+			}
+			rs, ok := p.ReplicationState()
+			if !ok || len(rs.Followers) == 0 {
+				continue
+			}
+			mp := t.meta.Partitions[i]
+			if mp.LeaderEpoch != rs.Epoch {
+				continue // metadata moved on; the next sync settles it
+			}
+			isr := slices.Clone(mp.ISR)
+			var added []int32
+			changed := false
+			for _, f := range rs.Followers {
+				switch {
+				case f.InISR && f.Lag > a.cfg.ReplicaLagMax:
+					a.log.Warn("follower fell behind; leaving the ISR", "topic", t.name, "partition", i, "follower", f.ID, "lag", f.Lag.Round(time.Millisecond), "leo", f.LEO, "leader_leo", rs.LEO)
+					isr = slices.DeleteFunc(isr, func(id int32) bool { return id == f.ID })
+					changed = true
+				case !f.InISR && f.LEO >= 0 && f.LEO >= rs.HW && f.LEO >= rs.EpochStart && live(st, f.ID) && !slices.Contains(rs.Pending, f.ID):
+					isr = append(isr, f.ID)
+					added = append(added, f.ID)
+					changed = true
+				}
+			}
+			if !changed {
+				continue
+			}
+			cmds = append(cmds, metadata.SetISR{TopicID: t.id, Partition: int32(i), LeaderEpoch: mp.LeaderEpoch, ISRVersion: mp.ISRVersion, ISR: isr})
+			changes = append(changes, change{p: p, added: added})
+		}
+	}
+	a.mu.RUnlock()
+	if len(cmds) == 0 {
+		return
+	}
+	for _, ch := range changes {
+		for _, id := range ch.added {
+			ch.p.AddPending(id)
+		}
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	defer cancel()
+	_, err := a.propose(ctx, cmds...)
+	if err != nil && len(cmds) > 1 {
+		// One stale change must not hold back the others.
+		err = nil
+		for i, cmd := range cmds {
+			if _, e := a.propose(ctx, cmd); e != nil {
+				for _, id := range changes[i].added {
+					changes[i].p.ClearPending(id)
+				}
+				err = e
+			}
+		}
+	} else if err != nil {
+		for _, id := range changes[0].added {
+			changes[0].p.ClearPending(id)
+		}
+	}
+	if err != nil && a.ctx.Err() == nil {
+		a.log.Debug("ISR change refused", "err", err)
+	}
+}
