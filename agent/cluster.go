@@ -244,4 +244,3 @@ func (a *Agent) waitApplied(ctx context.Context, seq uint64) error {
 	}
 	return nil
 }
-

@@ -29,7 +29,7 @@ type leaseState struct {
 	holder      int32 // agent named by the last lease read, -1 if none
 	holderEpoch int64
 	prevHolder  int32 // holder before this Store last took the lease
-	resigned    bool // Resign was called: the Run loop stops campaigning
+	resigned    bool  // Resign was called: the Run loop stops campaigning
 }
 
 // margin is how much earlier than its TTL the holder gives up, to absorb

@@ -167,7 +167,12 @@ type ProbeResp struct {
 	LastEpoch int32
 }
 
-func (m *ProbeResp) Encode(e *Enc) { e.Int8(m.Code); e.String(m.Msg); e.Int64(m.LEO); e.Int32(m.LastEpoch) }
+func (m *ProbeResp) Encode(e *Enc) {
+	e.Int8(m.Code)
+	e.String(m.Msg)
+	e.Int64(m.LEO)
+	e.Int32(m.LastEpoch)
+}
 func (m *ProbeResp) Decode(d *Dec) error {
 	m.Code, m.Msg, m.LEO, m.LastEpoch = d.Int8(), d.String(), d.Int64(), d.Int32()
 	return d.Done()
