@@ -2,8 +2,9 @@ package agent
 
 // Metadata: v0-12
 //
-// Names every agent as a broker and, per partition, the leader, leader
-// epoch, replicas and in-sync replicas from cluster metadata. A null topic
+// Names every live (unfenced) agent as a broker and, per partition, the
+// leader, leader epoch, replicas and in-sync replicas from cluster
+// metadata; replicas on fenced agents are listed as offline. A null topic
 // list (v1+) means all topics. Missing topics are created when the agent
 // allows auto-creation and the request does (v4+; always for older
 // versions), with num.partitions partitions.
@@ -57,7 +58,9 @@ func handleMetadata(a *Agent, r *request) (reply, error) {
 	st := a.meta.State()
 	agents := make([]metadata.AgentInfo, 0, len(st.Agents))
 	for _, ag := range st.Agents {
-		agents = append(agents, ag)
+		if !ag.Fenced {
+			agents = append(agents, ag)
+		}
 	}
 	sort.Slice(agents, func(i, j int) bool { return agents[i].ID < agents[j].ID })
 	for _, ag := range agents {
@@ -92,11 +95,11 @@ func handleMetadata(a *Agent, r *request) (reply, error) {
 			p.Replicas = append([]int32(nil), mp.Replicas...)
 			p.ISR = append([]int32(nil), mp.ISR...)
 			for _, rep := range mp.Replicas {
-				if _, ok := st.Agents[rep]; !ok {
+				if !live(st, rep) {
 					p.OfflineReplicas = append(p.OfflineReplicas, rep)
 				}
 			}
-			if _, ok := st.Agents[mp.Leader]; !ok {
+			if !live(st, mp.Leader) {
 				p.ErrorCode = kerr.LeaderNotAvailable.Code
 			}
 			t.Partitions = append(t.Partitions, p)

@@ -66,9 +66,9 @@ func (a *Agent) createPartitions(r *request, rt kmsg.CreatePartitionsRequestTopi
 		}
 	} else {
 		rf := len(mt.Partitions[0].Replicas)
-		agents := sortedAgentIDs(st)
+		agents := placementOrder(st)
 		if rf > len(agents) {
-			return fmt.Errorf("%w: topic has replication factor %d but %d agents are registered", errInvalidReplicationFactor, rf, len(agents))
+			return fmt.Errorf("%w: topic has replication factor %d but %d agents are live", errInvalidReplicationFactor, rf, len(agents))
 		}
 		specs = placeReplicas(agents, int(have), add, rf)
 	}

@@ -2,7 +2,7 @@ package agent
 
 // DescribeCluster: v0-1
 //
-// Every registered agent as a broker, the controller (the lease holder, as
+// Every live (unfenced) agent as a broker, the controller (the lease holder, as
 // far as this agent knows) and the cluster id fixed in the bucket.
 //
 // Version notes:
@@ -30,6 +30,9 @@ func handleDescribeCluster(a *Agent, r *request) (reply, error) {
 	resp.ClusterAuthorizedOperations = authorizedOpsUnknown
 	for _, id := range sortedAgentIDs(st) {
 		ag := st.Agents[id]
+		if ag.Fenced {
+			continue
+		}
 		host, port := splitHostPort(ag.Addr)
 		b := kmsg.NewDescribeClusterResponseBroker()
 		b.NodeID, b.Host, b.Port = id, host, port

@@ -414,6 +414,17 @@ func (a *Agent) standalone() bool { return a.cfg.PeerListen == "" }
 // Addr is the address the Kafka listener is bound to.
 func (a *Agent) Addr() string { return a.ln.Addr().String() }
 
+// PeerAddr is the address the peer listener is bound to ("" standalone).
+func (a *Agent) PeerAddr() string {
+	if a.peerLn == nil {
+		return ""
+	}
+	return a.peerLn.Addr().String()
+}
+
+// ID is the agent's id.
+func (a *Agent) ID() int32 { return a.cfg.ID }
+
 // ClusterID is the cluster's id, fixed in the bucket on first start.
 func (a *Agent) ClusterID() string { return a.clusterID }
 
@@ -668,8 +679,23 @@ func (a *Agent) topicByID(id uuid.UUID) *topic {
 }
 
 // Close stops serving and releases the WAL. Acknowledged data is already in
-// the WAL; Close only waits for in-flight writes.
+// the WAL; Close only waits for in-flight writes. A controller resigns its
+// lease first, so a successor need not wait out its TTL.
 func (a *Agent) Close() error {
+	if a.meta != nil && a.meta.IsController() && !a.standalone() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := a.meta.Resign(ctx); err != nil {
+			a.log.Warn("resign controller lease", "err", err)
+		}
+		cancel()
+	}
+	return a.Abandon()
+}
+
+// Abandon stops the agent the way a crash would, as far as the rest of the
+// cluster can tell: nothing is handed over, the lease (if held) lapses by
+// its TTL. Tests use it to kill agents in-process.
+func (a *Agent) Abandon() error {
 	a.stopAdmin()
 	if a.cancel != nil {
 		a.cancel()
@@ -774,6 +800,35 @@ func (a *Agent) PartitionOffsets(topicName string, idx int32) (partition.Offsets
 		return partition.Offsets{}, false
 	}
 	return t.parts[idx].Offsets(), true
+}
+
+// PartitionMeta is a partition's cluster metadata as this agent sees it
+// (leader, epoch, replicas, ISR, bounds), for status views and tests.
+func (a *Agent) PartitionMeta(topicName string, idx int32) (metadata.Partition, bool) {
+	mt, ok := a.meta.State().TopicByName(topicName)
+	if !ok || idx < 0 || int(idx) >= len(mt.Partitions) {
+		return metadata.Partition{}, false
+	}
+	return mt.Partitions[idx].Clone(), true
+}
+
+// Leads reports whether this agent serves as the partition's leader now.
+func (a *Agent) Leads(topicName string, idx int32) bool {
+	t := a.topicByName(topicName)
+	return t != nil && idx >= 0 && int(idx) < len(t.parts) && t.parts[idx].IsLeader()
+}
+
+// IsController reports whether this agent holds the controller lease.
+func (a *Agent) IsController() bool { return a.meta.IsController() }
+
+// Agents lists the agents registered in metadata, as this agent sees them.
+func (a *Agent) Agents() []metadata.AgentInfo {
+	st := a.meta.State()
+	out := make([]metadata.AgentInfo, 0, len(st.Agents))
+	for _, id := range sortedAgentIDs(st) {
+		out = append(out, st.Agents[id])
+	}
+	return out
 }
 
 // Manifest lists, per partition of a topic, the objects its committed

@@ -292,7 +292,9 @@ func (ct *controller) tick() error {
 		dropped := !l.lostConn.IsZero() && now.Sub(l.lostConn) > a.cfg.DisconnectGrace
 		if silent || dropped {
 			why := fmt.Sprintf("no heartbeat for %v", now.Sub(l.last).Round(time.Millisecond))
-			if dropped && !silent {
+			if l.last.IsZero() {
+				why = "it held the controller lease and let it lapse"
+			} else if dropped && !silent {
 				why = fmt.Sprintf("heartbeat connection down for %v", now.Sub(l.lostConn).Round(time.Millisecond))
 			}
 			a.log.Warn("fencing agent", "id", id, "why", why)

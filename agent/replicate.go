@@ -27,6 +27,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -559,7 +560,11 @@ func (a *Agent) updateISRs() {
 			for _, f := range rs.Followers {
 				switch {
 				case f.InISR && f.Lag > a.cfg.ReplicaLagMax:
-					a.log.Warn("follower fell behind; leaving the ISR", "topic", t.name, "partition", i, "follower", f.ID, "lag", f.Lag.Round(time.Millisecond), "leo", f.LEO, "leader_leo", rs.LEO)
+					lvl := slog.LevelDebug
+					if f.Lag < a.cfg.ReplicaLagMax+time.Second { // once, not at every retry
+						lvl = slog.LevelWarn
+					}
+					a.log.Log(a.ctx, lvl, "follower fell behind; leaving the ISR", "topic", t.name, "partition", i, "follower", f.ID, "lag", f.Lag.Round(time.Millisecond), "leo", f.LEO, "leader_leo", rs.LEO)
 					isr = slices.DeleteFunc(isr, func(id int32) bool { return id == f.ID })
 					changed = true
 				case !f.InISR && f.LEO >= 0 && f.LEO >= rs.HW && f.LEO >= rs.EpochStart && live(st, f.ID) && !slices.Contains(rs.Pending, f.ID):

@@ -46,7 +46,7 @@ func (a *Agent) planTopic(name string, partitions int32, rf int16, configs map[s
 	if err := validateTopicConfigs(configs); err != nil {
 		return cmd, err
 	}
-	agents := sortedAgentIDs(st)
+	agents := placementOrder(st)
 	var specs []metadata.PartitionSpec
 	if len(assignment) > 0 {
 		if partitions != -1 || rf != -1 {
@@ -105,6 +105,39 @@ func validateReplicas(st *metadata.State, reps []int32) error {
 
 var errInvalidReplicaAssignment = errors.New("invalid replica assignment")
 var errInvalidRequest = errors.New("invalid request")
+
+// placementOrder lists the agents new replicas may go to (live, not
+// draining), interleaving zones: consecutive agents in it are in different
+// zones where there are several, so the replicas placeReplicas takes
+// consecutively spread over zones.
+func placementOrder(st *metadata.State) []int32 {
+	byZone := map[string][]int32{}
+	var zones []string
+	for _, id := range sortedAgentIDs(st) {
+		ag := st.Agents[id]
+		if ag.Fenced || ag.Draining {
+			continue
+		}
+		if _, ok := byZone[ag.Zone]; !ok {
+			zones = append(zones, ag.Zone)
+		}
+		byZone[ag.Zone] = append(byZone[ag.Zone], id)
+	}
+	sort.Strings(zones)
+	var out []int32
+	for i := 0; ; i++ {
+		added := false
+		for _, z := range zones {
+			if i < len(byZone[z]) {
+				out = append(out, byZone[z][i])
+				added = true
+			}
+		}
+		if !added {
+			return out
+		}
+	}
+}
 
 // placeReplicas spreads partitions round-robin over agents, starting at an
 // offset derived from the topic count so leaders of many topics don't all

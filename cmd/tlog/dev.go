@@ -15,6 +15,23 @@ import (
 	"github.com/tlog-io/tlog/tier"
 )
 
+// storageFlags are the flags tlog dev and tlog agent share.
+func storageFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data", Value: "./tlog-data", Usage: "data directory"},
+		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:9092", Usage: "Kafka listener address"},
+		&cli.StringFlag{Name: "bucket", Usage: "bucket URL: s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1 (credentials from the AWS environment), file:///PATH, or mem://NAME; default file://DATA/bucket"},
+		&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
+		&cli.IntFlag{Name: "partitions", Value: 1, Usage: "num.partitions for auto-created topics"},
+		&cli.IntFlag{Name: "max-message-bytes", Value: 1 << 20, Usage: "default max.message.bytes"},
+		&cli.DurationFlag{Name: "flush-interval", Value: 250 * time.Millisecond, Usage: "seal a segment at least this often"},
+		&cli.Int64Flag{Name: "flush-bytes", Value: 8 << 20, Usage: "seal a segment once this much is unflushed"},
+		&cli.Int64Flag{Name: "wal-max-bytes", Value: 1 << 30, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
+		&cli.Int64Flag{Name: "cache-bytes", Value: 256 << 20, Usage: "memory for caching segment ranges read from the bucket"},
+		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
+	}
+}
+
 func devCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "dev",
@@ -22,25 +39,38 @@ func devCommand() *cli.Command {
 		Description: "Runs one agent that is its own controller. Point any Kafka client at --listen.\n" +
 			"Data lives under --data: the write-ahead log in DATA/wal and, unless --bucket says\n" +
 			"otherwise, the bucket in DATA/bucket.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data", Value: "./tlog-data", Usage: "data directory"},
-			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:9092", Usage: "Kafka listener address"},
-			&cli.StringFlag{Name: "bucket", Usage: "bucket URL: s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1 (credentials from the AWS environment), file:///PATH, or mem://NAME; default file://DATA/bucket"},
-			&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
-			&cli.IntFlag{Name: "partitions", Value: 1, Usage: "num.partitions for auto-created topics"},
+		Flags: append(storageFlags(),
 			&cli.BoolFlag{Name: "auto-create-topics", Value: true, Usage: "create unknown topics on Metadata requests"},
-			&cli.IntFlag{Name: "max-message-bytes", Value: 1 << 20, Usage: "default max.message.bytes"},
-			&cli.DurationFlag{Name: "flush-interval", Value: 250 * time.Millisecond, Usage: "seal a segment at least this often"},
-			&cli.Int64Flag{Name: "flush-bytes", Value: 8 << 20, Usage: "seal a segment once this much is unflushed"},
-			&cli.Int64Flag{Name: "wal-max-bytes", Value: 1 << 30, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
-			&cli.Int64Flag{Name: "cache-bytes", Value: 256 << 20, Usage: "memory for caching segment ranges read from the bucket"},
-			&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
-		},
-		Action: runDev,
+		),
+		Action: func(c *cli.Context) error { return runAgent(c, true) },
 	}
 }
 
-func runDev(c *cli.Context) error {
+func agentCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "agent",
+		Usage: "run one agent of a cluster",
+		Description: "Agents sharing a bucket form one cluster: they find each other through it, elect a\n" +
+			"controller with a lease in it, replicate each partition's unflushed tail to their peers\n" +
+			"before acknowledging, and flush segments to it. Every agent needs a distinct --id.",
+		Flags: append(storageFlags(),
+			&cli.IntFlag{Name: "id", Required: true, Usage: "agent id, unique in the cluster (0 or more)"},
+			&cli.StringFlag{Name: "advertise", Usage: "Kafka address clients are told to use (default: the bound --listen address)"},
+			&cli.StringFlag{Name: "peer-listen", Value: "127.0.0.1:9093", Usage: "peer port: replication, heartbeats and proposals between agents"},
+			&cli.StringFlag{Name: "peer-advertise", Usage: "peer address other agents dial (default: the bound --peer-listen address)"},
+			&cli.StringFlag{Name: "zone", Usage: "availability zone or rack; replicas of a partition spread over zones"},
+			&cli.BoolFlag{Name: "auto-create-topics", Value: false, Usage: "create unknown topics on Metadata requests"},
+			&cli.DurationFlag{Name: "lease-ttl", Value: 3 * time.Second, Usage: "controller lease TTL: how long a silent controller keeps the role"},
+			&cli.DurationFlag{Name: "heartbeat-interval", Value: 250 * time.Millisecond, Usage: "how often the agent heartbeats to the controller"},
+			&cli.DurationFlag{Name: "session-timeout", Value: 3 * time.Second, Usage: "silence after which the controller fences an agent and moves its leaders"},
+			&cli.DurationFlag{Name: "replica-lag-max", Value: 10 * time.Second, Usage: "replica.lag.time.max.ms: a follower missing data longer leaves the ISR"},
+			&cli.BoolFlag{Name: "no-auto-balance", Usage: "do not move replicas and leaders to even out load (drain still works)"},
+		),
+		Action: func(c *cli.Context) error { return runAgent(c, false) },
+	}
+}
+
+func runAgent(c *cli.Context, dev bool) error {
 	log, err := newLogger(c)
 	if err != nil {
 		return err
@@ -62,6 +92,9 @@ func runDev(c *cli.Context) error {
 	}
 	bucketURL := c.String("bucket")
 	if bucketURL == "" {
+		if !dev {
+			return fail(2, "--bucket is required: every agent of a cluster must name the same bucket (s3://… or file:///shared/path)")
+		}
 		bucketURL = "file://" + filepath.Join(dataDir, "bucket")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -72,8 +105,7 @@ func runDev(c *cli.Context) error {
 	}
 	defer bucket.Close()
 
-	a, err := agent.Start(ctx, agent.Config{
-		ID:                0,
+	cfg := agent.Config{
 		DataDir:           dataDir,
 		Listen:            c.String("listen"),
 		Bucket:            bucket,
@@ -88,20 +120,46 @@ func runDev(c *cli.Context) error {
 		CacheBytes:        c.Int64("cache-bytes"),
 		AdminListen:       c.String("admin-listen"),
 		Logger:            log,
-	})
+	}
+	name := "tlog dev"
+	if !dev {
+		if c.Int("id") < 0 || c.Int("id") > 1<<31-1 {
+			return fail(2, "bad --id %d: use 0 to 2147483647", c.Int("id"))
+		}
+		if c.String("peer-listen") == "" {
+			return fail(2, "--peer-listen must not be empty: agents replicate over it")
+		}
+		cfg.ID = int32(c.Int("id"))
+		cfg.Advertise = c.String("advertise")
+		cfg.PeerListen = c.String("peer-listen")
+		cfg.PeerAdvertise = c.String("peer-advertise")
+		cfg.Zone = c.String("zone")
+		cfg.LeaseTTL = c.Duration("lease-ttl")
+		cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
+		cfg.SessionTimeout = c.Duration("session-timeout")
+		cfg.ReplicaLagMax = c.Duration("replica-lag-max")
+		cfg.NoAutoBalance = c.Bool("no-auto-balance")
+		name = fmt.Sprintf("tlog agent %d", cfg.ID)
+	}
+	a, err := agent.Start(ctx, cfg)
 	if err != nil {
 		return fail(1, "%v", err)
 	}
-	fmt.Fprintf(c.App.Writer, "tlog dev: serving Kafka on %s (cluster %s)\n", a.Addr(), a.ClusterID())
+	fmt.Fprintf(c.App.Writer, "%s: serving Kafka on %s (cluster %s)\n", name, a.Addr(), a.ClusterID())
 	fmt.Fprintf(c.App.Writer, "  data:   %s (write-ahead log in %s, wal-sync=%s)\n", dataDir, filepath.Join(dataDir, "wal"), c.String("wal-sync"))
 	fmt.Fprintf(c.App.Writer, "  bucket: %s\n", bucketURL)
+	if addr := a.PeerAddr(); addr != "" {
+		fmt.Fprintf(c.App.Writer, "  peers:  %s\n", addr)
+	}
 	if addr := a.AdminAddr(); addr != "" {
 		fmt.Fprintf(c.App.Writer, "  admin:  http://%s/metrics, /healthz, /readyz\n", addr)
 	}
-	fmt.Fprintf(c.App.Writer, "  try:    echo hello | kcat -P -b %s -t demo && kcat -C -b %s -t demo -e\n", a.Addr(), a.Addr())
+	if dev {
+		fmt.Fprintf(c.App.Writer, "  try:    echo hello | kcat -P -b %s -t demo && kcat -C -b %s -t demo -e\n", a.Addr(), a.Addr())
+	}
 	<-ctx.Done()
 	stop() // a second Ctrl-C now kills the process
-	fmt.Fprintln(c.App.Writer, "tlog dev: shutting down")
+	fmt.Fprintf(c.App.Writer, "%s: shutting down\n", name)
 	if err := a.Close(); err != nil {
 		return fail(1, "shutdown: %v", err)
 	}

@@ -47,7 +47,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
 		Commands: []*cli.Command{
-			devCommand(),
+			devCommand(), agentCommand(),
 			benchCommand(),
 			topicCommand(), produceCommand(), consumeCommand(),
 		},

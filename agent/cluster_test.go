@@ -1,0 +1,297 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent"
+	"github.com/tlog-io/tlog/tests/tlogtest"
+)
+
+// produceN sends n records through cl (acks=all, idempotent by default)
+// and records the acknowledgements.
+func produceN(t *testing.T, cl *kgo.Client, acked *tlogtest.Acked, topic string, from, n int) {
+	t.Helper()
+	tlogtest.Produce(t, cl, acked, n, func(i int) *kgo.Record {
+		return &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k%d", (from+i)%37), Value: fmt.Appendf(nil, "%s-%d", topic, from+i)}
+	})
+}
+
+// Three agents, RF=3: every acknowledged record is on every replica, any
+// agent serves metadata, and reads come back in order.
+func TestClusterReplicatesToEveryReplica(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("rep", 6, 3, nil)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "rep", 0, 3000)
+	tlogtest.VerifyAll(t, c.Agents[0].Kafka, acked, false)
+
+	// Every replica's log ends where the leader's does.
+	for p := int32(0); p < 6; p++ {
+		mp, _ := c.PartitionMeta("rep", p)
+		if len(mp.ISR) != 3 {
+			t.Fatalf("partition %d ISR %v", p, mp.ISR)
+		}
+		lead, _ := c.Agents[mp.Leader].A.PartitionOffsets("rep", p)
+		tlogtest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+			for _, m := range c.Agents {
+				o, _ := m.A.PartitionOffsets("rep", p)
+				if o.LEO != lead.LEO {
+					return fmt.Errorf("partition %d: agent %d ends at %d, leader %d at %d", p, m.ID, o.LEO, mp.Leader, lead.LEO)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// Killing a leader moves its partitions to an in-sync follower; nothing
+// acknowledged is lost, and the restarted agent catches up and rejoins.
+func TestClusterLeaderFailover(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("fo", 4, 3, nil)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(30*time.Second))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "fo", 0, 2000)
+
+	victim := c.WaitOnLeader("fo", 0, 5*time.Second)
+	before, _ := c.PartitionMeta("fo", 0)
+	c.Kill(victim)
+	killed := time.Now()
+	newLeader := c.WaitOnLeader("fo", 0, 10*time.Second)
+	after, _ := c.PartitionMeta("fo", 0)
+	if newLeader == victim || after.LeaderEpoch <= before.LeaderEpoch {
+		t.Fatalf("after killing %d: leader %d epoch %d (was %d)", victim, newLeader, after.LeaderEpoch, before.LeaderEpoch)
+	}
+	t.Logf("leader %d killed; %d leads after %v", victim, newLeader, time.Since(killed).Round(time.Millisecond))
+
+	produceN(t, cl, acked, "fo", 2000, 2000)
+	var alive string
+	for _, m := range c.Running() {
+		alive = m.Kafka
+	}
+	tlogtest.VerifyAll(t, alive, acked, false)
+
+	c.Restart(victim)
+	c.WaitISR("fo", 0, 15*time.Second, 0, 1, 2)
+	produceN(t, cl, acked, "fo", 4000, 500)
+	tlogtest.VerifyAll(t, c.Agents[victim].Kafka, acked, false)
+}
+
+// A producer keeps going across a leader kill: every record is
+// acknowledged exactly once, in order.
+func TestClusterProduceAcrossKill(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("flow", 3, 3, nil)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	acked := &tlogtest.Acked{}
+	const total = 20000
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	var n atomic.Int64
+	for i := 0; i < total; i++ {
+		wg.Add(1)
+		cl.Produce(context.Background(), &kgo.Record{Topic: "flow", Key: fmt.Appendf(nil, "k%d", i%13), Value: fmt.Appendf(nil, "v-%d", i)}, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				errs.Add(1)
+				t.Errorf("produce: %v", err)
+				return
+			}
+			n.Add(1)
+			acked.Add(r)
+		})
+		if i == total/3 {
+			tlogtest.CheckFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+				if n.Load() < total/6 {
+					return fmt.Errorf("%d acknowledged", n.Load())
+				}
+				return nil
+			})
+			c.Kill(c.WaitOnLeader("flow", 0, 5*time.Second))
+		}
+	}
+	wg.Wait()
+	if errs.Load() > 0 {
+		t.Fatalf("%d produce errors", errs.Load())
+	}
+	alive := c.Running()[0].Kafka
+	if rep := tlogtest.VerifyAll(t, alive, acked, false); rep.Records != total {
+		t.Fatalf("read %d, want %d", rep.Records, total)
+	}
+}
+
+// rawProduce sends one single-record batch straight to addr, bypassing
+// the client's leader routing, and returns the partition's error code and
+// base offset.
+func rawProduce(ctx context.Context, addr, topic string, p int32, acks int16, value string) (int16, int64, error) {
+	// kgo stamps its own acks setting on raw produce requests.
+	ack := kgo.AllISRAcks()
+	if acks == 1 {
+		ack = kgo.LeaderAck()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(ack), kgo.DisableIdempotentWrite())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = acks
+	req.TimeoutMillis = 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = p
+	rp.Records = mkBatch(plainBatch(), value)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		return 0, 0, err
+	}
+	pr := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	if pr.ErrorCode != 0 && pr.ErrorMessage != nil {
+		return pr.ErrorCode, pr.BaseOffset, fmt.Errorf("%s", *pr.ErrorMessage)
+	}
+	return pr.ErrorCode, pr.BaseOffset, nil
+}
+
+// readAll reads every record of topic/p from offset 0 to the end through
+// the cluster and returns the values by offset.
+func readAll(t *testing.T, c *tlogtest.Cluster, topic string, p int32) map[int64]string {
+	t.Helper()
+	cl := c.Client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}), kgo.FetchMaxWait(100*time.Millisecond))
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var end kadm.ListedOffset
+	tlogtest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		ends, err := adm.ListEndOffsets(ctx, topic) // retried while the client's metadata is stale
+		if err == nil {
+			end, _ = ends.Lookup(topic, p)
+			err = end.Err
+		}
+		return err
+	})
+	out := map[int64]string{}
+	for int64(len(out)) < end.Offset {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records of %s/%d", len(out), end.Offset, topic, p)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if _, dup := out[r.Offset]; dup {
+				t.Fatalf("offset %d read twice", r.Offset)
+			}
+			out[r.Offset] = string(r.Value)
+		})
+	}
+	return out
+}
+
+// A leader cut off from its peers (but not from clients or the bucket)
+// stops acknowledging acks=all; the controller elects another leader;
+// after healing, the old leader truncates what it took with acks=1 and
+// never got replicated, and follows. Nothing acknowledged with acks=all is
+// lost.
+func TestClusterCutOffLeader(t *testing.T) {
+	// Slow failure detection leaves time to write to the cut-off leader.
+	c := tlogtest.CreateCluster(t, 3, func(cfg *agent.Config) {
+		cfg.SessionTimeout, cfg.DisconnectGrace = 3*time.Second, 3*time.Second
+	})
+	ctl := c.Controller(5 * time.Second)
+	// A partition led by an agent other than the controller.
+	c.CreateTopic("cut", 6, 3, nil)
+	var p, old int32 = -1, -1
+	for i := int32(0); i < 6; i++ {
+		if l := c.WaitOnLeader("cut", i, 5*time.Second); l != ctl.ID {
+			p, old = i, l
+			break
+		}
+	}
+	if p < 0 {
+		t.Fatal("every partition is led by the controller")
+	}
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	acked := &tlogtest.Acked{}
+	mk := func(base int) func(i int) *kgo.Record {
+		return func(i int) *kgo.Record {
+			return &kgo.Record{Topic: "cut", Partition: p, Value: fmt.Appendf(nil, "all-%d", base+i)}
+		}
+	}
+	tlogtest.Produce(t, cl, acked, 500, mk(0))
+	before, _ := c.PartitionMeta("cut", p)
+
+	c.Cut(old)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// acks=1 still lands in the cut-off leader's own log...
+	code, off, err := rawProduce(ctx, c.Agents[old].Kafka, "cut", p, 1, "lost-acks1")
+	if err != nil || code != 0 {
+		t.Fatalf("acks=1 on the cut-off leader: code %d err %v", code, err)
+	}
+	// ...but acks=all is never acknowledged there.
+	code, _, err = rawProduce(ctx, c.Agents[old].Kafka, "cut", p, -1, "never-acked")
+	if err == nil && code == 0 {
+		t.Fatal("the cut-off leader acknowledged acks=all")
+	}
+	t.Logf("acks=all on the cut-off leader: error code %d (%v)", code, err)
+
+	// The rest of the cluster moves on.
+	tlogtest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		mp, _ := ctl.A.PartitionMeta("cut", p)
+		if mp.Leader == old || mp.Leader < 0 || mp.LeaderEpoch <= before.LeaderEpoch {
+			return fmt.Errorf("leader %d epoch %d", mp.Leader, mp.LeaderEpoch)
+		}
+		return nil
+	})
+	tlogtest.Produce(t, cl, acked, 500, mk(500))
+
+	c.Heal(old)
+	c.WaitISR("cut", p, 20*time.Second, 0, 1, 2)
+	tlogtest.Produce(t, cl, acked, 500, mk(1000))
+
+	got := readAll(t, c, "cut", p)
+	for off, v := range got {
+		if v == "lost-acks1" || v == "never-acked" {
+			t.Errorf("offset %d holds %q, written only on the cut-off leader", off, v)
+		}
+	}
+	for off, v := range acked.M["cut"][p] {
+		if got[off] != v {
+			t.Fatalf("offset %d: read %q, acknowledged %q", off, got[off], v)
+		}
+	}
+	t.Logf("acks=1 record went to offset %d on the cut-off leader; %d records read back", off, len(got))
+
+	// The old leader's log now matches: make it lead and read again.
+	cur, _ := c.PartitionMeta("cut", p)
+	c.Kill(cur.Leader)
+	tlogtest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		mp, ok := c.PartitionMeta("cut", p)
+		if !ok || mp.Leader < 0 || mp.Leader == cur.Leader || c.Agents[mp.Leader].A == nil || !c.Agents[mp.Leader].A.Leads("cut", p) {
+			return fmt.Errorf("no new leader yet")
+		}
+		return nil
+	})
+	again := readAll(t, c, "cut", p)
+	if len(again) != len(got) {
+		t.Fatalf("after another failover: %d records, before %d", len(again), len(got))
+	}
+	for off, v := range got {
+		if again[off] != v {
+			t.Fatalf("offset %d: %q, before %q", off, again[off], v)
+		}
+	}
+}
