@@ -174,7 +174,10 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 						err = errTimedOut
 					}
 				case <-r.ctx.Done():
-					err = r.ctx.Err()
+					// The agent or connection is going away: answer
+					// nothing, so the client retries elsewhere rather
+					// than take an error for an outcome not known.
+					return nil
 				}
 			}
 			if err != nil {
