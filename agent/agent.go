@@ -215,6 +215,7 @@ type Agent struct {
 	flushKick chan struct{}
 	stats     struct {
 		flushes, flushedBytes    atomic.Int64
+		commitsRefused           atomic.Int64
 		retained, deletedObjects atomic.Int64
 		compactions              atomic.Int64
 	}
@@ -627,7 +628,7 @@ func (a *Agent) syncTopics() {
 			}
 		}
 		o := u.p.Offsets()
-		if u.logStart > o.LogStart && u.logStart <= o.HW {
+		if u.logStart > o.LogStart {
 			if err := u.p.SetLogStart(u.logStart); err != nil {
 				a.log.Warn("apply log start", "topic", u.name, "partition", u.idx, "err", err)
 			}

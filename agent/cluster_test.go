@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
+	"github.com/tlog-io/tlog/tier"
 )
 
 // produceN sends n records through cl (acks=all, idempotent by default)
@@ -294,4 +296,189 @@ func TestClusterCutOffLeader(t *testing.T) {
 			t.Fatalf("offset %d: %q, before %q", off, again[off], v)
 		}
 	}
+}
+
+// Two agents hold a topic; a third joins: the controller moves replicas
+// and leaders to it, it copies only the unflushed tail, and serves history
+// from the bucket.
+func TestClusterScaleOut(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 2)
+	const parts = 12
+	c.CreateTopic("grow", parts, 2, nil)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "grow", 0, 12000)
+	// Let the flusher put history in the bucket.
+	tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		for p := int32(0); p < parts; p++ {
+			mp, _ := c.PartitionMeta("grow", p)
+			if o, _ := c.Agents[mp.Leader].A.PartitionOffsets("grow", p); mp.FlushedEnd < o.HW {
+				return fmt.Errorf("partition %d flushed to %d of %d", p, mp.FlushedEnd, o.HW)
+			}
+		}
+		return nil
+	})
+
+	start := time.Now()
+	m := c.Add("")
+	var moved time.Duration
+	tlogtest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		replicas, leads := 0, 0
+		for p := int32(0); p < parts; p++ {
+			mp, _ := c.PartitionMeta("grow", p)
+			if len(mp.Target) > 0 {
+				return fmt.Errorf("partition %d still moving to %v", p, mp.Target)
+			}
+			if slices.Contains(mp.Replicas, m.ID) {
+				replicas++
+			}
+			if mp.Leader == m.ID && m.A.Leads("grow", p) {
+				leads++
+			}
+		}
+		if replicas < parts*2/3 || leads < parts/3 {
+			return fmt.Errorf("new agent holds %d replicas and leads %d partitions", replicas, leads)
+		}
+		return nil
+	})
+	moved = time.Since(start)
+	t.Logf("third agent took %d-partition share in %v", parts, moved.Round(time.Millisecond))
+
+	// It copied only the tail: far less than the topic's bytes.
+	var total int64
+	for p := int32(0); p < parts; p++ {
+		o, _ := m.A.PartitionOffsets("grow", p)
+		total += o.LEO - o.FlushedEnd
+	}
+	if total > 1000 {
+		t.Errorf("the new agent holds %d unflushed records; the tail should be nearly empty", total)
+	}
+	// It serves everything from offset 0 (history from the bucket).
+	tlogtest.VerifyAll(t, m.Kafka, acked, false)
+	produceN(t, cl, acked, "grow", 12000, 3000)
+	tlogtest.VerifyAll(t, m.Kafka, acked, false)
+}
+
+// Draining an agent moves every replica and leader off it.
+func TestClusterDrain(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("drain", 6, 2, nil)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "drain", 0, 3000)
+	ctl := c.Controller(5 * time.Second)
+	if err := ctl.A.SetDraining(context.Background(), 1, true); err != nil {
+		t.Fatal(err)
+	}
+	tlogtest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		for p := int32(0); p < 6; p++ {
+			mp, _ := c.PartitionMeta("drain", p)
+			if slices.Contains(mp.Replicas, 1) || mp.Leader == 1 || len(mp.Target) > 0 {
+				return fmt.Errorf("partition %d: leader %d replicas %v target %v", p, mp.Leader, mp.Replicas, mp.Target)
+			}
+		}
+		return nil
+	})
+	c.Kill(1)
+	produceN(t, cl, acked, "drain", 3000, 3000)
+	tlogtest.VerifyAll(t, c.Agents[0].Kafka, acked, false)
+}
+
+// A zombie leader: cut off from its peers and unable to read metadata (as
+// if paused), it is replaced; meanwhile it still takes acks=1 writes.
+// When it comes back, its segment commit is refused (stale epoch), it
+// learns it is deposed, and nothing it wrote in between ever becomes
+// visible; acknowledged acks=all records all are.
+func TestClusterZombieLeader(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3, func(cfg *agent.Config) {
+		cfg.FlushInterval = 500 * time.Millisecond
+	})
+	ctl := c.Controller(5 * time.Second)
+	c.CreateTopic("z", 3, 3, nil)
+	var p, z int32 = -1, -1
+	for i := int32(0); i < 3; i++ {
+		if l := c.WaitOnLeader("z", i, 5*time.Second); l != ctl.ID {
+			p, z = i, l
+			break
+		}
+	}
+	if p < 0 {
+		t.Fatal("every partition is led by the controller")
+	}
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	acked := &tlogtest.Acked{}
+	mk := func(base int) func(i int) *kgo.Record {
+		return func(i int) *kgo.Record {
+			return &kgo.Record{Topic: "z", Partition: p, Value: fmt.Appendf(nil, "all-%d", base+i)}
+		}
+	}
+	tlogtest.Produce(t, cl, acked, 300, mk(0))
+	before, _ := c.PartitionMeta("z", p)
+	zm := c.Agents[z]
+
+	// "Pause": no peers, no journal.
+	c.Cut(z)
+	zm.Bucket.SetError(tier.OpGet, tier.ErrInjected)
+	zm.Bucket.SetError(tier.OpList, tier.ErrInjected)
+	tlogtest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		mp, _ := ctl.A.PartitionMeta("z", p)
+		if mp.Leader == z || mp.Leader < 0 || mp.LeaderEpoch <= before.LeaderEpoch {
+			return fmt.Errorf("leader %d epoch %d", mp.Leader, mp.LeaderEpoch)
+		}
+		return nil
+	})
+	tlogtest.Produce(t, cl, acked, 300, mk(300))
+
+	// Writes to the zombie after its failover: acks=1 lands in its own
+	// log; acks=all never completes.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var zombieAcked []int64
+	for i := 0; i < 5; i++ {
+		code, off, err := rawProduce(ctx, zm.Kafka, "z", p, 1, fmt.Sprintf("zombie-%d", i))
+		if err == nil && code == 0 {
+			zombieAcked = append(zombieAcked, off)
+		}
+	}
+	if len(zombieAcked) == 0 {
+		t.Fatal("the zombie took no acks=1 writes; the test needs it to believe it leads")
+	}
+	if code, _, err := rawProduce(ctx, zm.Kafka, "z", p, -1, "zombie-all"); err == nil && code == 0 {
+		t.Fatal("the zombie acknowledged acks=all")
+	}
+
+	// "Resume" its peers: its flush of what it holds is refused.
+	refusedBefore := zm.A.Stats().CommitsRefused
+	c.Heal(z)
+	tlogtest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if n := zm.A.Stats().CommitsRefused; n <= refusedBefore {
+			return fmt.Errorf("%d commits refused", n)
+		}
+		return nil
+	})
+	// Then its journal reads: it learns, steps down and follows.
+	zm.Bucket.SetError(tier.OpGet, nil)
+	zm.Bucket.SetError(tier.OpList, nil)
+	tlogtest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if zm.A.Leads("z", p) {
+			return fmt.Errorf("the zombie still leads")
+		}
+		return nil
+	})
+	c.WaitISR("z", p, 20*time.Second, 0, 1, 2)
+	tlogtest.Produce(t, cl, acked, 300, mk(600))
+
+	got := readAll(t, c, "z", p)
+	for off, v := range got {
+		if len(v) >= 6 && v[:6] == "zombie" {
+			t.Errorf("offset %d holds %q, written to the zombie", off, v)
+		}
+	}
+	for off, v := range acked.M["z"][p] {
+		if got[off] != v {
+			t.Fatalf("offset %d: read %q, acknowledged %q", off, got[off], v)
+		}
+	}
+	t.Logf("zombie acknowledged acks=1 at offsets %v; none visible; %d records read", zombieAcked, len(got))
 }

@@ -638,3 +638,13 @@ func balanceCmds(st *metadata.State) []metadata.Command {
 	}
 	return cmds
 }
+
+// SetDraining marks agent id to be emptied of replicas and leaders (or
+// no longer), through the controller.
+func (a *Agent) SetDraining(ctx context.Context, id int32, draining bool) error {
+	if _, ok := a.meta.State().Agents[id]; !ok {
+		return fmt.Errorf("%w: agent %d", metadata.ErrUnknownAgent, id)
+	}
+	_, err := a.propose(ctx, metadata.SetAgentDraining{ID: id, Draining: draining})
+	return err
+}

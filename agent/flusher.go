@@ -149,6 +149,7 @@ func (a *Agent) flushOnce(ctx context.Context) (int64, error) {
 	if _, err := a.propose(ctx, metadata.CommitSegments{Commits: cmds}); err != nil {
 		// The object is orphaned; garbage collection removes it.
 		if errors.Is(err, metadata.ErrStaleEpoch) || errors.Is(err, metadata.ErrNotContiguous) {
+			a.stats.commitsRefused.Add(1)
 			a.log.Error("segment commit refused: this agent no longer leads or its view is stale", "object", key, "err", err)
 		}
 		return 0, fmt.Errorf("commit %s: %w", key, err)

@@ -4,8 +4,12 @@ import "encoding/json"
 
 // Stats are cumulative counters of the agent's background work.
 type Stats struct {
-	Flushes        int64 // segment objects committed by the flusher
-	FlushedBytes   int64
+	Flushes      int64 // segment objects committed by the flusher
+	FlushedBytes int64
+	// CommitsRefused counts segment commits the controller refused: this
+	// agent's leader epoch was stale (it had been deposed) or its view
+	// of the flushed end was.
+	CommitsRefused int64
 	Compactions    int64 // runs of ranges merged
 	LogStartMoves  int64 // partitions moved by retention
 	DeletedObjects int64 // unreferenced objects collected
@@ -17,6 +21,7 @@ func (a *Agent) Stats() Stats {
 	return Stats{
 		Flushes:        a.stats.flushes.Load(),
 		FlushedBytes:   a.stats.flushedBytes.Load(),
+		CommitsRefused: a.stats.commitsRefused.Load(),
 		Compactions:    a.stats.compactions.Load(),
 		LogStartMoves:  a.stats.retained.Load(),
 		DeletedObjects: a.stats.deletedObjects.Load(),

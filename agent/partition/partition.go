@@ -1157,16 +1157,24 @@ func (p *Partition) EpochAt(offset int64) int32 {
 }
 
 // SetLogStart moves logStart forward (DeleteRecords, retention) and drops
-// WAL batches wholly below it. offset may not pass the HW.
+// WAL batches wholly below it. On the leader offset may not pass the HW.
 func (p *Partition) SetLogStart(offset int64) error {
 	p.mu.Lock()
-	if offset > p.hw {
-		p.mu.Unlock()
-		return fmt.Errorf("%w: %d beyond high watermark %d", ErrOffsetOutOfRange, offset, p.hw)
-	}
 	if offset <= p.logStart {
 		p.mu.Unlock()
 		return nil
+	}
+	if offset > p.hw {
+		if p.role.Leader {
+			p.mu.Unlock()
+			return fmt.Errorf("%w: %d beyond high watermark %d", ErrOffsetOutOfRange, offset, p.hw)
+		}
+		// A follower behind the leader's HW still takes the leader's
+		// log start (metadata says it is committed).
+		if offset > p.leo {
+			p.logStart = offset
+			return p.resetLocked(offset)
+		}
 	}
 	p.logStart = offset
 	return p.dropBelowLogStartLocked()

@@ -33,12 +33,15 @@ type Cluster struct {
 
 // Member is one agent slot of a Cluster; A is nil while it is down.
 type Member struct {
-	ID       int32
-	Dir      string
-	Kafka    string
-	Peer     string
-	Zone     string
-	Faults   *peer.Faults
+	ID     int32
+	Dir    string
+	Kafka  string
+	Peer   string
+	Zone   string
+	Faults *peer.Faults
+	// Bucket is this agent's own view of the shared bucket, for
+	// injecting faults into one agent's bucket calls only.
+	Bucket   *tier.Faulty
 	A        *agent.Agent
 	Restarts int
 }
@@ -96,6 +99,7 @@ func (c *Cluster) newMember() *Member {
 		Kafka:  FreeAddr(c.t),
 		Peer:   FreeAddr(c.t),
 		Faults: peer.NewFaults(nil),
+		Bucket: tier.NewFaulty(c.Bucket),
 	}
 	c.Agents = append(c.Agents, m)
 	return m
@@ -108,7 +112,7 @@ func (c *Cluster) start(m *Member) error {
 		Listen:     m.Kafka,
 		PeerListen: m.Peer,
 		Zone:       m.Zone,
-		Bucket:     c.Bucket,
+		Bucket:     nopClose{m.Bucket},
 		Transport:  m.Faults,
 		Logger:     testLogger(m.ID),
 	}
@@ -127,6 +131,11 @@ func (c *Cluster) start(m *Member) error {
 	c.mu.Unlock()
 	return nil
 }
+
+// nopClose keeps an agent from closing the bucket its peers share.
+type nopClose struct{ tier.Bucket }
+
+func (nopClose) Close() error { return nil }
 
 // testLogger logs warnings (everything with TLOG_TEST_LOG=debug).
 func testLogger(id int32) *slog.Logger {
