@@ -11,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
@@ -133,41 +132,6 @@ func TestClusterProduceAcrossKill(t *testing.T) {
 	}
 }
 
-// rawProduce sends one single-record batch straight to addr, bypassing
-// the client's leader routing, and returns the partition's error code and
-// base offset.
-func rawProduce(ctx context.Context, addr, topic string, p int32, acks int16, value string) (int16, int64, error) {
-	// kgo stamps its own acks setting on raw produce requests.
-	ack := kgo.AllISRAcks()
-	if acks == 1 {
-		ack = kgo.LeaderAck()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(ack), kgo.DisableIdempotentWrite())
-	if err != nil {
-		return 0, 0, err
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks = acks
-	req.TimeoutMillis = 1000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition = p
-	rp.Records = mkBatch(plainBatch(), value)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
-	if err != nil {
-		return 0, 0, err
-	}
-	pr := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
-	if pr.ErrorCode != 0 && pr.ErrorMessage != nil {
-		return pr.ErrorCode, pr.BaseOffset, fmt.Errorf("%s", *pr.ErrorMessage)
-	}
-	return pr.ErrorCode, pr.BaseOffset, nil
-}
-
 // readAll reads every record of topic/p from offset 0 to the end through
 // the cluster and returns the values by offset.
 func readAll(t *testing.T, c *tlogtest.Cluster, topic string, p int32) map[int64]string {
@@ -239,12 +203,12 @@ func TestClusterCutOffLeader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// acks=1 still lands in the cut-off leader's own log...
-	code, off, err := rawProduce(ctx, c.Agents[old].Kafka, "cut", p, 1, "lost-acks1")
+	code, off, err := tlogtest.ProduceTo(ctx, c.Agents[old].Kafka, "cut", p, 1, "lost-acks1")
 	if err != nil || code != 0 {
 		t.Fatalf("acks=1 on the cut-off leader: code %d err %v", code, err)
 	}
 	// ...but acks=all is never acknowledged there.
-	code, _, err = rawProduce(ctx, c.Agents[old].Kafka, "cut", p, -1, "never-acked")
+	code, _, err = tlogtest.ProduceTo(ctx, c.Agents[old].Kafka, "cut", p, -1, "never-acked")
 	if err == nil && code == 0 {
 		t.Fatal("the cut-off leader acknowledged acks=all")
 	}
@@ -436,7 +400,7 @@ func TestClusterZombieLeader(t *testing.T) {
 	defer cancel()
 	var zombieAcked []int64
 	for i := 0; i < 5; i++ {
-		code, off, err := rawProduce(ctx, zm.Kafka, "z", p, 1, fmt.Sprintf("zombie-%d", i))
+		code, off, err := tlogtest.ProduceTo(ctx, zm.Kafka, "z", p, 1, fmt.Sprintf("zombie-%d", i))
 		if err == nil && code == 0 {
 			zombieAcked = append(zombieAcked, off)
 		}
@@ -444,7 +408,7 @@ func TestClusterZombieLeader(t *testing.T) {
 	if len(zombieAcked) == 0 {
 		t.Fatal("the zombie took no acks=1 writes; the test needs it to believe it leads")
 	}
-	if code, _, err := rawProduce(ctx, zm.Kafka, "z", p, -1, "zombie-all"); err == nil && code == 0 {
+	if code, _, err := tlogtest.ProduceTo(ctx, zm.Kafka, "z", p, -1, "zombie-all"); err == nil && code == 0 {
 		t.Fatal("the zombie acknowledged acks=all")
 	}
 

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,22 +56,25 @@ const (
 
 type replicator struct {
 	a     *Agent
-	mu    sync.RWMutex
+	mu    sync.Mutex
 	links map[int32]*link
-	byKey map[wal.PartKey][]*link
+	// byKey maps a partition to the links feeding it. It is replaced
+	// whole, so wake reads it without a lock: wake runs from answer
+	// callbacks that hold a link's lock, which reconcile takes under mu.
+	byKey atomic.Pointer[map[wal.PartKey][]*link]
 }
 
 func newReplicator(a *Agent) *replicator {
-	return &replicator{a: a, links: map[int32]*link{}, byKey: map[wal.PartKey][]*link{}}
+	r := &replicator{a: a, links: map[int32]*link{}}
+	r.byKey.Store(&map[wal.PartKey][]*link{})
+	return r
 }
 
 // wake tells the links feeding partition k that there is something to send.
 func (r *replicator) wake(k wal.PartKey) {
-	r.mu.RLock()
-	for _, l := range r.byKey[k] {
+	for _, l := range (*r.byKey.Load())[k] {
 		l.poke()
 	}
-	r.mu.RUnlock()
 }
 
 type feedState int
@@ -200,7 +204,7 @@ func (r *replicator) reconcile() {
 		l.mu.Unlock()
 		l.poke()
 	}
-	r.byKey = byKey
+	r.byKey.Store(&byKey)
 }
 
 // stopAll ends every link (agent shutdown).
@@ -208,7 +212,7 @@ func (r *replicator) stopAll() {
 	r.mu.Lock()
 	links := r.links
 	r.links = map[int32]*link{}
-	r.byKey = map[wal.PartKey][]*link{}
+	r.byKey.Store(&map[wal.PartKey][]*link{})
 	r.mu.Unlock()
 	for _, l := range links {
 		close(l.stop)

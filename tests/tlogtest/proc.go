@@ -145,3 +145,90 @@ func (p *Proc) Stop(timeout time.Duration) error {
 		return fmt.Errorf("did not exit within %v of SIGTERM", timeout)
 	}
 }
+
+// Pause stops the process (SIGSTOP): it keeps its sockets and memory but
+// runs nothing until Resume.
+func (p *Proc) Pause() { p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (p *Proc) Resume() { p.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ProcCluster is N `tlog agent` processes on one bucket, each with fixed
+// loopback addresses and its own data directory, so a killed agent
+// restarts as itself.
+type ProcCluster struct {
+	t      testing.TB
+	bin    string
+	Bucket string
+	Extra  []string
+	Agents []*ProcAgent
+}
+
+// ProcAgent is one agent slot; P is the running process (nil while down).
+type ProcAgent struct {
+	ID    int32
+	Dir   string
+	Kafka string
+	Peer  string
+	Admin string
+	P     *Proc
+}
+
+// StartProcCluster starts n agents on bucketURL with extra flags.
+func StartProcCluster(t testing.TB, bin, bucketURL string, n int, extra ...string) *ProcCluster {
+	t.Helper()
+	c := &ProcCluster{t: t, bin: bin, Bucket: bucketURL, Extra: extra}
+	for i := range n {
+		c.Agents = append(c.Agents, &ProcAgent{ID: int32(i), Dir: t.TempDir(), Kafka: FreeAddr(t), Peer: FreeAddr(t), Admin: FreeAddr(t)})
+	}
+	for _, a := range c.Agents {
+		c.Start(a.ID)
+	}
+	return c
+}
+
+// Start runs agent id (again).
+func (c *ProcCluster) Start(id int32) *Proc {
+	c.t.Helper()
+	a := c.Agents[id]
+	args := append([]string{"agent", "--id", fmt.Sprint(id), "--data", a.Dir, "--bucket", c.Bucket,
+		"--listen", a.Kafka, "--peer-listen", a.Peer, "--admin-listen", a.Admin}, c.Extra...)
+	a.P = StartProc(c.t, c.bin, a.Kafka, args...)
+	return a.P
+}
+
+// Kill SIGKILLs agent id.
+func (c *ProcCluster) Kill(id int32) {
+	if a := c.Agents[id]; a.P != nil {
+		a.P.Kill()
+		a.P = nil
+	}
+}
+
+// Seeds lists every agent's Kafka address.
+func (c *ProcCluster) Seeds() []string {
+	var s []string
+	for _, a := range c.Agents {
+		s = append(s, a.Kafka)
+	}
+	return s
+}
+
+// Tail returns the last n lines of s.
+func Tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,451 @@
+package tests
+
+// Clusters of real `tlog agent` processes on loopback: a zombie leader
+// paused with SIGSTOP past its failover, and (heavy, on MinIO) leaders
+// killed with SIGKILL every 10 s for two minutes under an idempotent
+// acks=all producer and a consumer.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/tests/tlogtest"
+	"github.com/tlog-io/tlog/tier/miniotest"
+)
+
+// clusterFlags are the timings the process tests run agents with.
+var clusterFlags = []string{
+	"--lease-ttl", "2s", "--heartbeat-interval", "100ms", "--session-timeout", "1500ms",
+	"--replica-lag-max", "3s",
+}
+
+// partitionView is what a client's Metadata request says of a partition.
+type partitionView struct {
+	leader, epoch int32
+	isr           []int32
+}
+
+// describe asks the agent at addr itself (not whichever broker a client
+// picks, which may be the one paused or killed) for a topic's partitions
+// and the controller.
+func describe(ctx context.Context, addr, topic string) (map[int32]partitionView, int32, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return nil, -1, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cl.SeedBrokers()[0].Request(rctx, req)
+	if err != nil {
+		return nil, -1, err
+	}
+	md := resp.(*kmsg.MetadataResponse)
+	if len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 {
+		return nil, -1, fmt.Errorf("topic %s: %+v", topic, md.Topics)
+	}
+	out := map[int32]partitionView{}
+	for _, pd := range md.Topics[0].Partitions {
+		out[pd.Partition] = partitionView{leader: pd.Leader, epoch: pd.LeaderEpoch, isr: pd.ISR}
+	}
+	return out, md.ControllerID, nil
+}
+
+// A leader paused (SIGSTOP) past its failover and then resumed: nothing
+// it takes afterwards becomes visible, its flushes do not reach the
+// manifest, and every acks=all record is there. The bucket is a shared
+// directory (the filesystem bucket locks across processes).
+func TestProcClusterZombieLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three tlog processes")
+	}
+	bin := tlogtest.BuildTlog(t)
+	bucket := "file://" + t.TempDir()
+	c := tlogtest.StartProcCluster(t, bin, bucket, 3, append([]string{"--flush-interval", "1s"}, clusterFlags...)...)
+	seeds := c.Seeds()
+	adm := kadm.NewClient(tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...)))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, "zombie"); err != nil {
+		t.Fatal(err)
+	}
+	var views map[int32]partitionView
+	var ctl int32
+	tlogtest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		var err error
+		views, ctl, err = describe(ctx, seeds[0], "zombie")
+		if err == nil && len(views) == 3 {
+			for _, v := range views {
+				if v.leader < 0 || len(v.isr) != 3 {
+					return fmt.Errorf("not settled: %+v", views)
+				}
+			}
+		}
+		return err
+	})
+	var p, z int32 = -1, -1
+	for i := int32(0); i < 3; i++ {
+		if views[i].leader != ctl {
+			p, z = i, views[i].leader
+			break
+		}
+	}
+	if p < 0 {
+		t.Fatalf("every partition is led by the controller %d: %+v", ctl, views)
+	}
+	t.Logf("partition %d led by agent %d (controller %d)", p, z, ctl)
+
+	prod := tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.RecordDeliveryTimeout(90*time.Second), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	acked := &tlogtest.Acked{}
+	mk := func(base int) func(i int) *kgo.Record {
+		return func(i int) *kgo.Record {
+			return &kgo.Record{Topic: "zombie", Partition: p, Value: fmt.Appendf(nil, "all-%d", base+i)}
+		}
+	}
+	tlogtest.Produce(t, prod, acked, 2000, mk(0))
+
+	t.Cleanup(func() {
+		if t.Failed() || testing.Verbose() {
+			for _, a := range c.Agents {
+				if a.P != nil {
+					t.Logf("agent %d log:\n%s", a.ID, tlogtest.Tail(a.P.Output(), 60))
+				}
+			}
+		}
+	})
+	zp := c.Agents[z].P
+	zp.Pause()
+	paused := time.Now()
+	other := seeds[(z+1)%3]
+	tlogtest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		v, _, err := describe(ctx, other, "zombie")
+		if err == nil && (v[p].leader == z || v[p].leader < 0 || v[p].epoch <= views[p].epoch) {
+			err = fmt.Errorf("leader %d epoch %d", v[p].leader, v[p].epoch)
+		}
+		return err
+	})
+	t.Logf("new leader for partition %d after %v", p, time.Since(paused).Round(time.Millisecond))
+	tlogtest.Produce(t, prod, acked, 2000, mk(2000))
+	time.Sleep(2 * time.Second) // well past its failover
+
+	// Writes reach the zombie while it is stopped; they are served when
+	// it resumes, before or after it learns it was replaced.
+	type result struct {
+		code int16
+		off  int64
+		err  error
+	}
+	results := make(chan result, 8)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acks := int16(1)
+			if i%2 == 1 {
+				acks = -1
+			}
+			code, off, err := tlogtest.ProduceTo(ctx, c.Agents[z].Kafka, "zombie", p, acks, fmt.Sprintf("zombie-%d", i))
+			results <- result{code, off, err}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	zp.Resume()
+	wg.Wait()
+	close(results)
+	for r := range results {
+		t.Logf("write to the zombie: code %d offset %d err %v", r.code, r.off, r.err)
+	}
+
+	tlogtest.CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		v, _, err := describe(ctx, other, "zombie")
+		if err == nil && len(v[p].isr) != 3 {
+			err = fmt.Errorf("ISR %v", v[p].isr)
+		}
+		return err
+	})
+	tlogtest.Produce(t, prod, acked, 2000, mk(4000))
+	rep := tlogtest.VerifyAll(t, other, acked, false)
+	t.Logf("read back %d records; none written to the zombie", rep.Records)
+	out := zp.Output()
+	switch {
+	case strings.Contains(out, "segment commit refused"):
+		t.Logf("the zombie's segment commit was refused")
+	default:
+		t.Logf("the zombie learned it was replaced before its flusher ran; no commit was attempted")
+	}
+}
+
+// Three agents on MinIO, RF=3, 12 partitions; an idempotent acks=all
+// producer and a consumer run while the leader of a partition is killed
+// with SIGKILL every 10 s for 2 minutes and restarted. Checked: no
+// acknowledged record lost, none duplicated, no offset read with two
+// different records, order kept per partition. Reported: the longest
+// time produce to the victim's partitions was unavailable after a kill.
+// Heavy (TLOG_HEAVY=1); needs MinIO.
+func TestProcClusterChaos(t *testing.T) {
+	if os.Getenv("TLOG_HEAVY") == "" {
+		t.Skip("heavy (2 minutes of chaos); set TLOG_HEAVY=1")
+	}
+	m := miniotest.StartProcess(t)
+	miniotest.CreateBucket(t, m.Endpoint(), m.AccessKey(), m.SecretKey(), "chaos")
+	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey())
+	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey())
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	bucket := fmt.Sprintf("s3://chaos/c?endpoint=%s&region=us-east-1", m.Endpoint())
+	bin := tlogtest.BuildTlog(t)
+	c := tlogtest.StartProcCluster(t, bin, bucket, 3, clusterFlags...)
+	seeds := c.Seeds()
+
+	const (
+		topic  = "chaos"
+		parts  = 12
+		period = 10 * time.Second
+		length = 2 * time.Minute
+		rate   = 2000 // records per second
+	)
+	duration := length
+	if d, err := time.ParseDuration(os.Getenv("TLOG_CHAOS_DURATION")); err == nil {
+		duration = d
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), duration+5*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...)))
+	if _, err := adm.CreateTopic(ctx, parts, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	tlogtest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		v, _, err := describe(ctx, seeds[0], topic)
+		if err == nil && len(v) != parts {
+			err = fmt.Errorf("%d partitions", len(v))
+		}
+		return err
+	})
+
+	// The producer: idempotent, acks=all; each record carries its
+	// partition and a sequence number, and the time it was sent.
+	prod := tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
+	acked := &tlogtest.Acked{}
+	type ack struct {
+		sent, at time.Time
+	}
+	var ackMu sync.Mutex
+	acks := map[int32][]ack{}
+	var produceErrs atomic.Int64
+	var firstErr atomic.Value
+	var inflight sync.WaitGroup
+	stopProduce := make(chan struct{})
+	produced := make(chan struct{})
+	var sent atomic.Int64
+	go func() {
+		defer close(produced)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; {
+			select {
+			case <-stopProduce:
+				inflight.Wait()
+				return
+			case <-tick.C:
+			}
+			for range rate / 100 {
+				p := int32(n % parts)
+				now := time.Now()
+				inflight.Add(1)
+				r := &kgo.Record{Topic: topic, Partition: p, Value: fmt.Appendf(nil, "p%d-n%d", p, n)}
+				prod.Produce(ctx, r, func(r *kgo.Record, err error) {
+					defer inflight.Done()
+					if err != nil {
+						produceErrs.Add(1)
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					acked.Add(r)
+					ackMu.Lock()
+					acks[r.Partition] = append(acks[r.Partition], ack{sent: now, at: time.Now()})
+					ackMu.Unlock()
+				})
+				n++
+				sent.Add(1)
+			}
+		}
+	}()
+
+	// The consumer reads every partition from the start, all along,
+	// recording what each offset held.
+	type seen struct {
+		mu     sync.Mutex
+		values map[int32]map[int64]string
+		next   map[int32]int64
+		errs   []string
+	}
+	obs := &seen{values: map[int32]map[int64]string{}, next: map[int32]int64{}}
+	offsets := map[int32]kgo.Offset{}
+	for p := int32(0); p < parts; p++ {
+		offsets[p] = kgo.NewOffset().AtStart()
+		obs.values[p] = map[int64]string{}
+	}
+	cons := tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.MetadataMinAge(250*time.Millisecond))
+	cctx, stopConsume := context.WithCancel(ctx)
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for cctx.Err() == nil {
+			fs := cons.PollFetches(cctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				obs.mu.Lock()
+				defer obs.mu.Unlock()
+				if prev, ok := obs.values[r.Partition][r.Offset]; ok && prev != string(r.Value) {
+					obs.errs = append(obs.errs, fmt.Sprintf("%d@%d read as %q and %q", r.Partition, r.Offset, prev, r.Value))
+				}
+				obs.values[r.Partition][r.Offset] = string(r.Value)
+				if want := obs.next[r.Partition]; r.Offset != want {
+					obs.errs = append(obs.errs, fmt.Sprintf("%d: read offset %d after %d", r.Partition, r.Offset, want-1))
+				}
+				obs.next[r.Partition] = r.Offset + 1
+			})
+		}
+	}()
+
+	// The chaos: every period, SIGKILL the leader of one partition
+	// (rotating) and restart it.
+	type kill struct {
+		at     time.Time
+		victim int32
+		parts  []int32
+	}
+	var kills []kill
+	start := time.Now()
+	for i := 0; time.Since(start)+period <= duration; i++ {
+		time.Sleep(period)
+		v, _, err := describe(ctx, seeds[(i+1)%len(seeds)], topic)
+		if err != nil {
+			t.Logf("metadata before kill %d: %v", i, err)
+			continue
+		}
+		victim := v[int32(i%parts)].leader
+		if victim < 0 {
+			continue
+		}
+		var led []int32
+		for p, pv := range v {
+			if pv.leader == victim {
+				led = append(led, p)
+			}
+		}
+		c.Kill(victim)
+		kills = append(kills, kill{at: time.Now(), victim: victim, parts: led})
+		c.Start(victim)
+	}
+	close(stopProduce)
+	select {
+	case <-produced:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("producer did not finish: %d sent", sent.Load())
+	}
+	if n := produceErrs.Load(); n > 0 {
+		t.Fatalf("%d produces failed, first: %v", n, firstErr.Load())
+	}
+
+	// The consumer must reach the end of every partition.
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlogtest.CheckFor(t, 2*time.Minute, 200*time.Millisecond, func() error {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		for p := int32(0); p < parts; p++ {
+			e, _ := ends.Lookup(topic, p)
+			if obs.next[p] < e.Offset {
+				return fmt.Errorf("partition %d: consumer at %d of %d", p, obs.next[p], e.Offset)
+			}
+		}
+		return nil
+	})
+	stopConsume()
+	<-consumed
+
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.errs) > 0 {
+		t.Fatalf("%d inconsistencies in what the consumer read, first: %s", len(obs.errs), obs.errs[0])
+	}
+	lost, dups := 0, 0
+	byValue := map[string]bool{}
+	for p, offs := range acked.M[topic] {
+		for off, v := range offs {
+			if obs.values[p][off] != v {
+				lost++
+				if lost < 5 {
+					t.Errorf("%d@%d acknowledged %q, read %q", p, off, v, obs.values[p][off])
+				}
+			}
+		}
+	}
+	for _, offs := range obs.values {
+		for _, v := range offs {
+			if byValue[v] {
+				dups++
+			}
+			byValue[v] = true
+		}
+	}
+	// Unavailability: for each kill, the longest wait on a partition the
+	// victim led for the first acknowledgement of a record sent after it.
+	var worst time.Duration
+	var per []string
+	ackMu.Lock()
+	for _, k := range kills {
+		var w time.Duration
+		for _, p := range k.parts {
+			as := acks[p]
+			i := sort.Search(len(as), func(i int) bool { return !as[i].sent.Before(k.at) })
+			first := time.Duration(-1)
+			for _, a := range as[i:] {
+				if d := a.at.Sub(k.at); first < 0 || d < first {
+					first = d
+				}
+			}
+			w = max(w, first)
+		}
+		worst = max(worst, w)
+		per = append(per, fmt.Sprintf("agent %d (%d partitions): %v", k.victim, len(k.parts), w.Round(time.Millisecond)))
+	}
+	ackMu.Unlock()
+	t.Logf("%d kills over %v; %d records acknowledged, %d read; %d lost, %d duplicated",
+		len(kills), time.Since(start).Round(time.Second), acked.N, len(byValue), lost, dups)
+	t.Logf("produce unavailable after each kill: %s", strings.Join(per, "; "))
+	t.Logf("longest produce unavailability after a kill: %v", worst.Round(time.Millisecond))
+	if lost > 0 || dups > 0 {
+		t.Fatalf("%d acknowledged records lost, %d duplicated", lost, dups)
+	}
+	if len(kills) < int(duration/period)-1 {
+		t.Fatalf("only %d kills", len(kills))
+	}
+}
