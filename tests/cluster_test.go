@@ -341,8 +341,8 @@ func TestProcClusterChaos(t *testing.T) {
 	}
 	var kills []kill
 	start := time.Now()
-	for i := 0; time.Since(start)+period <= duration; i++ {
-		time.Sleep(period)
+	for i := 0; time.Duration(i+1)*period < duration; i++ {
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * period)))
 		v, _, err := describe(ctx, seeds[(i+1)%len(seeds)], topic)
 		if err != nil {
 			t.Logf("metadata before kill %d: %v", i, err)
@@ -362,6 +362,7 @@ func TestProcClusterChaos(t *testing.T) {
 		kills = append(kills, kill{at: time.Now(), victim: victim, parts: led})
 		c.Start(victim)
 	}
+	time.Sleep(time.Until(start.Add(duration)))
 	close(stopProduce)
 	select {
 	case <-produced:
@@ -445,7 +446,7 @@ func TestProcClusterChaos(t *testing.T) {
 	if lost > 0 || dups > 0 {
 		t.Fatalf("%d acknowledged records lost, %d duplicated", lost, dups)
 	}
-	if len(kills) < int(duration/period)-1 {
+	if len(kills) < int(duration/period)-2 {
 		t.Fatalf("only %d kills", len(kills))
 	}
 }

@@ -72,14 +72,24 @@ func StartDev(t testing.TB, bin, dataDir string, args ...string) *Proc {
 // StartProc runs bin with args and waits for Kafka on addr.
 func StartProc(t testing.TB, bin, addr string, args ...string) *Proc {
 	t.Helper()
-	logf, err := os.CreateTemp(t.TempDir(), "tlog-*.log")
+	p, err := TryStartProc(t, bin, addr, args...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return p
+}
+
+// TryStartProc is StartProc returning an error instead of failing.
+func TryStartProc(t testing.TB, bin, addr string, args ...string) (*Proc, error) {
+	t.Helper()
+	logf, err := os.CreateTemp(t.TempDir(), "tlog-*.log")
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &Proc{t: t, cmd: cmd, Addr: addr, Log: logf.Name(), done: make(chan struct{})}
 	go func() {
@@ -90,9 +100,9 @@ func StartProc(t testing.TB, bin, addr string, args ...string) *Proc {
 	t.Cleanup(func() { p.Kill() })
 	if err := p.waitReady(30 * time.Second); err != nil {
 		p.Kill()
-		t.Fatalf("tlog %s: %v\n%s", strings.Join(args, " "), err, p.Output())
+		return nil, fmt.Errorf("tlog %s: %v\n%s", strings.Join(args, " "), err, p.Output())
 	}
-	return p
+	return p, nil
 }
 
 func (p *Proc) waitReady(timeout time.Duration) error {
@@ -197,14 +207,24 @@ func StartProcCluster(t testing.TB, bin, bucketURL string, n int, extra ...strin
 	return c
 }
 
-// Start runs agent id (again).
+// Start runs agent id (again). A port taken meanwhile (FreeAddr can only
+// say it was free a moment ago) gets the agent new addresses.
 func (c *ProcCluster) Start(id int32) *Proc {
 	c.t.Helper()
 	a := c.Agents[id]
-	args := append([]string{"agent", "--id", fmt.Sprint(id), "--data", a.Dir, "--bucket", c.Bucket,
-		"--listen", a.Kafka, "--peer-listen", a.Peer, "--admin-listen", a.Admin}, c.Extra...)
-	a.P = StartProc(c.t, c.bin, a.Kafka, args...)
-	return a.P
+	for attempt := 0; ; attempt++ {
+		args := append([]string{"agent", "--id", fmt.Sprint(id), "--data", a.Dir, "--bucket", c.Bucket,
+			"--listen", a.Kafka, "--peer-listen", a.Peer, "--admin-listen", a.Admin}, c.Extra...)
+		p, err := TryStartProc(c.t, c.bin, a.Kafka, args...)
+		if err == nil {
+			a.P = p
+			return p
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			c.t.Fatal(err)
+		}
+		a.Kafka, a.Peer, a.Admin = FreeAddr(c.t), FreeAddr(c.t), FreeAddr(c.t)
+	}
 }
 
 // Kill SIGKILLs agent id.
