@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,18 @@ func benchCommand() *cli.Command {
 					&cli.StringFlag{Name: "compression", Value: "none", Usage: "none, gzip, snappy, lz4 or zstd"},
 				}, common...),
 				Action: benchProduce,
+			},
+			{
+				Name:  "e2e",
+				Usage: "produce at a fixed rate while a consumer reads; report ack and end-to-end latency",
+				Flags: append([]cli.Flag{
+					&cli.IntFlag{Name: "records", Aliases: []string{"n"}, Value: 50_000, Usage: "records to send"},
+					&cli.IntFlag{Name: "record-size", Value: 1024, Usage: "value bytes per record (at least 8: the send time)"},
+					&cli.IntFlag{Name: "rate", Value: 5000, Usage: "records per second (0: as fast as --max-buffered allows)"},
+					&cli.DurationFlag{Name: "linger", Value: 0, Usage: "producer linger"},
+					&cli.IntFlag{Name: "max-buffered", Value: 10_000, Usage: "records in flight at most"},
+				}, common...),
+				Action: benchE2E,
 			},
 			{
 				Name:   "consume",
@@ -286,6 +299,133 @@ func benchConsume(c *cli.Context) error {
 		return fail(1, "read %d of %d records before the time limit", res.Records, n)
 	}
 	return nil
+}
+
+// benchE2E produces at a fixed rate while a consumer reads from the end
+// of the topic, each value carrying its send time, and reports produce
+// acknowledgement latency and end-to-end latency (send to receipt).
+func benchE2E(c *cli.Context) error {
+	n, size, rate := c.Int("records"), c.Int("record-size"), c.Int("rate")
+	if n <= 0 || size < 8 || rate < 0 {
+		return fail(2, "--records must be positive, --record-size at least 8 and --rate not negative")
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	topic := c.String("topic")
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers(c)...), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(c.Duration("linger")),
+		kgo.MaxBufferedRecords(c.Int("max-buffered")))
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	defer prod.Close()
+	if err := ensureTopic(ctx, prod, topic, c.Int("partitions"), c.Int("replication-factor")); err != nil {
+		return err
+	}
+	// Start the consumer at the current end of every partition.
+	ends, err := kadm.NewClient(prod).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return fail(1, "list offsets of %s: %v", topic, err)
+	}
+	from := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers(c)...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	defer cons.Close()
+
+	e2e := make([]time.Duration, 0, n)
+	var got atomic.Int64
+	consumed := make(chan error, 1)
+	go func() {
+		for got.Load() < int64(n) {
+			fs := cons.PollFetches(ctx)
+			if ctx.Err() != nil {
+				consumed <- ctx.Err()
+				return
+			}
+			if errs := fs.Errors(); len(errs) > 0 {
+				consumed <- fmt.Errorf("fetch %s/%d: %v", errs[0].Topic, errs[0].Partition, errs[0].Err)
+				return
+			}
+			now := time.Now()
+			fs.EachRecord(func(r *kgo.Record) {
+				if len(r.Value) >= 8 {
+					e2e = append(e2e, now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(r.Value)))))
+					got.Add(1)
+				}
+			})
+		}
+		consumed <- nil
+	}()
+
+	ack := make([]time.Duration, n)
+	var acked, errs atomic.Int64
+	var wg sync.WaitGroup
+	stopProgress := progress(ctx, "e2e", &got, int64(n))
+	start := time.Now()
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		if rate > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		v := make([]byte, size)
+		rand.Read(v[8:])
+		sent := time.Now()
+		binary.BigEndian.PutUint64(v, uint64(sent.UnixNano()))
+		wg.Add(1)
+		prod.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			ack[i] = time.Since(sent)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			acked.Add(1)
+		})
+	}
+	wg.Wait()
+	produced := time.Since(start)
+	cerr := <-consumed
+	stopProgress()
+	if cerr != nil {
+		return fail(1, "consumer: %v (read %d of %d)", cerr, got.Load(), n)
+	}
+	sort.Slice(ack, func(i, j int) bool { return ack[i] < ack[j] })
+	sort.Slice(e2e, func(i, j int) bool { return e2e[i] < e2e[j] })
+	res := e2eResult{
+		benchResult: benchResult{
+			Mode: "e2e", Records: acked.Load(), Bytes: acked.Load() * int64(size), Seconds: produced.Seconds(), Errors: errs.Load(),
+			P50Ms: percentile(ack, 0.50), P99Ms: percentile(ack, 0.99), P999Ms: percentile(ack, 0.999), MaxMs: percentile(ack, 1),
+		},
+		E2EP50Ms: percentile(e2e, 0.50), E2EP99Ms: percentile(e2e, 0.99), E2EP999Ms: percentile(e2e, 0.999), E2EMaxMs: percentile(e2e, 1),
+	}
+	res.RecordsSec = float64(res.Records) / res.Seconds
+	res.MiBSec = float64(res.Bytes) / (1 << 20) / res.Seconds
+	if c.String("format") == "json" {
+		b, _ := json.Marshal(res)
+		fmt.Fprintln(c.App.Writer, string(b))
+	} else {
+		res.benchResult.print(c.App.Writer, "text")
+		fmt.Fprintf(c.App.Writer, "end to end: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n", res.E2EP50Ms, res.E2EP99Ms, res.E2EP999Ms, res.E2EMaxMs)
+	}
+	if res.Errors > 0 {
+		return fail(1, "%d produce errors", res.Errors)
+	}
+	return nil
+}
+
+type e2eResult struct {
+	benchResult
+	E2EP50Ms  float64 `json:"e2e_p50_ms"`
+	E2EP99Ms  float64 `json:"e2e_p99_ms"`
+	E2EP999Ms float64 `json:"e2e_p999_ms"`
+	E2EMaxMs  float64 `json:"e2e_max_ms"`
 }
 
 func compressionCodec(name string) (kgo.CompressionCodec, error) {
