@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
@@ -445,4 +447,180 @@ func TestClusterZombieLeader(t *testing.T) {
 		}
 	}
 	t.Logf("zombie acknowledged acks=1 at offsets %v; none visible; %d records read", zombieAcked, len(got))
+}
+
+// The controller dies: another agent takes the lease within seconds and
+// the cluster keeps changing (topics created, leaders elected).
+func TestClusterControllerFailover(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("before", 3, 3, nil)
+	old := c.Controller(5 * time.Second)
+	c.Kill(old.ID)
+	killed := time.Now()
+	next := c.Controller(15 * time.Second)
+	if next.ID == old.ID {
+		t.Fatalf("agent %d is controller again", next.ID)
+	}
+	t.Logf("controller %d killed; %d took over after %v", old.ID, next.ID, time.Since(killed).Round(time.Millisecond))
+	// Partitions it led moved; new topics work through the new controller.
+	for p := int32(0); p < 3; p++ {
+		if l := c.WaitOnLeader("before", p, 10*time.Second); l == old.ID {
+			t.Fatalf("partition %d still led by the dead controller", p)
+		}
+	}
+	c.CreateTopic("after", 2, 2, nil)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "after", 0, 500)
+	produceN(t, cl, acked, "before", 0, 500)
+	tlogtest.VerifyAll(t, next.Kafka, acked, false)
+}
+
+// A follower the leader cannot reach (while the controller still hears
+// from it) falls out of the ISR through the leader, and rejoins once it
+// catches up.
+func TestClusterSlowFollowerLeavesAndRejoinsISR(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("isr", 1, 3, nil)
+	leader := c.WaitOnLeader("isr", 0, 5*time.Second)
+	mp, _ := c.PartitionMeta("isr", 0)
+	ctl := c.Controller(5 * time.Second)
+	// A follower that is not the controller: the leader still reaches
+	// the controller while it cannot reach the follower.
+	var f int32 = -1
+	for _, id := range mp.Replicas {
+		if id != leader && id != ctl.ID {
+			f = id
+			break
+		}
+	}
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(30*time.Second))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "isr", 0, 500)
+
+	c.Agents[leader].Faults.Block(c.Agents[f].Peer)
+	start := time.Now()
+	// acks=all waits for the follower until it is dropped (replica lag
+	// 2s in tests), then goes on with two in sync.
+	produceN(t, cl, acked, "isr", 500, 500)
+	waited := time.Since(start)
+	others := []int32{}
+	for _, id := range mp.Replicas {
+		if id != f {
+			others = append(others, id)
+		}
+	}
+	c.WaitISR("isr", 0, 10*time.Second, others...)
+	if a, _ := c.PartitionMeta("isr", 0); a.Leader != leader {
+		t.Fatalf("leadership moved to %d; only the follower was slow", a.Leader)
+	}
+	t.Logf("follower %d left the ISR; produce waited %v", f, waited.Round(time.Millisecond))
+
+	c.Agents[leader].Faults.Unblock(c.Agents[f].Peer)
+	c.WaitISR("isr", 0, 15*time.Second, mp.Replicas...)
+	produceN(t, cl, acked, "isr", 1000, 500)
+	tlogtest.VerifyAll(t, c.Agents[leader].Kafka, acked, false)
+}
+
+// With fewer in-sync replicas than min.insync.replicas, acks=all is
+// refused (retriable NOT_ENOUGH_REPLICAS) while acks=1 still writes; once
+// replicas return, acks=all works again.
+func TestClusterMinInsyncReplicas(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("mis", 1, 3, nil) // min.insync.replicas defaults to 2
+	leader := c.WaitOnLeader("mis", 0, 5*time.Second)
+	var down []int32
+	for _, m := range c.Agents {
+		if m.ID != leader {
+			down = append(down, m.ID)
+		}
+	}
+	// The leader must not be the controller's only reason to stay: kill
+	// the two others and wait until the ISR is the leader alone.
+	for _, id := range down {
+		c.Kill(id)
+	}
+	// With the controller gone (if it was one of them), the leader takes
+	// over the lease and shrinks the ISR.
+	c.WaitISR("mis", 0, 20*time.Second, leader)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, _, _ := tlogtest.ProduceTo(ctx, c.Agents[leader].Kafka, "mis", 0, -1, "all")
+	if code != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all with ISR 1 < 2: code %d, want NOT_ENOUGH_REPLICAS", code)
+	}
+	if code, _, err := tlogtest.ProduceTo(ctx, c.Agents[leader].Kafka, "mis", 0, 1, "one"); code != 0 || err != nil {
+		t.Fatalf("acks=1 with ISR 1: code %d err %v", code, err)
+	}
+	c.Restart(down[0])
+	c.WaitISR("mis", 0, 20*time.Second, leader, down[0])
+	if code, _, err := tlogtest.ProduceTo(ctx, c.Agents[leader].Kafka, "mis", 0, -1, "all-again"); code != 0 || err != nil {
+		t.Fatalf("acks=all with ISR 2: code %d err %v", code, err)
+	}
+}
+
+// A client with stale metadata that produces to (or fetches from) a
+// replica that does not lead gets NOT_LEADER_OR_FOLLOWER.
+func TestClusterFollowerAnswersNotLeader(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("nl", 1, 3, nil)
+	leader := c.WaitOnLeader("nl", 0, 5*time.Second)
+	f := (leader + 1) % 3
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, _, _ := tlogtest.ProduceTo(ctx, c.Agents[f].Kafka, "nl", 0, -1, "x")
+	if code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce to follower %d: code %d", f, code)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Agents[f].Kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	md, err := kadm.NewClient(cl).Metadata(ctx, "nl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis = 10
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "nl"
+	rt.TopicID = md.Topics["nl"].ID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode; got != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("fetch from follower: code %d", got)
+	}
+	// Metadata from any agent names the leader.
+	for _, m := range c.Agents {
+		mp, _ := m.A.PartitionMeta("nl", 0)
+		if mp.Leader != leader {
+			t.Fatalf("agent %d names leader %d, want %d", m.ID, mp.Leader, leader)
+		}
+	}
+}
+
+// Replicas of a partition spread over zones.
+func TestClusterZonePlacement(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 0)
+	for _, z := range []string{"a", "a", "b", "b", "c", "c"} {
+		c.Add(z)
+	}
+	c.CreateTopic("zones", 12, 3, nil)
+	for p := int32(0); p < 12; p++ {
+		mp, _ := c.PartitionMeta("zones", p)
+		seen := map[string]bool{}
+		for _, id := range mp.Replicas {
+			seen[c.Agents[id].Zone] = true
+		}
+		if len(seen) != 3 {
+			t.Fatalf("partition %d replicas %v span zones %v", p, mp.Replicas, seen)
+		}
+	}
 }

@@ -17,9 +17,10 @@ var ErrCut = errors.New("peer transport cut off (fault injection)")
 type Faults struct {
 	Inner Transport
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	cut     bool
+	blocked map[string]bool // dial targets refused (one-way partitions)
+	conns   map[net.Conn]struct{}
 }
 
 // NewFaults wraps inner (TCP if nil).
@@ -27,7 +28,31 @@ func NewFaults(inner Transport) *Faults {
 	if inner == nil {
 		inner = TCP{}
 	}
-	return &Faults{Inner: inner, conns: map[net.Conn]struct{}{}}
+	return &Faults{Inner: inner, conns: map[net.Conn]struct{}{}, blocked: map[string]bool{}}
+}
+
+// Block refuses this agent's dials to addr and closes its connections to
+// it: a one-way partition (addr may still dial in).
+func (f *Faults) Block(addr string) {
+	f.mu.Lock()
+	f.blocked[addr] = true
+	var doomed []net.Conn
+	for c := range f.conns {
+		if tc, ok := c.(*trackedConn); ok && tc.dialed == addr {
+			doomed = append(doomed, c)
+		}
+	}
+	f.mu.Unlock()
+	for _, c := range doomed {
+		c.Close()
+	}
+}
+
+// Unblock lifts Block.
+func (f *Faults) Unblock(addr string) {
+	f.mu.Lock()
+	delete(f.blocked, addr)
+	f.mu.Unlock()
 }
 
 // Cut isolates the agent: existing connections close, new ones fail.
@@ -56,26 +81,29 @@ func (f *Faults) IsCut() bool {
 	return f.cut
 }
 
-func (f *Faults) track(c net.Conn) (net.Conn, bool) {
+func (f *Faults) track(c net.Conn, dialed string) (net.Conn, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.cut {
+	if f.cut || f.blocked[dialed] && dialed != "" {
 		return nil, false
 	}
-	tc := &trackedConn{Conn: c, f: f}
+	tc := &trackedConn{Conn: c, f: f, dialed: dialed}
 	f.conns[tc] = struct{}{}
 	return tc, true
 }
 
 func (f *Faults) Dial(ctx context.Context, addr string) (net.Conn, error) {
-	if f.IsCut() {
+	f.mu.Lock()
+	refused := f.cut || f.blocked[addr]
+	f.mu.Unlock()
+	if refused {
 		return nil, ErrCut
 	}
 	c, err := f.Inner.Dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	tc, ok := f.track(c)
+	tc, ok := f.track(c, addr)
 	if !ok {
 		c.Close()
 		return nil, ErrCut
@@ -102,7 +130,7 @@ func (l *faultListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if tc, ok := l.f.track(c); ok {
+		if tc, ok := l.f.track(c, ""); ok {
 			return tc, nil
 		}
 		c.Close() // cut: the caller sees its connection drop
@@ -111,8 +139,9 @@ func (l *faultListener) Accept() (net.Conn, error) {
 
 type trackedConn struct {
 	net.Conn
-	f    *Faults
-	once sync.Once
+	f      *Faults
+	dialed string // the address this side dialed ("" if accepted)
+	once   sync.Once
 }
 
 func (c *trackedConn) Close() error {

@@ -80,13 +80,6 @@ func CreateCluster(t testing.TB, n int, mod ...func(*agent.Config)) *Cluster {
 			t.Fatalf("start agent %d: %v", i, err)
 		}
 	}
-	t.Cleanup(func() {
-		for _, m := range c.Agents {
-			if m.A != nil {
-				m.A.Abandon()
-			}
-		}
-	})
 	return c
 }
 
@@ -102,6 +95,16 @@ func (c *Cluster) newMember() *Member {
 		Bucket: tier.NewFaulty(c.Bucket),
 	}
 	c.Agents = append(c.Agents, m)
+	// After TempDir's cleanup is registered, so it runs first: the agent
+	// stops before its directory goes.
+	c.t.Cleanup(func() {
+		c.mu.Lock()
+		a := m.A
+		c.mu.Unlock()
+		if a != nil {
+			a.Abandon()
+		}
+	})
 	return m
 }
 
