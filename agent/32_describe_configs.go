@@ -26,12 +26,13 @@ const (
 	resourceTopic  = 2
 	resourceBroker = 4
 
-	sourceTopic        = 1 // DYNAMIC_TOPIC_CONFIG
-	sourceStaticBroker = 4 // STATIC_BROKER_CONFIG
-	sourceDefault      = 5 // DEFAULT_CONFIG
-	configTypeInt      = 3
-	configTypeLong     = 5
-	configTypeBoolean  = 1
+	sourceTopic         = 1 // DYNAMIC_TOPIC_CONFIG
+	sourceStaticBroker  = 4 // STATIC_BROKER_CONFIG
+	sourceDynamicBroker = 1 // DYNAMIC_BROKER_CONFIG
+	sourceDefault       = 5 // DEFAULT_CONFIG
+	configTypeInt       = 3
+	configTypeLong      = 5
+	configTypeBoolean   = 1
 )
 
 func handleDescribeConfigs(a *Agent, r *request) (reply, error) {
@@ -87,9 +88,14 @@ func handleDescribeConfigs(a *Agent, r *request) (reply, error) {
 				break
 			}
 			for _, bc := range a.brokerConfigs() {
-				if want(bc.name) {
-					sr.Configs = append(sr.Configs, configEntry(req, bc.name, bc.value, sourceStaticBroker, bc.typ, bc.doc, true))
+				if !want(bc.name) {
+					continue
 				}
+				if bc.name == drainConfig { // the one dynamic setting
+					sr.Configs = append(sr.Configs, configEntry(req, bc.name, bc.value, sourceDynamicBroker, bc.typ, bc.doc, false))
+					continue
+				}
+				sr.Configs = append(sr.Configs, configEntry(req, bc.name, bc.value, sourceStaticBroker, bc.typ, bc.doc, true))
 			}
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
@@ -131,5 +137,6 @@ func (a *Agent) brokerConfigs() []brokerConfig {
 		{"socket.request.max.bytes", strconv.Itoa(int(a.cfg.MaxRequestBytes)), configTypeInt, "Largest request accepted; larger ones close the connection."},
 		{"log.retention.ms", "604800000", configTypeLong, "Default retention.ms."},
 		{"log.retention.bytes", "-1", configTypeLong, "Default retention.bytes."},
+		{drainConfig, strconv.FormatBool(a.meta.State().Agents[a.cfg.ID].Draining), configTypeBoolean, "Move every replica and leader off this agent (tlog cluster drain)."},
 	}
 }

@@ -6,12 +6,18 @@ package agent
 // list operations apply to cleanup.policy, the only list-typed config;
 // every result is validated as a whole before it is journaled.
 //
+// On a BROKER resource (named by agent id) the one dynamic setting is
+// tlog.agent.draining: SET true moves every replica and leader off the
+// agent (tlog cluster drain), SET false or DELETE lets them come back.
+// Other broker configs are static (flags) and refused.
+//
 // Version notes:
 // * v1: flexible versions
 
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,6 +32,11 @@ func handleIncrementalAlterConfigs(a *Agent, r *request) (reply, error) {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType = rr.ResourceType
 		sr.ResourceName = rr.ResourceName
+		if int8(rr.ResourceType) == resourceBroker {
+			sr.ErrorCode, sr.ErrorMessage = alterErr(a.alterBrokerConfigs(r, rr, req.ValidateOnly))
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		err := a.alterTopicConfigs(r, int8(rr.ResourceType), rr.ResourceName, func(cur map[string]string) (map[string]string, error) {
 			for _, c := range rr.Configs {
 				val := ""
@@ -92,4 +103,38 @@ func (a *Agent) topicConfigValueByName(topicName, name string, cur map[string]st
 		return "", false
 	}
 	return tc.def(a, len(t.meta.Partitions[0].Replicas)), false
+}
+
+// drainConfig is the dynamic broker config that drains an agent.
+const drainConfig = "tlog.agent.draining"
+
+func (a *Agent) alterBrokerConfigs(r *request, rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	id, err := strconv.ParseInt(rr.ResourceName, 10, 32)
+	if err != nil {
+		return fmt.Errorf("%w: broker resource %q is not an agent id", errInvalidRequest, rr.ResourceName)
+	}
+	if _, ok := a.meta.State().Agents[int32(id)]; !ok {
+		return fmt.Errorf("%w: agent %d is not registered", errInvalidRequest, id)
+	}
+	var drain *bool
+	for _, c := range rr.Configs {
+		if c.Name != drainConfig {
+			return fmt.Errorf("%w: broker config %s is static (set by the agent's flags); only %s can be changed", errInvalidConfig, c.Name, drainConfig)
+		}
+		var v bool
+		switch {
+		case c.Op == 1:
+		case c.Op == 0 && c.Value != nil:
+			if v, err = strconv.ParseBool(*c.Value); err != nil {
+				return fmt.Errorf("%w: %s must be true or false, not %q", errInvalidConfig, drainConfig, *c.Value)
+			}
+		default:
+			return fmt.Errorf("%w: %s takes SET true|false or DELETE", errInvalidConfig, drainConfig)
+		}
+		drain = &v
+	}
+	if drain == nil || validateOnly {
+		return nil
+	}
+	return a.SetDraining(r.ctx, int32(id), *drain)
 }

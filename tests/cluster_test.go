@@ -7,6 +7,7 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -449,4 +450,107 @@ func TestProcClusterChaos(t *testing.T) {
 	if len(kills) < int(duration/period)-2 {
 		t.Fatalf("only %d kills", len(kills))
 	}
+}
+
+// tlog cluster status and drain against three agent processes.
+func TestProcClusterStatusAndDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three tlog processes")
+	}
+	bin := tlogtest.BuildTlog(t)
+	c := tlogtest.StartProcCluster(t, bin, "file://"+t.TempDir(), 3, clusterFlags...)
+	seeds := strings.Join(c.Seeds(), ",")
+	cliOK(t, bin, seeds, "", "topic", "create", "orders", "--partitions", "6", "--replication-factor", "2")
+	lines := ""
+	for i := 0; i < 300; i++ {
+		lines += fmt.Sprintf("k%d:v%d\n", i%17, i)
+	}
+	cliOK(t, bin, seeds, lines, "produce", "orders", "--key-separator", ":")
+
+	type status struct {
+		ClusterID  string `json:"cluster_id"`
+		Controller int32  `json:"controller"`
+		Agents     []struct {
+			ID       int32  `json:"id"`
+			State    string `json:"state"`
+			Leads    int    `json:"leads"`
+			Replicas int    `json:"replicas"`
+		} `json:"agents"`
+		Partitions []struct {
+			Topic         string  `json:"topic"`
+			Partition     int32   `json:"partition"`
+			Leader        int32   `json:"leader"`
+			Replicas      []int32 `json:"replicas"`
+			ISR           []int32 `json:"isr"`
+			FlushedEnd    int64   `json:"flushed_end"`
+			HighWatermark int64   `json:"high_watermark"`
+			BucketBytes   int64   `json:"bucket_bytes"`
+		} `json:"partitions"`
+		BucketBytes int64 `json:"bucket_bytes"`
+	}
+	get := func() status {
+		var st status
+		r := cliOK(t, bin, seeds, "", "cluster", "status", "--format", "json")
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+			t.Fatalf("status JSON: %v\n%s", err, r.stdout)
+		}
+		return st
+	}
+	// Once flushed, every partition's flushed end reaches its HW and the
+	// bucket holds the bytes.
+	var st status
+	tlogtest.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+		st = get()
+		var hw int64
+		for _, p := range st.Partitions {
+			if p.Topic != "orders" {
+				continue
+			}
+			hw += p.HighWatermark
+			if p.FlushedEnd != p.HighWatermark || len(p.ISR) != 2 {
+				return fmt.Errorf("partition %d: flushed %d of %d, ISR %v", p.Partition, p.FlushedEnd, p.HighWatermark, p.ISR)
+			}
+		}
+		if hw != 300 || st.BucketBytes == 0 {
+			return fmt.Errorf("%d records, %d bucket bytes", hw, st.BucketBytes)
+		}
+		return nil
+	})
+	if len(st.Agents) != 3 || st.ClusterID == "" || st.Controller < 0 {
+		t.Fatalf("status: %+v", st)
+	}
+	text := cliOK(t, bin, seeds, "", "cluster", "status").stdout
+	for _, w := range []string{"Controller: agent", "FLUSHED-END", "orders", "(controller)", "live"} {
+		if !strings.Contains(text, w) {
+			t.Fatalf("status text lacks %q:\n%s", w, text)
+		}
+	}
+
+	cliFails(t, bin, seeds, 2, []string{"bad agent id"}, "cluster", "drain", "x")
+	cliFails(t, bin, seeds, 1, []string{"agent 9", "not registered"}, "cluster", "drain", "9")
+	r := cliOK(t, bin, seeds, "", "cluster", "drain", "1")
+	if !strings.Contains(r.stdout, "agent 1 is drained") {
+		t.Fatalf("drain: %s", r)
+	}
+	st = get()
+	for _, a := range st.Agents {
+		if a.ID == 1 && (a.State != "draining" || a.Replicas != 0 || a.Leads != 0) {
+			t.Fatalf("drained agent: %+v", a)
+		}
+	}
+	c.Kill(1)
+	out := cliOK(t, bin, seeds, "", "consume", "orders", "-n", "300", "--format", "json").stdout
+	if n := strings.Count(out, "\n"); n != 300 {
+		t.Fatalf("read %d records after draining and stopping agent 1", n)
+	}
+	c.Start(1)
+	cliOK(t, bin, seeds, "", "cluster", "undrain", "1")
+	tlogtest.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		for _, a := range get().Agents {
+			if a.ID == 1 && (a.State != "live" || a.Replicas == 0) {
+				return fmt.Errorf("agent 1: %+v", a)
+			}
+		}
+		return nil
+	})
 }
