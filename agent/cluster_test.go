@@ -624,3 +624,47 @@ func TestClusterZonePlacement(t *testing.T) {
 		}
 	}
 }
+
+// The controller itself is cut off from its peers (it still reaches the
+// bucket): it fences nobody, gives the lease up, and the majority elects
+// a controller and leaders among themselves; after healing it follows.
+func TestClusterCutOffController(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("cc", 6, 3, nil)
+	ctl := c.Controller(5 * time.Second)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "cc", 0, 1000)
+
+	c.Cut(ctl.ID)
+	cut := time.Now()
+	var next *tlogtest.Member
+	tlogtest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		for _, m := range c.Running() {
+			if m.ID != ctl.ID && m.A.IsController() {
+				next = m
+				return nil
+			}
+		}
+		return fmt.Errorf("no controller among the majority yet")
+	})
+	t.Logf("controller %d cut off; %d took over after %v", ctl.ID, next.ID, time.Since(cut).Round(time.Millisecond))
+	tlogtest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		for p := int32(0); p < 6; p++ {
+			mp, _ := next.A.PartitionMeta("cc", p)
+			if mp.Leader == ctl.ID || mp.Leader < 0 {
+				return fmt.Errorf("partition %d led by %d", p, mp.Leader)
+			}
+		}
+		return nil
+	})
+	produceN(t, cl, acked, "cc", 1000, 1000)
+
+	c.Heal(ctl.ID)
+	for p := int32(0); p < 6; p++ {
+		c.WaitISR("cc", p, 30*time.Second, 0, 1, 2)
+	}
+	produceN(t, cl, acked, "cc", 2000, 500)
+	tlogtest.VerifyAll(t, ctl.Kafka, acked, false)
+}

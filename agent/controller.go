@@ -27,6 +27,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -53,6 +54,9 @@ type controller struct {
 	pushTo map[int32]*peerPush
 	// balanceAt: the next balancing round; moved up when agents join.
 	balanceAt time.Time
+	// quorumLost: since when this controller hears fewer than half the
+	// agents (zero while it hears enough).
+	quorumLost time.Time
 }
 
 type liveness struct {
@@ -110,6 +114,7 @@ func (ct *controller) onChange(isController bool, epoch int64) {
 		ct.live[id] = l
 	}
 	ct.balanceAt = now.Add(ct.a.cfg.BalanceInterval)
+	ct.quorumLost = time.Time{}
 	ct.poke()
 }
 
@@ -274,11 +279,15 @@ func (ct *controller) tick() error {
 	}
 
 	ct.mu.Lock()
+	var fence []metadata.Command
+	var whys []string
+	heard := 0
 	for id, info := range st.Agents {
 		if id == a.cfg.ID || info.Fenced {
 			continue
 		}
 		if _, reg := ct.pending[id]; reg {
+			heard++
 			continue // heard just now
 		}
 		l := ct.live[id]
@@ -297,15 +306,54 @@ func (ct *controller) tick() error {
 			} else if dropped && !silent {
 				why = fmt.Sprintf("heartbeat connection down for %v", now.Sub(l.lostConn).Round(time.Millisecond))
 			}
-			a.log.Warn("fencing agent", "id", id, "why", why)
-			cmds = append(cmds, metadata.SetAgentFenced{ID: id, Fenced: true})
+			fence = append(fence, metadata.SetAgentFenced{ID: id, Fenced: true})
+			whys = append(whys, why)
+		} else {
+			heard++
 		}
+	}
+	// A controller that hears fewer than half of the other agents may be
+	// the one cut off: fencing them would move every leader onto itself,
+	// away from a majority that could still serve. It holds off for two
+	// sessions, in which agents that are alive but cannot reach it say so
+	// in the bucket (voteUnreachable); then, if any did, it gives the lease
+	// up for the majority's side to take; if none did, they are gone and
+	// it fences them. Two agents cannot tell, so the rule needs three.
+	decide := false
+	if n := len(st.Agents); n >= 3 && (heard+1)*2 <= n && len(fence) > 0 {
+		if ct.quorumLost.IsZero() {
+			ct.quorumLost = now
+			a.log.Warn("controller hears fewer than half the agents; fencing nobody until it knows whether they are down", "heard", heard, "agents", n)
+		}
+		if now.Sub(ct.quorumLost) < 2*a.cfg.SessionTimeout {
+			fence = nil
+		} else {
+			decide = true
+		}
+	} else {
+		ct.quorumLost = time.Time{}
 	}
 	balance := now.After(ct.balanceAt)
 	if balance {
 		ct.balanceAt = now.Add(a.cfg.BalanceInterval)
 	}
 	ct.mu.Unlock()
+	if decide {
+		votes, err := ct.unreachableVotes()
+		switch {
+		case err != nil:
+			return fmt.Errorf("read unreachable-controller votes: %w", err)
+		case votes > 0:
+			a.log.Warn("agents alive but unable to reach this controller", "votes", votes)
+			ct.stepDown()
+			return nil
+		}
+		a.log.Warn("no agent reports this controller unreachable: the silent ones are down")
+	}
+	for i, f := range fence {
+		a.log.Warn("fencing agent", "id", f.(metadata.SetAgentFenced).ID, "why", whys[i])
+	}
+	cmds = append(cmds, fence...)
 
 	proj := st
 	if len(cmds) > 0 {
@@ -351,6 +399,65 @@ func (ct *controller) tick() error {
 		ct.mu.Unlock()
 	}
 	return nil
+}
+
+// stepDown gives up the lease (so a successor need not wait a TTL) and
+// campaigns again only after two TTLs: if the other agents are alive and
+// it was the one cut off, one of them takes it first; if they are dead,
+// it takes it back and fences them.
+func (ct *controller) stepDown() {
+	a := ct.a
+	a.log.Warn("controller cannot hear a majority of agents; resigning the lease")
+	ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
+	if err := a.meta.Resign(ctx); err != nil {
+		a.log.Warn("resign", "err", err)
+	}
+	cancel()
+	ct.mu.Lock()
+	ct.quorumLost = time.Time{}
+	ct.mu.Unlock()
+	time.AfterFunc(2*a.cfg.LeaseTTL, func() {
+		if a.ctx.Err() == nil {
+			if _, err := a.meta.Campaign(a.ctx); err != nil {
+				a.log.Debug("campaign after stepping down", "err", err)
+			}
+		}
+	})
+}
+
+// unreachablePrefix holds one vote object per agent that could not reach
+// the controller of some epoch.
+const unreachablePrefix = "meta/unreachable/"
+
+type unreachableVote struct {
+	Agent      int32 `json:"agent"`
+	Controller int32 `json:"controller"`
+	Epoch      int64 `json:"epoch"`
+}
+
+// unreachableVotes counts agents that say they cannot reach this
+// controller at its current epoch.
+func (ct *controller) unreachableVotes() (int, error) {
+	a := ct.a
+	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
+	defer cancel()
+	objs, err := a.cfg.Bucket.List(ctx, unreachablePrefix)
+	if err != nil {
+		return 0, err
+	}
+	epoch := a.meta.ControllerEpoch()
+	n := 0
+	for _, o := range objs {
+		body, _, err := a.cfg.Bucket.Get(ctx, o.Key)
+		if err != nil {
+			continue
+		}
+		var v unreachableVote
+		if json.Unmarshal(body, &v) == nil && v.Controller == a.cfg.ID && v.Epoch == epoch && v.Agent != a.cfg.ID {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (ct *controller) dropPending(regs []peer.Heartbeat) {

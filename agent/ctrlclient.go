@@ -11,6 +11,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -25,6 +26,10 @@ type ctrlClient struct {
 	conn *peer.Conn
 	// dialing serialises connection attempts.
 	dialing sync.Mutex
+	// unreachableSince: heartbeats to a known controller have failed
+	// since then; votedEpoch: the controller epoch last voted unreachable.
+	unreachableSince time.Time
+	votedEpoch       int64
 }
 
 func (a *Agent) heartbeat() peer.Heartbeat {
@@ -65,6 +70,7 @@ func (cc *ctrlClient) beat() {
 	defer cancel()
 	c, err := cc.connect(ctx)
 	if err != nil {
+		cc.unreachable(ctx)
 		a.log.Debug("no controller to heartbeat to", "err", err)
 		// Look for a new controller in the journal (its entries name it).
 		if err := a.meta.Sync(ctx); err != nil && a.ctx.Err() == nil {
@@ -76,8 +82,10 @@ func (cc *ctrlClient) beat() {
 	if err := c.Call(ctx, peer.TypeHeartbeat, &hb, &resp); err != nil {
 		a.log.Debug("heartbeat failed", "controller", c.Remote, "err", err)
 		cc.dropConn(c)
+		cc.unreachable(ctx)
 		return
 	}
+	cc.unreachableSince = time.Time{}
 	if resp.Code != peer.OK {
 		a.log.Debug("heartbeat refused", "controller", c.Remote, "msg", resp.Msg)
 		cc.dropConn(c)
@@ -87,6 +95,30 @@ func (cc *ctrlClient) beat() {
 	if resp.Seq > a.meta.State().Seq {
 		a.meta.Poke() // missed a push: read the journal
 	}
+}
+
+// unreachable notes a failed heartbeat; after a session of them it tells
+// the controller, through the bucket, that this agent is alive but cannot
+// reach it (see controller.tick): a controller cut off from the majority
+// then steps down instead of fencing them.
+func (cc *ctrlClient) unreachable(ctx context.Context) {
+	a := cc.a
+	now := time.Now()
+	if cc.unreachableSince.IsZero() {
+		cc.unreachableSince = now
+		return
+	}
+	ctl, epoch := a.meta.ControllerID(), a.meta.ControllerEpoch()
+	if now.Sub(cc.unreachableSince) < a.cfg.SessionTimeout || ctl < 0 || ctl == a.cfg.ID || epoch == cc.votedEpoch {
+		return
+	}
+	body, _ := json.Marshal(unreachableVote{Agent: a.cfg.ID, Controller: ctl, Epoch: epoch})
+	if _, err := a.cfg.Bucket.Put(ctx, fmt.Sprintf("%s%d", unreachablePrefix, a.cfg.ID), body); err != nil {
+		a.log.Debug("vote controller unreachable", "err", err)
+		return
+	}
+	cc.votedEpoch = epoch
+	a.log.Warn("cannot reach the controller; told it through the bucket", "controller", ctl, "epoch", epoch)
 }
 
 // connect returns a connection to the current controller, dialing one if
