@@ -104,10 +104,23 @@ func (a *Agent) readiness() (bool, string) {
 	if a.meta.IsController() {
 		return true, ""
 	}
-	if id := a.meta.ControllerID(); id >= 0 && id != a.cfg.ID {
-		return false, fmt.Sprintf("not the controller (agent %d last held the lease)", id)
+	if a.standalone() {
+		if id := a.meta.ControllerID(); id >= 0 && id != a.cfg.ID {
+			return false, fmt.Sprintf("not the controller (agent %d last held the lease)", id)
+		}
+		return false, "not the controller: the lease lapsed or could not be renewed"
 	}
-	return false, "not the controller: the lease lapsed or could not be renewed"
+	info, ok := a.meta.State().Agents[a.cfg.ID]
+	switch {
+	case !ok || info.Incarnation != a.incarnation:
+		return false, "not registered by a controller yet"
+	case info.Fenced:
+		return false, "fenced by the controller (it has not heard this agent's heartbeats)"
+	}
+	if last := a.client.lastAnswered(); time.Since(last) > a.cfg.SessionTimeout {
+		return false, fmt.Sprintf("no heartbeat answered by the controller (agent %d) for %v", a.meta.ControllerID(), time.Since(last).Round(time.Second))
+	}
+	return true, ""
 }
 
 // AdminAddr is the address the admin listener is bound to, or "" when

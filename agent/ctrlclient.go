@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tlog-io/tlog/agent/peer"
@@ -30,7 +31,12 @@ type ctrlClient struct {
 	// since then; votedEpoch: the controller epoch last voted unreachable.
 	unreachableSince time.Time
 	votedEpoch       int64
+	answered         atomic.Int64 // unix nanos of the last answered heartbeat
 }
+
+// lastAnswered is when the controller last answered a heartbeat (this
+// agent's own, while it is the controller).
+func (cc *ctrlClient) lastAnswered() time.Time { return time.Unix(0, cc.answered.Load()) }
 
 func (a *Agent) heartbeat() peer.Heartbeat {
 	return peer.Heartbeat{
@@ -60,7 +66,9 @@ func (cc *ctrlClient) beat() {
 	hb := a.heartbeat()
 	if a.meta.IsController() {
 		cc.closeConn()
-		a.ctrl.onHeartbeat(nil, hb)
+		if resp := a.ctrl.onHeartbeat(nil, hb); resp.Code == peer.OK {
+			cc.answered.Store(time.Now().UnixNano())
+		}
 		return
 	}
 	if a.standalone() {
@@ -86,6 +94,9 @@ func (cc *ctrlClient) beat() {
 		return
 	}
 	cc.unreachableSince = time.Time{}
+	if resp.Code == peer.OK {
+		cc.answered.Store(time.Now().UnixNano())
+	}
 	if resp.Code != peer.OK {
 		a.log.Debug("heartbeat refused", "controller", c.Remote, "msg", resp.Msg)
 		cc.dropConn(c)

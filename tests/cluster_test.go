@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -523,6 +525,19 @@ func TestProcClusterStatusAndDrain(t *testing.T) {
 	for _, w := range []string{"Controller: agent", "FLUSHED-END", "orders", "(controller)", "live"} {
 		if !strings.Contains(text, w) {
 			t.Fatalf("status text lacks %q:\n%s", w, text)
+		}
+	}
+
+	// Every agent is ready: registered and heard by the controller.
+	for _, a := range c.Agents {
+		resp, err := http.Get("http://" + a.Admin + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("agent %d /readyz: %d %s", a.ID, resp.StatusCode, body)
 		}
 	}
 
