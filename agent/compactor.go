@@ -25,7 +25,7 @@ import (
 )
 
 func (a *Agent) compactLoop() {
-	a.controllerLoop(a.cfg.CompactInterval, "compaction", func(ctx context.Context) error {
+	a.controllerLoop(a.cfg.CompactInterval, nil, "compaction", func(ctx context.Context) error {
 		_, err := a.compactOnce(ctx)
 		return err
 	})

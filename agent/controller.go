@@ -224,23 +224,7 @@ func (ct *controller) onPropose(c *peer.Conn, f peer.Frame, m peer.Propose) {
 // run is the controller's loop; it idles while this agent is not the
 // controller.
 func (ct *controller) run() {
-	a := ct.a
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-t.C:
-		case <-ct.kick:
-		}
-		if !a.meta.IsController() {
-			continue
-		}
-		if err := ct.tick(); err != nil && a.ctx.Err() == nil {
-			a.log.Warn("controller", "err", err)
-		}
-	}
+	ct.a.controllerLoop(100*time.Millisecond, ct.kick, "controller", func(context.Context) error { return ct.tick() })
 }
 
 // maxCmdsPerEntry keeps journal entries small enough to write and push

@@ -18,8 +18,9 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-// controllerLoop runs fn every interval while this agent is the controller.
-func (a *Agent) controllerLoop(interval time.Duration, name string, fn func(context.Context) error) {
+// controllerLoop runs fn every interval, and whenever kick (may be nil)
+// fires, while this agent is the controller.
+func (a *Agent) controllerLoop(interval time.Duration, kick <-chan struct{}, name string, fn func(context.Context) error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -27,6 +28,7 @@ func (a *Agent) controllerLoop(interval time.Duration, name string, fn func(cont
 		case <-a.ctx.Done():
 			return
 		case <-t.C:
+		case <-kick:
 		}
 		if !a.meta.IsController() {
 			continue
@@ -38,7 +40,7 @@ func (a *Agent) controllerLoop(interval time.Duration, name string, fn func(cont
 }
 
 func (a *Agent) retentionLoop() {
-	a.controllerLoop(a.cfg.RetentionInterval, "retention", func(ctx context.Context) error {
+	a.controllerLoop(a.cfg.RetentionInterval, nil, "retention", func(ctx context.Context) error {
 		if err := a.enforceRetention(ctx); err != nil {
 			return err
 		}

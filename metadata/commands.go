@@ -663,7 +663,7 @@ func (c SetLeader) apply(tx *txn) error {
 		return fail(fmt.Errorf("%w: epoch %d must exceed %d", ErrStaleEpoch, c.LeaderEpoch, p.LeaderEpoch))
 	}
 	if c.Replicas != nil {
-		if err := checkReplicaSet(tx, c.Replicas, false); err != nil {
+		if err := checkReplicaSet(tx, c.Replicas); err != nil {
 			return fail(err)
 		}
 		np := *p
@@ -707,28 +707,26 @@ func (c SetISR) apply(tx *txn) error {
 }
 
 func (c SetAgentFenced) apply(tx *txn) error {
-	a, ok := tx.s.Agents[c.ID]
-	if !ok {
-		return fmt.Errorf("set agent %d fenced: %w", c.ID, ErrUnknownAgent)
-	}
-	a.Fenced = c.Fenced
-	tx.agents()[c.ID] = a
-	return nil
+	return tx.updateAgent(c.ID, "fenced", func(a *AgentInfo) { a.Fenced = c.Fenced })
 }
 
 func (c SetAgentDraining) apply(tx *txn) error {
-	a, ok := tx.s.Agents[c.ID]
+	return tx.updateAgent(c.ID, "draining", func(a *AgentInfo) { a.Draining = c.Draining })
+}
+
+// updateAgent changes a registered agent's info.
+func (tx *txn) updateAgent(id int32, what string, change func(*AgentInfo)) error {
+	a, ok := tx.s.Agents[id]
 	if !ok {
-		return fmt.Errorf("set agent %d draining: %w", c.ID, ErrUnknownAgent)
+		return fmt.Errorf("set agent %d %s: %w", id, what, ErrUnknownAgent)
 	}
-	a.Draining = c.Draining
-	tx.agents()[c.ID] = a
+	change(&a)
+	tx.agents()[id] = a
 	return nil
 }
 
-// checkReplicaSet: non-empty, distinct, registered agents; fresh also
-// requires them unfenced.
-func checkReplicaSet(tx *txn, reps []int32, fresh bool) error {
+// checkReplicaSet: non-empty, distinct, registered agents.
+func checkReplicaSet(tx *txn, reps []int32) error {
 	if len(reps) == 0 {
 		return fmt.Errorf("%w: no replicas", ErrInvalidReplicas)
 	}
@@ -738,12 +736,8 @@ func checkReplicaSet(tx *txn, reps []int32, fresh bool) error {
 			return fmt.Errorf("%w: agent %d listed twice", ErrInvalidReplicas, r)
 		}
 		seen[r] = true
-		a, ok := tx.s.Agents[r]
-		if !ok {
+		if _, ok := tx.s.Agents[r]; !ok {
 			return fmt.Errorf("%w: replica %d: %w", ErrInvalidReplicas, r, ErrUnknownAgent)
-		}
-		if fresh && a.Fenced {
-			return fmt.Errorf("%w: agent %d is fenced", ErrInvalidReplicas, r)
 		}
 	}
 	return nil
@@ -757,7 +751,7 @@ func (c Reassign) apply(tx *txn) error {
 	fail := func(err error) error {
 		return fmt.Errorf("reassign %s-%d to %v: %w", t.Name, c.Partition, c.Target, err)
 	}
-	if err := checkReplicaSet(tx, c.Target, false); err != nil {
+	if err := checkReplicaSet(tx, c.Target); err != nil {
 		return fail(err)
 	}
 	// Agents joining must be live; ones already replicas may be fenced.

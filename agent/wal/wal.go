@@ -202,6 +202,11 @@ func (w *WAL) Append(p PartKey, base int64, batch []byte, done func(error)) erro
 // After Close it returns ErrClosed and never calls done (callers typically
 // hold a lock that done takes).
 func (w *WAL) AppendReserved(p PartKey, base int64, batch []byte, done func(error)) error {
+	return w.enqueue(&write{key: batchKey(p, base), value: batch, done: done})
+}
+
+// enqueue queues wr with a reserved slot (released on failure).
+func (w *WAL) enqueue(wr *write) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.isClosed {
@@ -213,7 +218,7 @@ func (w *WAL) AppendReserved(p PartKey, base int64, batch []byte, done func(erro
 		return *errp
 	}
 	// Never blocks: at most queueSlots writes are reserved.
-	w.queue <- &write{key: batchKey(p, base), value: batch, done: done}
+	w.queue <- wr
 	return nil
 }
 
@@ -221,16 +226,6 @@ func (w *WAL) AppendReserved(p PartKey, base int64, batch []byte, done func(erro
 // reserved slot, completing them together (a follower appending what its
 // leader sent in one message). bases[i] is the base offset of batches[i].
 func (w *WAL) AppendAllReserved(p PartKey, bases []int64, batches [][]byte, done func(error)) error {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if w.isClosed {
-		w.Release()
-		return ErrClosed
-	}
-	if errp := w.failed.Load(); errp != nil {
-		w.Release()
-		return *errp
-	}
 	if len(batches) == 0 || len(bases) != len(batches) {
 		w.Release()
 		return fmt.Errorf("wal: %d bases for %d batches", len(bases), len(batches))
@@ -239,8 +234,7 @@ func (w *WAL) AppendAllReserved(p PartKey, bases []int64, batches [][]byte, done
 	for i := 1; i < len(batches); i++ {
 		wr.more = append(wr.more, kv{batchKey(p, bases[i]), batches[i]})
 	}
-	w.queue <- wr
-	return nil
+	return w.enqueue(wr)
 }
 
 func (w *WAL) writer() {
