@@ -72,6 +72,9 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				fail(sp, kerr.InvalidRequiredAcks.Code, fmt.Errorf("acks must be -1, 0 or 1, got %d", req.Acks))
 				continue
+			case rt.Topic == offsetsTopic:
+				fail(sp, kerr.InvalidTopicException.Code, errInternalTopic)
+				continue
 			case t == nil && validateTopicName(rt.Topic) != nil:
 				fail(sp, kerr.InvalidTopicException.Code, fmt.Errorf("invalid topic name %q", rt.Topic))
 				continue

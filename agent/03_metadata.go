@@ -45,7 +45,7 @@ func handleMetadata(a *Agent, r *request) (reply, error) {
 	createErr := map[string]error{}
 	if !allTopics && autoCreate {
 		for _, rt := range req.Topics {
-			if rt.Topic == nil || a.topicByName(*rt.Topic) != nil || validateTopicName(*rt.Topic) != nil {
+			if rt.Topic == nil || *rt.Topic == offsetsTopic || a.topicByName(*rt.Topic) != nil || validateTopicName(*rt.Topic) != nil {
 				continue
 			}
 			if err := a.createTopic(r.ctx, *rt.Topic, -1, -1, nil, nil); err != nil && errCode(err) != kerr.TopicAlreadyExists.Code {

@@ -67,6 +67,8 @@ func handleCreateTopics(a *Agent, r *request) (reply, error) {
 			configs[c.Name] = *c.Value
 		}
 		switch {
+		case rt.Topic == offsetsTopic:
+			setErr(errInternalTopic)
 		case seen[rt.Topic] > 1:
 			setErr(fmt.Errorf("%w: topic %q listed more than once", errInvalidRequest, rt.Topic))
 		case assignErr != nil:

@@ -52,6 +52,9 @@ func handleDeleteTopics(a *Agent, r *request) (reply, error) {
 		switch {
 		case mt == nil && tg.name == nil:
 			st.ErrorCode = kerr.UnknownTopicID.Code
+		case mt != nil && mt.Name == offsetsTopic:
+			st.ErrorCode = kerr.InvalidTopicException.Code
+			st.ErrorMessage = errMsg(errInternalTopic)
 		case mt == nil:
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		default:

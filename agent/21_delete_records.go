@@ -33,6 +33,8 @@ func handleDeleteRecords(a *Agent, r *request) (reply, error) {
 			switch {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case t.name == offsetsTopic:
+				sp.ErrorCode = kerr.InvalidTopicException.Code
 			case !t.parts[rp.Partition].IsLeader():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:

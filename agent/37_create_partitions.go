@@ -41,6 +41,9 @@ func (a *Agent) createPartitions(r *request, rt kmsg.CreatePartitionsRequestTopi
 	if !ok {
 		return fmt.Errorf("%w: %q", metadata.ErrUnknownTopic, rt.Topic)
 	}
+	if mt.Name == offsetsTopic {
+		return errInternalTopic
+	}
 	have := int32(len(mt.Partitions))
 	if rt.Count <= have {
 		return fmt.Errorf("%w: topic has %d partitions, asked for %d (partitions can only be added)", errInvalidPartitions, have, rt.Count)

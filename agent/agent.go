@@ -100,6 +100,23 @@ type Config struct {
 	// leaders (default 5s); NoAutoBalance turns that off.
 	BalanceInterval time.Duration
 	NoAutoBalance   bool
+
+	// Consumer groups. OffsetsPartitions: partitions of __consumer_offsets
+	// (offsets.topic.num.partitions; default 16). GroupInitialRebalanceDelay
+	// holds a new group's first rebalance open for more members (default
+	// 3s; negative: none). GroupMinSessionTimeout, GroupMaxSessionTimeout
+	// bound what members may ask for (defaults 6s, 30m). OffsetsRetention:
+	// how long an empty group keeps its offsets (default 7 days).
+	// GroupSnapshotInterval: how often a coordinator considers rewriting
+	// its partition compactly (default 1m). GroupWriteTimeout bounds the
+	// wait for a group record to be committed (default 30s).
+	OffsetsPartitions          int32
+	GroupInitialRebalanceDelay time.Duration
+	GroupMinSessionTimeout     time.Duration
+	GroupMaxSessionTimeout     time.Duration
+	OffsetsRetention           time.Duration
+	GroupSnapshotInterval      time.Duration
+	GroupWriteTimeout          time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -166,6 +183,30 @@ func (c *Config) setDefaults() {
 	if c.BalanceInterval <= 0 {
 		c.BalanceInterval = 5 * time.Second
 	}
+	if c.OffsetsPartitions <= 0 {
+		c.OffsetsPartitions = 16
+	}
+	switch {
+	case c.GroupInitialRebalanceDelay == 0:
+		c.GroupInitialRebalanceDelay = 3 * time.Second
+	case c.GroupInitialRebalanceDelay < 0:
+		c.GroupInitialRebalanceDelay = 0
+	}
+	if c.GroupMinSessionTimeout <= 0 {
+		c.GroupMinSessionTimeout = 6 * time.Second
+	}
+	if c.GroupMaxSessionTimeout <= 0 {
+		c.GroupMaxSessionTimeout = 30 * time.Minute
+	}
+	if c.OffsetsRetention <= 0 {
+		c.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if c.GroupSnapshotInterval <= 0 {
+		c.GroupSnapshotInterval = time.Minute
+	}
+	if c.GroupWriteTimeout <= 0 {
+		c.GroupWriteTimeout = 30 * time.Second
+	}
 }
 
 // Agent is a running tlog agent.
@@ -208,6 +249,9 @@ type Agent struct {
 	// controller grants when it sees the restart: batches the previous
 	// process sent followers may be missing from its own log.
 	startEpoch map[wal.PartKey]int32
+
+	coordMu sync.Mutex
+	coords  map[int32]*groupCoord // by __consumer_offsets partition
 
 	cache     *rangecache.Cache
 	obs       *observer    // metrics and the admin listener (metrics.go, admin.go)
@@ -268,6 +312,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		pushes:      make(chan peer.Push, 4096),
 		incarnation: time.Now().UnixNano(),
 		startEpoch:  map[wal.PartKey]int32{},
+		coords:      map[int32]*groupCoord{},
 	}
 	a.data.init()
 	a.metaChanged.init()
@@ -640,6 +685,7 @@ func (a *Agent) syncTopics() {
 		}
 	}
 	a.repl.reconcile()
+	a.reconcileCoordinators()
 	a.data.signal()
 	a.metaChanged.signal()
 }
@@ -719,6 +765,7 @@ func (a *Agent) Abandon() error {
 	if a.repl != nil {
 		a.repl.stopAll()
 	}
+	a.closeCoordinators()
 	a.wg.Wait()
 	var err error
 	a.mu.Lock()

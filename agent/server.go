@@ -116,6 +116,16 @@ func (a *Agent) serve() {
 	}
 }
 
+// clientHost is the client's address as Kafka reports it in groups
+// ("/ip").
+func (c *conn) clientHost() string {
+	host, _, err := net.SplitHostPort(c.remote)
+	if err != nil {
+		host = c.remote
+	}
+	return "/" + host
+}
+
 func (c *conn) close() {
 	c.nc.Close()
 	c.a.connsMu.Lock()

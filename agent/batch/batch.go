@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // RecordBatch v2 layout, big-endian. batchLength counts the bytes after
@@ -332,4 +334,37 @@ func checkProduceHeader(h Header) error {
 		return fmt.Errorf("batch: transactional batch without producer id: %w", ErrInvalidRecord)
 	}
 	return nil
+}
+
+// KV is one record to encode: a nil Value is a tombstone.
+type KV struct {
+	Key, Value []byte
+}
+
+// Encode builds an uncompressed RecordBatch v2 of records, all stamped
+// with timestamp ts, for a non-idempotent producer: what an agent writes
+// itself (group offsets and metadata in __consumer_offsets).
+func Encode(records []KV, ts int64) []byte {
+	var recs []byte
+	for i, kv := range records {
+		r := kmsg.NewRecord()
+		r.OffsetDelta = int32(i)
+		r.Key = kv.Key
+		r.Value = kv.Value
+		body := r.AppendTo(nil)[1:] // Length 0 encodes as one byte
+		r.Length = int32(len(body))
+		recs = r.AppendTo(recs)
+	}
+	rb := kmsg.NewRecordBatch()
+	rb.PartitionLeaderEpoch = -1
+	rb.Magic = 2
+	rb.LastOffsetDelta = int32(len(records) - 1)
+	rb.FirstTimestamp, rb.MaxTimestamp = ts, ts
+	rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = -1, -1, -1
+	rb.NumRecords = int32(len(records))
+	rb.Records = recs
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[offBatchLength:], uint32(len(b)-int(lengthOverhead)))
+	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[crcStart:], castagnoli))
+	return b
 }

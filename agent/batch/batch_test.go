@@ -328,3 +328,26 @@ func TestVarint(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeValidates(t *testing.T) {
+	b := Encode([]KV{{Key: []byte("k"), Value: []byte("v")}, {Key: []byte("gone")}}, 1234)
+	h, err := ValidateProduce(b, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.NumRecords != 2 || h.MaxTimestamp != 1234 || h.ProducerID != -1 {
+		t.Fatalf("header %+v", h)
+	}
+	SetBaseOffset(b, 40)
+	recs, err := Records(b, 1<<20)
+	if err != nil || len(recs) != 2 || string(recs[0].Key) != "k" || string(recs[0].Value) != "v" || recs[1].Value != nil || recs[1].Offset != 41 {
+		t.Fatalf("decoded %+v %v", recs, err)
+	}
+	// Broken framing is an error, not a panic.
+	for i := HeaderSize; i < len(b); i++ {
+		c := append([]byte(nil), b[:i]...)
+		if _, err := Records(c, 1<<20); err == nil {
+			t.Fatalf("truncated to %d: no error", i)
+		}
+	}
+}

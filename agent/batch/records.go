@@ -139,3 +139,57 @@ func varint64(b []byte) (v int64, k int) {
 	}
 	return 0, 0
 }
+
+// Record is one decoded record of a batch.
+type Record struct {
+	Offset     int64
+	Key, Value []byte // nil when null; slices of the (decompressed) batch
+}
+
+// Records decodes every record of the batch at the start of b (whose
+// framing Next or ValidateProduce checked), decompressing up to
+// maxDecompressed bytes. Record framing is checked before anything is
+// taken.
+func Records(b []byte, maxDecompressed int) ([]Record, error) {
+	h, size, err := Next(b)
+	if err != nil {
+		return nil, err
+	}
+	body := b[HeaderSize:size]
+	if c := h.Compression(); c != CompressionNone {
+		if body, err = decompress(c, body, maxDecompressed); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkRecords(body, h.NumRecords); err != nil {
+		return nil, err
+	}
+	out := make([]Record, 0, h.NumRecords)
+	for p := 0; p < len(body); {
+		l, k := varint32(body[p:])
+		p += k
+		r := body[p : p+int(l)]
+		p += int(l)
+		q := 1 // attributes
+		_, k = varint64(r[q:])
+		q += k
+		offDelta, k := varint32(r[q:])
+		q += k
+		var key, value []byte
+		key, q = takeBytes(r, q)
+		value, _ = takeBytes(r, q)
+		out = append(out, Record{Offset: h.BaseOffset + int64(offDelta), Key: key, Value: value})
+	}
+	return out, nil
+}
+
+// takeBytes reads a varint-length-prefixed nullable field that
+// checkRecords has already checked.
+func takeBytes(r []byte, p int) ([]byte, int) {
+	l, k := varint32(r[p:])
+	p += k
+	if l < 0 {
+		return nil, p
+	}
+	return r[p : p+int(l)], p + int(l)
+}

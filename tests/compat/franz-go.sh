@@ -15,8 +15,7 @@
 set -euo pipefail
 
 # Tests in github.com/twmb/franz-go/pkg/kgo (v1.22.2) that talk to a real
-# broker and need neither consumer groups, transactions, share groups nor
-# SCRAM/TLS.
+# broker and need neither transactions, share groups nor SCRAM/TLS.
 SELECTED=(
 	TestPing
 	TestIssue325
@@ -41,6 +40,13 @@ SELECTED=(
 	TestIssueProduceSyncManualPartitionNegativeDoesNotPanic
 	TestIssue831
 	TestClient_ProduceLargeMessages
+	TestUnknownGroupOffsetFetchPinned
+	TestIssue1034
+	TestConsumeRegex
+	Test848RegexBrokerResolves
+	TestIssue523
+	TestGroupSimple
+	TestGroupETL
 )
 
 if [ "$#" -gt 0 ]; then

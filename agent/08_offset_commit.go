@@ -1,0 +1,53 @@
+package agent
+
+// OffsetCommit: v2-v9
+//
+// Commits go to the group's offsets partition as records and are answered
+// once committed there (every in-sync replica has them). A member commits
+// with its generation; a commit from outside the group (generation -1, no
+// member: tools, offset resets, consumers without a group) is accepted
+// only while the group is Empty or unknown, so it cannot race a live
+// member. OFFSET_METADATA_TOO_LARGE above 4096 bytes of metadata.
+//
+// Version notes:
+// * v2-v4: RetentionTimeMillis (ignored: offsets.retention applies)
+// * v5: no RetentionTimeMillis
+// * v6: LeaderEpoch per partition
+// * v7: InstanceID
+// * v8: flexible versions
+// * v10 (topic ids) is not served.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(8, 2, 9, handleOffsetCommit) }
+
+func handleOffsetCommit(a *Agent, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.OffsetCommitRequest)
+	c, code := a.coordinatorFor(req.Group)
+	if code != 0 {
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return now(resp), nil
+	}
+	ch := make(chan *kmsg.OffsetCommitResponse, 1)
+	c.Commit(req, func(resp *kmsg.OffsetCommitResponse) { ch <- resp })
+	return func() kmsg.Response {
+		select {
+		case resp := <-ch:
+			return resp
+		case <-r.ctx.Done():
+			return nil
+		}
+	}, nil
+}

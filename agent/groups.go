@@ -1,0 +1,477 @@
+package agent
+
+// Consumer groups live in the internal topic __consumer_offsets: group g
+// is coordinated by the leader of partition abs(javaHash(g)) % N, as in
+// Kafka, so groups move with partition leadership and their state is
+// replicated, flushed and recovered like any data. This file runs one
+// group.Coordinator per offsets partition this agent leads: it creates it
+// on election, replays the partition into it, feeds its writes to the
+// partition in order, rewrites the partition compactly from time to time,
+// and closes it when leadership moves.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/agent/group"
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/metadata"
+)
+
+const offsetsTopic = "__consumer_offsets"
+
+// errInternalTopic refuses client writes and changes to __consumer_offsets:
+// only coordinators write it, and its partition count fixes where every
+// group lives.
+var errInternalTopic = fmt.Errorf("%w: %s is internal to the group coordinators", metadata.ErrInvalidTopic, offsetsTopic)
+
+// coordinatorPartition is Kafka's choice of offsets partition for a group.
+func coordinatorPartition(groupID string, partitions int) int32 {
+	var h int32
+	for _, r := range groupID { // Java's String.hashCode over UTF-16 units
+		if r >= 0x10000 {
+			r -= 0x10000
+			h = 31*h + int32(0xD800+(r>>10))
+			h = 31*h + int32(0xDC00+(r&0x3FF))
+			continue
+		}
+		h = 31*h + int32(r)
+	}
+	return (h & math.MaxInt32) % int32(partitions)
+}
+
+// groupCoord is a coordinator with the partition it writes to.
+type groupCoord struct {
+	c    *group.Coordinator
+	p    *partition.Partition
+	idx  int32
+	w    *groupWriter
+	stop chan struct{}
+}
+
+// coordinatorFor returns the coordinator of a group on this agent, or the
+// error a client gets: NOT_COORDINATOR if another agent coordinates it,
+// COORDINATOR_NOT_AVAILABLE while __consumer_offsets does not exist.
+func (a *Agent) coordinatorFor(groupID string) (*group.Coordinator, int16) {
+	t := a.topicByName(offsetsTopic)
+	if t == nil || len(t.parts) == 0 {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	idx := coordinatorPartition(groupID, len(t.parts))
+	a.coordMu.Lock()
+	gc := a.coords[idx]
+	a.coordMu.Unlock()
+	if gc == nil || gc.p != t.parts[idx] {
+		return nil, kerr.NotCoordinator.Code
+	}
+	return gc.c, 0
+}
+
+// ensureOffsetsTopic creates __consumer_offsets when the first group
+// client shows up.
+func (a *Agent) ensureOffsetsTopic(ctx context.Context) error {
+	if a.topicByName(offsetsTopic) != nil {
+		return nil
+	}
+	rf := int16(min(3, len(placementOrder(a.meta.State()))))
+	err := a.createTopic(ctx, offsetsTopic, a.cfg.OffsetsPartitions, rf, map[string]string{
+		// Kept whole: the coordinator rewrites it compactly itself.
+		"retention.ms": "-1", "retention.bytes": "-1",
+	}, nil)
+	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
+		return err
+	}
+	return nil
+}
+
+// reconcileCoordinators starts a coordinator for every offsets partition
+// this agent now leads and closes those it no longer leads.
+func (a *Agent) reconcileCoordinators() {
+	t := a.topicByName(offsetsTopic)
+	a.coordMu.Lock()
+	defer a.coordMu.Unlock()
+	for idx, gc := range a.coords {
+		if t == nil || int(idx) >= len(t.parts) || t.parts[idx] != gc.p || !gc.p.IsLeader() {
+			delete(a.coords, idx)
+			close(gc.stop)
+			go gc.c.Close()
+		}
+	}
+	if t == nil || a.ctx.Err() != nil {
+		return
+	}
+	for i, p := range t.parts {
+		idx := int32(i)
+		if !p.IsLeader() || a.coords[idx] != nil {
+			continue
+		}
+		gc := &groupCoord{p: p, idx: idx, stop: make(chan struct{})}
+		gc.w = newGroupWriter(a, gc)
+		gc.c = group.New(group.Config{
+			Write:                 gc.w.write,
+			InitialRebalanceDelay: a.cfg.GroupInitialRebalanceDelay,
+			MinSessionTimeout:     a.cfg.GroupMinSessionTimeout,
+			MaxSessionTimeout:     a.cfg.GroupMaxSessionTimeout,
+			OffsetsRetention:      a.cfg.OffsetsRetention,
+			Logger:                a.log.With("offsets_partition", idx),
+		})
+		a.coords[idx] = gc
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.runCoordinator(t, gc)
+		}()
+	}
+}
+
+// closeCoordinators closes every coordinator (shutdown).
+func (a *Agent) closeCoordinators() {
+	a.coordMu.Lock()
+	coords := a.coords
+	a.coords = map[int32]*groupCoord{}
+	a.coordMu.Unlock()
+	for _, gc := range coords {
+		close(gc.stop)
+		gc.c.Close()
+	}
+}
+
+// runCoordinator loads the partition into the coordinator, then rewrites
+// the partition compactly whenever enough has been written since the last
+// rewrite.
+func (a *Agent) runCoordinator(t *topic, gc *groupCoord) {
+	start := time.Now()
+	n, err := a.loadGroups(t, gc)
+	if err != nil {
+		if a.ctx.Err() == nil {
+			a.log.Warn("load consumer groups", "offsets_partition", gc.idx, "err", err)
+		}
+		return
+	}
+	gc.c.Loaded()
+	lvl := slog.LevelDebug
+	if n > 0 {
+		lvl = slog.LevelInfo
+	}
+	a.log.Log(a.ctx, lvl, "consumer groups loaded", "offsets_partition", gc.idx, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	tick := time.NewTicker(a.cfg.GroupSnapshotInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-gc.stop:
+			return
+		case <-tick.C:
+		}
+		if gc.c.WritesSinceSnapshot() < groupSnapshotAfter {
+			continue
+		}
+		if err := a.compactGroups(t, gc); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("rewrite consumer groups", "offsets_partition", gc.idx, "err", err)
+		}
+	}
+}
+
+// groupSnapshotAfter: records written before a rewrite is worth it.
+const groupSnapshotAfter = 1000
+
+// loadGroups waits until every record the previous coordinator may have
+// acknowledged is committed here (the HW reaches the log end as of the
+// election), then replays the partition from its start.
+func (a *Agent) loadGroups(t *topic, gc *groupCoord) (int, error) {
+	end := gc.p.Offsets().LEO
+	for gc.p.Offsets().HW < end {
+		select {
+		case <-a.ctx.Done():
+			return 0, a.ctx.Err()
+		case <-gc.stop:
+			return 0, errors.New("no longer the leader")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	ctx, cancel := context.WithCancel(a.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-gc.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	now := time.Now()
+	n := 0
+	off := gc.p.Offsets().LogStart
+	for off < end {
+		data, _, err := a.readFrom(ctx, t, gc.idx, gc.p, off, 1<<20, true)
+		if err != nil {
+			return n, fmt.Errorf("read %s/%d at %d: %w", offsetsTopic, gc.idx, off, err)
+		}
+		if len(data) == 0 {
+			return n, fmt.Errorf("read %s/%d at %d: nothing below %d", offsetsTopic, gc.idx, off, end)
+		}
+		for rest := data; len(rest) > 0; {
+			_, size, err := batch.Next(rest)
+			if err != nil {
+				return n, fmt.Errorf("%s/%d at %d: %w", offsetsTopic, gc.idx, off, err)
+			}
+			recs, err := batch.Records(rest[:size], 64<<20)
+			if err != nil {
+				return n, fmt.Errorf("%s/%d at %d: %w", offsetsTopic, gc.idx, off, err)
+			}
+			for _, r := range recs {
+				if r.Offset < off {
+					continue // below the log start, inside the first batch
+				}
+				if err := gc.c.Apply(r.Key, r.Value, now); err != nil {
+					a.log.Warn("skipping an unreadable group record", "offsets_partition", gc.idx, "offset", r.Offset, "err", err)
+				}
+				n++
+				off = r.Offset + 1
+			}
+			rest = rest[size:]
+		}
+	}
+	return n, nil
+}
+
+// compactGroups rewrites the partition: the coordinator's whole state is
+// appended afresh, then the log start moves to where it begins, so the
+// partition holds what the groups are, not their history.
+func (a *Agent) compactGroups(t *topic, gc *groupCoord) error {
+	done := make(chan struct{})
+	var first int64
+	var werr error
+	gc.w.snapshot(func(base int64, err error) {
+		first, werr = base, err
+		close(done)
+	})
+	select {
+	case <-done:
+	case <-gc.stop:
+		return nil
+	case <-a.ctx.Done():
+		return nil
+	}
+	if werr != nil {
+		return werr
+	}
+	if first < 0 {
+		return nil // nothing to keep
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := a.propose(ctx, metadata.SetLogStart{TopicID: t.id, Partition: gc.idx, Offset: first}); err != nil {
+		return err
+	}
+	gc.c.Snapshotted()
+	a.log.Debug("rewrote consumer groups", "offsets_partition", gc.idx, "log_start", first)
+	return gc.p.SetLogStart(first)
+}
+
+// groupWriter appends a coordinator's records to its partition in the
+// order they are issued, with a bounded wait for the in-sync replicas.
+type groupWriter struct {
+	a  *Agent
+	gc *groupCoord
+
+	mu          sync.Mutex
+	cond        *sync.Cond
+	queue       []groupWrite
+	outstanding int // appends not completed yet
+}
+
+type groupWrite struct {
+	recs     []batch.KV
+	done     func(base int64, err error)
+	snapshot bool // write the coordinator's whole state, once all before it completed
+}
+
+func newGroupWriter(a *Agent, gc *groupCoord) *groupWriter {
+	w := &groupWriter{a: a, gc: gc}
+	w.cond = sync.NewCond(&w.mu)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		w.run()
+	}()
+	return w
+}
+
+// write is group.Config.Write. It never blocks.
+func (w *groupWriter) write(recs []batch.KV, done func(error)) {
+	w.enqueue(groupWrite{recs: recs, done: func(_ int64, err error) { done(err) }})
+}
+
+// snapshot queues a rewrite; done gets the offset it starts at (-1 if
+// there was nothing to write).
+func (w *groupWriter) snapshot(done func(base int64, err error)) {
+	w.enqueue(groupWrite{snapshot: true, done: done})
+}
+
+func (w *groupWriter) enqueue(gw groupWrite) {
+	w.mu.Lock()
+	w.queue = append(w.queue, gw)
+	w.cond.Broadcast()
+	w.mu.Unlock()
+}
+
+func (w *groupWriter) run() {
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-w.gc.stop:
+		case <-w.a.ctx.Done():
+		}
+		w.mu.Lock()
+		close(stopped)
+		w.cond.Broadcast()
+		w.mu.Unlock()
+	}()
+	isStopped := func() bool {
+		select {
+		case <-stopped:
+			return true
+		default:
+			return false
+		}
+	}
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && !isStopped() {
+			w.cond.Wait()
+		}
+		if isStopped() {
+			q := w.queue
+			w.queue = nil
+			w.mu.Unlock()
+			for _, gw := range q {
+				gw.done(-1, kerr.NotLeaderForPartition)
+			}
+			return
+		}
+		gw := w.queue[0]
+		w.queue = w.queue[1:]
+		if gw.snapshot {
+			// Everything written before must be in the coordinator's
+			// state before it is captured.
+			for w.outstanding > 0 && !isStopped() {
+				w.cond.Wait()
+			}
+			w.mu.Unlock()
+			gw.recs = w.gc.c.Snapshot()
+			if len(gw.recs) == 0 {
+				gw.done(-1, nil)
+				continue
+			}
+		} else {
+			w.mu.Unlock()
+		}
+		w.append(gw)
+	}
+}
+
+// append writes gw's records as batches of at most maxBytes and calls
+// done once all are committed, with the first batch's offset.
+func (w *groupWriter) append(gw groupWrite) {
+	const maxBytes = 512 << 10
+	var chunks [][]batch.KV
+	size := 0
+	for i, r := range gw.recs {
+		if i == 0 || size+len(r.Key)+len(r.Value) > maxBytes {
+			chunks = append(chunks, nil)
+			size = 0
+		}
+		chunks[len(chunks)-1] = append(chunks[len(chunks)-1], r)
+		size += len(r.Key) + len(r.Value) + 16
+	}
+	var (
+		mu      sync.Mutex
+		left    = len(chunks)
+		first   = int64(-1)
+		failure error
+		once    sync.Once
+	)
+	finish := func(base int64, idx int, err error) {
+		mu.Lock()
+		if idx == 0 {
+			first = base
+		}
+		if err != nil && failure == nil {
+			failure = err
+		}
+		left--
+		last := left == 0
+		mu.Unlock()
+		if last {
+			once.Do(func() {
+				w.mu.Lock()
+				w.outstanding--
+				w.cond.Broadcast()
+				w.mu.Unlock()
+				if failure != nil {
+					gw.done(-1, failure)
+				} else {
+					gw.done(first, nil)
+				}
+			})
+		}
+	}
+	w.mu.Lock()
+	w.outstanding++
+	w.mu.Unlock()
+	now := time.Now().UnixMilli()
+	for i, chunk := range chunks {
+		b := batch.Encode(chunk, now)
+		h, err := batch.ValidateProduce(b, math.MaxInt32)
+		if err != nil {
+			finish(-1, i, kerr.CorruptMessage)
+			continue
+		}
+		// The completion may run before Append returns the offset it
+		// assigned: it waits for it.
+		var once sync.Once
+		assigned := make(chan int64, 1)
+		complete := func(err error) {
+			go func() {
+				base := <-assigned
+				assigned <- base
+				once.Do(func() { finish(base, i, err) })
+			}()
+		}
+		timer := time.AfterFunc(w.a.cfg.GroupWriteTimeout, func() { complete(kerr.RequestTimedOut) })
+		res, err := w.gc.p.Append(b, h, -1, func(err error) {
+			timer.Stop()
+			complete(groupWriteErr(err))
+		})
+		if err != nil {
+			timer.Stop()
+			assigned <- -1
+			complete(groupWriteErr(err))
+			continue
+		}
+		assigned <- res.BaseOffset
+	}
+}
+
+// groupWriteErr turns a partition append error into the Kafka error the
+// coordinator maps for its clients.
+func groupWriteErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, partition.ErrNotLeader), errors.Is(err, partition.ErrClosed):
+		return kerr.NotLeaderForPartition
+	case errors.Is(err, partition.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas
+	}
+	return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+}

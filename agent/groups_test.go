@@ -1,0 +1,132 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tlog-io/tlog/agent"
+	"github.com/tlog-io/tlog/tests/tlogtest"
+	"github.com/tlog-io/tlog/tier"
+)
+
+func fastGroups(c *agent.Config) {
+	c.GroupInitialRebalanceDelay = -1
+	c.GroupMinSessionTimeout = time.Second
+}
+
+// Two group members split a topic's partitions; each record is consumed
+// by one of them; committed offsets survive a restart of the agent, and
+// a member that joins later resumes from them.
+func TestGroupConsumeCommitResume(t *testing.T) {
+	dir, bucket := t.TempDir(), tier.NewMemBucket()
+	a := tlogtest.StartAgent(t, dir, bucket, fastGroups)
+	cl := tlogtest.NewClient(t, a.Addr())
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 6, 1, nil, "g-topic"); err != nil {
+		t.Fatal(err)
+	}
+	acked := &tlogtest.Acked{}
+	tlogtest.Produce(t, cl, acked, 3000, func(i int) *kgo.Record {
+		return &kgo.Record{Topic: "g-topic", Key: fmt.Appendf(nil, "k%d", i%50), Value: fmt.Appendf(nil, "v%d", i)}
+	})
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	byMember := map[int]int{}
+	consume := func(member int, until int, commit bool) {
+		c := tlogtest.NewClient(t, a.Addr(), kgo.ConsumerGroup("workers"), kgo.ConsumeTopics("g-topic"),
+			kgo.SessionTimeout(6*time.Second), kgo.DisableAutoCommit(), kgo.FetchMaxWait(100*time.Millisecond))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for {
+			mu.Lock()
+			n := len(seen)
+			mu.Unlock()
+			if n >= until {
+				break
+			}
+			fs := c.PollRecords(ctx, 200)
+			if ctx.Err() != nil {
+				t.Errorf("member %d: read %d of %d", member, n, until)
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				mu.Lock()
+				seen[string(r.Value)]++
+				byMember[member]++
+				mu.Unlock()
+			})
+			if commit {
+				if err := c.CommitUncommittedOffsets(ctx); err != nil {
+					t.Errorf("commit: %v", err)
+				}
+			}
+		}
+		if commit {
+			if err := c.CommitUncommittedOffsets(ctx); err != nil {
+				t.Errorf("final commit: %v", err)
+			}
+		}
+		c.Close()
+	}
+	var wg sync.WaitGroup
+	for m := 0; m < 2; m++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); consume(m, 3000, true) }()
+	}
+	wg.Wait()
+	for v, n := range seen {
+		if n > 1 {
+			t.Fatalf("%s consumed %d times by a group of two", v, n)
+		}
+	}
+	if byMember[0] == 0 || byMember[1] == 0 {
+		t.Fatalf("one member did all the work: %v", byMember)
+	}
+
+	// Committed offsets survive a restart; nothing new is re-read.
+	a.Close()
+	a = tlogtest.StartAgent(t, dir, bucket, fastGroups)
+	adm := kadm.NewClient(tlogtest.NewClient(t, a.Addr()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var offs kadm.OffsetResponses
+	tlogtest.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		var err error
+		offs, err = adm.FetchOffsets(ctx, "workers")
+		if err == nil {
+			err = offs.Error()
+		}
+		return err
+	})
+	var total int64
+	offs.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != 3000 {
+		t.Fatalf("committed offsets add to %d, want 3000", total)
+	}
+	cl2 := tlogtest.NewClient(t, a.Addr())
+	tlogtest.Produce(t, cl2, acked, 100, func(i int) *kgo.Record {
+		return &kgo.Record{Topic: "g-topic", Value: fmt.Appendf(nil, "late%d", i)}
+	})
+	mu.Lock()
+	seen = map[string]int{}
+	mu.Unlock()
+	consume(2, 100, true)
+	for v := range seen {
+		if v[:4] != "late" {
+			t.Fatalf("re-read %s after the restart", v)
+		}
+	}
+	groups, err := adm.DescribeGroups(ctx, "workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groups["workers"]; g.State != "Empty" {
+		t.Fatalf("group state after everyone left: %q (%v)", g.State, g.Err)
+	}
+}
