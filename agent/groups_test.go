@@ -15,8 +15,10 @@ import (
 	"github.com/tlog-io/tlog/tier"
 )
 
+// fastGroups: a short initial rebalance delay, so members started
+// together share the first generation.
 func fastGroups(c *agent.Config) {
-	c.GroupInitialRebalanceDelay = -1
+	c.GroupInitialRebalanceDelay = 500 * time.Millisecond
 	c.GroupMinSessionTimeout = time.Second
 }
 
@@ -50,9 +52,11 @@ func TestGroupConsumeCommitResume(t *testing.T) {
 			if n >= until {
 				break
 			}
-			fs := c.PollRecords(ctx, 200)
+			pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			fs := c.PollRecords(pctx, 200)
+			pcancel()
 			if ctx.Err() != nil {
-				t.Errorf("member %d: read %d of %d", member, n, until)
+				t.Errorf("member %d: %d of %d read", member, n, until)
 				return
 			}
 			fs.EachRecord(func(r *kgo.Record) {
