@@ -2,13 +2,18 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
 )
@@ -130,4 +135,110 @@ func TestKcatCompressionAndKeys(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Two kcat processes in one balanced consumer group (-G) split a topic's
+// partitions between them and together read every record.
+func TestKcatBalancedConsumerGroup(t *testing.T) {
+	bin := kcatPath(t)
+	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), func(c *agent.Config) {
+		c.GroupInitialRebalanceDelay = 500 * time.Millisecond
+	})
+	addr := a.Addr()
+	createTopics(t, addr, 4, "clicks")
+
+	type proc struct {
+		cmd *exec.Cmd
+		out *syncBuffer
+	}
+	var procs []proc
+	for i := 0; i < 2; i++ {
+		cmd := exec.Command(bin, "-b", addr, "-G", "kcat-group", "-q", "-u", "-f", "%p %s\n",
+			"-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=10000", "clicks")
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		procs = append(procs, proc{cmd, out})
+	}
+	adm := kadm.NewClient(tlogtest.NewClient(t, addr))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Both join, and the four partitions are split between them.
+	tlogtest.CheckFor(t, 45*time.Second, 100*time.Millisecond, func() error {
+		gs, err := adm.DescribeGroups(ctx, "kcat-group")
+		if err != nil {
+			return err
+		}
+		g := gs["kcat-group"]
+		if g.State != "Stable" || len(g.Members) != 2 {
+			return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
+		}
+		seen := map[int32]bool{}
+		for _, m := range g.Members {
+			ca, ok := m.Assigned.AsConsumer()
+			if !ok || len(ca.Topics) != 1 || len(ca.Topics[0].Partitions) == 0 {
+				return fmt.Errorf("member %s assigned %v", m.MemberID, m.Assigned)
+			}
+			for _, p := range ca.Topics[0].Partitions {
+				if seen[p] {
+					return fmt.Errorf("partition %d assigned twice", p)
+				}
+				seen[p] = true
+			}
+		}
+		if len(seen) != 4 {
+			return fmt.Errorf("%d partitions assigned", len(seen))
+		}
+		return nil
+	})
+
+	const n = 400
+	var lines strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&lines, "u%d:click-%d\n", i%13, i)
+	}
+	runKcat(t, lines.String(), "-P", "-b", addr, "-t", "clicks", "-K:")
+	var per [2]int
+	tlogtest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		got := map[string]bool{}
+		for i, p := range procs {
+			per[i] = 0
+			for _, l := range strings.Split(strings.TrimSpace(p.out.String()), "\n") {
+				if f := strings.Fields(l); len(f) == 2 && strings.HasPrefix(f[1], "click-") {
+					got[f[1]] = true
+					per[i]++
+				}
+			}
+		}
+		if len(got) != n {
+			return fmt.Errorf("%d of %d records read by the group", len(got), n)
+		}
+		return nil
+	})
+	if per[0] == 0 || per[1] == 0 {
+		t.Fatalf("one kcat read everything: %v", per)
+	}
+	t.Logf("kcat processes read %d and %d records", per[0], per[1])
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing and a test
+// reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
