@@ -253,6 +253,8 @@ type Agent struct {
 	coordMu sync.Mutex
 	coords  map[int32]*groupCoord // by __consumer_offsets partition
 
+	restoring sync.Map // wal.PartKey → true while producer state loads
+
 	cache     *rangecache.Cache
 	obs       *observer    // metrics and the admin listener (metrics.go, admin.go)
 	walBytes  atomic.Int64 // unflushed bytes over all partitions
@@ -586,6 +588,7 @@ func (a *Agent) syncTopics() {
 	defer a.syncMu.Unlock()
 	st := a.meta.State()
 	type update struct {
+		t          *topic
 		name       string
 		idx        int
 		p          *partition.Partition
@@ -631,7 +634,7 @@ func (a *Agent) syncTopics() {
 		}
 		for i, p := range t.parts {
 			mp := &mt.Partitions[i]
-			u := update{name: mt.Name, idx: i, p: p, logStart: mp.LogStart, flushedEnd: mp.FlushedEnd, replica: slices.Contains(mp.Replicas, a.cfg.ID)}
+			u := update{t: t, name: mt.Name, idx: i, p: p, logStart: mp.LogStart, flushedEnd: mp.FlushedEnd, replica: slices.Contains(mp.Replicas, a.cfg.ID)}
 			if old == nil || i >= len(old.meta.Partitions) || roleChanged(&old.meta.Partitions[i], mp) || !maps.Equal(old.configs, mt.Configs) {
 				r := a.roleFor(mt, mp, p.Key())
 				u.role = &r
@@ -682,6 +685,9 @@ func (a *Agent) syncTopics() {
 			if err := u.p.SetFlushedEnd(u.flushedEnd); err != nil {
 				a.log.Warn("apply flushed end", "topic", u.name, "partition", u.idx, "err", err)
 			}
+		}
+		if u.replica {
+			a.maybeRestoreProducers(u.t, int32(u.idx), u.p)
 		}
 	}
 	a.repl.reconcile()

@@ -3,13 +3,17 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tlog-io/tlog/tests/tlogtest"
+	"github.com/tlog-io/tlog/tier"
 )
 
 // An idempotent producer whose connection loses every 5th produce
@@ -56,4 +60,48 @@ func TestClusterIdempotentRetriesAcrossFailover(t *testing.T) {
 		t.Fatalf("read %d records, want %d", rep.Records, total)
 	}
 	t.Logf("%d responses dropped; %d records, each once", d.Dropped.Load(), rep.Records)
+}
+
+// An agent that lost its WAL (everything is in the bucket) still answers
+// an idempotent producer's retry of a flushed batch as a duplicate: the
+// producer state comes back from the segment footer.
+func TestProducerStateFromSegmentFooter(t *testing.T) {
+	dir, bucket := t.TempDir(), tier.NewMemBucket()
+	a := tlogtest.StartAgent(t, dir, bucket, fastFlush)
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "fp", 1, nil)
+	pid := initProducerID(c, nil, -1, -1)
+	idem := func(seq int32, v string) []byte {
+		return mkBatch(batchOpts{pid: pid.ProducerID, epoch: pid.ProducerEpoch, seq: seq, firstTS: 1_700_000_000_000}, v)
+	}
+	first := mustProduce(c, "fp", 0, idem(0, "a"))
+	second := mustProduce(c, "fp", 0, idem(1, "b"))
+	waitFlushed(t, a, "fp", 1)
+	c.nc.Close()
+	a.Close()
+	if err := os.RemoveAll(filepath.Join(dir, "wal")); err != nil {
+		t.Fatal(err)
+	}
+	a = tlogtest.StartAgent(t, dir, bucket, fastFlush)
+	c = dialRaw(t, a.Addr())
+	tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		// The retry of the last batch: its original offset, not a new one.
+		r := produce(c, "fp", 0, idem(1, "b"))
+		if r.ErrorCode != 0 {
+			return fmt.Errorf("retry: error %d", r.ErrorCode)
+		}
+		if r.BaseOffset != second {
+			t.Fatalf("retry of a flushed batch appended at %d; it is at %d", r.BaseOffset, second)
+		}
+		return nil
+	})
+	if r := produce(c, "fp", 0, idem(5, "gap")); r.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("a gap after the restored state: error %d", r.ErrorCode)
+	}
+	if next := mustProduce(c, "fp", 0, idem(2, "c")); next != second+1 {
+		t.Fatalf("next batch at %d, want %d", next, second+1)
+	}
+	if first != 0 {
+		t.Fatalf("first batch at %d", first)
+	}
 }

@@ -504,6 +504,12 @@ func (a *Agent) onAppend(c *peer.Conn, f peer.Frame, m peer.Append) {
 	if err != nil {
 		leo, _ := p.FollowerEnd()
 		c.Reply(f, &peer.AppendResp{Code: replicationCode(err), Msg: err.Error(), LEO: leo})
+		return
+	}
+	if m.Reset >= 0 {
+		if t := a.topicByID(uuid.UUID(m.Topic)); t != nil {
+			a.maybeRestoreProducers(t, m.Partition, p)
+		}
 	}
 }
 

@@ -173,10 +173,14 @@ type Partition struct {
 	producers     map[int64]*producer
 	baseProducers map[int64]*producer
 	producersEnd  int64
-	waiters       []waiter
-	gen           uint64 // bumped when the log is cut: stale WAL completions are ignored
-	failed        error  // sticky WAL failure
-	closed        bool
+	// missingProducers ≥ 0: the log starts there without the producer
+	// state of what came before (a restart at the flushed end, or a lost
+	// WAL); a segment footer can supply it (AdoptProducers).
+	missingProducers int64
+	waiters          []waiter
+	gen              uint64 // bumped when the log is cut: stale WAL completions are ignored
+	failed           error  // sticky WAL failure
+	closed           bool
 }
 
 type waiter struct {
@@ -192,17 +196,21 @@ type waiter struct {
 func New(cfg Config) *Partition {
 	start := max(cfg.FlushedEnd, cfg.LogStart)
 	p := &Partition{
-		cfg:           cfg,
-		epoch:         cfg.LeaderEpoch,
-		logStart:      cfg.LogStart,
-		flushed:       start,
-		hw:            start,
-		durable:       start,
-		leo:           start,
-		leaderHW:      -1,
-		producers:     make(map[int64]*producer),
-		baseProducers: make(map[int64]*producer),
-		since:         time.Now(),
+		cfg:              cfg,
+		epoch:            cfg.LeaderEpoch,
+		logStart:         cfg.LogStart,
+		flushed:          start,
+		hw:               start,
+		durable:          start,
+		leo:              start,
+		leaderHW:         -1,
+		producers:        make(map[int64]*producer),
+		baseProducers:    make(map[int64]*producer),
+		since:            time.Now(),
+		missingProducers: -1,
+	}
+	if start > 0 {
+		p.missingProducers = start // until the WAL's snapshot says otherwise
 	}
 	p.cond = sync.NewCond(&p.mu)
 	return p
@@ -1010,6 +1018,9 @@ func (p *Partition) resetLocked(at int64) error {
 	p.baseProducers = map[int64]*producer{}
 	p.producers = map[int64]*producer{}
 	p.producersEnd = at
+	if at > 0 {
+		p.missingProducers = at
+	}
 	p.gen++
 	p.mu.Unlock()
 	if err := p.cfg.WAL.DeleteFrom(p.cfg.Key, 0); err != nil {
@@ -1363,7 +1374,35 @@ func (p *Partition) RestoreProducers(snap []byte) error {
 	p.baseProducers = producers
 	p.producersEnd = end
 	p.producers = p.producersAtLocked(p.leo + 1)
+	p.missingProducers = -1
 	return nil
+}
+
+// ProducersMissing reports whether the log starts without the producer
+// state of what precedes it, and where.
+func (p *Partition) ProducersMissing() (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.missingProducers, p.missingProducers >= 0
+}
+
+// AdoptProducers installs producer state from a segment footer for a log
+// that starts without it; batches the log holds now are applied on top.
+// A snapshot from past where the log starts is refused (it would claim
+// batches this replica does not have).
+func (p *Partition) AdoptProducers(snap []byte) error {
+	p.mu.Lock()
+	missing := p.missingProducers
+	p.mu.Unlock()
+	if missing < 0 {
+		return nil
+	}
+	if len(snap) >= 8 {
+		if end := int64(binary.BigEndian.Uint64(snap)); end > missing {
+			return fmt.Errorf("partition %s/%d: producer snapshot ends at %d, past the log start %d", p.cfg.Topic, p.cfg.Index, end, missing)
+		}
+	}
+	return p.RestoreProducers(snap)
 }
 
 // Stats summarises the partition for admin views.

@@ -92,7 +92,7 @@ type faultyConn struct {
 	buf []byte // bytes of a frame read but not yet returned
 
 	wmu     sync.Mutex
-	pending []byte           // request bytes written, not yet framed
+	pending []byte          // request bytes written, not yet framed
 	keys    map[int32]int16 // correlation id → API key of requests sent
 }
 

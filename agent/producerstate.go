@@ -1,0 +1,79 @@
+package agent
+
+// A replica whose log starts at the flushed end without the batches
+// before it (a follower restarted there, a new replica, an agent whose WAL
+// was lost) has no idempotent-producer state for what it never held. Each
+// partition's entry in a segment footer carries that state as of the end
+// of its range, so the replica loads it from the newest segment that ends
+// where its log starts: a retry of a batch that is only in the bucket is
+// then still answered as a duplicate.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/tier/segment"
+)
+
+// maybeRestoreProducers starts loading producer state for p if it lacks
+// it (once at a time per partition).
+func (a *Agent) maybeRestoreProducers(t *topic, idx int32, p *partition.Partition) {
+	at, missing := p.ProducersMissing()
+	if !missing {
+		return
+	}
+	if _, busy := a.restoring.LoadOrStore(p.Key(), true); busy {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer a.restoring.Delete(p.Key())
+		if err := a.restoreProducers(t, idx, p, at); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("load producer state from the bucket", "topic", t.name, "partition", idx, "at", at, "err", err)
+		}
+	}()
+}
+
+// restoreProducers reads the footer of the newest segments below at
+// (walking back past compacted objects, which carry none) and adopts the
+// first producer snapshot found.
+func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at int64) error {
+	mp, ok := a.meta.State().Partition(t.id, idx)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	defer cancel()
+	tried := 0
+	for i := len(mp.Segments) - 1; i >= 0 && tried < 4; i-- {
+		ref := mp.Segments[i]
+		if ref.LastOffset >= at {
+			continue
+		}
+		tried++
+		info, err := a.cfg.Bucket.Stat(ctx, ref.Object)
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", ref.Object, err)
+		}
+		f, err := segment.Open(ctx, a.cfg.Bucket, ref.Object, info.Size)
+		if err != nil {
+			return err
+		}
+		for _, e := range f.Entries {
+			if e.TopicID != t.id || e.Partition != idx || len(e.ProducerSnapshot) == 0 {
+				continue
+			}
+			if err := p.AdoptProducers(e.ProducerSnapshot); err != nil {
+				return err
+			}
+			a.log.Debug("producer state loaded from a segment footer", "topic", t.name, "partition", idx, "object", ref.Object)
+			return nil
+		}
+	}
+	// Nothing to load (no segment, or only compacted ones): the producers
+	// start fresh, as after Kafka's producer-state expiry.
+	return p.AdoptProducers(nil)
+}
