@@ -30,6 +30,8 @@ func errCode(err error) int16 {
 		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, partition.ErrNotEnoughReplicas):
 		return kerr.NotEnoughReplicas.Code
+	case errors.Is(err, partition.ErrProducersLoading):
+		return kerr.LeaderNotAvailable.Code
 	case errors.Is(err, metadata.ErrStaleEpoch), errors.Is(err, metadata.ErrUnknownLeaderEpoch):
 		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, metadata.ErrNotController):

@@ -31,8 +31,22 @@ func (a *Agent) maybeRestoreProducers(t *topic, idx int32, p *partition.Partitio
 	go func() {
 		defer a.wg.Done()
 		defer a.restoring.Delete(p.Key())
-		if err := a.restoreProducers(t, idx, p, at); err != nil && a.ctx.Err() == nil {
-			a.log.Warn("load producer state from the bucket", "topic", t.name, "partition", idx, "at", at, "err", err)
+		// Until it is loaded the partition refuses idempotent batches, so
+		// keep trying (the bucket may be down).
+		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+			err := a.restoreProducers(t, idx, p, at)
+			if err == nil || a.ctx.Err() != nil || t.parts[idx] != p {
+				return
+			}
+			a.log.Warn("load producer state from the bucket", "topic", t.name, "partition", idx, "at", at, "err", err, "retry_in", backoff)
+			select {
+			case <-a.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			if now, missing := p.ProducersMissing(); !missing || now != at {
+				return // settled otherwise meanwhile
+			}
 		}
 	}()
 }

@@ -42,6 +42,9 @@ var (
 	// ErrLogMismatch: a replicated batch does not start at this replica's
 	// log end.
 	ErrLogMismatch = errors.New("replicated batch does not start at the log end")
+	// ErrProducersLoading: an idempotent batch reached a leader still
+	// loading the producer state of what precedes its log (retriable).
+	ErrProducersLoading = errors.New("producer state still loading")
 )
 
 // producerWindow is how many recent batches per producer are remembered for
@@ -520,6 +523,10 @@ func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error
 		n, m := len(p.role.ISR), p.role.MinISR
 		p.mu.Unlock()
 		return AppendResult{}, fmt.Errorf("%w: %d in sync, min.insync.replicas is %d", ErrNotEnoughReplicas, n, m)
+	}
+	if h.ProducerID >= 0 && p.missingProducers >= 0 {
+		p.mu.Unlock()
+		return AppendResult{}, ErrProducersLoading // deciding duplicates needs it
 	}
 	if h.ProducerID >= 0 {
 		dup, isDup, err := p.checkSequenceLocked(h)

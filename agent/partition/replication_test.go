@@ -1,6 +1,7 @@
 package partition_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -412,4 +413,39 @@ func TestReplicationStateLag(t *testing.T) {
 		t.Fatal("a follower reported replication state")
 	}
 	_ = fmt.Sprint()
+}
+
+// A leader whose log starts without producer state refuses idempotent
+// batches (retriably) until it is adopted, and non-idempotent ones go on.
+func TestProducerStateMissingHoldsIdempotentAppends(t *testing.T) {
+	w := openWAL(t, t.TempDir())
+	t.Cleanup(func() { w.Close() })
+	p := partition.New(partition.Config{Key: wal.NewPartKey([16]byte{3}, 0), Topic: "m", FlushedEnd: 10, WAL: w})
+	p.SetRole(soleLeader(0))
+	if at, missing := p.ProducersMissing(); !missing || at != 10 {
+		t.Fatalf("missing %v at %d", missing, at)
+	}
+	b := mkBatch(bopts{pid: 7, epoch: 0, seq: 3, ts: 1}, 1)
+	h, _ := batch.ValidateProduce(b, 1<<20)
+	if _, err := p.Append(b, h, -1, func(error) {}); !errors.Is(err, partition.ErrProducersLoading) {
+		t.Fatalf("idempotent append while loading: %v", err)
+	}
+	pb := mkBatch(plain, 1)
+	ph, _ := batch.ValidateProduce(pb, 1<<20)
+	if _, err := p.Append(pb, ph, -1, func(error) {}); err != nil {
+		t.Fatalf("plain append while loading: %v", err)
+	}
+	// A snapshot from past the log start is refused; one at it is taken.
+	if err := p.AdoptProducers(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 99), 0)); err == nil {
+		t.Fatal("adopted a snapshot from beyond the log start")
+	}
+	if err := p.AdoptProducers(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 10), 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, missing := p.ProducersMissing(); missing {
+		t.Fatal("still missing after adoption")
+	}
+	if _, err := p.Append(b, h, -1, func(error) {}); err != nil {
+		t.Fatalf("idempotent append after adoption: %v", err)
+	}
 }
