@@ -1,8 +1,7 @@
 package consumer_test
 
-// Group mode needs a broker with a group coordinator. These tests skip on
-// tlog until it serves FindCoordinator/JoinGroup/OffsetCommit; set
-// TLOG_TEST_GROUP_BROKERS to run them against one that does.
+// Group mode against tlog's group coordinator (or, with
+// TLOG_TEST_GROUP_BROKERS, another broker).
 
 import (
 	"context"

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/consumer"
 	"github.com/tlog-io/tlog/producer"
 	"github.com/tlog-io/tlog/tests/tlogtest"
@@ -21,13 +22,15 @@ import (
 // startTlog starts an in-process tlog agent and returns its address.
 func startTlog(t *testing.T) string {
 	t.Helper()
-	return tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket()).Addr()
+	return tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), func(c *agent.Config) {
+		c.GroupInitialRebalanceDelay = 200 * time.Millisecond // tests start members together
+	}).Addr()
 }
 
 // groupBroker returns a broker that serves consumer groups, or skips.
-// TLOG_TEST_GROUP_BROKERS (comma-separated) points the group tests at such a
-// broker (Kafka, or tlog once it serves groups); otherwise they run against
-// an in-process tlog agent, and skip while it does not advertise JoinGroup.
+// TLOG_TEST_GROUP_BROKERS (comma-separated) points the group tests at
+// another broker (Kafka, say); otherwise they run against an in-process
+// tlog agent, and skip if it does not advertise JoinGroup.
 func groupBroker(t *testing.T) string {
 	t.Helper()
 	addr := os.Getenv("TLOG_TEST_GROUP_BROKERS")
@@ -44,7 +47,7 @@ func groupBroker(t *testing.T) string {
 			return addr
 		}
 	}
-	t.Skip("tlog does not serve consumer groups yet")
+	t.Skip("the broker does not serve consumer groups (no JoinGroup)")
 	return ""
 }
 
