@@ -8,9 +8,7 @@
 // of the stream, with its own committed position. Run it twice: each group
 // resumes after what it committed the first time.
 //
-// Consumer groups need a broker with a group coordinator. tlog does not
-// serve groups yet (they come in a later release); until then, run this
-// against Kafka. It says so and exits if the broker lacks groups.
+// Start tlog first (`go run ./cmd/tlog dev`), then:
 //
 //	go run ./examples/consumer-groups -brokers 127.0.0.1:9092
 package main
