@@ -490,3 +490,131 @@ func writeTemp(t *testing.T, content string) string {
 	}
 	return path
 }
+
+// tlog consume --group and tlog group list|describe|reset-offsets|delete,
+// with JSON output parsed and checked and their error paths.
+func TestCLIGroups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the tlog binary")
+	}
+	bin := tlogtest.BuildTlog(t)
+	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), func(c *agent.Config) {
+		c.GroupInitialRebalanceDelay = 100 * time.Millisecond
+	})
+	addr := a.Addr()
+	cliOK(t, bin, addr, "", "topic", "create", "events", "--partitions", "3")
+	var in strings.Builder
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&in, "k%d:e%d\n", i%7, i)
+	}
+	cliOK(t, bin, addr, in.String(), "produce", "events", "--key-separator", ":")
+
+	// A group reads ten, commits them, and the next run resumes after them.
+	first := cliRecords(t, cliOK(t, bin, addr, "", "consume", "events", "--group", "g1", "-n", "10", "--format", "json").stdout)
+	rest := cliRecords(t, cliOK(t, bin, addr, "", "consume", "events", "--group", "g1", "--exit", "--format", "json").stdout)
+	seen := map[string]bool{}
+	for _, r := range append(first, rest...) {
+		if seen[str(r.Value)] {
+			t.Fatalf("%s read twice by one group", str(r.Value))
+		}
+		seen[str(r.Value)] = true
+	}
+	if len(first) != 10 || len(seen) != 30 {
+		t.Fatalf("group read %d then %d records (%d distinct), want 10 then 20", len(first), len(rest), len(seen))
+	}
+
+	type listed struct {
+		Group   string `json:"group"`
+		State   string `json:"state"`
+		Members int    `json:"members"`
+	}
+	var groups []listed
+	if err := json.Unmarshal([]byte(cliOK(t, bin, addr, "", "group", "list", "--format", "json").stdout), &groups); err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 1 || groups[0].Group != "g1" || groups[0].State != "Empty" || groups[0].Members != 0 {
+		t.Fatalf("group list: %+v", groups)
+	}
+	if out := cliOK(t, bin, addr, "", "group", "list").stdout; !strings.Contains(out, "GROUP") || !strings.Contains(out, "g1") {
+		t.Fatalf("group list text:\n%s", out)
+	}
+	type described struct {
+		Group    string `json:"group"`
+		State    string `json:"state"`
+		TotalLag int64  `json:"total_lag"`
+		Members  []struct {
+			ID         string   `json:"id"`
+			Partitions []string `json:"partitions"`
+		} `json:"members"`
+		Offsets []struct {
+			Partition int32 `json:"partition"`
+			Committed int64 `json:"committed"`
+			End       int64 `json:"end"`
+			Lag       int64 `json:"lag"`
+		} `json:"offsets"`
+	}
+	describe := func() described {
+		var d described
+		if err := json.Unmarshal([]byte(cliOK(t, bin, addr, "", "group", "describe", "g1", "--format", "json").stdout), &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := describe()
+	var committed int64
+	for _, o := range d.Offsets {
+		committed += o.Committed
+	}
+	if d.State != "Empty" || d.TotalLag != 0 || committed != 30 || len(d.Offsets) != 3 {
+		t.Fatalf("group describe: %+v", d)
+	}
+	if out := cliOK(t, bin, addr, "", "group", "describe", "g1").stdout; !strings.Contains(out, "LAG") || !strings.Contains(out, "Total lag:   0") {
+		t.Fatalf("group describe text:\n%s", out)
+	}
+
+	// Resets: a dry run changes nothing; a real one rewinds the group.
+	cliOK(t, bin, addr, "", "group", "reset-offsets", "g1", "--topic", "events", "--to", "earliest", "--dry-run")
+	if d := describe(); d.TotalLag != 0 {
+		t.Fatalf("a dry run moved offsets: lag %d", d.TotalLag)
+	}
+	cliOK(t, bin, addr, "", "group", "reset-offsets", "g1", "--topic", "events", "--to", "earliest")
+	if d := describe(); d.TotalLag != 30 {
+		t.Fatalf("after reset to earliest: lag %d, want 30", d.TotalLag)
+	}
+	cliOK(t, bin, addr, "", "group", "reset-offsets", "g1", "--topic", "events", "--partition", "0", "--to", "latest")
+
+	// Not while the group has a member.
+	member := exec.Command(bin, "--brokers", addr, "consume", "events", "--group", "g1")
+	member.Env = append(os.Environ(), "TLOG_BROKERS=")
+	if err := member.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { member.Process.Kill(); member.Wait() })
+	tlogtest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if d := describe(); len(d.Members) != 1 || len(d.Members[0].Partitions) != 3 {
+			return fmt.Errorf("group %s with %d members", d.State, len(d.Members))
+		}
+		return nil
+	})
+	cliFails(t, bin, addr, 1, []string{"group g1 has active members"}, "group", "reset-offsets", "g1", "--topic", "events", "--to", "latest")
+	cliFails(t, bin, addr, 1, []string{"group g1 has active members"}, "group", "delete", "g1")
+	member.Process.Signal(os.Interrupt) // leaves the group
+	member.Wait()
+	tlogtest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if d := describe(); d.State != "Empty" {
+			return fmt.Errorf("group %s", d.State)
+		}
+		return nil
+	})
+	if r := cliOK(t, bin, addr, "", "group", "delete", "g1"); !strings.Contains(r.stdout, "deleted group g1") {
+		t.Fatalf("delete: %s", r)
+	}
+
+	cliFails(t, bin, addr, 1, []string{"group g1 does not exist"}, "group", "delete", "g1")
+	cliFails(t, bin, addr, 1, []string{"group nosuch does not exist"}, "group", "describe", "nosuch")
+	cliFails(t, bin, addr, 2, []string{"--topic is required"}, "group", "reset-offsets", "g2")
+	cliFails(t, bin, addr, 2, []string{"bad --to"}, "group", "reset-offsets", "g2", "--topic", "events", "--to", "soon")
+	cliFails(t, bin, addr, 1, []string{"topic nope does not exist"}, "group", "reset-offsets", "g2", "--topic", "nope")
+	cliFails(t, bin, addr, 2, []string{"--partition and --group"}, "consume", "events", "--group", "g2", "--partition", "1")
+	cliFails(t, bin, addr, 2, []string{"bad --format"}, "group", "list", "--format", "yaml")
+}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -47,6 +48,7 @@ func consumeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "exit", Aliases: []string{"e"}, Usage: "exit at the end of every partition instead of waiting for more"},
 			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "read only partition `N`"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: `%v\n`, Usage: "output `FORMAT` for each record, or json"},
+			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "consume as a member of consumer group `G`, committing what is printed"},
 		},
 		Action: withArgs("TOPIC", 1, 1, runConsume),
 	}
@@ -221,6 +223,9 @@ func runConsume(c *cli.Context, args []string) error {
 	if only < -1 {
 		return fail(2, "bad --partition %d: give a partition number", only)
 	}
+	if g := c.String("group"); g != "" && only >= 0 {
+		return fail(2, "--partition and --group do not go together: the group assigns partitions")
+	}
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -237,6 +242,10 @@ func runConsume(c *cli.Context, args []string) error {
 		return err
 	}
 
+	exitAtEnd := c.Bool("exit")
+	if g := c.String("group"); g != "" {
+		return consumeGroup(ctx, c, topic, g, from, ends, count, format, exitAtEnd)
+	}
 	parts := map[int32]kgo.Offset{}
 	remaining := map[int32]bool{} // partitions --exit still waits for
 	for p, start := range starts {
@@ -245,7 +254,6 @@ func runConsume(c *cli.Context, args []string) error {
 			remaining[p] = true
 		}
 	}
-	exitAtEnd := c.Bool("exit")
 	if exitAtEnd && len(remaining) == 0 {
 		return nil
 	}
@@ -313,6 +321,132 @@ func runConsume(c *cli.Context, args []string) error {
 		}
 		if err := out.Flush(); err != nil {
 			return fail(1, "writing output: %v", err)
+		}
+	}
+}
+
+// consumeGroup reads topic as a member of group, committing the records it
+// printed after each write. With exitAtEnd it stops once every partition
+// assigned to it has been read up to the end it had at the start.
+func consumeGroup(ctx context.Context, c *cli.Context, topic, group string, from fromSpec, ends map[int32]int64, count int64, format func([]byte, *kgo.Record) []byte, exitAtEnd bool) error {
+	reset := kgo.NewOffset().AtStart()
+	switch from.kind {
+	case fromEnd:
+		reset = kgo.NewOffset().AtEnd()
+	case fromOffset:
+		reset = kgo.NewOffset().At(from.n)
+	case fromLast:
+		reset = kgo.NewOffset().AtEnd().Relative(-from.n)
+	case fromTime:
+		reset = kgo.NewOffset().AfterMilli(from.n)
+	}
+	var mu sync.Mutex
+	assigned := map[int32]bool{}
+	done := map[int32]bool{} // assigned partitions read to their end
+	var adm *kadm.Client
+	cl, err := kgo.NewClient(append(clientOpts(brokers(c)),
+		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(reset),
+		kgo.DisableAutoCommit(), kgo.FetchMaxWait(time.Second),
+		kgo.OnPartitionsAssigned(func(actx context.Context, _ *kgo.Client, m map[string][]int32) {
+			// A partition whose committed offset is already at its end
+			// has nothing to read for --exit.
+			offs, _ := adm.FetchOffsetsForTopics(actx, group, topic)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range m[topic] {
+				assigned[p] = true
+				if o, ok := offs.Lookup(topic, p); ok && o.Err == nil && o.At >= ends[p] {
+					done[p] = true
+				} else if ends[p] == 0 {
+					done[p] = true
+				}
+			}
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range m[topic] {
+				delete(assigned, p)
+			}
+		}),
+	)...)
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	adm = kadm.NewClient(cl)
+	defer cl.Close() // leaves the group
+	finished := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(assigned) == 0 {
+			return false
+		}
+		for p := range assigned {
+			if !done[p] {
+				return false
+			}
+		}
+		return true
+	}
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	defer out.Flush()
+	var n atomic.Int64
+	stopRate := liveRate(isTTY(os.Stderr) && !isTTY(os.Stdout), "consumed", &n, count)
+	defer stopRate()
+	commit := func(recs []*kgo.Record) error {
+		if len(recs) == 0 {
+			return nil
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := cl.CommitRecords(cctx, recs...); err != nil {
+			return fail(1, "commit offsets of group %s: %v", group, err)
+		}
+		return nil
+	}
+	var buf []byte
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		for _, fe := range fs.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
+			}
+			stopRate()
+			out.Flush()
+			if errors.Is(fe.Err, kerr.UnknownTopicOrPartition) {
+				return fail(1, "topic %s does not exist (deleted while reading?)", topic)
+			}
+			return fail(1, "reading %s/%d: %v", fe.Topic, fe.Partition, fe.Err)
+		}
+		var printed []*kgo.Record
+		stop := false
+		for it := fs.RecordIter(); !it.Done() && !stop; {
+			r := it.Next()
+			buf = format(buf[:0], r)
+			if _, err := out.Write(buf); err != nil {
+				return fail(1, "writing output: %v", err)
+			}
+			printed = append(printed, r)
+			if r.Offset+1 >= ends[r.Partition] {
+				mu.Lock()
+				done[r.Partition] = true
+				mu.Unlock()
+			}
+			stop = n.Add(1) == count
+		}
+		if err := out.Flush(); err != nil {
+			return fail(1, "writing output: %v", err)
+		}
+		if err := commit(printed); err != nil {
+			return err
+		}
+		if stop || (exitAtEnd && finished()) {
+			return nil
 		}
 	}
 }

@@ -49,7 +49,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			devCommand(), agentCommand(),
 			benchCommand(),
-			topicCommand(), produceCommand(), consumeCommand(), clusterCommand(),
+			topicCommand(), produceCommand(), consumeCommand(), groupCommand(), clusterCommand(),
 		},
 	}
 }
