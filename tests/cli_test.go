@@ -618,3 +618,48 @@ func TestCLIGroups(t *testing.T) {
 	cliFails(t, bin, addr, 2, []string{"--partition and --group"}, "consume", "events", "--group", "g2", "--partition", "1")
 	cliFails(t, bin, addr, 2, []string{"bad --format"}, "group", "list", "--format", "yaml")
 }
+
+// tlog bench produce, consume and e2e report throughput and latency as
+// JSON, and refuse bad arguments.
+func TestCLIBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the tlog binary")
+	}
+	bin := tlogtest.BuildTlog(t)
+	addr := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket()).Addr()
+	type result struct {
+		Mode       string  `json:"mode"`
+		Records    int64   `json:"records"`
+		RecordsSec float64 `json:"records_per_sec"`
+		P50Ms      float64 `json:"p50_ms"`
+		P99Ms      float64 `json:"p99_ms"`
+		E2EP50Ms   float64 `json:"e2e_p50_ms"`
+		E2EP99Ms   float64 `json:"e2e_p99_ms"`
+		Errors     int64   `json:"errors"`
+	}
+	parse := func(r cliResult) result {
+		var res result
+		if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &res); err != nil {
+			t.Fatalf("bench JSON: %v\n%s", err, r)
+		}
+		return res
+	}
+	p := parse(cliOK(t, bin, addr, "", "bench", "produce", "--topic", "b", "--partitions", "2", "-n", "3000", "--record-size", "100", "--format", "json"))
+	if p.Records != 3000 || p.RecordsSec <= 0 || p.P50Ms <= 0 || p.P99Ms < p.P50Ms || p.Errors != 0 {
+		t.Fatalf("bench produce: %+v", p)
+	}
+	c := parse(cliOK(t, bin, addr, "", "bench", "consume", "--topic", "b", "-n", "3000", "--format", "json"))
+	if c.Records != 3000 || c.RecordsSec <= 0 {
+		t.Fatalf("bench consume: %+v", c)
+	}
+	e := parse(cliOK(t, bin, addr, "", "bench", "e2e", "--topic", "e", "-n", "500", "--rate", "2000", "--format", "json"))
+	if e.Records != 500 || e.E2EP50Ms <= 0 || e.E2EP99Ms < e.E2EP50Ms {
+		t.Fatalf("bench e2e: %+v", e)
+	}
+	if out := cliOK(t, bin, addr, "", "bench", "produce", "--topic", "b", "-n", "100").stdout; !strings.Contains(out, "records/s") || !strings.Contains(out, "p99") {
+		t.Fatalf("bench produce text: %s", out)
+	}
+	cliFails(t, bin, addr, 2, []string{"--records must be positive"}, "bench", "produce", "-n", "0")
+	cliFails(t, bin, addr, 2, []string{"bad --acks"}, "bench", "produce", "--acks", "2")
+	cliFails(t, bin, addr, 2, []string{"--record-size at least 8"}, "bench", "e2e", "--record-size", "4")
+}

@@ -113,6 +113,9 @@ func brokers(c *cli.Context) []string {
 func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions, rf int) error {
 	adm := kadm.NewClient(cl)
 	resp, err := adm.CreateTopic(ctx, int32(partitions), int16(rf), nil, topic)
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return nil
+	}
 	if err != nil {
 		return fail(1, "cannot reach a broker at %v: %v", cl.OptValue(kgo.SeedBrokers), err)
 	}
