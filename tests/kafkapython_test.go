@@ -11,7 +11,8 @@ import (
 )
 
 // kafka-python 2.0 (Debian's python3-kafka) creates a topic, produces keyed
-// records with acks=all and reads them back from the earliest offset.
+// records with acks=all, reads them back from the earliest offset, and
+// reads them as a consumer group that commits and resumes.
 func TestKafkaPython(t *testing.T) {
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import kafka").Run(); err != nil {
@@ -26,9 +27,12 @@ func TestKafkaPython(t *testing.T) {
 	read := map[string]bool{}
 	keyPart := map[string]string{}
 	perPart := map[string]int{}
+	group := ""
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(l)
 		switch {
+		case len(f) == 3 && f[0] == "group":
+			group = f[1] + " " + f[2]
 		case len(f) == 3 && f[0] == "ack":
 			acks[f[1]+"@"+f[2]] = true
 		case len(f) == 4:
@@ -50,5 +54,8 @@ func TestKafkaPython(t *testing.T) {
 		if !read[a] {
 			t.Fatalf("acknowledged record at %s was not read back\n%s", a, out)
 		}
+	}
+	if group != "30 0" {
+		t.Fatalf("group reads: %q, want 30 then 0 (committed)\n%s", group, out)
 	}
 }

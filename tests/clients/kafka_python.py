@@ -1,7 +1,8 @@
 """kafka-python against a tlog agent: admin create, keyed produce with
 acks=all, consume from the earliest offset without a group, and print what
 was read as `partition key value offset` lines (sorted), for the Go test to
-compare."""
+compare; then a consumer group reads everything and commits, and a second
+member of the group started afterwards finds nothing left (`group N M`)."""
 import sys
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -34,7 +35,24 @@ for m in consumer:
         break
 consumer.close()
 
+def group_read():
+    c = KafkaConsumer(topic, bootstrap_servers=addr, group_id="py-group", enable_auto_commit=False,
+                      auto_offset_reset="earliest", consumer_timeout_ms=5000, session_timeout_ms=10000)
+    n = 0
+    for _ in c:
+        n += 1
+        if n == len(acked):
+            break
+    c.commit()
+    c.close()
+    return n
+
+
+first = group_read()
+second = group_read()
+
 for meta in acked:
     print(f"ack {meta.partition} {meta.offset}")
 for l in sorted(lines):
     print(l)
+print(f"group {first} {second}")
