@@ -29,6 +29,8 @@ func storageFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "wal-max-bytes", Value: 1 << 30, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
 		&cli.Int64Flag{Name: "cache-bytes", Value: 256 << 20, Usage: "memory for caching segment ranges read from the bucket"},
 		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
+		&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: 3 * time.Second, Usage: "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members (0: none)"},
+		&cli.IntFlag{Name: "offsets-partitions", Value: 16, Usage: "offsets.topic.num.partitions: partitions of __consumer_offsets, fixed when it is created"},
 	}
 }
 
@@ -119,7 +121,19 @@ func runAgent(c *cli.Context, dev bool) error {
 		WALMaxBytes:       c.Int64("wal-max-bytes"),
 		CacheBytes:        c.Int64("cache-bytes"),
 		AdminListen:       c.String("admin-listen"),
+		OffsetsPartitions: int32(c.Int("offsets-partitions")),
 		Logger:            log,
+	}
+	switch d := c.Duration("group-initial-rebalance-delay"); {
+	case d < 0:
+		return fail(2, "bad --group-initial-rebalance-delay %v: give a duration, 0 for none", d)
+	case d == 0:
+		cfg.GroupInitialRebalanceDelay = -1 // none
+	default:
+		cfg.GroupInitialRebalanceDelay = d
+	}
+	if n := c.Int("offsets-partitions"); n <= 0 || n > 1000 {
+		return fail(2, "bad --offsets-partitions %d: give 1 to 1000", n)
 	}
 	name := "tlog dev"
 	if !dev {
