@@ -436,6 +436,48 @@ func TestCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("produce --format", func(t *testing.T) {
+		cliOK(t, bin, addr, "", "topic", "create", "formatted", "--partitions", "3")
+		in := "[2] 1733100000000 order-1 src=web,trace=a=b shipped now\n" +
+			"[0] 1733100000500 order-2  prepared\n"
+		r := cliOK(t, bin, addr, in, "produce", "formatted", "--format", "[%p] %T %k %h %v", "--header", "via=cli")
+		if !strings.Contains(r.stderr, "produced 2 records to formatted") {
+			t.Fatalf("produce --format:\n%s", r)
+		}
+		recs := cliRecords(t, cliOK(t, bin, addr, "", "consume", "formatted", "--exit", "--format", "json").stdout)
+		if len(recs) != 2 {
+			t.Fatalf("consume after produce --format: %d records, want 2", len(recs))
+		}
+		byKey := map[string]cliRecord{}
+		for _, rec := range recs {
+			byKey[str(rec.Key)] = rec
+		}
+		o1, o2 := byKey["order-1"], byKey["order-2"]
+		if o1.Partition != 2 || o1.Timestamp != 1733100000000 || str(o1.Value) != "shipped now" || len(o1.Headers) != 3 ||
+			o1.Headers[0].Key != "via" || o1.Headers[1].Key != "src" || str(o1.Headers[1].Value) != "web" ||
+			o1.Headers[2].Key != "trace" || str(o1.Headers[2].Value) != "a=b" {
+			t.Fatalf("order-1 produced with --format: %+v", o1)
+		}
+		if o2.Partition != 0 || o2.Timestamp != 1733100000500 || str(o2.Value) != "prepared" || len(o2.Headers) != 1 {
+			t.Fatalf("order-2 produced with --format: %+v", o2)
+		}
+
+		// A line that does not match stops the run after the lines before it.
+		r = cliFails(t, bin, addr, 1, []string{"line 2 does not match --format", `expected "=" after %k`},
+			"produce", "formatted", "--format", "%k=%v", "--file", writeTemp(t, "a=1\nno equals sign\nb=2\n"))
+		if !strings.Contains(r.stderr, "produced 1 record to formatted") {
+			t.Fatalf("produce stopped at a bad line should say what it produced:\n%s", r)
+		}
+		cliFails(t, bin, addr, 1, []string{"line 1 names partition 5", "has 3 partitions"},
+			"produce", "formatted", "--format", "%p:%v", "--file", writeTemp(t, "5:x\n"))
+		cliFails(t, bin, addr, 2, []string{"bad --format", "no text between"}, "produce", "formatted", "--format", "%k%v")
+		cliFails(t, bin, addr, 2, []string{"not both"}, "produce", "formatted", "--format", "%k:%v", "--key-separator", ":")
+		cliFails(t, bin, addr, 2, []string{"not both"}, "produce", "formatted", "--format", "%p:%v", "--partition", "1")
+		if n := len(cliRecords(t, cliOK(t, bin, addr, "", "consume", "formatted", "--exit", "--format", "json").stdout)); n != 3 {
+			t.Fatalf("formatted holds %d records after the failed runs, want 3", n)
+		}
+	})
+
 	t.Run("consume errors", func(t *testing.T) {
 		cliFails(t, bin, addr, 1, []string{"topic nope does not exist"}, "consume", "nope")
 		cliFails(t, bin, addr, 2, []string{"bad --from", "beginning", "end", "@"}, "consume", "orders", "--from", "yesterday")

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -32,13 +33,18 @@ func produceCommand() *cli.Command {
 			"(created on first use if the agent auto-creates topics). With --key-separator SEP\n" +
 			"the text before the first SEP is the key and the rest the value; a line without\n" +
 			"SEP is all value, with no key. Records with the same key go to the same partition.\n" +
+			"--format FMT instead splits each line by a format string: %k key, %v value,\n" +
+			"%p partition, %T timestamp (Unix ms), %h headers as NAME=VALUE,NAME=VALUE, %% a\n" +
+			"percent sign; each field runs up to the text that follows it in FMT.\n" +
 			"Waits for every record to be acknowledged, then prints \"produced N records to\n" +
 			"TOPIC\" on stderr.\n\n" +
-			"  printf 'order-1:prepared\\norder-2:prepared\\n' | tlog produce orders --key-separator :\n\n" +
+			"  printf 'order-1:prepared\\norder-2:prepared\\n' | tlog produce orders --key-separator :\n" +
+			"  echo '1733100000000 order-1 src=web shipped' | tlog produce orders --format '%T %k %h %v'\n\n" +
 			exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read lines from `PATH` instead of stdin"},
 			&cli.StringFlag{Name: "key-separator", Aliases: []string{"K"}, Usage: "split each line into key and value at the first `SEP` (\\t for a tab)"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Usage: "split each line by `FMT` (%k %v %p %T %h, see above) instead of --key-separator"},
 			multiFlag("header", "add header `NAME=VALUE` to every record (repeatable)", "H"),
 			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "produce every record to partition `N` (-1: by key, or spread when there is none)"},
 			&cli.StringFlag{Name: "acks", Value: "all", Usage: "all (every in-sync replica), 1 (the leader) or 0 (no acknowledgement)"},
@@ -53,6 +59,16 @@ func produceCommand() *cli.Command {
 func runProduce(c *cli.Context, args []string) error {
 	topic := args[0]
 	sep := []byte(unescape(c.String("key-separator")))
+	var inFmt *inputFormat
+	if f := c.String("format"); f != "" {
+		if len(sep) > 0 {
+			return fail(2, "give --format or --key-separator, not both (--format '%%k%s%%v' splits like --key-separator)", c.String("key-separator"))
+		}
+		var err error
+		if inFmt, err = compileInputFormat(f); err != nil {
+			return fail(2, "bad --format %q: %v", f, err)
+		}
+	}
 	hkvs, err := parseKV("header", multi(c, "header"))
 	if err != nil {
 		return err
@@ -79,7 +95,11 @@ func runProduce(c *cli.Context, args []string) error {
 	if partition < -1 {
 		return fail(2, "bad --partition %d: give a partition number, or -1", partition)
 	}
-	if partition >= 0 {
+	linePartitions := inFmt != nil && inFmt.has('p')
+	if linePartitions && partition >= 0 {
+		return fail(2, "give --partition or a %%p in --format, not both")
+	}
+	if partition >= 0 || linePartitions {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
 	if c.Duration("timeout") <= 0 {
@@ -104,6 +124,7 @@ func runProduce(c *cli.Context, args []string) error {
 	// with its defaults on the first Metadata request, or says it does
 	// not exist).
 	maxMsg := int32(defaultMaxMessageBytes)
+	numPartitions := -1 // unknown until the topic exists
 	{
 		adm, actx, done, err := admin(c)
 		if err != nil {
@@ -115,6 +136,7 @@ func runProduce(c *cli.Context, args []string) error {
 			return requestErr(c, "metadata for "+topic, err)
 		}
 		if td, ok := tds[topic]; ok && td.Err == nil {
+			numPartitions = len(td.Partitions)
 			if partition >= len(td.Partitions) {
 				done()
 				return fail(1, "topic %s has no partition %d (it has %s)", topic, partition, plural(len(td.Partitions), "partition"))
@@ -138,9 +160,15 @@ func runProduce(c *cli.Context, args []string) error {
 		kgo.DefaultProduceTopic(topic),
 		kgo.AllowAutoTopicCreation(),
 		kgo.ProducerBatchMaxBytes(maxMsg),
-		kgo.RecordDeliveryTimeout(c.Duration("timeout")),
 		kgo.ProducerLinger(5*time.Millisecond),
 	)...)
+	// kgo measures its delivery timeout from each record's timestamp, so a
+	// line with its own (older) %T timestamp would time out at once; those
+	// records get a deadline of their own instead.
+	lineTimestamps := inFmt != nil && inFmt.has('T')
+	if !lineTimestamps {
+		opts = append(opts, kgo.RecordDeliveryTimeout(c.Duration("timeout")))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fail(2, "%v", err)
@@ -189,6 +217,7 @@ func runProduce(c *cli.Context, args []string) error {
 	stopRate := liveRate(!c.Bool("quiet") && isTTY(os.Stderr) && !isTTY(inFile), "produced", &acked, 0)
 	var n int64
 	interrupted := false
+	var badLine error
 read:
 	for {
 		select {
@@ -203,7 +232,20 @@ read:
 			}
 			n++
 			r := &kgo.Record{Value: line, Headers: headers}
-			if len(sep) > 0 {
+			if inFmt != nil {
+				r.Value = nil
+				r.Headers = append([]kgo.RecordHeader(nil), headers...)
+				if err := inFmt.parse(line, r); err != nil {
+					badLine = fail(1, "line %d does not match --format %q: %v", n, c.String("format"), err)
+					failOnce.Do(func() { close(failed) })
+					break read
+				}
+				if linePartitions && numPartitions >= 0 && int(r.Partition) >= numPartitions {
+					badLine = fail(1, "line %d names partition %d but topic %s has %s", n, r.Partition, topic, plural(numPartitions, "partition"))
+					failOnce.Do(func() { close(failed) })
+					break read
+				}
+			} else if len(sep) > 0 {
 				if i := bytes.Index(line, sep); i >= 0 {
 					r.Key, r.Value = line[:i], line[i+len(sep):]
 				}
@@ -213,8 +255,16 @@ read:
 			}
 			lineNo := n
 			wg.Add(1)
-			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			rctx, cancel := ctx, context.CancelFunc(func() {})
+			if lineTimestamps {
+				rctx, cancel = context.WithTimeoutCause(ctx, c.Duration("timeout"), kgo.ErrRecordTimeout)
+			}
+			cl.Produce(rctx, r, func(_ *kgo.Record, err error) {
 				defer wg.Done()
+				defer cancel()
+				if err != nil && rctx.Err() != nil && ctx.Err() == nil {
+					err = context.Cause(rctx)
+				}
 				if err != nil {
 					onErr(lineNo, err)
 					return
@@ -243,6 +293,9 @@ read:
 	case interrupted:
 		summary()
 		return fail(130, "interrupted")
+	case badLine != nil:
+		summary()
+		return badLine
 	case firstErr != nil:
 		if acked.Load() > 0 {
 			summary()
