@@ -13,7 +13,9 @@ package agent
 // * v6: flexible versions
 // * v7: RequireStable (nothing is ever unstable: no transactions)
 // * v8: batched Groups
-// * v9: MemberID/MemberEpoch (KIP-848; ignored for classic groups)
+// * v9: MemberID/MemberEpoch: a consumer-protocol (KIP-848) member must
+//   fetch at its current epoch (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID);
+//   ignored for classic groups
 // * v10 (topic ids) is not served.
 
 import (
@@ -30,12 +32,12 @@ type fetchedTopic struct {
 }
 
 // fetchGroupOffsets answers one group: topics nil means all.
-func (a *Agent) fetchGroupOffsets(groupID string, topics map[string][]int32, order []string) ([]fetchedTopic, int16) {
+func (a *Agent) fetchGroupOffsets(groupID, memberID string, memberEpoch int32, topics map[string][]int32, order []string) ([]fetchedTopic, int16) {
 	c, code := a.coordinatorFor(groupID)
 	if code != 0 {
 		return nil, code
 	}
-	offs, code := c.FetchOffsets(groupID, topics)
+	offs, code := c.FetchOffsetsAs(groupID, memberID, memberEpoch, topics)
 	if code != 0 {
 		return nil, code
 	}
@@ -70,7 +72,11 @@ func handleOffsetFetch(a *Agent, r *request) (reply, error) {
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
 			topics, order := requestedTopics(rg.Topics == nil, len(rg.Topics), func(i int) (string, []int32) { return rg.Topics[i].Topic, rg.Topics[i].Partitions })
-			got, code := a.fetchGroupOffsets(rg.Group, topics, order)
+			memberID := ""
+			if rg.MemberID != nil {
+				memberID = *rg.MemberID
+			}
+			got, code := a.fetchGroupOffsets(rg.Group, memberID, rg.MemberEpoch, topics, order)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, ft := range got {
@@ -84,7 +90,7 @@ func handleOffsetFetch(a *Agent, r *request) (reply, error) {
 	}
 	all := req.Topics == nil && req.Version >= 2
 	topics, order := requestedTopics(all, len(req.Topics), func(i int) (string, []int32) { return req.Topics[i].Topic, req.Topics[i].Partitions })
-	got, code := a.fetchGroupOffsets(req.Group, topics, order)
+	got, code := a.fetchGroupOffsets(req.Group, "", -1, topics, order)
 	if req.Version >= 2 {
 		resp.ErrorCode = code
 	}

@@ -4,7 +4,12 @@ package agent
 //
 // State, protocol type, chosen protocol and members (client id, host,
 // metadata, assignment) of groups this agent coordinates; NOT_COORDINATOR
-// for the others, Dead with no members for unknown ones (as Kafka).
+// for the others, Dead with no members for unknown ones (as Kafka). A
+// consumer-protocol (KIP-848) group is shown as a classic "consumer"
+// group would be: members with their subscriptions and current
+// assignments in the consumer protocol's encoding, the assignor as the
+// protocol (Kafka answers GROUP_ID_NOT_FOUND instead; this way tools that
+// compute lag from DescribeGroups keep working).
 //
 // Version notes:
 // * v3: AuthorizedOperations (unknown)
@@ -20,6 +25,7 @@ func init() { register(15, 0, 5, handleDescribeGroups) }
 func handleDescribeGroups(a *Agent, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	var names map[[16]byte]string
 	for _, id := range req.Groups {
 		c, code := a.coordinatorFor(id)
 		if code != 0 {
@@ -28,7 +34,10 @@ func handleDescribeGroups(a *Agent, r *request) (reply, error) {
 			resp.Groups = append(resp.Groups, g)
 			continue
 		}
-		resp.Groups = append(resp.Groups, c.Describe(id))
+		if names == nil {
+			names = a.topicNamesByID()
+		}
+		resp.Groups = append(resp.Groups, c.Describe(id, names))
 	}
 	return now(resp), nil
 }

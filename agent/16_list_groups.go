@@ -3,8 +3,8 @@ package agent
 // ListGroups: v0-v5
 //
 // The groups this agent coordinates (clients ask every agent and merge),
-// optionally filtered by state (v4+) and type (v5+: only "classic" groups
-// exist here).
+// optionally filtered by state (v4+) and type (v5+: "classic", or
+// "consumer" for KIP-848 groups).
 //
 // Version notes:
 // * v3: flexible versions
@@ -23,9 +23,6 @@ func init() { register(16, 0, 5, handleListGroups) }
 func handleListGroups(a *Agent, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
-		return now(resp), nil
-	}
 	a.coordMu.Lock()
 	coords := make([]*groupCoord, 0, len(a.coords))
 	for _, gc := range a.coords {
@@ -42,8 +39,11 @@ func handleListGroups(a *Agent, r *request) (reply, error) {
 			if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(s string) bool { return strings.EqualFold(s, g.State.String()) }) {
 				continue
 			}
+			if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, g.Type) }) {
+				continue
+			}
 			lg := kmsg.NewListGroupsResponseGroup()
-			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.ID, g.ProtocolType, g.State.String(), "classic"
+			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.ID, g.ProtocolType, g.State.String(), g.Type
 			resp.Groups = append(resp.Groups, lg)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/wal"
@@ -110,6 +111,9 @@ type Config struct {
 	// GroupSnapshotInterval: how often a coordinator considers rewriting
 	// its partition compactly (default 1m). GroupWriteTimeout bounds the
 	// wait for a group record to be committed (default 30s).
+	// GroupConsumerHeartbeatInterval and GroupConsumerSessionTimeout are
+	// those of consumer-protocol (KIP-848) groups, which the coordinator
+	// sets for its members (defaults 5s and 45s, as Kafka).
 	OffsetsPartitions          int32
 	GroupInitialRebalanceDelay time.Duration
 	GroupMinSessionTimeout     time.Duration
@@ -117,6 +121,9 @@ type Config struct {
 	OffsetsRetention           time.Duration
 	GroupSnapshotInterval      time.Duration
 	GroupWriteTimeout          time.Duration
+
+	GroupConsumerHeartbeatInterval time.Duration
+	GroupConsumerSessionTimeout    time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -252,6 +259,11 @@ type Agent struct {
 
 	coordMu sync.Mutex
 	coords  map[int32]*groupCoord // by __consumer_offsets partition
+
+	// groupTopics' cache: never modified once built (coordinators share it).
+	groupTopicsMu    sync.Mutex
+	groupTopicsCache map[string]group.TopicMeta
+	groupTopicsSeq   uint64
 
 	restoring sync.Map // wal.PartKey → true while producer state loads
 

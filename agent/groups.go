@@ -116,12 +116,15 @@ func (a *Agent) reconcileCoordinators() {
 		gc := &groupCoord{p: p, idx: idx, stop: make(chan struct{})}
 		gc.w = newGroupWriter(a, gc)
 		gc.c = group.New(group.Config{
-			Write:                 gc.w.write,
-			InitialRebalanceDelay: a.cfg.GroupInitialRebalanceDelay,
-			MinSessionTimeout:     a.cfg.GroupMinSessionTimeout,
-			MaxSessionTimeout:     a.cfg.GroupMaxSessionTimeout,
-			OffsetsRetention:      a.cfg.OffsetsRetention,
-			Logger:                a.log.With("offsets_partition", idx),
+			Write:                     gc.w.write,
+			InitialRebalanceDelay:     a.cfg.GroupInitialRebalanceDelay,
+			MinSessionTimeout:         a.cfg.GroupMinSessionTimeout,
+			MaxSessionTimeout:         a.cfg.GroupMaxSessionTimeout,
+			OffsetsRetention:          a.cfg.OffsetsRetention,
+			Topics:                    a.groupTopics,
+			ConsumerHeartbeatInterval: a.cfg.GroupConsumerHeartbeatInterval,
+			ConsumerSessionTimeout:    a.cfg.GroupConsumerSessionTimeout,
+			Logger:                    a.log.With("offsets_partition", idx),
 		})
 		a.coords[idx] = gc
 		a.wg.Add(1)
@@ -130,6 +133,32 @@ func (a *Agent) reconcileCoordinators() {
 			a.runCoordinator(t, gc)
 		}()
 	}
+}
+
+// groupTopics is group.Config.Topics: every topic, as of the metadata
+// sequence number, built once per change.
+func (a *Agent) groupTopics() (map[string]group.TopicMeta, uint64) {
+	st := a.meta.State()
+	a.groupTopicsMu.Lock()
+	defer a.groupTopicsMu.Unlock()
+	if a.groupTopicsCache == nil || a.groupTopicsSeq != st.Seq {
+		m := make(map[string]group.TopicMeta, len(st.Topics))
+		for _, t := range st.Topics {
+			m[t.Name] = group.TopicMeta{ID: t.ID, Partitions: int32(len(t.Partitions))}
+		}
+		a.groupTopicsCache, a.groupTopicsSeq = m, st.Seq
+	}
+	return a.groupTopicsCache, a.groupTopicsSeq
+}
+
+// topicNamesByID maps topic ids to names, for group descriptions.
+func (a *Agent) topicNamesByID() map[[16]byte]string {
+	topics, _ := a.groupTopics()
+	out := make(map[[16]byte]string, len(topics))
+	for name, tm := range topics {
+		out[tm.ID] = name
+	}
+	return out
 }
 
 // closeCoordinators closes every coordinator (shutdown).

@@ -28,9 +28,55 @@ type groupWorker struct {
 
 // groupChaos collects what workers processed and what the checks found.
 type groupChaos struct {
+	consumerProtocol bool // KIP-848 (ServerSideBalancer) instead of classic
+
 	mu        sync.Mutex
 	processed map[string]int
 	errs      []string
+	// owners: partition → workers that hold it by their own callbacks
+	// (assigned, not yet revoked or lost). A crashed worker is dropped
+	// from it: its process is gone.
+	owners map[int32]map[int]bool
+	events []string // callbacks, for a failure's story
+}
+
+func (g *groupChaos) eventLocked(format string, args ...any) {
+	g.events = append(g.events, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
+}
+
+func (g *groupChaos) assigned(id int, ps map[string][]int32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.eventLocked("worker %d assigned %v", id, ps["work"])
+	for _, p := range ps["work"] {
+		for other := range g.owners[p] {
+			if other != id {
+				g.errs = append(g.errs, fmt.Sprintf("%s: partition %d assigned to worker %d while worker %d still holds it", time.Now().Format("15:04:05.000"), p, id, other))
+			}
+		}
+		if g.owners[p] == nil {
+			g.owners[p] = map[int]bool{}
+		}
+		g.owners[p][id] = true
+	}
+}
+
+func (g *groupChaos) released(id int, how string, ps map[string][]int32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.eventLocked("worker %d %s %v", id, how, ps["work"])
+	for _, p := range ps["work"] {
+		delete(g.owners[p], id)
+	}
+}
+
+func (g *groupChaos) gone(id int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.eventLocked("worker %d crashed", id)
+	for _, ws := range g.owners {
+		delete(ws, id)
+	}
 }
 
 func (g *groupChaos) fail(format string, args ...any) {
@@ -41,10 +87,18 @@ func (g *groupChaos) fail(format string, args ...any) {
 
 func startWorker(t *testing.T, c *tlogtest.Cluster, g *groupChaos, id int) *groupWorker {
 	w := &groupWorker{id: id, d: tlogtest.NewFaultyDialer(), done: make(chan struct{})}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...), kgo.Dialer(w.d.Dial), kgo.MetadataMinAge(100*time.Millisecond),
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Seeds()...), kgo.Dialer(w.d.Dial), kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.ConsumerGroup("workers"), kgo.ConsumeTopics("work"), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
-		kgo.SessionTimeout(2*time.Second), kgo.HeartbeatInterval(200*time.Millisecond), kgo.RebalanceTimeout(5*time.Second),
-		kgo.FetchMaxWait(100*time.Millisecond), kgo.RetryTimeout(30*time.Second))
+		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(200 * time.Millisecond), kgo.RebalanceTimeout(10 * time.Second),
+		kgo.FetchMaxWait(100 * time.Millisecond), kgo.RetryTimeout(30 * time.Second),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { g.assigned(id, ps) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { g.released(id, "revoked", ps) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { g.released(id, "lost", ps) }),
+	}
+	if g.consumerProtocol {
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +127,8 @@ func startWorker(t *testing.T, c *tlogtest.Cluster, g *groupChaos, id int) *grou
 
 // crash makes the worker vanish the way a killed process does: its
 // connections drop and it never says goodbye.
-func (w *groupWorker) crash() {
+func (w *groupWorker) crash(g *groupChaos) {
+	g.gone(w.id)
 	w.d.Cut()
 	w.cancel()
 	<-w.done
@@ -88,16 +143,27 @@ func (w *groupWorker) stop() {
 
 // Three consumers of one group over 12 partitions, processing at least
 // once, while one consumer crashes and the coordinator's agent is killed,
-// and both come back. Checked all along: committed offsets never move
-// backwards, and whenever the group is Stable no partition is assigned to
-// two members. At the end every produced record was processed.
+// and both come back; with the classic protocol and with the consumer
+// protocol (KIP-848). Checked all along: committed offsets never move
+// backwards; whenever the group is Stable no partition is assigned to two
+// members; and no worker is handed a partition (OnPartitionsAssigned)
+// while another live worker still holds it. (The session timeout, 6s, is
+// well above what a coordinator move takes, so no live worker is expired
+// as a zombie on the way.) At the end every produced record was processed.
 func TestClusterGroupChaos(t *testing.T) {
+	t.Run("classic", func(t *testing.T) { groupChaosRun(t, false) })
+	t.Run("consumer", func(t *testing.T) { groupChaosRun(t, true) })
+}
+
+func groupChaosRun(t *testing.T, consumerProtocol bool) {
 	c := tlogtest.CreateCluster(t, 3, func(cfg *agent.Config) {
 		cfg.GroupInitialRebalanceDelay = 200 * time.Millisecond
 		cfg.GroupMinSessionTimeout = time.Second
+		cfg.GroupConsumerSessionTimeout = 6 * time.Second
+		cfg.GroupConsumerHeartbeatInterval = 200 * time.Millisecond
 	})
 	c.CreateTopic("work", 12, 3, nil)
-	g := &groupChaos{processed: map[string]int{}}
+	g := &groupChaos{processed: map[string]int{}, owners: map[int32]map[int]bool{}, consumerProtocol: consumerProtocol}
 	prod := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(time.Minute),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
 	acked := &tlogtest.Acked{}
@@ -192,7 +258,7 @@ func TestClusterGroupChaos(t *testing.T) {
 
 	time.Sleep(3 * time.Second)
 	t.Log("crashing consumer 1")
-	workers[1].crash()
+	workers[1].crash(g)
 	time.Sleep(3 * time.Second)
 	fc := kadm.NewClient(c.Client()).FindGroupCoordinators(context.Background(), "workers")
 	coord := int32(-1)
@@ -201,6 +267,9 @@ func TestClusterGroupChaos(t *testing.T) {
 		t.Fatal("no coordinator for the group")
 	}
 	t.Logf("killing the coordinator, agent %d", coord)
+	g.mu.Lock()
+	g.eventLocked("killing agent %d", coord)
+	g.mu.Unlock()
 	c.Kill(coord)
 	time.Sleep(4 * time.Second)
 	t.Log("restarting them")
@@ -236,6 +305,9 @@ func TestClusterGroupChaos(t *testing.T) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.errs) > 0 {
+		for _, e := range g.events {
+			t.Log(e)
+		}
 		t.Fatalf("%d violations, first: %s", len(g.errs), g.errs[0])
 	}
 	again := 0

@@ -15,10 +15,10 @@
 //     partitions of the subscribed topics over the members of a consumer
 //     group and keeps committed offsets. Each group reads every record
 //     independently of other groups. A member joins when its first Run
-//     starts and leaves at Close. tlog does not serve consumer groups
-//     yet (FindCoordinator, JoinGroup, OffsetCommit come in a later
-//     release); group mode works against Kafka today and against tlog once
-//     it does. SupportsGroups reports whether a broker does.
+//     starts and leaves at Close. WithGroupProtocol("consumer") uses the
+//     KIP-848 protocol, where the broker assigns partitions; the default
+//     is the classic protocol. SupportsGroups reports whether a broker
+//     serves groups at all.
 //
 // Run(ctx, handler) is the processing loop. It polls a batch (at most
 // WithMaxPollRecords records), calls the handler for each record in

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/tlog-io/tlog/consumer"
+	"github.com/tlog-io/tlog/tests/tlogtest"
 )
 
 func groupConsumer(t *testing.T, addr, group, topic string, opts ...consumer.Option) *consumer.Consumer {
@@ -22,16 +25,25 @@ func groupConsumer(t *testing.T, addr, group, topic string, opts ...consumer.Opt
 	}, opts...)...)
 }
 
+// protocols are the group protocols the group tests run with.
+var protocols = []string{"classic", "consumer"}
+
 // A handler error stops Run after committing what was processed; the next
 // member of the group starts at the failed record.
 func TestGroupAtLeastOnce(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p, func(t *testing.T) { groupAtLeastOnce(t, p) })
+	}
+}
+
+func groupAtLeastOnce(t *testing.T, protocol string) {
 	addr := groupBroker(t)
 	topic, group := uniq("galo"), uniq("g")
 	createTopic(t, addr, topic, 3)
 	produce(t, addr, topic, 200, 20)
 
 	a := newSeen()
-	ca := groupConsumer(t, addr, group, topic, consumer.WithMaxPollRecords(30))
+	ca := groupConsumer(t, addr, group, topic, consumer.WithMaxPollRecords(30), consumer.WithGroupProtocol(protocol))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	err := ca.Run(ctx, func(_ context.Context, r *consumer.Record) error {
@@ -48,7 +60,7 @@ func TestGroupAtLeastOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newSeen()
-	cb := groupConsumer(t, addr, group, topic)
+	cb := groupConsumer(t, addr, group, topic, consumer.WithGroupProtocol(protocol))
 	if err := runUntil(t, cb, collect(b), func() bool { return a.distinct()+b.distinct() >= 200 }); !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
@@ -60,12 +72,40 @@ func TestGroupAtLeastOnce(t *testing.T) {
 	if a.distinct()+b.distinct() != 200 {
 		t.Fatalf("%d+%d distinct, want 200", a.distinct(), b.distinct())
 	}
+	if got := groupType(t, addr, group); got != protocol {
+		t.Fatalf("the group used the %s protocol, want %s", got, protocol)
+	}
+}
+
+// groupType is the group's type in ListGroups: classic or consumer.
+func groupType(t *testing.T, addr, group string) string {
+	t.Helper()
+	cl := tlogtest.NewClient(t, brokers(addr)[0])
+	req := kmsg.NewPtrListGroupsRequest()
+	req.Version = 5
+	resp, err := req.RequestWith(ctx10(t), cl)
+	if err != nil {
+		t.Fatalf("list groups: %v", err)
+	}
+	for _, g := range resp.Groups {
+		if g.Group == group {
+			return g.GroupType
+		}
+	}
+	t.Fatalf("group %s not listed", group)
+	return ""
 }
 
 // A second member joining takes partitions from the first; what the first
 // processed on them is committed before they move, so nothing is processed
 // twice and nothing is lost.
 func TestGroupRebalanceCommitsRevoked(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p, func(t *testing.T) { groupRebalanceCommitsRevoked(t, p) })
+	}
+}
+
+func groupRebalanceCommitsRevoked(t *testing.T, protocol string) {
 	addr := groupBroker(t)
 	topic, group := uniq("greb"), uniq("g")
 	const n = 1000
@@ -94,7 +134,7 @@ func TestGroupRebalanceCommitsRevoked(t *testing.T) {
 			return nil
 		}
 	}
-	ca := groupConsumer(t, addr, group, topic, consumer.WithMaxPollRecords(10),
+	ca := groupConsumer(t, addr, group, topic, consumer.WithMaxPollRecords(10), consumer.WithGroupProtocol(protocol),
 		consumer.WithOnAssigned(func(_ context.Context, tps []consumer.TopicPartition) { t.Logf("A assigned %v", tps) }),
 		consumer.WithOnRevoked(func(_ context.Context, tps []consumer.TopicPartition) {
 			t.Logf("A revoked %v", tps)
@@ -102,7 +142,7 @@ func TestGroupRebalanceCommitsRevoked(t *testing.T) {
 				revokedA.Store(true)
 			}
 		}))
-	cb := groupConsumer(t, addr, group, topic, consumer.WithMaxPollRecords(10),
+	cb := groupConsumer(t, addr, group, topic, consumer.WithMaxPollRecords(10), consumer.WithGroupProtocol(protocol),
 		consumer.WithOnAssigned(func(_ context.Context, tps []consumer.TopicPartition) { t.Logf("B assigned %v", tps) }))
 	var wg sync.WaitGroup
 	wg.Add(2)

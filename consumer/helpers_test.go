@@ -23,7 +23,8 @@ import (
 func startTlog(t *testing.T) string {
 	t.Helper()
 	return tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), func(c *agent.Config) {
-		c.GroupInitialRebalanceDelay = 200 * time.Millisecond // tests start members together
+		c.GroupInitialRebalanceDelay = 200 * time.Millisecond     // tests start members together
+		c.GroupConsumerHeartbeatInterval = 200 * time.Millisecond // so KIP-848 rebalances are quick
 	}).Addr()
 }
 

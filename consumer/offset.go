@@ -244,8 +244,8 @@ func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) ([]int32, e
 }
 
 // SupportsGroups reports whether the broker at brokers serves the classic
-// consumer-group protocol (it advertises JoinGroup, API key 11). tlog does
-// not yet.
+// consumer-group protocol (it advertises JoinGroup, API key 11), as tlog
+// does.
 func SupportsGroups(ctx context.Context, brokers []string) (bool, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {

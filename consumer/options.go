@@ -20,6 +20,7 @@ type assignment struct {
 
 type config struct {
 	group        string
+	protocol     string // "" or "classic", or "consumer" (KIP-848)
 	topics       []string
 	assignments  []assignment
 	store        OffsetStore
@@ -36,13 +37,21 @@ type config struct {
 
 // WithGroup consumes topics as a member of a consumer group: the broker
 // assigns partitions and keeps committed offsets. It excludes
-// WithAssignment. tlog does not serve groups yet; see SupportsGroups.
+// WithAssignment.
 func WithGroup(group string, topics ...string) Option {
 	return func(c *config) {
 		c.group = group
 		c.topics = append(c.topics, topics...)
 	}
 }
+
+// WithGroupProtocol picks the group protocol, as Java's group.protocol:
+// "classic" (the default: JoinGroup/SyncGroup, partitions assigned by a
+// member with the cooperative-sticky assignor) or "consumer" (KIP-848:
+// ConsumerGroupHeartbeat, partitions assigned by the broker with its
+// uniform assignor, no group-wide stop on a rebalance). Against a broker
+// without KIP-848 the consumer protocol falls back to classic.
+func WithGroupProtocol(protocol string) Option { return func(c *config) { c.protocol = protocol } }
 
 // WithAssignment consumes the given partitions of topic (nil or empty: all
 // of them, looked up when Run starts). A partition starts at its position in
@@ -112,6 +121,10 @@ func (c *config) validate(brokers []string) error {
 		return fmt.Errorf("consumer: need WithGroup or WithAssignment")
 	case c.group != "" && len(c.topics) == 0:
 		return fmt.Errorf("consumer: group %q has no topics", c.group)
+	case c.protocol != "" && c.protocol != "classic" && c.protocol != "consumer":
+		return fmt.Errorf("consumer: unknown group protocol %q: use classic or consumer", c.protocol)
+	case c.protocol != "" && c.group == "":
+		return fmt.Errorf("consumer: WithGroupProtocol needs WithGroup")
 	case c.group != "" && c.store != nil:
 		return fmt.Errorf("consumer: WithOffsetStore is for assignment mode; groups commit to the broker")
 	case c.maxPoll < 0:
@@ -172,6 +185,9 @@ func (c *config) kgo(brokers []string, g *groupHooks) []kgo.Opt {
 			kgo.OnPartitionsRevoked(g.revoked),
 			kgo.OnPartitionsLost(g.lost),
 		)
+		if c.protocol == "consumer" {
+			opts = append(opts, kgo.ServerSideBalancer())
+		}
 	}
 	return append(opts, c.kgoOpts...)
 }

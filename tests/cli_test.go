@@ -577,9 +577,31 @@ func TestCLIGroups(t *testing.T) {
 	if len(groups) != 1 || groups[0].Group != "g1" || groups[0].State != "Empty" || groups[0].Members != 0 {
 		t.Fatalf("group list: %+v", groups)
 	}
-	if out := cliOK(t, bin, addr, "", "group", "list").stdout; !strings.Contains(out, "GROUP") || !strings.Contains(out, "g1") {
+	if out := cliOK(t, bin, addr, "", "group", "list").stdout; !strings.Contains(out, "GROUP") || !strings.Contains(out, "g1") || !strings.Contains(out, "classic") {
 		t.Fatalf("group list text:\n%s", out)
 	}
+
+	// The consumer protocol (KIP-848): the broker assigns the partitions.
+	kip848 := cliRecords(t, cliOK(t, bin, addr, "", "consume", "events", "--group", "g848", "--group-protocol", "consumer", "--exit", "--format", "json").stdout)
+	if len(kip848) != 30 {
+		t.Fatalf("a consumer-protocol group read %d records, want 30", len(kip848))
+	}
+	type typed struct {
+		Group string `json:"group"`
+		Type  string `json:"type"`
+	}
+	var types []typed
+	if err := json.Unmarshal([]byte(cliOK(t, bin, addr, "", "group", "list", "--format", "json").stdout), &types); err != nil {
+		t.Fatal(err)
+	}
+	if len(types) != 2 || types[0] != (typed{"g1", "classic"}) || types[1] != (typed{"g848", "consumer"}) {
+		t.Fatalf("group list types: %+v", types)
+	}
+	if out := cliOK(t, bin, addr, "", "group", "describe", "g848").stdout; !strings.Contains(out, "Total lag:   0") {
+		t.Fatalf("describe of a consumer-protocol group:\n%s", out)
+	}
+	cliOK(t, bin, addr, "", "group", "delete", "g848")
+	cliFails(t, bin, addr, 2, []string{"bad --group-protocol"}, "consume", "events", "--group", "g1", "--group-protocol", "eager")
 	type described struct {
 		Group    string `json:"group"`
 		State    string `json:"state"`

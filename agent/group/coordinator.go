@@ -13,7 +13,9 @@
 //
 // States follow Kafka's: Empty, PreparingRebalance (members rejoin, up to
 // the rebalance timeout), CompletingRebalance (the leader's SyncGroup with
-// the assignment is awaited), Stable, Dead (deleted).
+// the assignment is awaited), Stable, Dead (deleted). Consumer-protocol
+// groups (KIP-848, consumer.go) are Empty, Reconciling (members are
+// moving to a new assignment) or Stable.
 package group
 
 import (
@@ -41,10 +43,12 @@ const (
 	CompletingRebalance
 	Stable
 	Dead
+	Assigning   // consumer protocol: a new target is being computed
+	Reconciling // consumer protocol: members are moving to their targets
 )
 
 func (s State) String() string {
-	return [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"}[s]
+	return [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead", "Assigning", "Reconciling"}[s]
 }
 
 // TP is a topic partition.
@@ -77,8 +81,16 @@ type Config struct {
 	OffsetsRetention time.Duration
 	// MaxMetadataBytes: offset.metadata.max.bytes (default 4096).
 	MaxMetadataBytes int
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// Topics lists the topics consumer-protocol groups are assigned
+	// from, with a version that changes whenever they do (nil: none).
+	Topics func() (map[string]TopicMeta, uint64)
+	// ConsumerHeartbeatInterval and ConsumerSessionTimeout:
+	// group.consumer.heartbeat.interval.ms and
+	// group.consumer.session.timeout.ms (defaults 5s and 45s, as Kafka).
+	ConsumerHeartbeatInterval time.Duration
+	ConsumerSessionTimeout    time.Duration
+	Logger                    *slog.Logger
+	Now                       func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -96,6 +108,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxMetadataBytes <= 0 {
 		c.MaxMetadataBytes = 4096
+	}
+	if c.Topics == nil {
+		c.Topics = func() (map[string]TopicMeta, uint64) { return nil, 0 }
+	}
+	if c.ConsumerHeartbeatInterval <= 0 {
+		c.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if c.ConsumerSessionTimeout <= 0 {
+		c.ConsumerSessionTimeout = 45 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -152,6 +173,8 @@ type Group struct {
 	rebalanceEnd time.Time
 	delayUntil   time.Time
 	joins        uint64
+	// cons is the state of a consumer-protocol group; nil for classic.
+	cons *consumerGroup
 }
 
 func (g *Group) memberOrder() []string {
@@ -322,6 +345,18 @@ func (c *Coordinator) Join(req *kmsg.JoinGroupRequest, clientID, clientHost stri
 	if g.state == Dead {
 		done(joinErr(kerr.CoordinatorNotAvailable.Code, req.MemberID))
 		return
+	}
+	if g.cons != nil {
+		if len(g.cons.members) > 0 {
+			done(joinErr(kerr.InconsistentGroupProtocol.Code, req.MemberID))
+			return
+		}
+		// An empty consumer-protocol group goes back to classic; its
+		// offsets stay.
+		g.cons = nil
+		g.protocolType = ""
+		g.setState(Empty, now)
+		c.writeLocked([]batch.KV{{Key: consumerGroupKey(g.id)}}, nil)
 	}
 	protos := make([]protocol, len(req.Protocols))
 	for i, p := range req.Protocols {
@@ -914,6 +949,13 @@ func (c *Coordinator) tick(now time.Time) {
 				delete(g.pending, mid)
 			}
 		}
+		if g.cons != nil {
+			c.tickConsumerLocked(g, now)
+			if g.state == Empty && len(g.offsets) > 0 && now.Sub(g.since) > c.cfg.OffsetsRetention {
+				c.expireLocked(g)
+			}
+			continue
+		}
 		switch g.state {
 		case Stable, CompletingRebalance:
 			expired := false
@@ -952,7 +994,11 @@ func (c *Coordinator) expireLocked(g *Group) {
 	for tp := range g.offsets {
 		recs = append(recs, batch.KV{Key: offsetKey(g.id, tp.Topic, tp.Partition)})
 	}
-	recs = append(recs, batch.KV{Key: groupKey(g.id)})
+	if g.cons != nil {
+		recs = append(recs, batch.KV{Key: consumerGroupKey(g.id)})
+	} else {
+		recs = append(recs, batch.KV{Key: groupKey(g.id)})
+	}
 	c.log.Info("expiring offsets of an empty group", "group", g.id, "offsets", len(g.offsets))
 	delete(c.groups, g.id)
 	c.writeLocked(recs, nil)

@@ -21,17 +21,25 @@ type fixture struct {
 	// failWrites makes writes fail.
 	failWrites error
 	c          *Coordinator
+	// cfg adjusts every coordinator's Config (consumer-protocol tests).
+	cfg func(*Config)
 }
 
-func newFixture(t *testing.T) *fixture {
-	f := &fixture{t: t, now: time.Unix(1_700_000_000, 0)}
-	f.c = New(Config{
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
+
+func newFixtureWith(t *testing.T, cfg func(*Config)) *fixture {
+	f := &fixture{t: t, now: time.Unix(1_700_000_000, 0), cfg: cfg}
+	c := Config{
 		InitialRebalanceDelay: 100 * time.Millisecond,
 		MinSessionTimeout:     time.Second,
 		OffsetsRetention:      time.Hour,
 		Now:                   f.clock,
 		Write:                 f.write,
-	})
+	}
+	if cfg != nil {
+		cfg(&c)
+	}
+	f.c = New(c)
 	f.c.Loaded()
 	t.Cleanup(f.c.Close)
 	return f
@@ -66,7 +74,11 @@ func (f *fixture) replay() *Coordinator {
 	f.mu.Lock()
 	recs := append([]batch.KV(nil), f.log...)
 	f.mu.Unlock()
-	c := New(Config{MinSessionTimeout: time.Second, Now: f.clock, Write: f.write})
+	cfg := Config{MinSessionTimeout: time.Second, Now: f.clock, Write: f.write}
+	if f.cfg != nil {
+		f.cfg(&cfg)
+	}
+	c := New(cfg)
 	for _, r := range recs {
 		if err := c.Apply(r.Key, r.Value, f.clock()); err != nil {
 			f.t.Fatal(err)
@@ -302,7 +314,7 @@ func TestCommitRulesAndReplay(t *testing.T) {
 	if code := c2.Heartbeat(hb); code != 0 {
 		t.Fatalf("heartbeat to the new coordinator: %d", code)
 	}
-	d := c2.Describe("g")
+	d := c2.Describe("g", nil)
 	if d.State != "Stable" || len(d.Members) != 2 {
 		t.Fatalf("replayed group: %+v", d)
 	}

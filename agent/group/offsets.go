@@ -61,6 +61,20 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest, done func(*kmsg.Offs
 		code = kerr.IllegalGeneration.Code
 	case g.state == Dead:
 		code = kerr.CoordinatorNotAvailable.Code
+	case g.cons != nil:
+		// Kafka's rules for consumer-protocol groups: commits from
+		// outside the group only while it is empty; members commit
+		// at their current epoch, with OffsetCommit v9+.
+		switch {
+		case generation < 0 && len(g.cons.members) == 0:
+		case req.Version < 9 && g.cons.members[req.MemberID] != nil:
+			code = kerr.UnsupportedVersion.Code
+		default:
+			code = checkConsumerMember(g.cons, req.MemberID, generation)
+			if m := g.cons.members[req.MemberID]; m != nil && code == 0 {
+				m.deadline = now.Add(c.cfg.ConsumerSessionTimeout)
+			}
+		}
 	case generation < 0 && g.state == Empty:
 		// Offsets set from outside the group (tools, resets): only while
 		// no member could be overwriting them.
@@ -126,6 +140,12 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest, done func(*kmsg.Offs
 // FetchOffsets returns a group's committed offsets for topics (nil: all).
 // A partition without a commit gets offset -1.
 func (c *Coordinator) FetchOffsets(group string, topics map[string][]int32) (map[TP]Offset, int16) {
+	return c.FetchOffsetsAs(group, "", -1, topics)
+}
+
+// FetchOffsetsAs is FetchOffsets for a member (OffsetFetch v9+): in a
+// consumer-protocol group a member must fetch at its current epoch.
+func (c *Coordinator) FetchOffsetsAs(group, memberID string, epoch int32, topics map[string][]int32) (map[TP]Offset, int16) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if code := c.unavailableLocked(); code != 0 {
@@ -133,6 +153,11 @@ func (c *Coordinator) FetchOffsets(group string, topics map[string][]int32) (map
 	}
 	out := map[TP]Offset{}
 	g := c.groups[group]
+	if g != nil && g.cons != nil && memberID != "" && epoch >= 0 {
+		if code := checkConsumerMember(g.cons, memberID, epoch); code != 0 {
+			return nil, code
+		}
+	}
 	if topics == nil {
 		if g != nil {
 			for tp, o := range g.offsets {
@@ -157,8 +182,9 @@ func (c *Coordinator) FetchOffsets(group string, topics map[string][]int32) (map
 	return out, 0
 }
 
-// Describe describes a group (Dead with no members if unknown).
-func (c *Coordinator) Describe(group string) kmsg.DescribeGroupsResponseGroup {
+// Describe describes a group (Dead with no members if unknown); names
+// maps topic ids to names, for consumer-protocol groups.
+func (c *Coordinator) Describe(group string, names map[[16]byte]string) kmsg.DescribeGroupsResponseGroup {
 	d := kmsg.NewDescribeGroupsResponseGroup()
 	d.Group = group
 	d.AuthorizedOperations = -2147483648
@@ -174,6 +200,10 @@ func (c *Coordinator) Describe(group string) kmsg.DescribeGroupsResponseGroup {
 		return d
 	}
 	d.State, d.ProtocolType, d.Protocol = g.state.String(), g.protocolType, g.protocol
+	if g.cons != nil {
+		describeConsumerAsClassic(g, names, &d)
+		return d
+	}
 	for _, id := range g.memberOrder() {
 		m := g.members[id]
 		dm := kmsg.NewDescribeGroupsResponseGroupMember()
@@ -188,6 +218,7 @@ func (c *Coordinator) Describe(group string) kmsg.DescribeGroupsResponseGroup {
 // GroupInfo is a ListGroups entry.
 type GroupInfo struct {
 	ID, ProtocolType string
+	Type             string // "classic" or "consumer" (the KIP-848 protocol)
 	State            State
 }
 
@@ -201,10 +232,14 @@ func (c *Coordinator) List() ([]GroupInfo, int16) {
 	var out []GroupInfo
 	for _, id := range sortedKeys(c.groups) {
 		g := c.groups[id]
-		if g.state == Dead || (len(g.members) == 0 && len(g.offsets) == 0 && g.protocolType == "") {
+		if g.state == Dead || (g.cons == nil && len(g.members) == 0 && len(g.offsets) == 0 && g.protocolType == "") {
 			continue
 		}
-		out = append(out, GroupInfo{ID: id, ProtocolType: g.protocolType, State: g.state})
+		typ := "classic"
+		if g.cons != nil {
+			typ = "consumer"
+		}
+		out = append(out, GroupInfo{ID: id, ProtocolType: g.protocolType, Type: typ, State: g.state})
 	}
 	return out, 0
 }
@@ -227,6 +262,9 @@ func (c *Coordinator) Delete(group string, done func(int16)) {
 		return
 	}
 	recs := []batch.KV{{Key: groupKey(group)}}
+	if g.cons != nil {
+		recs = []batch.KV{{Key: consumerGroupKey(group)}}
+	}
 	for tp := range g.offsets {
 		recs = append(recs, batch.KV{Key: offsetKey(group, tp.Topic, tp.Partition)})
 	}
@@ -237,6 +275,7 @@ func (c *Coordinator) Delete(group string, done func(int16)) {
 			done(writeErrCode(err))
 			return
 		}
+		g.cons = nil
 		if c.groups[group] == g {
 			delete(c.groups, group)
 		}
@@ -260,6 +299,9 @@ func (c *Coordinator) DeleteOffsets(group string, tps []TP, done func(int16, []i
 		return
 	}
 	subscribed, known := g.subscribedTopics()
+	if g.cons != nil {
+		subscribed, known = g.consumerSubscribedTopics(c), true
+	}
 	codes := make([]int16, len(tps))
 	var recs []batch.KV
 	var drop []TP

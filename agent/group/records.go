@@ -4,15 +4,225 @@ package group
 // Kafka's own formats (kmsg's OffsetCommitKey/Value and
 // GroupMetadataKey/Value), so a consumer of the internal topic reads what
 // it would read from Kafka. A nil value is a tombstone.
+//
+// Consumer-protocol (KIP-848) groups use two record kinds of tlog's own,
+// under key versions Kafka does not use, since kmsg has no encoding of
+// Kafka's (versions 3-8): a group record (key version 1000: the group id;
+// value: its epochs and assignor) and one per member (key version 1001:
+// group and member id; value: subscription, epochs, state and the
+// assigned, revoking and target partitions). Keys are Kafka-style
+// (int16 version, then strings); values are versioned JSON.
 
 import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent/batch"
 )
+
+const (
+	consumerGroupKeyVersion  = 1000
+	consumerMemberKeyVersion = 1001
+)
+
+func consumerGroupKey(group string) []byte {
+	b := kbin.AppendInt16(nil, consumerGroupKeyVersion)
+	return kbin.AppendString(b, group)
+}
+
+func consumerMemberKey(group, member string) []byte {
+	b := kbin.AppendInt16(nil, consumerMemberKeyVersion)
+	b = kbin.AppendString(b, group)
+	return kbin.AppendString(b, member)
+}
+
+type consumerGroupRecord struct {
+	V               int    `json:"v"`
+	Epoch           int32  `json:"epoch"`
+	AssignmentEpoch int32  `json:"assignment_epoch"`
+	Assignor        string `json:"assignor,omitempty"`
+	Fingerprint     uint64 `json:"fingerprint,omitempty"` // of the topics the target was computed from
+}
+
+type topicPartitionsRecord struct {
+	Topic      string  `json:"topic"` // topic id, hex
+	Partitions []int32 `json:"partitions"`
+}
+
+type consumerMemberRecord struct {
+	V                  int                     `json:"v"`
+	ClientID           string                  `json:"client_id,omitempty"`
+	ClientHost         string                  `json:"client_host,omitempty"`
+	InstanceID         *string                 `json:"instance_id,omitempty"`
+	RackID             *string                 `json:"rack_id,omitempty"`
+	Topics             []string                `json:"topics,omitempty"`
+	Regex              string                  `json:"regex,omitempty"`
+	Assignor           string                  `json:"assignor,omitempty"`
+	RebalanceTimeoutMs int64                   `json:"rebalance_timeout_ms,omitempty"`
+	Epoch              int32                   `json:"epoch"`
+	PrevEpoch          int32                   `json:"prev_epoch"`
+	State              memberState             `json:"state"`
+	Left               bool                    `json:"left,omitempty"`
+	Assigned           []topicPartitionsRecord `json:"assigned,omitempty"`
+	Revoking           []topicPartitionsRecord `json:"revoking,omitempty"`
+	Target             []topicPartitionsRecord `json:"target,omitempty"`
+}
+
+func consumerGroupValue(cg *consumerGroup) []byte {
+	b, _ := json.Marshal(consumerGroupRecord{Epoch: cg.epoch, AssignmentEpoch: cg.assignmentEpoch, Assignor: cg.assignor, Fingerprint: cg.fingerprint})
+	return b
+}
+
+func assignmentRecord(a assignment) []topicPartitionsRecord {
+	var out []topicPartitionsRecord
+	for _, id := range sortedTopicIDs(a) {
+		out = append(out, topicPartitionsRecord{Topic: hex.EncodeToString(id[:]), Partitions: a[id]})
+	}
+	return out
+}
+
+func assignmentFromRecord(rs []topicPartitionsRecord) (assignment, error) {
+	a := assignment{}
+	for _, r := range rs {
+		var id [16]byte
+		if n, err := hex.Decode(id[:], []byte(r.Topic)); err != nil || n != 16 || len(r.Topic) != 32 {
+			return nil, fmt.Errorf("topic id %q", r.Topic)
+		}
+		for _, p := range r.Partitions {
+			if p < 0 {
+				return nil, fmt.Errorf("partition %d", p)
+			}
+			a.add(tpid{id, p})
+		}
+	}
+	return a, nil
+}
+
+func consumerMemberValue(m *cmember) []byte {
+	b, _ := json.Marshal(consumerMemberRecord{
+		ClientID: m.clientID, ClientHost: m.clientHost, InstanceID: m.instanceID, RackID: m.rackID,
+		Topics: m.topics, Regex: m.regex, Assignor: m.assignor, RebalanceTimeoutMs: m.rebalanceTimeout.Milliseconds(),
+		Epoch: m.epoch, PrevEpoch: m.prevEpoch, State: m.state, Left: m.left,
+		Assigned: assignmentRecord(m.assigned), Revoking: assignmentRecord(m.revoking), Target: assignmentRecord(m.target),
+	})
+	return b
+}
+
+// applyConsumerLocked replays a consumer-group or member record.
+func (c *Coordinator) applyConsumerLocked(version int16, key, value []byte, now time.Time) error {
+	r := kbin.Reader{Src: key[2:]}
+	group := r.String()
+	memberID := ""
+	if version == consumerMemberKeyVersion {
+		memberID = r.String()
+	}
+	if err := r.Complete(); err != nil {
+		return fmt.Errorf("group: consumer group key: %w", err)
+	}
+	g := c.groups[group]
+	if value == nil {
+		if g == nil || g.cons == nil {
+			return nil
+		}
+		if version == consumerGroupKeyVersion {
+			g.cons = nil
+			g.protocolType = ""
+			g.setState(Empty, now)
+			if len(g.offsets) == 0 && len(g.members) == 0 {
+				delete(c.groups, group)
+			}
+			return nil
+		}
+		if m := g.cons.members[memberID]; m != nil {
+			g.cons.release(m, m.assigned)
+			g.cons.release(m, m.revoking)
+			delete(g.cons.members, memberID)
+			if m.instanceID != nil && g.cons.static[*m.instanceID] == memberID {
+				delete(g.cons.static, *m.instanceID)
+			}
+		}
+		g.setState(g.cons.stateOf(), now)
+		return nil
+	}
+	g = c.groupLocked(group, now)
+	if g.cons == nil {
+		g.cons = newConsumerGroup()
+		g.protocolType, g.protocol, g.leader, g.generation = "consumer", "", "", 0
+		g.members, g.static = map[string]*member{}, map[string]string{} // classic members
+	}
+	cg := g.cons
+	if version == consumerGroupKeyVersion {
+		var v consumerGroupRecord
+		if err := json.Unmarshal(value, &v); err != nil {
+			return fmt.Errorf("group: consumer group value: %w", err)
+		}
+		cg.epoch, cg.assignmentEpoch, cg.assignor, cg.fingerprint = v.Epoch, v.AssignmentEpoch, v.Assignor, v.Fingerprint
+		g.setState(cg.stateOf(), now)
+		return nil
+	}
+	var v consumerMemberRecord
+	if err := json.Unmarshal(value, &v); err != nil {
+		return fmt.Errorf("group: consumer memberID value: %w", err)
+	}
+	if v.State < memberStable || v.State > memberUnreleased {
+		return fmt.Errorf("group: consumer memberID state %d", v.State)
+	}
+	m := &cmember{id: memberID, clientID: v.ClientID, clientHost: v.ClientHost, instanceID: v.InstanceID, rackID: v.RackID,
+		topics: v.Topics, regex: v.Regex, assignor: v.Assignor, rebalanceTimeout: time.Duration(v.RebalanceTimeoutMs) * time.Millisecond,
+		epoch: v.Epoch, prevEpoch: v.PrevEpoch, state: v.State, left: v.Left,
+		// Members get a whole session to find the new coordinator.
+		deadline: now.Add(c.cfg.ConsumerSessionTimeout)}
+	if m.state == memberUnrevoked {
+		m.revokeBy = now.Add(max(m.rebalanceTimeout, time.Second))
+	}
+	var err error
+	if m.regex != "" {
+		if m.re, err = regexp.Compile("^(?:" + m.regex + ")$"); err != nil {
+			return fmt.Errorf("group: consumer memberID regex: %w", err)
+		}
+	}
+	var errs []error
+	m.assigned, err = assignmentFromRecord(v.Assigned)
+	errs = append(errs, err)
+	m.revoking, err = assignmentFromRecord(v.Revoking)
+	errs = append(errs, err)
+	m.target, err = assignmentFromRecord(v.Target)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("group: consumer memberID value: %w", err)
+	}
+	if old := cg.members[memberID]; old != nil {
+		cg.release(old, old.assigned)
+		cg.release(old, old.revoking)
+	}
+	cg.members[memberID] = m
+	cg.claim(m, m.assigned)
+	cg.claim(m, m.revoking)
+	if m.instanceID != nil {
+		cg.static[*m.instanceID] = memberID
+	}
+	g.setState(cg.stateOf(), now)
+	return nil
+}
+
+// snapshotConsumer renders a consumer group's records.
+func snapshotConsumer(g *Group) []batch.KV {
+	out := []batch.KV{{Key: consumerGroupKey(g.id), Value: consumerGroupValue(g.cons)}}
+	ids := sortedKeys(g.cons.members)
+	slices.Sort(ids)
+	for _, id := range ids {
+		out = append(out, batch.KV{Key: consumerMemberKey(g.id, id), Value: consumerMemberValue(g.cons.members[id])})
+	}
+	return out
+}
 
 func offsetKey(group, topic string, partition int32) []byte {
 	k := kmsg.NewOffsetCommitKey()
@@ -77,6 +287,8 @@ func (c *Coordinator) Apply(key, value []byte, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch version {
+	case consumerGroupKeyVersion, consumerMemberKeyVersion:
+		return c.applyConsumerLocked(version, key, value, now)
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
 		if err := k.ReadFrom(key); err != nil {
@@ -101,8 +313,15 @@ func (c *Coordinator) Apply(key, value []byte, now time.Time) error {
 			return fmt.Errorf("group: metadata key: %w", err)
 		}
 		if value == nil {
-			delete(c.groups, k.Group)
+			// The classic group is gone; offsets go by their own
+			// tombstones, and a consumer-protocol group stays.
+			if g := c.groups[k.Group]; g != nil && g.cons == nil {
+				delete(c.groups, k.Group)
+			}
 			return nil
+		}
+		if g := c.groups[k.Group]; g != nil && g.cons != nil {
+			return nil // an older classic record of a group that moved to the consumer protocol
 		}
 		var v kmsg.GroupMetadataValue
 		if err := v.ReadFrom(value); err != nil {
@@ -156,7 +375,9 @@ func (c *Coordinator) Snapshot() []batch.KV {
 	var out []batch.KV
 	for _, id := range sortedKeys(c.groups) {
 		g := c.groups[id]
-		if g.protocolType != "" || len(g.members) > 0 || g.generation > 0 {
+		if g.cons != nil {
+			out = append(out, snapshotConsumer(g)...)
+		} else if g.protocolType != "" || len(g.members) > 0 || g.generation > 0 {
 			out = append(out, batch.KV{Key: groupKey(id), Value: groupValue(g)})
 		}
 		for tp, o := range g.offsets {

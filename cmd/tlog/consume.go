@@ -49,6 +49,7 @@ func consumeCommand() *cli.Command {
 			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "read only partition `N`"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: `%v\n`, Usage: "output `FORMAT` for each record, or json"},
 			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "consume as a member of consumer group `G`, committing what is printed"},
+			&cli.StringFlag{Name: "group-protocol", Value: "classic", Usage: "with --group: classic (JoinGroup/SyncGroup), or consumer (KIP-848: the broker assigns partitions)"},
 		},
 		Action: withArgs("TOPIC", 1, 1, runConsume),
 	}
@@ -344,7 +345,15 @@ func consumeGroup(ctx context.Context, c *cli.Context, topic, group string, from
 	assigned := map[int32]bool{}
 	done := map[int32]bool{} // assigned partitions read to their end
 	var adm *kadm.Client
-	cl, err := kgo.NewClient(append(clientOpts(brokers(c)),
+	var protoOpts []kgo.Opt
+	switch p := c.String("group-protocol"); p {
+	case "classic":
+	case "consumer":
+		protoOpts = append(protoOpts, kgo.ServerSideBalancer())
+	default:
+		return fail(2, "bad --group-protocol %q: use classic or consumer", p)
+	}
+	cl, err := kgo.NewClient(append(append(clientOpts(brokers(c)), protoOpts...),
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(reset),
 		kgo.DisableAutoCommit(), kgo.FetchMaxWait(time.Second),
 		kgo.OnPartitionsAssigned(func(actx context.Context, _ *kgo.Client, m map[string][]int32) {

@@ -30,6 +30,8 @@ func storageFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "cache-bytes", Value: 256 << 20, Usage: "memory for caching segment ranges read from the bucket"},
 		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
 		&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: 3 * time.Second, Usage: "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members (0: none)"},
+		&cli.DurationFlag{Name: "group-consumer-heartbeat-interval", Value: 5 * time.Second, Usage: "group.consumer.heartbeat.interval.ms: how often members of consumer-protocol (KIP-848) groups heartbeat"},
+		&cli.DurationFlag{Name: "group-consumer-session-timeout", Value: 45 * time.Second, Usage: "group.consumer.session.timeout.ms: how long a consumer-protocol group member may go without a heartbeat"},
 		&cli.IntFlag{Name: "offsets-partitions", Value: 16, Usage: "offsets.topic.num.partitions: partitions of __consumer_offsets, fixed when it is created"},
 	}
 }
@@ -132,6 +134,14 @@ func runAgent(c *cli.Context, dev bool) error {
 	default:
 		cfg.GroupInitialRebalanceDelay = d
 	}
+	hb, st := c.Duration("group-consumer-heartbeat-interval"), c.Duration("group-consumer-session-timeout")
+	switch {
+	case hb <= 0:
+		return fail(2, "bad --group-consumer-heartbeat-interval %v: give a positive duration", hb)
+	case st <= hb:
+		return fail(2, "bad --group-consumer-session-timeout %v: it must be longer than --group-consumer-heartbeat-interval (%v)", st, hb)
+	}
+	cfg.GroupConsumerHeartbeatInterval, cfg.GroupConsumerSessionTimeout = hb, st
 	if n := c.Int("offsets-partitions"); n <= 0 || n > 1000 {
 		return fail(2, "bad --offsets-partitions %d: give 1 to 1000", n)
 	}

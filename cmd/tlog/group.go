@@ -6,6 +6,7 @@ package main
 // as Kafka, allows only while the group has no members), DeleteGroups.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/urfave/cli/v2"
 )
 
@@ -73,6 +75,7 @@ func groupCommand() *cli.Command {
 
 type groupListEntry struct {
 	Group        string `json:"group"`
+	Type         string `json:"type"` // classic, or consumer (KIP-848)
 	State        string `json:"state"`
 	Members      int    `json:"members"`
 	ProtocolType string `json:"protocol_type"`
@@ -83,14 +86,25 @@ func groupList(c *cli.Context, _ []string) error {
 	if err != nil {
 		return err
 	}
-	adm, ctx, done, err := admin(c)
+	cl, err := connect(c)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(c.Context, adminTimeout)
+	defer cancel()
+	adm := kadm.NewClient(cl)
 	listed, err := adm.ListGroups(ctx)
 	if err != nil && len(listed) == 0 {
 		return requestErr(c, "list groups", err)
+	}
+	// kadm does not report the group type (ListGroups v5); ask for it.
+	types := map[string]string{}
+	req := kmsg.NewPtrListGroupsRequest()
+	if resp, err := req.RequestWith(ctx, cl); err == nil {
+		for _, g := range resp.Groups {
+			types[g.Group] = g.GroupType
+		}
 	}
 	entries := []groupListEntry{}
 	names := listed.Groups()
@@ -98,7 +112,10 @@ func groupList(c *cli.Context, _ []string) error {
 	described, _ := adm.DescribeGroups(ctx, names...)
 	for _, name := range names {
 		lg := listed[name]
-		e := groupListEntry{Group: name, State: lg.State, ProtocolType: lg.ProtocolType}
+		e := groupListEntry{Group: name, Type: types[name], State: lg.State, ProtocolType: lg.ProtocolType}
+		if e.Type == "" {
+			e.Type = "classic"
+		}
 		if dg, ok := described[name]; ok && dg.Err == nil {
 			e.State, e.Members = dg.State, len(dg.Members)
 		}
@@ -108,9 +125,9 @@ func groupList(c *cli.Context, _ []string) error {
 		return writeJSON(c.App.Writer, entries)
 	}
 	tw := newTable(c.App.Writer)
-	fmt.Fprintln(tw, "GROUP\tSTATE\tMEMBERS\tPROTOCOL")
+	fmt.Fprintln(tw, "GROUP\tTYPE\tSTATE\tMEMBERS\tPROTOCOL")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", e.Group, e.State, e.Members, e.ProtocolType)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", e.Group, e.Type, e.State, e.Members, e.ProtocolType)
 	}
 	return tw.Flush()
 }

@@ -6,6 +6,7 @@ package tlogtest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"testing"
@@ -56,13 +57,33 @@ func NewClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 // FreeAddr returns a loopback address with a port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Below Linux's ephemeral range (32768-60999): a port the kernel
+	// hands out for ":0" can be taken by any outgoing connection between
+	// this check and the agent binding it (or while a killed agent is
+	// down, before it restarts on the same port).
+	freeMu.Lock()
+	defer freeMu.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if freeGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		freeGiven[port] = true
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port below 32768")
+	return ""
 }
+
+var (
+	freeMu    sync.Mutex
+	freeGiven = map[int]bool{} // ports handed out by this process
+)
 
 // CheckFor polls fn every poll until it returns nil or timeout passes.
 func CheckFor(t testing.TB, timeout, poll time.Duration, fn func() error) {
