@@ -1,7 +1,9 @@
 package agent
 
 // The admin listener (Config.AdminListen) serves /metrics for Prometheus,
-// /healthz (the process is up) and /readyz (the agent can serve). It is
+// /healthz (the process is up), /readyz (the agent can serve) and Go's
+// profiles under /debug/pprof/ (so a slow path can be profiled where it
+// runs; bind the listener to loopback or a private network). It is
 // bound first thing in Start, so probes answer while the agent waits for
 // the controller lease or replays its WAL; /readyz says why it is not ready.
 
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +54,11 @@ func (a *Agent) startAdmin() error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	ad.ln = ln
 	ad.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ad.done = make(chan struct{})

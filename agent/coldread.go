@@ -19,6 +19,9 @@ import (
 	"github.com/tlog-io/tlog/tier/segment"
 )
 
+// maxColdResponse bounds the buffer readFrom sizes ahead of need.
+const maxColdResponse = 16 << 20
+
 // readFrom returns whole batches from offset, up to maxBytes (the first
 // batch regardless when minOne), from the bucket and then the WAL.
 func (a *Agent) readFrom(ctx context.Context, t *topic, idx int32, p *partition.Partition, offset int64, maxBytes int, minOne bool) ([]byte, partition.Offsets, error) {
@@ -35,7 +38,18 @@ func (a *Agent) readFrom(ctx context.Context, t *topic, idx int32, p *partition.
 		if len(chunk) == 0 {
 			return out, o, nil
 		}
-		out = append(out, chunk...)
+		switch {
+		case out == nil:
+			out = chunk // the cache's bytes, capped, so appends copy
+		case cap(out) == len(out):
+			// Leaving the cache's bytes: size for the whole budget once
+			// rather than regrowing chunk by chunk.
+			grown := make([]byte, len(out), max(len(out)+len(chunk), min(maxBytes, maxColdResponse)))
+			copy(grown, out)
+			out = append(grown, chunk...)
+		default:
+			out = append(out, chunk...)
+		}
 		offset = next
 		if len(out) >= maxBytes {
 			return out, o, nil
@@ -89,6 +103,9 @@ func (a *Agent) readCold(ctx context.Context, t *topic, idx int32, offset int64,
 	next, err := endOffset(data)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %s: %v", partition.ErrStorage, ref.Object, err)
+	}
+	if next > ref.LastOffset {
+		a.cache.Release(rangeOf(ref))
 	}
 	return data, next, nil
 }

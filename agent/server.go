@@ -271,6 +271,11 @@ func (c *conn) write() {
 		// Counted before sending, so a client that has its answer sees
 		// it in the metrics.
 		c.a.obs.request(p.key, resp, time.Since(p.start))
+		// Sized up front for responses carrying records, which would
+		// otherwise be copied again each time the buffer grows.
+		if need := 9 + encodedSizeHint(resp); cap(buf) < need {
+			buf = make([]byte, 0, need)
+		}
 		buf = append(buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
 		// ApiVersions responses always use header v0 so that a client
 		// can parse them before it knows our versions.
@@ -294,6 +299,24 @@ func (c *conn) write() {
 			buf = nil
 		}
 	}
+}
+
+// encodedSizeHint is about how many bytes resp encodes to, for the
+// responses that can be large (0 for the others).
+func encodedSizeHint(resp kmsg.Response) int {
+	fr, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 64
+	for i := range fr.Topics {
+		t := &fr.Topics[i]
+		n += 32 + len(t.Topic)
+		for j := range t.Partitions {
+			n += 64 + len(t.Partitions[j].RecordBatches)
+		}
+	}
+	return n
 }
 
 func (c *conn) complete(p pendingReply) (resp kmsg.Response) {

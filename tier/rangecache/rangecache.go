@@ -1,7 +1,8 @@
 // Package rangecache reads partition ranges of segment objects from the
 // bucket and keeps recently read ones in memory: a bounded LRU by bytes,
-// one GET per range even when many fetches ask at once, and read-ahead of
-// the next range for sequential readers.
+// one GET per range even when many fetches ask at once, read-ahead of the
+// next range for sequential readers, and ranges read to their end evicted
+// first.
 package rangecache
 
 import (
@@ -108,6 +109,20 @@ func (c *Cache) Get(ctx context.Context, r Range) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// Release says a reader has read past r. The range moves to the cold end
+// of the LRU, so it is the first to go when room is needed: otherwise a
+// range read to its end outlives, by recency, the read-ahead of partitions
+// still reading, and many sequential readers evict each other's next range
+// before they reach it. A later Get still finds it while it stays.
+func (c *Cache) Release(r Range) {
+	k := key{r.Object, r.Pos, r.Len}
+	c.mu.Lock()
+	if e, ok := c.entries[k]; ok {
+		c.lru.MoveToBack(e.elem)
+	}
+	c.mu.Unlock()
 }
 
 // Prefetch starts loading r in the background if it isn't cached or loading.

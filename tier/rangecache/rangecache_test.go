@@ -126,3 +126,30 @@ func TestCallerCancelDoesNotPoisonLoad(t *testing.T) {
 		t.Fatalf("get after a cancelled one: %v", err)
 	}
 }
+
+// A released range is evicted before ones touched less recently.
+func TestReleasedRangeEvictedFirst(t *testing.T) {
+	f, _ := setup(t)
+	c := New(f, 1000, nil)
+	a := Range{Object: "data/a", Pos: 0, Len: 400}
+	b := Range{Object: "data/a", Pos: 400, Len: 400}
+	for _, r := range []Range{a, b, a} { // a is the most recent
+		if _, err := c.Get(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Release(a)
+	if _, err := c.Get(context.Background(), Range{Object: "data/a", Pos: 800, Len: 400}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.Counts()[tier.OpGetRange]
+	if _, err := c.Get(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Counts()[tier.OpGetRange] - before; got != 0 {
+		t.Fatalf("the unreleased range was evicted (%d GETs to read it again); the released one should have gone", got)
+	}
+	if s := c.Stats(); s.Evictions != 1 {
+		t.Fatalf("stats %+v: want 1 eviction", s)
+	}
+}
