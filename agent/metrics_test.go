@@ -116,6 +116,9 @@ func TestAdminMetricsAfterProduceFetchFlush(t *testing.T) {
 	if code, body := httpGet(t, addr, "/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
+	if code, body := httpGet(t, addr, "/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile") {
+		t.Fatalf("/debug/pprof/goroutine: %d %.200s", code, body)
+	}
 	if code, body := httpGet(t, addr, "/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz on a controller: %d %s", code, body)
 	}
