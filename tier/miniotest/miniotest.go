@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -219,15 +220,26 @@ func (p *Process) waitReady(exited <-chan struct{}) error {
 	}
 }
 
+// freeAddrs picks two free loopback ports in 10000-19999: below Linux's
+// ephemeral range (32768-60999), where an outgoing connection can take a
+// port between this check and MinIO binding it, or while a killed MinIO
+// is down before it restarts on the same port; and below the range
+// tests/tlogtest hands to agents (20000-31999).
 func freeAddrs() (api, console string, err error) {
-	var addrs [2]string
-	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	var addrs []string
+	for range 1000 {
+		if len(addrs) == 2 {
+			break
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+mrand.IntN(10000)))
 		if err != nil {
-			return "", "", fmt.Errorf("find a free port: %w", err)
+			continue
 		}
 		defer l.Close() // held until both are chosen, so they differ
-		addrs[i] = l.Addr().String()
+		addrs = append(addrs, l.Addr().String())
+	}
+	if len(addrs) < 2 {
+		return "", "", errors.New("find a free port: none free in 10000-19999")
 	}
 	return addrs[0], addrs[1], nil
 }
