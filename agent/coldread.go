@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/tlog-io/tlog/agent/batch"
@@ -38,16 +39,12 @@ func (a *Agent) readFrom(ctx context.Context, t *topic, idx int32, p *partition.
 		if len(chunk) == 0 {
 			return out, o, nil
 		}
-		switch {
-		case out == nil:
-			out = chunk // the cache's bytes, capped, so appends copy
-		case cap(out) == len(out):
-			// Leaving the cache's bytes: size for the whole budget once
-			// rather than regrowing chunk by chunk.
-			grown := make([]byte, len(out), max(len(out)+len(chunk), min(maxBytes, maxColdResponse)))
-			copy(grown, out)
-			out = append(grown, chunk...)
-		default:
+		if out == nil {
+			out = chunk // the cache's bytes, capped, so the next append copies
+		} else {
+			// Sized for the whole budget on leaving the cache's bytes,
+			// rather than regrown chunk by chunk (a no-op after that).
+			out = slices.Grow(out, max(len(chunk), min(maxBytes, maxColdResponse)-len(out)))
 			out = append(out, chunk...)
 		}
 		offset = next

@@ -227,10 +227,7 @@ func (p *Process) waitReady(exited <-chan struct{}) error {
 // tests/tlogtest hands to agents (20000-31999).
 func freeAddrs() (api, console string, err error) {
 	var addrs []string
-	for range 1000 {
-		if len(addrs) == 2 {
-			break
-		}
+	for try := 0; len(addrs) < 2 && try < 1000; try++ {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+mrand.IntN(10000)))
 		if err != nil {
 			continue
