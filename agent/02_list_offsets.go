@@ -7,11 +7,14 @@ package agent
 // start, since every retained offset is readable here); otherwise, as Kafka
 // answers it, the earliest offset at or after the log start whose record
 // timestamp is at or after the given one, with that record's timestamp (every
-// record of a LogAppendTime batch has the batch's max timestamp). The index
-// finds the first batch whose max timestamp qualifies and its records are
-// read (decompressed if need be) from the WAL; a batch that cannot be read or
-// decoded is answered by its first offset and max timestamp, so a consumer
-// may then see a few records before the timestamp, never miss one after it.
+// record of a LogAppendTime batch has the batch's max timestamp). Both
+// lookups span the bucket and the WAL (timestamps.go): committed ranges are
+// narrowed by their min/max timestamps in metadata, WAL batches by the
+// partition's index, and the batches that qualify are walked record by
+// record (decompressed if need be); a batch that cannot be read or decoded
+// is answered by its first offset and max timestamp, so a consumer may then
+// see a few records before the timestamp, never miss one after it. A range
+// the bucket cannot serve answers KAFKA_STORAGE_ERROR (retriable).
 //
 // Version notes:
 // * v2: isolation level (no transactions: LSO = high watermark)
@@ -19,14 +22,29 @@ package agent
 // * v6: flexible versions
 
 import (
+	"context"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() { register(2, 1, 8, handleListOffsets) }
 
+// listOffsetsBucketTimeout bounds the bucket reads of one request's
+// timestamp lookups.
+const listOffsetsBucketTimeout = 30 * time.Second
+
 func handleListOffsets(a *Agent, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	// Answered in request order, as Kafka does, even when a timestamp
+	// lookup waits on the bucket.
+	ctx, cancel := context.WithTimeout(r.ctx, listOffsetsBucketTimeout)
+	defer cancel()
+	return now(a.listOffsets(ctx, req)), nil
+}
+
+func (a *Agent) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
@@ -55,9 +73,13 @@ func handleListOffsets(a *Agent, r *request) (reply, error) {
 				case ts == -1:
 					sp.Offset = o.HW
 				case ts == -3 && req.Version >= 7:
-					if off, mts, ok := p.MaxTimestamp(); ok {
+					off, mts, ok, err := a.maxTimestamp(ctx, t, rp.Partition, p)
+					switch {
+					case err != nil:
+						sp.ErrorCode, sp.LeaderEpoch = errCode(err), -1
+					case ok:
 						sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, p.EpochAt(off)
-					} else {
+					default:
 						sp.LeaderEpoch = -1
 					}
 				case ts < 0:
@@ -65,10 +87,13 @@ func handleListOffsets(a *Agent, r *request) (reply, error) {
 				default:
 					// The epoch of the record found, which clients use
 					// to detect truncation; -1 when there is none.
-					off, mts, ok := p.OffsetForTimestamp(ts)
-					if ok {
+					off, mts, ok, err := a.offsetForTimestamp(ctx, t, rp.Partition, p, ts)
+					switch {
+					case err != nil:
+						sp.ErrorCode, sp.LeaderEpoch = errCode(err), -1
+					case ok:
 						sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, p.EpochAt(off)
-					} else {
+					default:
 						sp.LeaderEpoch = -1
 					}
 				}
@@ -77,5 +102,5 @@ func handleListOffsets(a *Agent, r *request) (reply, error) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return now(resp), nil
+	return resp
 }

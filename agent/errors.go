@@ -36,6 +36,10 @@ func errCode(err error) int16 {
 		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, metadata.ErrNotController):
 		return kerr.NotController.Code
+	case errors.Is(err, metadata.ErrUnavailable):
+		// The bucket failed the journal: retriable, as a Kafka
+		// controller's timeout is.
+		return kerr.RequestTimedOut.Code
 	case errors.Is(err, metadata.ErrTopicExists):
 		return kerr.TopicAlreadyExists.Code
 	case errors.Is(err, metadata.ErrInvalidTopic):

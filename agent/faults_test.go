@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
@@ -116,6 +118,31 @@ func TestJournalCommitFailures(t *testing.T) {
 		}
 		return nil
 	})
+	// Metadata changes cannot commit: clients get a retriable code, and
+	// nothing changes.
+	c := dialRaw(t, a.Addr())
+	ct := do[*kmsg.CreateTopicsResponse](c, 7, createTopicsReq(false, topicSpec{"jfail-new", 1, 1, nil}))
+	if code := ct.Topics[0].ErrorCode; code != kerr.RequestTimedOut.Code {
+		t.Errorf("CreateTopics with the journal failing: error %d, want REQUEST_TIMED_OUT", code)
+	}
+	var part int32 // one that holds records
+	for latest(c, "jfail", part) == 0 {
+		part++
+	}
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	drt := kmsg.NewDeleteRecordsRequestTopic()
+	drt.Topic = "jfail"
+	drp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	drp.Partition, drp.Offset = part, -1
+	drt.Partitions = append(drt.Partitions, drp)
+	dr.Topics = append(dr.Topics, drt)
+	dr.TimeoutMillis = 5000
+	if code := do[*kmsg.DeleteRecordsResponse](c, 2, dr).Topics[0].Partitions[0].ErrorCode; code != kerr.RequestTimedOut.Code {
+		t.Errorf("DeleteRecords with the journal failing: error %d, want REQUEST_TIMED_OUT", code)
+	}
+	if lo := listOffset(c, "jfail", part, -2); lo.Offset != 0 {
+		t.Errorf("log start %d after a refused DeleteRecords", lo.Offset)
+	}
 	bucket.on.Store(false)
 	waitFlushed(t, a, "jfail", 4)
 	tlogtest.VerifyAll(t, a.Addr(), want, false)

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent"
@@ -604,57 +603,7 @@ func TestWireFetchMaxBytes(t *testing.T) {
 	}
 }
 
-// ---- A6: ListOffsets by timestamp ----
-
-func TestWireListOffsetsByTimestamp(t *testing.T) {
-	t.Parallel()
-	a := startAgent(t)
-	c := dialRaw(t, a.Addr())
-	createTopic(t, c, "ts", 1, nil)
-
-	cl := tlogtest.NewClient(t, a.Addr())
-	ctx := ctxT(t)
-	const base = 1_700_000_000_000
-	stamps := []int64{base + 1000, base + 2000, base + 9000, base + 3000, base + 4000}
-	for i, ts := range stamps {
-		rec := &kgo.Record{Topic: "ts", Value: []byte{byte(i)}, Timestamp: time.UnixMilli(ts)}
-		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-		if rec.Offset != int64(i) {
-			t.Fatalf("record %d at offset %d", i, rec.Offset)
-		}
-	}
-
-	for _, tc := range []struct {
-		name       string
-		v          int16
-		ts         int64
-		off, outTS int64
-	}{
-		{"latest", 8, -1, 5, -1},
-		{"earliest", 8, -2, 0, -1},
-		{"max timestamp", 7, -3, 2, base + 9000},
-		{"exact first", 8, base + 1000, 0, base + 1000},
-		{"before all", 8, base, 0, base + 1000},
-		{"exact middle", 8, base + 2000, 1, base + 2000},
-		// The first batch at or after +2500 is offset 2 (+9000), although
-		// +3000 comes later in the log.
-		{"between", 8, base + 2500, 2, base + 9000},
-		{"after the max", 8, base + 9001, -1, -1},
-		{"v1 middle", 1, base + 2000, 1, base + 2000},
-	} {
-		p := listOffsetV(c, tc.v, "ts", 0, tc.ts)
-		if p.ErrorCode != 0 || p.Offset != tc.off || (tc.outTS != -1 && p.Timestamp != tc.outTS) {
-			t.Errorf("%s (v%d, ts %d): offset %d, timestamp %d, error %d; want offset %d, timestamp %d",
-				tc.name, tc.v, tc.ts, p.Offset, p.Timestamp, p.ErrorCode, tc.off, tc.outTS)
-		}
-	}
-	// -3 below v7 is not a max-timestamp query.
-	if p := listOffsetV(c, 6, "ts", 0, -3); p.ErrorCode == 0 && p.Offset == 2 {
-		t.Errorf("ListOffsets v6 answered -3 as max timestamp")
-	}
-}
+// ---- A6: ListOffsets by timestamp: timestamps_test.go ----
 
 // ---- A7: idempotent producers on the wire ----
 

@@ -13,6 +13,9 @@ var (
 	// The Store has re-read the journal; the proposer may validate against
 	// the new state and retry once.
 	ErrConflict = errors.New("journal sequence taken by another writer")
+	// ErrUnavailable: the bucket failed a journal read or write, so the
+	// proposal's outcome was not decided here; retrying may succeed.
+	ErrUnavailable = errors.New("metadata journal unavailable")
 	// ErrClosed: the Store was closed.
 	ErrClosed = errors.New("metadata store closed")
 	// ErrCorrupt: a lease, journal entry or snapshot in the bucket does not
@@ -50,6 +53,7 @@ var errorKinds = []struct {
 	{"not_controller", ErrNotController},
 	{"conflict", ErrConflict},
 	{"closed", ErrClosed},
+	{"unavailable", ErrUnavailable},
 	{"corrupt", ErrCorrupt},
 	{"stale_epoch", ErrStaleEpoch},
 	{"unknown_leader_epoch", ErrUnknownLeaderEpoch},

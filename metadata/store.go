@@ -474,6 +474,9 @@ func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []by
 	}
 	if s.needSync {
 		if err := s.catchUpLocked(ctx, true); err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
 			return nil, nil, fmt.Errorf("metadata: propose: catch up: %w", err)
 		}
 		if epoch, deadline, ok = s.controllerLease(); !ok {
@@ -527,7 +530,7 @@ func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []by
 		}
 		if !s.landed(key, body) {
 			s.needSync = true // the outcome is unknown until we re-read
-			return nil, nil, fmt.Errorf("metadata: propose: write %s: %w", key, err)
+			return nil, nil, fmt.Errorf("metadata: propose: write %s: %w: %w", key, ErrUnavailable, err)
 		}
 		s.log.Warn("journal write reported an error but landed", "key", key, "err", err)
 	}

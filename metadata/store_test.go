@@ -440,8 +440,11 @@ func TestAmbiguousJournalWrite(t *testing.T) {
 	// proposal re-reads before writing and does not conflict.
 	f.FailNext(tier.OpPutIfAbsent, 1, tier.ErrInjected)
 	f.FailNext(tier.OpGet, 1, tier.ErrInjected)
-	if _, err := s.Propose(context.Background(), topicCmd("lost")); !errors.Is(err, tier.ErrInjected) {
-		t.Fatalf("Propose = %v, want the injected error", err)
+	if _, err := s.Propose(context.Background(), topicCmd("lost")); !errors.Is(err, tier.ErrInjected) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Propose = %v, want the injected error as ErrUnavailable", err)
+	}
+	if k := ErrorKind(fmt.Errorf("x: %w: %w", ErrUnavailable, tier.ErrInjected)); k != "unavailable" {
+		t.Fatalf("kind %q, want unavailable (it crosses the peer protocol)", k)
 	}
 	st = propose(t, s, topicCmd("next"))
 	if st.Seq != 3 {

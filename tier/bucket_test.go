@@ -129,6 +129,25 @@ func TestFaultyErrors(t *testing.T) {
 	}
 }
 
+func TestFaultyErrorUnder(t *testing.T) {
+	f := tier.NewFaulty(tier.NewMemBucket())
+	ctx := t.Context()
+	f.SetErrorUnder(tier.OpPutIfAbsent, "data/", tier.ErrInjected)
+	if _, err := f.PutIfAbsent(ctx, "data/1", []byte("x")); !errors.Is(err, tier.ErrInjected) {
+		t.Fatalf("PutIfAbsent under data/: %v, want ErrInjected", err)
+	}
+	if _, err := f.PutIfAbsent(ctx, "journal/1", []byte("x")); err != nil {
+		t.Fatalf("PutIfAbsent outside the prefix: %v", err)
+	}
+	if _, err := f.Put(ctx, "data/2", []byte("x")); err != nil {
+		t.Fatalf("Put under data/ (another op): %v", err)
+	}
+	f.SetErrorUnder(tier.OpPutIfAbsent, "data/", nil)
+	if _, err := f.PutIfAbsent(ctx, "data/1", []byte("x")); err != nil {
+		t.Fatalf("PutIfAbsent after clearing: %v", err)
+	}
+}
+
 func TestFaultyFailNext(t *testing.T) {
 	f := tier.NewFaulty(tier.NewMemBucket())
 	ctx := t.Context()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,8 +31,8 @@ const (
 // Faulty wraps a Bucket and injects latency and errors per operation, in
 // the style of Pebble's errorfs or Thanos' objstore test wrappers. For each
 // call, in order: the call is counted; an outage fails it; the op's latency
-// is waited out (or ctx ends it); a pending FailNext fails it; a SetError
-// fails it; a pending FailNextAfter runs it on the inner bucket and then
+// is waited out (or ctx ends it); a pending FailNext fails it; a SetError,
+// or a SetErrorUnder matching its key, fails it; a pending FailNextAfter runs it on the inner bucket and then
 // fails it; otherwise it goes to the inner bucket. Close is passed through
 // untouched. Injected errors are wrapped, so errors.Is matches them.
 type Faulty struct {
@@ -40,6 +41,7 @@ type Faulty struct {
 	mu        sync.Mutex
 	latency   map[Op]time.Duration
 	errs      map[Op]error
+	under     map[Op]map[string]error // key prefix → error
 	next      map[Op]failN
 	nextAfter map[Op]failN
 	outage    error
@@ -59,6 +61,7 @@ func NewFaulty(inner Bucket) *Faulty {
 		inner:     inner,
 		latency:   make(map[Op]time.Duration),
 		errs:      make(map[Op]error),
+		under:     make(map[Op]map[string]error),
 		next:      make(map[Op]failN),
 		nextAfter: make(map[Op]failN),
 		counts:    make(map[Op]int64),
@@ -85,6 +88,22 @@ func (f *Faulty) SetError(op Op, err error) {
 		return
 	}
 	f.errs[op] = err
+}
+
+// SetErrorUnder makes every later call of op on a key under prefix fail
+// with err (nil clears that prefix): uploads of one kind of object fail
+// while others go through.
+func (f *Faulty) SetErrorUnder(op Op, prefix string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.under[op], prefix)
+		return
+	}
+	if f.under[op] == nil {
+		f.under[op] = make(map[string]error)
+	}
+	f.under[op][prefix] = err
 }
 
 // FailNext makes the next n calls of op fail with err without reaching the
@@ -164,6 +183,11 @@ func (f *Faulty) before(ctx context.Context, op Op, key string) (after error, er
 	}
 	if err := f.errs[op]; err != nil {
 		return nil, fmt.Errorf("faulty: %s %q: %w", op, key, err)
+	}
+	for prefix, err := range f.under[op] {
+		if strings.HasPrefix(key, prefix) {
+			return nil, fmt.Errorf("faulty: %s %q: %w", op, key, err)
+		}
 	}
 	if err := takeN(f.nextAfter, op); err != nil {
 		return fmt.Errorf("faulty: %s %q: after inner call: %w", op, key, err), nil
