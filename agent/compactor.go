@@ -7,7 +7,10 @@ package agent
 // manifest grows with retained bytes, not with the number of flushes, and a
 // replay reads few, large objects. A range counts as small below half the
 // target, so a merged range stops being rewritten once it is big enough.
-// The old objects are left to garbage collection, which deletes each once
+// The merged range carries the producer snapshot of the run's last range
+// (state as of the same last offset), so a replica that starts at the
+// flushed end still recognises a retried batch after compaction. The old
+// objects are left to garbage collection, which deletes each once
 // no partition references it.
 
 import (
@@ -106,8 +109,12 @@ func (a *Agent) compactRun(ctx context.Context, mt *metadata.Topic, idx int32, r
 		merged.MaxTimestamp = max(merged.MaxTimestamp, r.MaxTimestamp)
 		merged.LeaderEpoch = max(merged.LeaderEpoch, r.LeaderEpoch)
 	}
+	snapshot, err := a.producerSnapshotOf(ctx, mt.ID, idx, run[len(run)-1])
+	if err != nil {
+		return 0, err
+	}
 	w := segment.NewWriter(a.cfg.ID)
-	if err := w.Add(mt.ID, idx, merged.LeaderEpoch, data, nil); err != nil {
+	if err := w.Add(mt.ID, idx, merged.LeaderEpoch, data, snapshot); err != nil {
 		return 0, fmt.Errorf("build merged object: %w", err)
 	}
 	e := w.Entries()[0]
@@ -116,7 +123,7 @@ func (a *Agent) compactRun(ctx context.Context, mt *metadata.Topic, idx int32, r
 	if _, err := a.cfg.Bucket.PutIfAbsent(ctx, merged.Object, w.Bytes()); err != nil {
 		return 0, fmt.Errorf("upload %s: %w", merged.Object, err)
 	}
-	_, err := a.propose(ctx, metadata.ReplaceSegments{TopicID: mt.ID, Partition: idx, Old: old, New: merged})
+	_, err = a.propose(ctx, metadata.ReplaceSegments{TopicID: mt.ID, Partition: idx, Old: old, New: merged})
 	if err != nil {
 		// Retention or another compaction got there first; the upload
 		// is an orphan for garbage collection.
@@ -128,4 +135,25 @@ func (a *Agent) compactRun(ctx context.Context, mt *metadata.Topic, idx int32, r
 	a.stats.compactions.Add(1)
 	a.log.Debug("compacted", "topic", mt.Name, "partition", idx, "ranges", len(run), "bytes", len(data), "object", merged.Object)
 	return int64(len(data)), nil
+}
+
+// producerSnapshotOf returns the producer snapshot the footer of ref's
+// object holds for topic/idx at ref's last offset (nil if none: a
+// partition without idempotent producers, or ref itself compacted before
+// snapshots were carried over).
+func (a *Agent) producerSnapshotOf(ctx context.Context, topic uuid.UUID, idx int32, ref metadata.SegmentRef) ([]byte, error) {
+	info, err := a.cfg.Bucket.Stat(ctx, ref.Object)
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", ref.Object, err)
+	}
+	f, err := segment.Open(ctx, a.cfg.Bucket, ref.Object, info.Size)
+	if err != nil {
+		return nil, fmt.Errorf("footer of %s: %w", ref.Object, err)
+	}
+	for _, e := range f.Entries {
+		if e.TopicID == topic && e.Partition == idx && e.LastOffset == ref.LastOffset {
+			return bytes.Clone(e.ProducerSnapshot), nil
+		}
+	}
+	return nil, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
 )
@@ -64,44 +66,73 @@ func TestClusterIdempotentRetriesAcrossFailover(t *testing.T) {
 
 // An agent that lost its WAL (everything is in the bucket) still answers
 // an idempotent producer's retry of a flushed batch as a duplicate: the
-// producer state comes back from the segment footer.
+// producer state comes back from the segment footer, also after the
+// compactor has merged the ranges into one object of its own.
 func TestProducerStateFromSegmentFooter(t *testing.T) {
-	dir, bucket := t.TempDir(), tier.NewMemBucket()
-	a := tlogtest.StartAgent(t, dir, bucket, fastFlush)
-	c := dialRaw(t, a.Addr())
-	createTopic(t, c, "fp", 1, nil)
-	pid := initProducerID(c, nil, -1, -1)
-	idem := func(seq int32, v string) []byte {
-		return mkBatch(batchOpts{pid: pid.ProducerID, epoch: pid.ProducerEpoch, seq: seq, firstTS: 1_700_000_000_000}, v)
-	}
-	first := mustProduce(c, "fp", 0, idem(0, "a"))
-	second := mustProduce(c, "fp", 0, idem(1, "b"))
-	waitFlushed(t, a, "fp", 1)
-	c.nc.Close()
-	a.Close()
-	if err := os.RemoveAll(filepath.Join(dir, "wal")); err != nil {
-		t.Fatal(err)
-	}
-	a = tlogtest.StartAgent(t, dir, bucket, fastFlush)
-	c = dialRaw(t, a.Addr())
-	tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		// The retry of the last batch: its original offset, not a new one.
-		r := produce(c, "fp", 0, idem(1, "b"))
-		if r.ErrorCode != 0 {
-			return fmt.Errorf("retry: error %d", r.ErrorCode)
-		}
-		if r.BaseOffset != second {
-			t.Fatalf("retry of a flushed batch appended at %d; it is at %d", r.BaseOffset, second)
-		}
-		return nil
-	})
-	if r := produce(c, "fp", 0, idem(5, "gap")); r.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
-		t.Fatalf("a gap after the restored state: error %d", r.ErrorCode)
-	}
-	if next := mustProduce(c, "fp", 0, idem(2, "c")); next != second+1 {
-		t.Fatalf("next batch at %d, want %d", next, second+1)
-	}
-	if first != 0 {
-		t.Fatalf("first batch at %d", first)
+	for _, compact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compacted=%v", compact), func(t *testing.T) {
+			t.Parallel()
+			dir, bucket := t.TempDir(), tier.NewMemBucket()
+			compacting := false
+			cfg := func(c *agent.Config) {
+				fastFlush(c)
+				c.CompactBytes = 64 << 10
+				c.CompactInterval = time.Hour
+				if compacting {
+					c.CompactInterval = 50 * time.Millisecond
+				}
+			}
+			a := tlogtest.StartAgent(t, dir, bucket, cfg)
+			c := dialRaw(t, a.Addr())
+			createTopic(t, c, "fp", 1, nil)
+			pid := initProducerID(c, nil, -1, -1)
+			idem := func(seq int32, v string) []byte {
+				return mkBatch(batchOpts{pid: pid.ProducerID, epoch: pid.ProducerEpoch, seq: seq, firstTS: 1_700_000_000_000}, v)
+			}
+			// Two batches, a flush apart: two ranges.
+			first := mustProduce(c, "fp", 0, idem(0, "a"))
+			waitFlushed(t, a, "fp", 1)
+			second := mustProduce(c, "fp", 0, idem(1, "b"))
+			waitFlushed(t, a, "fp", 1)
+			if compact {
+				c.nc.Close()
+				a.Close()
+				compacting = true
+				a = tlogtest.StartAgent(t, dir, bucket, cfg)
+				tlogtest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+					if m := a.Manifest("fp"); len(m[0]) != 1 || !strings.HasSuffix(m[0][0], "c.seg") {
+						return fmt.Errorf("manifest %v, want one compacted object", m)
+					}
+					return nil
+				})
+			}
+			c.nc.Close()
+			a.Close()
+			if err := os.RemoveAll(filepath.Join(dir, "wal")); err != nil {
+				t.Fatal(err)
+			}
+			a = tlogtest.StartAgent(t, dir, bucket, fastFlush)
+			c = dialRaw(t, a.Addr())
+			tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+				// The retry of the last batch: its original offset, not a new one.
+				r := produce(c, "fp", 0, idem(1, "b"))
+				if r.ErrorCode != 0 {
+					return fmt.Errorf("retry: error %d", r.ErrorCode)
+				}
+				if r.BaseOffset != second {
+					t.Fatalf("retry of a flushed batch appended at %d; it is at %d", r.BaseOffset, second)
+				}
+				return nil
+			})
+			if r := produce(c, "fp", 0, idem(5, "gap")); r.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+				t.Fatalf("a gap after the restored state: error %d", r.ErrorCode)
+			}
+			if next := mustProduce(c, "fp", 0, idem(2, "c")); next != second+1 {
+				t.Fatalf("next batch at %d, want %d", next, second+1)
+			}
+			if first != 0 {
+				t.Fatalf("first batch at %d", first)
+			}
+		})
 	}
 }

@@ -52,8 +52,9 @@ func (a *Agent) maybeRestoreProducers(t *topic, idx int32, p *partition.Partitio
 }
 
 // restoreProducers reads the footer of the newest segments below at
-// (walking back past compacted objects, which carry none) and adopts the
-// first producer snapshot found.
+// (walking back past any that carry none: a range with no idempotent
+// producers, or one compacted before compaction kept snapshots) and adopts
+// the first producer snapshot found.
 func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at int64) error {
 	mp, ok := a.meta.State().Partition(t.id, idx)
 	if !ok {

@@ -1396,10 +1396,20 @@ func (p *Partition) ProducersMissing() (int64, bool) {
 // AdoptProducers installs producer state from a segment footer for a log
 // that starts without it; batches the log holds now are applied on top.
 // A snapshot from past where the log starts is refused (it would claim
-// batches this replica does not have).
+// batches this replica does not have). An empty snapshot (the bucket holds
+// none: every range expired, or none carries one) starts the producers
+// fresh, as after Kafka's producer-state expiry.
 func (p *Partition) AdoptProducers(snap []byte) error {
 	p.mu.Lock()
 	missing := p.missingProducers
+	if missing >= 0 && len(snap) == 0 {
+		p.baseProducers = map[int64]*producer{}
+		p.producersEnd = missing
+		p.producers = p.producersAtLocked(p.leo + 1)
+		p.missingProducers = -1
+		p.mu.Unlock()
+		return nil
+	}
 	p.mu.Unlock()
 	if missing < 0 {
 		return nil

@@ -1,6 +1,7 @@
 package partition_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -447,5 +448,36 @@ func TestProducerStateMissingHoldsIdempotentAppends(t *testing.T) {
 	}
 	if _, err := p.Append(b, h, -1, func(error) {}); err != nil {
 		t.Fatalf("idempotent append after adoption: %v", err)
+	}
+}
+
+// With no snapshot in the bucket at all (every range expired, say), the
+// producers start fresh: idempotent appends are taken, and the batches the
+// log already holds count.
+func TestProducerStateAdoptNothing(t *testing.T) {
+	w := openWAL(t, t.TempDir())
+	t.Cleanup(func() { w.Close() })
+	p := partition.New(partition.Config{Key: wal.NewPartKey([16]byte{4}, 0), Topic: "m", FlushedEnd: 10, WAL: w})
+	p.SetRole(soleLeader(0))
+	pb := mkBatch(plain, 1)
+	ph, _ := batch.ValidateProduce(pb, 1<<20)
+	if _, err := p.Append(pb, ph, -1, func(error) {}); err != nil {
+		t.Fatalf("plain append while loading: %v", err)
+	}
+	if err := p.AdoptProducers(nil); err != nil {
+		t.Fatalf("adopt nothing: %v", err)
+	}
+	if _, missing := p.ProducersMissing(); missing {
+		t.Fatal("still missing after adopting nothing")
+	}
+	b := mkBatch(bopts{pid: 7, epoch: 0, seq: 3, ts: 1}, 1)
+	h, _ := batch.ValidateProduce(b, 1<<20)
+	first, err := p.Append(b, h, -1, func(error) {})
+	if err != nil {
+		t.Fatalf("idempotent append of an unknown producer: %v", err)
+	}
+	again, err := p.Append(bytes.Clone(b), h, -1, func(error) {})
+	if err != nil || again.BaseOffset != first.BaseOffset {
+		t.Fatalf("duplicate after adopting nothing: %+v, %v; want offset %d", again, err, first.BaseOffset)
 	}
 }
