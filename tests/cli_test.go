@@ -171,11 +171,10 @@ func TestCLI(t *testing.T) {
 		t.Skip("builds and runs the tlog binary")
 	}
 	bin := tlogtest.BuildTlog(t)
-	// Segments are not flushed during the test: ListOffsets by timestamp
-	// (consume --from @MS) only finds records still in the WAL.
+	// Flushing as tlog dev does, so reads and lookups by time span the
+	// bucket and the WAL.
 	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), func(c *agent.Config) {
-		c.FlushInterval = time.Hour
-		c.FlushBytes = 1 << 30
+		c.FlushInterval = 100 * time.Millisecond
 	})
 	addr := a.Addr()
 
@@ -363,6 +362,25 @@ func TestCLI(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		cliOK(t, bin, addr, "after-1\n", "produce", "timed", "--partition", "0")
 		cliOK(t, bin, addr, "after-2\n", "produce", "timed", "--partition", "1")
+		// Looked up in flushed history, as a time in the past usually is.
+		tlogtest.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
+			var v struct {
+				Partitions []struct {
+					Topic      string `json:"topic"`
+					FlushedEnd int64  `json:"flushed_end"`
+					HW         int64  `json:"high_watermark"`
+				} `json:"partitions"`
+			}
+			if err := json.Unmarshal([]byte(cliOK(t, bin, addr, "", "cluster", "status", "--format", "json").stdout), &v); err != nil {
+				return err
+			}
+			for _, p := range v.Partitions {
+				if p.Topic == "timed" && (p.HW == 0 || p.FlushedEnd != p.HW) {
+					return fmt.Errorf("timed: flushed to %d of %d", p.FlushedEnd, p.HW)
+				}
+			}
+			return nil
+		})
 		out := cliOK(t, bin, addr, "", "consume", "timed", "--from", fmt.Sprintf("@%d", at), "--exit").stdout
 		if got := strings.Fields(out); len(got) != 2 || !strings.HasPrefix(got[0], "after-") || !strings.HasPrefix(got[1], "after-") {
 			t.Fatalf("--from @%d: %q, want the two records produced after it", at, out)
