@@ -73,29 +73,13 @@ func (a *Agent) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) *
 				case ts == -1:
 					sp.Offset = o.HW
 				case ts == -3 && req.Version >= 7:
-					off, mts, ok, err := a.maxTimestamp(ctx, t, rp.Partition, p)
-					switch {
-					case err != nil:
-						sp.ErrorCode, sp.LeaderEpoch = errCode(err), -1
-					case ok:
-						sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, p.EpochAt(off)
-					default:
-						sp.LeaderEpoch = -1
-					}
+					hit, ok, err := a.maxTimestamp(ctx, t, rp.Partition, p)
+					setTimestampHit(&sp, hit, ok, err)
 				case ts < 0:
 					sp.ErrorCode = kerr.UnsupportedVersion.Code
 				default:
-					// The epoch of the record found, which clients use
-					// to detect truncation; -1 when there is none.
-					off, mts, ok, err := a.offsetForTimestamp(ctx, t, rp.Partition, p, ts)
-					switch {
-					case err != nil:
-						sp.ErrorCode, sp.LeaderEpoch = errCode(err), -1
-					case ok:
-						sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, p.EpochAt(off)
-					default:
-						sp.LeaderEpoch = -1
-					}
+					hit, ok, err := a.offsetForTimestamp(ctx, t, rp.Partition, p, ts)
+					setTimestampHit(&sp, hit, ok, err)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -103,4 +87,18 @@ func (a *Agent) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) *
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// setTimestampHit answers a timestamp lookup: the record found with the
+// epoch of its batch, which clients use to detect truncation; offset,
+// timestamp and epoch -1 when there is none.
+func setTimestampHit(sp *kmsg.ListOffsetsResponseTopicPartition, hit tsHit, ok bool, err error) {
+	switch {
+	case err != nil:
+		sp.ErrorCode, sp.LeaderEpoch = errCode(err), -1
+	case ok:
+		sp.Offset, sp.Timestamp, sp.LeaderEpoch = hit.offset, hit.timestamp, hit.epoch
+	default:
+		sp.LeaderEpoch = -1
+	}
 }

@@ -5,7 +5,9 @@ package agent
 // only in segment ranges once their WAL entries are dropped. Each committed
 // range carries its min and max timestamps in metadata, so only ranges that
 // can hold the answer are read (through the range cache, one ranged GET
-// each); their batches are then walked as the WAL's are.
+// each); their batches are then walked as the WAL's are. A flush that
+// commits while a lookup runs moves batches from the WAL to the bucket
+// behind its back, so the lookup starts again on the newer manifest.
 
 import (
 	"context"
@@ -21,67 +23,122 @@ import (
 // records; batches are far smaller in practice.
 const maxTimestampDecompressed = 64 << 20
 
-// coldRanges returns the committed ranges of t/idx that hold offsets at or
-// after the log start, and that log start.
-func (a *Agent) coldRanges(t *topic, idx int32, p *partition.Partition) ([]metadata.SegmentRef, int64) {
+// lookupAttempts bounds restarts of a lookup that flushes keep overtaking.
+const lookupAttempts = 4
+
+// tsHit is a record found by a timestamp lookup.
+type tsHit struct {
+	offset, timestamp int64
+	epoch             int32 // the leader epoch of its batch
+}
+
+// coldView is the committed ranges of a partition holding offsets at or
+// after the log start, as of one metadata state.
+type coldView struct {
+	segs       []metadata.SegmentRef
+	logStart   int64
+	flushedEnd int64
+}
+
+func (a *Agent) coldView(t *topic, idx int32, p *partition.Partition) coldView {
 	o := p.Offsets()
 	mp, ok := a.meta.State().Partition(t.id, idx)
 	if !ok {
-		return nil, o.LogStart
+		return coldView{logStart: o.LogStart}
 	}
 	logStart := max(o.LogStart, mp.LogStart)
 	segs := mp.Segments
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= logStart })
-	return segs[i:], logStart
+	return coldView{segs: segs[i:], logStart: logStart, flushedEnd: mp.FlushedEnd}
 }
 
-// offsetForTimestamp returns the earliest offset at or after the log start
-// whose record timestamp is at or after ts, with that timestamp, or
-// ok=false if no record qualifies.
-func (a *Agent) offsetForTimestamp(ctx context.Context, t *topic, idx int32, p *partition.Partition, ts int64) (offset, timestamp int64, ok bool, err error) {
-	segs, logStart := a.coldRanges(t, idx, p)
-	for _, ref := range segs {
+// overtaken reports whether a flush committed since v was taken.
+func (a *Agent) overtaken(t *topic, idx int32, v coldView) bool {
+	mp, ok := a.meta.State().Partition(t.id, idx)
+	return ok && mp.FlushedEnd != v.flushedEnd
+}
+
+// offsetForTimestamp returns the earliest record at or after the log start
+// whose timestamp is at or after ts, or ok=false if none qualifies.
+func (a *Agent) offsetForTimestamp(ctx context.Context, t *topic, idx int32, p *partition.Partition, ts int64) (hit tsHit, ok bool, err error) {
+	for attempt := 1; ; attempt++ {
+		v := a.coldView(t, idx, p)
+		hit, ok, err := a.coldOffsetForTimestamp(ctx, v, ts)
+		if err != nil || ok {
+			return hit, ok, err
+		}
+		off, rts, ok := p.OffsetForTimestamp(ts)
+		if ok {
+			hit = tsHit{offset: off, timestamp: rts, epoch: p.EpochAt(off)}
+		}
+		if !a.overtaken(t, idx, v) || attempt == lookupAttempts {
+			return hit, ok, nil
+		}
+	}
+}
+
+func (a *Agent) coldOffsetForTimestamp(ctx context.Context, v coldView, ts int64) (hit tsHit, found bool, err error) {
+	for _, ref := range v.segs {
 		if ref.MaxTimestamp < ts {
 			continue
 		}
 		buf, err := a.cache.Get(ctx, rangeOf(ref))
 		if err != nil {
-			return 0, 0, false, fmt.Errorf("%w: timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, err)
+			return hit, false, fmt.Errorf("%w: timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, err)
 		}
-		var found bool
 		ierr := batch.Iterate(buf, func(h batch.Header, b []byte) bool {
-			if h.MaxTimestamp < ts || h.LastOffset() < logStart {
+			if h.MaxTimestamp < ts || h.LastOffset() < v.logStart {
 				return true
 			}
-			off, rts, hit, err := batch.FirstAtOrAfterFrom(b, logStart, ts, maxTimestampDecompressed)
+			off, rts, ok, err := batch.FirstAtOrAfterFrom(b, v.logStart, ts, maxTimestampDecompressed)
 			switch {
-			case err != nil || (hit && (off < h.BaseOffset || off > h.LastOffset())):
+			case err != nil || (ok && (off < h.BaseOffset || off > h.LastOffset())):
 				// Undecodable, or at odds with its header: answer at batch
 				// granularity, so a consumer may see a few records early
 				// but misses none.
-				offset, timestamp, found = max(h.BaseOffset, logStart), h.MaxTimestamp, true
-			case hit:
-				offset, timestamp, found = off, rts, true
+				hit, found = tsHit{max(h.BaseOffset, v.logStart), h.MaxTimestamp, h.PartitionLeaderEpoch}, true
+			case ok:
+				hit, found = tsHit{off, rts, h.PartitionLeaderEpoch}, true
 			}
 			return !found
 		})
 		if ierr != nil && !found {
-			return 0, 0, false, fmt.Errorf("%w: timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, ierr)
+			return hit, false, fmt.Errorf("%w: timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, ierr)
 		}
 		if found {
-			return offset, timestamp, true, nil
+			return hit, true, nil
 		}
 	}
-	offset, timestamp, ok = p.OffsetForTimestamp(ts)
-	return offset, timestamp, ok, nil
+	return hit, false, nil
 }
 
-// maxTimestamp returns the offset and timestamp of the first record holding
-// the largest timestamp at or after the log start (ListOffsets -3), or
-// ok=false if the log holds none.
-func (a *Agent) maxTimestamp(ctx context.Context, t *topic, idx int32, p *partition.Partition) (offset, timestamp int64, ok bool, err error) {
-	segs, logStart := a.coldRanges(t, idx, p)
-	timestamp = -1
+// maxTimestamp returns the first record holding the largest timestamp at or
+// after the log start (ListOffsets -3), or ok=false if the log holds none.
+func (a *Agent) maxTimestamp(ctx context.Context, t *topic, idx int32, p *partition.Partition) (hit tsHit, ok bool, err error) {
+	for attempt := 1; ; attempt++ {
+		v := a.coldView(t, idx, p)
+		hit, ok, err := a.coldMaxTimestamp(ctx, v)
+		if err != nil {
+			return hit, false, err
+		}
+		// The WAL holds only offsets after the bucket's, so it wins only
+		// with a strictly larger timestamp.
+		if woff, wts, wok := p.MaxTimestamp(); wok && (!ok || wts > hit.timestamp) {
+			// The first record carrying it, rather than its batch's end.
+			if off, rts, found := p.OffsetForTimestamp(wts); found && rts == wts {
+				woff = off
+			}
+			hit, ok = tsHit{offset: woff, timestamp: wts, epoch: p.EpochAt(woff)}, true
+		}
+		if !a.overtaken(t, idx, v) || attempt == lookupAttempts {
+			return hit, ok, nil
+		}
+	}
+}
+
+func (a *Agent) coldMaxTimestamp(ctx context.Context, v coldView) (best tsHit, ok bool, err error) {
+	segs := v.segs
+	best.timestamp = -1
 	// Ranges by descending max timestamp (earlier offsets first on ties);
 	// stop once no unread range can beat what was found.
 	order := make([]int, len(segs))
@@ -91,44 +148,35 @@ func (a *Agent) maxTimestamp(ctx context.Context, t *topic, idx int32, p *partit
 	sort.SliceStable(order, func(i, j int) bool { return segs[order[i]].MaxTimestamp > segs[order[j]].MaxTimestamp })
 	for _, i := range order {
 		ref := segs[i]
-		if ok && ref.MaxTimestamp < timestamp || ok && ref.MaxTimestamp == timestamp && ref.FirstOffset > offset {
+		if ok && (ref.MaxTimestamp < best.timestamp || ref.MaxTimestamp == best.timestamp && ref.FirstOffset > best.offset) {
 			break
 		}
 		buf, err := a.cache.Get(ctx, rangeOf(ref))
 		if err != nil {
-			return 0, 0, false, fmt.Errorf("%w: max timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, err)
+			return best, false, fmt.Errorf("%w: max timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, err)
 		}
 		ierr := batch.Iterate(buf, func(h batch.Header, b []byte) bool {
-			if h.LastOffset() < logStart || h.MaxTimestamp < timestamp || ok && h.MaxTimestamp == timestamp && h.BaseOffset > offset {
+			if h.LastOffset() < v.logStart || h.MaxTimestamp < best.timestamp || ok && h.MaxTimestamp == best.timestamp && h.BaseOffset > best.offset {
 				return true
 			}
 			// The batch's max record, unless it lies below the log start
 			// (then the batch's retained records are not searched: a
 			// partly deleted batch cannot lead).
-			off, rts, hit, err := batch.FirstAtOrAfterFrom(b, logStart, h.MaxTimestamp, maxTimestampDecompressed)
+			off, rts, hit, err := batch.FirstAtOrAfterFrom(b, v.logStart, h.MaxTimestamp, maxTimestampDecompressed)
 			switch {
 			case err != nil:
-				off, rts, hit = max(h.BaseOffset, logStart), h.MaxTimestamp, true
+				off, rts, hit = max(h.BaseOffset, v.logStart), h.MaxTimestamp, true
 			case hit && (off < h.BaseOffset || off > h.LastOffset()):
-				off = max(h.BaseOffset, logStart)
+				off = max(h.BaseOffset, v.logStart)
 			}
-			if hit && (rts > timestamp || rts == timestamp && off < offset) {
-				offset, timestamp, ok = off, rts, true
+			if hit && (rts > best.timestamp || rts == best.timestamp && off < best.offset) {
+				best, ok = tsHit{off, rts, h.PartitionLeaderEpoch}, true
 			}
 			return true
 		})
 		if ierr != nil {
-			return 0, 0, false, fmt.Errorf("%w: max timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, ierr)
+			return best, false, fmt.Errorf("%w: max timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, ierr)
 		}
 	}
-	// The WAL holds only offsets after the bucket's, so it wins only with a
-	// strictly larger timestamp.
-	if woff, wts, wok := p.MaxTimestamp(); wok && wts > timestamp {
-		// The first record carrying it, rather than its batch's end.
-		if off, rts, hit := p.OffsetForTimestamp(wts); hit && rts == wts {
-			woff = off
-		}
-		return woff, wts, true, nil
-	}
-	return offset, timestamp, ok, nil
+	return best, ok, nil
 }

@@ -139,6 +139,10 @@ func TestListOffsetsByTimestampFromBucketAlone(t *testing.T) {
 	produceStamped(t, cl, 0, tsFirst)
 	produceStamped(t, cl, len(tsFirst), tsSecond)
 	waitFlushed(t, a, "ts", 1)
+	epoch := listOffset(dialRaw(t, a.Addr()), "ts", 0, tsBase+2500).LeaderEpoch
+	if epoch < 0 {
+		t.Fatalf("lookup before the restart: leader epoch %d", epoch)
+	}
 	cl.Close()
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
@@ -160,6 +164,13 @@ func TestListOffsetsByTimestampFromBucketAlone(t *testing.T) {
 	}
 	bucket.SetError(tier.OpGetRange, nil)
 	checkTimestampLookups(t, c, 0)
+	// The epoch of the batch found, though this agent's epoch cache only
+	// starts after a restart: clients validate positions with it.
+	for _, ts := range []int64{-3, tsBase + 2500} {
+		if got := listOffset(c, "ts", 0, ts).LeaderEpoch; got != epoch {
+			t.Errorf("ts %d after the restart: leader epoch %d, want the batch's %d", ts, got, epoch)
+		}
+	}
 }
 
 func deleteRecordsTo(t *testing.T, c *rawConn, topic string, partition int32, offset int64) {
