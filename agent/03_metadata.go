@@ -143,8 +143,13 @@ func handleMetadata(a *Agent, r *request) (reply, error) {
 			t.ErrorCode = kerr.InvalidTopicException.Code
 		case createErr[*rt.Topic] != nil:
 			// A creation that can't succeed (a name colliding on '.' vs
-			// '_', no controller) is reported, not retried forever.
+			// '_') is reported, not retried forever; one that may yet (no
+			// controller reachable, the journal unavailable) is retried
+			// as a topic still being created.
 			t.ErrorCode = errCode(createErr[*rt.Topic])
+			if kerr.IsRetriable(kerr.ErrorForCode(t.ErrorCode)) {
+				t.ErrorCode = kerr.LeaderNotAvailable.Code
+			}
 		case autoCreate:
 			// Creation was attempted above; the client retries.
 			t.ErrorCode = kerr.LeaderNotAvailable.Code

@@ -639,6 +639,29 @@ func TestClusterCutOffController(t *testing.T) {
 
 	c.Cut(ctl.ID)
 	cut := time.Now()
+	// Meanwhile a metadata change sent to another agent cannot reach the
+	// controller: it is refused with a code clients retry, never -1.
+	var other *tlogtest.Member
+	for _, m := range c.Running() {
+		if m.ID != ctl.ID {
+			other = m
+			break
+		}
+	}
+	oc := dialRaw(t, other.Kafka)
+	refused := 0
+	for i := range 8 {
+		resp := do[*kmsg.CreateTopicsResponse](oc, 7, createTopicsReq(false, topicSpec{fmt.Sprintf("cc-cut-%d", i), 1, 1, nil}))
+		switch code := resp.Topics[0].ErrorCode; code {
+		case 0:
+		case kerr.NotController.Code, kerr.RequestTimedOut.Code:
+			refused++
+		default:
+			t.Errorf("CreateTopics %d on agent %d with the controller cut off: error %d (%s)", i, other.ID, code, deref(resp.Topics[0].ErrorMessage))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%d of 8 creations refused retriably while the controller was cut off", refused)
 	var next *tlogtest.Member
 	tlogtest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		for _, m := range c.Running() {

@@ -198,10 +198,16 @@ func (cc *ctrlClient) propose(ctx context.Context, cmds []metadata.Command) (uin
 	}
 	c, err := cc.connect(ctx)
 	if err != nil {
-		return 0, err
+		// No controller reachable (it died with its lease still running,
+		// or is cut off): the client retries, as after Kafka's NOT_CONTROLLER.
+		return 0, fmt.Errorf("%w: %w", metadata.ErrNotController, err)
 	}
 	var resp peer.ProposeResp
 	if err := c.Call(ctx, peer.TypePropose, &peer.Propose{Cmds: body}, &resp); err != nil {
+		if ctx.Err() != nil {
+			// The request gave up; the connection is fine.
+			return 0, fmt.Errorf("propose to agent %d: %w", c.Remote, ctx.Err())
+		}
 		cc.dropConn(c)
 		return 0, fmt.Errorf("%w: propose to agent %d: %v", metadata.ErrNotController, c.Remote, err)
 	}

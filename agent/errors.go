@@ -34,7 +34,9 @@ func errCode(err error) int16 {
 		return kerr.LeaderNotAvailable.Code
 	case errors.Is(err, metadata.ErrStaleEpoch), errors.Is(err, metadata.ErrUnknownLeaderEpoch):
 		return kerr.NotLeaderForPartition.Code
-	case errors.Is(err, metadata.ErrNotController):
+	case errors.Is(err, metadata.ErrNotController), errors.Is(err, metadata.ErrConflict), errors.Is(err, metadata.ErrClosed):
+		// Lost the journal to another writer, or shutting down: another
+		// agent is (or will be) the controller.
 		return kerr.NotController.Code
 	case errors.Is(err, metadata.ErrUnavailable):
 		// The bucket failed the journal: retriable, as a Kafka

@@ -178,12 +178,26 @@ func (a *Agent) closeCoordinators() {
 // rewrite.
 func (a *Agent) runCoordinator(t *topic, gc *groupCoord) {
 	start := time.Now()
-	n, err := a.loadGroups(t, gc)
-	if err != nil {
-		if a.ctx.Err() == nil {
-			a.log.Warn("load consumer groups", "offsets_partition", gc.idx, "err", err)
+	// Until it loads, the groups answer COORDINATOR_LOAD_IN_PROGRESS; keep
+	// trying while the bucket is down. A retry replays from the log start:
+	// records set state by key, so applying a prefix twice changes nothing.
+	var n int
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		var err error
+		if n, err = a.loadGroups(t, gc); err == nil {
+			break
 		}
-		return
+		if a.ctx.Err() != nil {
+			return
+		}
+		a.log.Warn("load consumer groups", "offsets_partition", gc.idx, "err", err, "retry_in", backoff)
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-gc.stop:
+			return
+		case <-time.After(backoff):
+		}
 	}
 	gc.c.Loaded()
 	lvl := slog.LevelDebug

@@ -2,7 +2,10 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -133,4 +136,61 @@ func TestGroupConsumeCommitResume(t *testing.T) {
 	if g := groups["workers"]; g.State != "Empty" {
 		t.Fatalf("group state after everyone left: %q (%v)", g.State, g.Err)
 	}
+}
+
+// The bucket is down when an agent that lost its WAL takes over the
+// group coordinator: loading the groups fails, is retried, and completes
+// once the bucket is back, with the committed offsets intact.
+func TestGroupsLoadAfterBucketOutage(t *testing.T) {
+	dir, bucket := t.TempDir(), tier.NewFaulty(tier.NewMemBucket())
+	cfg := func(c *agent.Config) {
+		fastFlush(c)
+		fastGroups(c)
+	}
+	a := tlogtest.StartAgent(t, dir, bucket, cfg)
+	adm := kadm.NewClient(tlogtest.NewClient(t, a.Addr()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "gl-topic"); err != nil {
+		t.Fatal(err)
+	}
+	var commit kadm.Offsets
+	commit.AddOffset("gl-topic", 0, 17, -1)
+	commit.AddOffset("gl-topic", 1, 4, -1)
+	if resp, err := adm.CommitOffsets(ctx, "gl-group", commit); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v, %v", err, resp.Error())
+	}
+	waitFlushed(t, a, "__consumer_offsets", 16)
+	a.Close()
+	if err := os.RemoveAll(filepath.Join(dir, "wal")); err != nil {
+		t.Fatal(err)
+	}
+
+	bucket.SetError(tier.OpGetRange, errors.New("injected: bucket down"))
+	a = tlogtest.StartAgent(t, dir, bucket, cfg)
+	before := bucket.Counts()[tier.OpGetRange]
+	tlogtest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if n := bucket.Counts()[tier.OpGetRange] - before; n < 3 {
+			return fmt.Errorf("%d ranged reads refused so far", n)
+		}
+		return nil
+	})
+	bucket.SetError(tier.OpGetRange, nil)
+
+	adm = kadm.NewClient(tlogtest.NewClient(t, a.Addr()))
+	tlogtest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		fctx, fcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer fcancel()
+		offs, err := adm.FetchOffsets(fctx, "gl-group")
+		if err == nil {
+			err = offs.Error()
+		}
+		if err != nil {
+			return err
+		}
+		if o0, o1 := offs["gl-topic"][0].At, offs["gl-topic"][1].At; o0 != 17 || o1 != 4 {
+			return fmt.Errorf("offsets %d, %d; want 17, 4", o0, o1)
+		}
+		return nil
+	})
 }

@@ -904,15 +904,16 @@ func (c *Coordinator) writeLocked(recs []batch.KV, done func(error)) {
 	})
 }
 
-// writeErrCode maps a failed write to the error a group client expects.
+// writeErrCode maps a failed write to the error a group client expects,
+// as Kafka's coordinator does: a timeout (or anything else transient) is
+// COORDINATOR_NOT_AVAILABLE, which SyncGroup, heartbeats, commits and
+// admin requests all retry after finding the coordinator again.
 func writeErrCode(err error) int16 {
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		switch ke.Code {
 		case kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPartition.Code:
 			return kerr.NotCoordinator.Code
-		case kerr.RequestTimedOut.Code:
-			return kerr.RequestTimedOut.Code
 		case kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code:
 			return kerr.InvalidCommitOffsetSize.Code
 		}

@@ -358,6 +358,27 @@ func TestLeaveDeleteAndExpiry(t *testing.T) {
 	if code := f.commit("g", "", -1, 5); code != 0 {
 		t.Fatalf("reset on an empty group: %d", code)
 	}
+	// A failed (timed-out) write fails the whole OffsetDelete at the top
+	// level, where admin clients look for a coordinator error to retry.
+	f.mu.Lock()
+	f.failWrites = kerr.RequestTimedOut
+	f.mu.Unlock()
+	odTop := make(chan int16, 1)
+	f.c.DeleteOffsets("g", []TP{{"orders", 0}}, func(code int16, codes []int16) {
+		if len(codes) != 0 {
+			t.Errorf("per-partition codes %v beside a top-level error", codes)
+		}
+		odTop <- code
+	})
+	if code := recv(t, odTop); code != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("offset delete with the write timing out: top-level %d, want COORDINATOR_NOT_AVAILABLE", code)
+	}
+	f.mu.Lock()
+	f.failWrites = nil
+	f.mu.Unlock()
+	if got, _ := f.c.FetchOffsets("g", nil); got[TP{"orders", 0}].Offset != 5 {
+		t.Fatalf("a failed offset delete removed offsets: %+v", got)
+	}
 	// Retention (an hour here) expires the offsets of an empty group.
 	f.advance(2 * time.Hour)
 	if got, _ := f.c.FetchOffsets("g", nil); len(got) != 0 {

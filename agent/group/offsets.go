@@ -321,13 +321,9 @@ func (c *Coordinator) DeleteOffsets(group string, tps []TP, done func(int16, []i
 	}
 	c.writeLocked(recs, func(err error) {
 		if err != nil {
-			code := writeErrCode(err)
-			for i := range codes {
-				if codes[i] == 0 {
-					codes[i] = code
-				}
-			}
-			done(0, codes)
+			// The whole request failed, at the top level where admin
+			// clients look for a coordinator error to retry on.
+			done(writeErrCode(err), nil)
 			return
 		}
 		for _, tp := range drop {
