@@ -136,24 +136,3 @@ func (a *Agent) compactRun(ctx context.Context, mt *metadata.Topic, idx int32, r
 	a.log.Debug("compacted", "topic", mt.Name, "partition", idx, "ranges", len(run), "bytes", len(data), "object", merged.Object)
 	return int64(len(data)), nil
 }
-
-// producerSnapshotOf returns the producer snapshot the footer of ref's
-// object holds for topic/idx at ref's last offset (nil if none: a
-// partition without idempotent producers, or ref itself compacted before
-// snapshots were carried over).
-func (a *Agent) producerSnapshotOf(ctx context.Context, topic uuid.UUID, idx int32, ref metadata.SegmentRef) ([]byte, error) {
-	info, err := a.cfg.Bucket.Stat(ctx, ref.Object)
-	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", ref.Object, err)
-	}
-	f, err := segment.Open(ctx, a.cfg.Bucket, ref.Object, info.Size)
-	if err != nil {
-		return nil, fmt.Errorf("footer of %s: %w", ref.Object, err)
-	}
-	for _, e := range f.Entries {
-		if e.TopicID == topic && e.Partition == idx && e.LastOffset == ref.LastOffset {
-			return bytes.Clone(e.ProducerSnapshot), nil
-		}
-	}
-	return nil, nil
-}

@@ -9,11 +9,15 @@ package agent
 // then still answered as a duplicate.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier/segment"
 )
 
@@ -69,26 +73,40 @@ func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at
 			continue
 		}
 		tried++
-		info, err := a.cfg.Bucket.Stat(ctx, ref.Object)
-		if err != nil {
-			return fmt.Errorf("stat %s: %w", ref.Object, err)
-		}
-		f, err := segment.Open(ctx, a.cfg.Bucket, ref.Object, info.Size)
+		snap, err := a.producerSnapshotOf(ctx, t.id, idx, ref)
 		if err != nil {
 			return err
 		}
-		for _, e := range f.Entries {
-			if e.TopicID != t.id || e.Partition != idx || len(e.ProducerSnapshot) == 0 {
-				continue
-			}
-			if err := p.AdoptProducers(e.ProducerSnapshot); err != nil {
-				return err
-			}
-			a.log.Debug("producer state loaded from a segment footer", "topic", t.name, "partition", idx, "object", ref.Object)
-			return nil
+		if len(snap) == 0 {
+			continue
 		}
+		if err := p.AdoptProducers(snap); err != nil {
+			return err
+		}
+		a.log.Debug("producer state loaded from a segment footer", "topic", t.name, "partition", idx, "object", ref.Object)
+		return nil
 	}
 	// Nothing to load (no segment, or only compacted ones): the producers
 	// start fresh, as after Kafka's producer-state expiry.
 	return p.AdoptProducers(nil)
+}
+
+// producerSnapshotOf returns the producer snapshot the footer of ref's
+// object holds for topic/idx (nil if none: a partition without idempotent
+// producers, or a range compacted before snapshots were carried over).
+func (a *Agent) producerSnapshotOf(ctx context.Context, topic uuid.UUID, idx int32, ref metadata.SegmentRef) ([]byte, error) {
+	info, err := a.cfg.Bucket.Stat(ctx, ref.Object)
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", ref.Object, err)
+	}
+	f, err := segment.Open(ctx, a.cfg.Bucket, ref.Object, info.Size)
+	if err != nil {
+		return nil, fmt.Errorf("footer of %s: %w", ref.Object, err)
+	}
+	for _, e := range f.Entries {
+		if e.TopicID == topic && e.Partition == idx {
+			return bytes.Clone(e.ProducerSnapshot), nil
+		}
+	}
+	return nil, nil
 }

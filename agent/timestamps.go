@@ -10,8 +10,10 @@ package agent
 // behind its back, so the lookup starts again on the newer manifest.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/tlog-io/tlog/agent/batch"
@@ -137,17 +139,12 @@ func (a *Agent) maxTimestamp(ctx context.Context, t *topic, idx int32, p *partit
 }
 
 func (a *Agent) coldMaxTimestamp(ctx context.Context, v coldView) (best tsHit, ok bool, err error) {
-	segs := v.segs
 	best.timestamp = -1
 	// Ranges by descending max timestamp (earlier offsets first on ties);
 	// stop once no unread range can beat what was found.
-	order := make([]int, len(segs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(i, j int) bool { return segs[order[i]].MaxTimestamp > segs[order[j]].MaxTimestamp })
-	for _, i := range order {
-		ref := segs[i]
+	byMax := slices.Clone(v.segs)
+	slices.SortStableFunc(byMax, func(x, y metadata.SegmentRef) int { return cmp.Compare(y.MaxTimestamp, x.MaxTimestamp) })
+	for _, ref := range byMax {
 		if ok && (ref.MaxTimestamp < best.timestamp || ref.MaxTimestamp == best.timestamp && ref.FirstOffset > best.offset) {
 			break
 		}

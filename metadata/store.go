@@ -316,9 +316,6 @@ func (s *Store) Sync(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.catchUpLocked(ctx, true); err != nil {
-		if !errors.Is(err, ErrCorrupt) {
-			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
 		return fmt.Errorf("metadata: sync: %w", err)
 	}
 	return nil
@@ -326,8 +323,17 @@ func (s *Store) Sync(ctx context.Context) error {
 
 // catchUpLocked applies journal entries after the current state until one
 // is missing. A missing or corrupt entry may have been passed by a
-// snapshot; probe (or a corrupt entry) makes it look for one.
+// snapshot; probe (or a corrupt entry) makes it look for one. A read the
+// bucket fails is ErrUnavailable.
 func (s *Store) catchUpLocked(ctx context.Context, probe bool) error {
+	err := s.applyJournalLocked(ctx, probe)
+	if err != nil && !errors.Is(err, ErrCorrupt) && ctx.Err() == nil {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+func (s *Store) applyJournalLocked(ctx context.Context, probe bool) error {
 	probed := false
 	for {
 		if err := ctx.Err(); err != nil {
@@ -477,9 +483,6 @@ func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []by
 	}
 	if s.needSync {
 		if err := s.catchUpLocked(ctx, true); err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-			}
 			return nil, nil, fmt.Errorf("metadata: propose: catch up: %w", err)
 		}
 		if epoch, deadline, ok = s.controllerLease(); !ok {

@@ -32,9 +32,10 @@ const (
 // the style of Pebble's errorfs or Thanos' objstore test wrappers. For each
 // call, in order: the call is counted; an outage fails it; the op's latency
 // is waited out (or ctx ends it); a pending FailNext fails it; a SetError,
-// or a SetErrorUnder matching its key, fails it; a pending FailNextAfter runs it on the inner bucket and then
-// fails it; otherwise it goes to the inner bucket. Close is passed through
-// untouched. Injected errors are wrapped, so errors.Is matches them.
+// or a SetErrorUnder matching its key, fails it; a pending FailNextAfter
+// runs it on the inner bucket and then fails it; otherwise it goes to the
+// inner bucket. Close is passed through untouched. Injected errors are
+// wrapped, so errors.Is matches them.
 type Faulty struct {
 	inner Bucket
 
