@@ -64,6 +64,14 @@ func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at
 	if !ok {
 		return nil
 	}
+	if mp.FlushedEnd < at && mp.LogStart < at {
+		// This agent's metadata has not seen the commit that put at in
+		// the bucket: the newest footer it knows would leave out the
+		// producers' batches in between (or there would be none, and
+		// every sequence would pass), so wait for it.
+		a.meta.Poke()
+		return fmt.Errorf("metadata behind: flushed end %d, log starts without producer state at %d", mp.FlushedEnd, at)
+	}
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
 	tried := 0

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"sort"
@@ -198,33 +199,70 @@ func TestProcClusterZombieLeader(t *testing.T) {
 
 // Three agents on MinIO, RF=3, 12 partitions; an idempotent acks=all
 // producer and a consumer run while the leader of a partition is killed
-// with SIGKILL every 10 s for 2 minutes and restarted. Checked: no
-// acknowledged record lost, none duplicated, no offset read with two
-// different records, order kept per partition. Reported: the longest
-// time produce to the victim's partitions was unavailable after a kill.
-// Heavy (TLOG_HEAVY=1); needs MinIO.
+// with SIGKILL every 10 s for 2 minutes and restarted. Heavy
+// (TLOG_HEAVY=1); needs MinIO. See runProcChaos for what is checked.
 func TestProcClusterChaos(t *testing.T) {
+	runProcChaos(t, chaosKill)
+}
+
+// The same cluster and load, but every 20 s the agent leading the most
+// partitions is paused with SIGSTOP for 15 s (far past the session
+// timeout, so it is fenced and its partitions move) and then resumed
+// with SIGCONT: a zombie leader that wakes with client connections,
+// requests in flight and replication streams it believes current.
+func TestProcClusterPause(t *testing.T) {
+	runProcChaos(t, chaosPause)
+}
+
+type chaosMode int
+
+const (
+	chaosKill chaosMode = iota
+	chaosPause
+)
+
+// runProcChaos runs the chaos scenario of mode and checks: no acknowledged
+// record lost, no record stored at two offsets, no offset read with two
+// values, sequence numbers increasing with offsets in every partition,
+// the tailing consumer's reads monotonic, and a fresh consumer at the end
+// reading the same. Reported: the longest time any partition went
+// without an acknowledgement after each fault. TLOG_CHAOS_DURATION
+// shortens or lengthens it; TLOG_CHAOS_BUCKET=file runs on a shared
+// directory instead of MinIO.
+func runProcChaos(t *testing.T, mode chaosMode) {
 	if os.Getenv("TLOG_HEAVY") == "" {
 		t.Skip("heavy (2 minutes of chaos); set TLOG_HEAVY=1")
 	}
-	m := miniotest.StartProcess(t)
-	miniotest.CreateBucket(t, m.Endpoint(), m.AccessKey(), m.SecretKey(), "chaos")
-	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey())
-	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey())
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	bucket := fmt.Sprintf("s3://chaos/c?endpoint=%s&region=us-east-1", m.Endpoint())
+	var bucket string
+	if os.Getenv("TLOG_CHAOS_BUCKET") == "file" {
+		bucket = "file://" + t.TempDir()
+	} else {
+		m := miniotest.StartProcess(t)
+		miniotest.CreateBucket(t, m.Endpoint(), m.AccessKey(), m.SecretKey(), "chaos")
+		t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey())
+		t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey())
+		t.Setenv("AWS_SESSION_TOKEN", "")
+		t.Setenv("AWS_PROFILE", "")
+		t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+		t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+		bucket = fmt.Sprintf("s3://chaos/c?endpoint=%s&region=us-east-1", m.Endpoint())
+	}
 	bin := tlogtest.BuildTlog(t)
-	c := tlogtest.StartProcCluster(t, bin, bucket, 3, clusterFlags...)
+	flags := clusterFlags
+	period, pause := 10*time.Second, time.Duration(0)
+	if mode == chaosPause {
+		// The agents' default timings: a 3 s session, so a 15 s pause
+		// is five sessions long.
+		flags = nil
+		period, pause = 20*time.Second, 15*time.Second
+	}
+	c := tlogtest.StartProcCluster(t, bin, bucket, 3, flags...)
 	seeds := c.Seeds()
 
 	const (
 		topic  = "chaos"
 		parts  = 12
-		period = 10 * time.Second
 		length = 2 * time.Minute
 		rate   = 2000 // records per second
 	)
@@ -243,15 +281,48 @@ func TestProcClusterChaos(t *testing.T) {
 		if err == nil && len(v) != parts {
 			err = fmt.Errorf("%d partitions", len(v))
 		}
+		for _, pv := range v {
+			if err == nil && (pv.leader < 0 || len(pv.isr) != 3) {
+				err = fmt.Errorf("not settled: %+v", v)
+			}
+		}
 		return err
 	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, a := range c.Agents {
+				if a.P != nil {
+					t.Logf("agent %d log:\n%s", a.ID, tlogtest.Tail(a.P.Output(), 200))
+				}
+			}
+		}
+	})
 
-	// The producer: idempotent, acks=all; each record carries its
-	// partition and a sequence number, and the time it was sent.
+	// The producer: idempotent, acks=all, unlimited retries; each record
+	// is keyed by and carries a sequence number n (increasing in every
+	// partition, since partition = n % parts) and its partition.
+	var kgoLog strings.Builder
+	var kgoLogMu sync.Mutex
 	prod := tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(250*time.Millisecond),
-		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.ProducerLinger(5*time.Millisecond),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
+		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.ProducerLinger(time.Millisecond),
+		kgo.RecordRetries(math.MaxInt32),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+		kgo.WithLogger(kgo.BasicLogger(writerFunc(func(b []byte) (int, error) {
+			kgoLogMu.Lock()
+			defer kgoLogMu.Unlock()
+			if kgoLog.Len() < 1<<20 {
+				kgoLog.Write(b)
+			}
+			return len(b), nil
+		}), kgo.LogLevelInfo, nil)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			kgoLogMu.Lock()
+			t.Logf("producer log:\n%s", tlogtest.Tail(kgoLog.String(), 100))
+			kgoLogMu.Unlock()
+		}
+	})
 	acked := &tlogtest.Acked{}
 	type ack struct {
 		sent, at time.Time
@@ -279,7 +350,8 @@ func TestProcClusterChaos(t *testing.T) {
 				p := int32(n % parts)
 				now := time.Now()
 				inflight.Add(1)
-				r := &kgo.Record{Topic: topic, Partition: p, Value: fmt.Appendf(nil, "p%d-n%d", p, n)}
+				r := &kgo.Record{Topic: topic, Partition: p, Key: fmt.Appendf(nil, "%d", n),
+					Value: fmt.Appendf(nil, "p%d-n%d-%s", p, n, strings.Repeat("x", 230))}
 				prod.Produce(ctx, r, func(r *kgo.Record, err error) {
 					defer inflight.Done()
 					if err != nil {
@@ -299,59 +371,51 @@ func TestProcClusterChaos(t *testing.T) {
 	}()
 
 	// The consumer reads every partition from the start, all along,
-	// recording what each offset held.
-	type seen struct {
-		mu     sync.Mutex
-		values map[int32]map[int64]string
-		next   map[int32]int64
-		errs   []string
-	}
-	obs := &seen{values: map[int32]map[int64]string{}, next: map[int32]int64{}}
-	offsets := map[int32]kgo.Offset{}
-	for p := int32(0); p < parts; p++ {
-		offsets[p] = kgo.NewOffset().AtStart()
-		obs.values[p] = map[int64]string{}
-	}
-	cons := tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+	// by direct assignment, recording what each offset held.
+	obs := newChaosObserver(parts)
+	cons := tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(obs.startOffsets(topic)),
 		kgo.FetchMaxWait(200*time.Millisecond), kgo.MetadataMinAge(250*time.Millisecond))
 	cctx, stopConsume := context.WithCancel(ctx)
 	consumed := make(chan struct{})
 	go func() {
 		defer close(consumed)
 		for cctx.Err() == nil {
-			fs := cons.PollFetches(cctx)
-			fs.EachRecord(func(r *kgo.Record) {
-				obs.mu.Lock()
-				defer obs.mu.Unlock()
-				if prev, ok := obs.values[r.Partition][r.Offset]; ok && prev != string(r.Value) {
-					obs.errs = append(obs.errs, fmt.Sprintf("%d@%d read as %q and %q", r.Partition, r.Offset, prev, r.Value))
-				}
-				obs.values[r.Partition][r.Offset] = string(r.Value)
-				if want := obs.next[r.Partition]; r.Offset != want {
-					obs.errs = append(obs.errs, fmt.Sprintf("%d: read offset %d after %d", r.Partition, r.Offset, want-1))
-				}
-				obs.next[r.Partition] = r.Offset + 1
-			})
+			cons.PollFetches(cctx).EachRecord(obs.add)
 		}
 	}()
 
-	// The chaos: every period, SIGKILL the leader of one partition
-	// (rotating) and restart it.
-	type kill struct {
+	// The chaos. Kill: every period, SIGKILL the leader of one partition
+	// (rotating) and restart it. Pause: every period, SIGSTOP the agent
+	// leading the most partitions, SIGCONT it after pause.
+	type fault struct {
 		at     time.Time
 		victim int32
 		parts  []int32
 	}
-	var kills []kill
+	var faults []fault
 	start := time.Now()
 	for i := 0; time.Duration(i+1)*period < duration; i++ {
 		time.Sleep(time.Until(start.Add(time.Duration(i+1) * period)))
 		v, _, err := describe(ctx, seeds[(i+1)%len(seeds)], topic)
 		if err != nil {
-			t.Logf("metadata before kill %d: %v", i, err)
+			t.Logf("metadata before fault %d: %v", i, err)
 			continue
 		}
 		victim := v[int32(i%parts)].leader
+		if mode == chaosPause {
+			led := map[int32]int{}
+			for _, pv := range v {
+				if pv.leader >= 0 {
+					led[pv.leader]++
+				}
+			}
+			victim = -1
+			for id, n := range led {
+				if victim < 0 || n > led[victim] || (n == led[victim] && id < victim) {
+					victim = id
+				}
+			}
+		}
 		if victim < 0 {
 			continue
 		}
@@ -361,9 +425,19 @@ func TestProcClusterChaos(t *testing.T) {
 				led = append(led, p)
 			}
 		}
-		c.Kill(victim)
-		kills = append(kills, kill{at: time.Now(), victim: victim, parts: led})
-		c.Start(victim)
+		sort.Slice(led, func(a, b int) bool { return led[a] < led[b] })
+		switch mode {
+		case chaosKill:
+			c.Kill(victim)
+			faults = append(faults, fault{at: time.Now(), victim: victim, parts: led})
+			c.Start(victim)
+		case chaosPause:
+			pr := c.Agents[victim].P
+			pr.Pause()
+			faults = append(faults, fault{at: time.Now(), victim: victim, parts: led})
+			time.Sleep(pause)
+			pr.Resume()
+		}
 	}
 	time.Sleep(time.Until(start.Add(duration)))
 	close(stopProduce)
@@ -395,64 +469,192 @@ func TestProcClusterChaos(t *testing.T) {
 	stopConsume()
 	<-consumed
 
+	// A fresh consumer reads everything again; it must see what the
+	// tailing one saw.
+	fresh := newChaosObserver(parts)
+	fcons := tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(fresh.startOffsets(topic)),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	tlogtest.CheckFor(t, 2*time.Minute, 10*time.Millisecond, func() error {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		defer pcancel()
+		fcons.PollFetches(pctx).EachRecord(fresh.add)
+		fresh.mu.Lock()
+		defer fresh.mu.Unlock()
+		for p := int32(0); p < parts; p++ {
+			e, _ := ends.Lookup(topic, p)
+			if fresh.next[p] < e.Offset {
+				return fmt.Errorf("partition %d: fresh consumer at %d of %d", p, fresh.next[p], e.Offset)
+			}
+		}
+		return nil
+	})
+	fcons.Close()
+
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
-	if len(obs.errs) > 0 {
-		t.Fatalf("%d inconsistencies in what the consumer read, first: %s", len(obs.errs), obs.errs[0])
+	fresh.mu.Lock()
+	defer fresh.mu.Unlock()
+	for p := int32(0); p < parts; p++ {
+		for off, v := range fresh.values[p] {
+			if old, ok := obs.values[p][off]; ok && old != v {
+				obs.errs = append(obs.errs, fmt.Sprintf("%d@%d read as %.20q by the tailing consumer and %.20q at the end", p, off, old, v))
+			}
+		}
 	}
-	lost, dups := 0, 0
-	byValue := map[string]bool{}
+	obs.errs = append(obs.errs, fresh.errs...)
+	lost := 0
 	for p, offs := range acked.M[topic] {
 		for off, v := range offs {
-			if obs.values[p][off] != v {
+			if fresh.values[p][off] != v {
 				lost++
 				if lost < 5 {
-					t.Errorf("%d@%d acknowledged %q, read %q", p, off, v, obs.values[p][off])
+					t.Errorf("%d@%d acknowledged %.20q, read %.20q", p, off, v, fresh.values[p][off])
 				}
 			}
 		}
 	}
-	for _, offs := range obs.values {
-		for _, v := range offs {
-			if byValue[v] {
-				dups++
-			}
-			byValue[v] = true
-		}
+	dups, reorders := fresh.check()
+	for _, s := range dups[:min(5, len(dups))] {
+		t.Errorf("duplicate: %s", s)
 	}
-	// Unavailability: for each kill, the longest wait on a partition the
-	// victim led for the first acknowledgement of a record sent after it.
-	var worst time.Duration
+	for _, s := range reorders[:min(5, len(reorders))] {
+		t.Errorf("out of order: %s", s)
+	}
+
+	// Unavailability: for each fault, the longest wait on a partition the
+	// victim led for the first acknowledgement of a record sent after it;
+	// and over the whole run, the longest gap between two
+	// acknowledgements of one partition.
+	var worst, worstGap time.Duration
 	var per []string
 	ackMu.Lock()
-	for _, k := range kills {
+	for _, f := range faults {
 		var w time.Duration
-		for _, p := range k.parts {
+		for _, p := range f.parts {
 			as := acks[p]
-			i := sort.Search(len(as), func(i int) bool { return !as[i].sent.Before(k.at) })
+			i := sort.Search(len(as), func(i int) bool { return !as[i].sent.Before(f.at) })
 			first := time.Duration(-1)
 			for _, a := range as[i:] {
-				if d := a.at.Sub(k.at); first < 0 || d < first {
+				if d := a.at.Sub(f.at); first < 0 || d < first {
 					first = d
 				}
 			}
 			w = max(w, first)
 		}
 		worst = max(worst, w)
-		per = append(per, fmt.Sprintf("agent %d (%d partitions): %v", k.victim, len(k.parts), w.Round(time.Millisecond)))
+		per = append(per, fmt.Sprintf("agent %d (%d partitions): %v", f.victim, len(f.parts), w.Round(time.Millisecond)))
+	}
+	gapPart := int32(-1)
+	for p, as := range acks {
+		ats := make([]time.Time, len(as))
+		for i, a := range as {
+			ats[i] = a.at
+		}
+		sort.Slice(ats, func(i, j int) bool { return ats[i].Before(ats[j]) })
+		for i := 1; i < len(ats); i++ {
+			if g := ats[i].Sub(ats[i-1]); g > worstGap {
+				worstGap, gapPart = g, p
+			}
+		}
 	}
 	ackMu.Unlock()
-	t.Logf("%d kills over %v; %d records acknowledged, %d read; %d lost, %d duplicated",
-		len(kills), time.Since(start).Round(time.Second), acked.N, len(byValue), lost, dups)
-	t.Logf("produce unavailable after each kill: %s", strings.Join(per, "; "))
-	t.Logf("longest produce unavailability after a kill: %v", worst.Round(time.Millisecond))
-	if lost > 0 || dups > 0 {
-		t.Fatalf("%d acknowledged records lost, %d duplicated", lost, dups)
+	what := map[chaosMode]string{chaosKill: "kill", chaosPause: "pause"}[mode]
+	t.Logf("%d %ss over %v; %d records acknowledged, %d read; %d lost, %d duplicated, %d out of order, %d inconsistent reads",
+		len(faults), what, time.Since(start).Round(time.Second), acked.N, fresh.n, lost, len(dups), len(reorders), len(obs.errs))
+	t.Logf("produce unavailable after each %s: %s", what, strings.Join(per, "; "))
+	t.Logf("longest produce unavailability after a %s: %v; longest gap between acknowledgements of one partition: %v (partition %d)",
+		what, worst.Round(time.Millisecond), worstGap.Round(time.Millisecond), gapPart)
+	if len(obs.errs) > 0 {
+		t.Errorf("%d inconsistencies in what the consumers read, first: %s", len(obs.errs), obs.errs[0])
 	}
-	if len(kills) < int(duration/period)-2 {
-		t.Fatalf("only %d kills", len(kills))
+	if lost > 0 || len(dups) > 0 || len(reorders) > 0 {
+		t.Fatalf("%d acknowledged records lost, %d duplicated, %d out of order", lost, len(dups), len(reorders))
+	}
+	if len(faults) < int(duration/period)-2 {
+		t.Fatalf("only %d faults", len(faults))
+	}
+	if mode == chaosPause && worstGap > 10*time.Second {
+		t.Fatalf("a partition went %v without an acknowledgement (limit 10 s)", worstGap.Round(time.Millisecond))
 	}
 }
+
+// chaosObserver records what a consumer read: the value at each offset,
+// and where it read last.
+type chaosObserver struct {
+	mu     sync.Mutex
+	values map[int32]map[int64]string
+	next   map[int32]int64
+	errs   []string
+	n      int
+}
+
+func newChaosObserver(parts int32) *chaosObserver {
+	o := &chaosObserver{values: map[int32]map[int64]string{}, next: map[int32]int64{}}
+	for p := range parts {
+		o.values[p] = map[int64]string{}
+	}
+	return o
+}
+
+func (o *chaosObserver) startOffsets(topic string) map[string]map[int32]kgo.Offset {
+	offsets := map[int32]kgo.Offset{}
+	for p := range o.values {
+		offsets[p] = kgo.NewOffset().AtStart()
+	}
+	return map[string]map[int32]kgo.Offset{topic: offsets}
+}
+
+func (o *chaosObserver) add(r *kgo.Record) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if prev, ok := o.values[r.Partition][r.Offset]; ok && prev != string(r.Value) {
+		o.errs = append(o.errs, fmt.Sprintf("%d@%d read as %.20q and %.20q", r.Partition, r.Offset, prev, r.Value))
+	}
+	if _, ok := o.values[r.Partition][r.Offset]; !ok {
+		o.n++
+	}
+	o.values[r.Partition][r.Offset] = string(r.Value)
+	if want := o.next[r.Partition]; r.Offset != want {
+		o.errs = append(o.errs, fmt.Sprintf("%d: read offset %d after %d", r.Partition, r.Offset, want-1))
+	}
+	o.next[r.Partition] = r.Offset + 1
+}
+
+// check lists sequence numbers stored at two offsets, and offsets whose
+// sequence number is not above the one before them in their partition.
+func (o *chaosObserver) check() (dups, reorders []string) {
+	where := map[int]string{}
+	for p, offs := range o.values {
+		sorted := make([]int64, 0, len(offs))
+		for off := range offs {
+			sorted = append(sorted, off)
+		}
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		prev, prevOff := -1, int64(-1)
+		for _, off := range sorted {
+			var pp, n int
+			if _, err := fmt.Sscanf(offs[off], "p%d-n%d-", &pp, &n); err != nil {
+				dups = append(dups, fmt.Sprintf("%d@%d: unreadable value %.20q", p, off, offs[off]))
+				continue
+			}
+			at := fmt.Sprintf("%d@%d", p, off)
+			if w, ok := where[n]; ok {
+				dups = append(dups, fmt.Sprintf("sequence %d at %s and %s", n, w, at))
+			}
+			where[n] = at
+			if n <= prev {
+				reorders = append(reorders, fmt.Sprintf("sequence %d at %s after %d at %d@%d", n, at, prev, p, prevOff))
+			}
+			prev, prevOff = n, off
+		}
+	}
+	return dups, reorders
+}
+
+// writerFunc adapts a function to io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // tlog cluster status and drain against three agent processes.
 func TestProcClusterStatusAndDrain(t *testing.T) {

@@ -1281,24 +1281,33 @@ func (p *Partition) WALBytes() int64 {
 func (p *Partition) dropBelowLogStartLocked() error {
 	offset := max(p.logStart, p.flushed)
 	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= offset })
+	keepBase := offset
+	if i < len(p.index) {
+		keepBase = p.index[i].base
+	}
+	// The batches about to go are where producer state is rebuilt from
+	// (after a truncation, for snapshots): fold them into the base state
+	// first, as of the HW (what is above may yet be lost), or as of the
+	// first batch kept when the log start passed the HW (a follower told
+	// it is committed). Dropping them first would lose every producer
+	// batch between the last snapshot point and the cut.
+	end := p.hw
+	if offset > end {
+		end = keepBase
+	}
+	if end > p.producersEnd {
+		p.baseProducers = p.producersAtLocked(end)
+		p.producersEnd = end
+	}
 	var dropped int64
 	for _, e := range p.index[:i] {
 		dropped += int64(e.size)
 	}
 	p.index = append(p.index[:0:0], p.index[i:]...)
+	p.dataFrom = max(p.dataFrom-i, 0)
 	p.walBytes -= dropped
 	if p.cfg.OnWALBytes != nil && dropped > 0 {
 		p.cfg.OnWALBytes(-dropped)
-	}
-	keepBase := offset
-	if len(p.index) > 0 {
-		keepBase = p.index[0].base
-	}
-	// The batches about to go are where producer state is rebuilt from;
-	// keep it first, as of the HW (what is above may yet be lost).
-	if p.hw > p.producersEnd {
-		p.baseProducers = p.producersAtLocked(p.hw)
-		p.producersEnd = p.hw
 	}
 	snap := encodeProducers(p.baseProducers, p.producersEnd)
 	p.mu.Unlock()

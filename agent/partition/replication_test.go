@@ -481,3 +481,52 @@ func TestProducerStateAdoptNothing(t *testing.T) {
 		t.Fatalf("duplicate after adopting nothing: %+v, %v; want offset %d", again, err, first.BaseOffset)
 	}
 }
+
+// Producer state survives flushes that run past the last snapshot point:
+// a flush drops batches from the WAL, and the state they carried must be
+// folded into the base state first. Otherwise a replica that later cuts
+// its log (a deposed leader rejoining) rebuilds the state without them
+// and, leading again, answers the producer's next batch with
+// OUT_OF_ORDER_SEQUENCE_NUMBER, which makes clients reset their sequence
+// numbers and resend (duplicates, reordering).
+func TestProducerStateSurvivesFlushThenTruncate(t *testing.T) {
+	f := newFixture(t, partition.Config{LeaderEpoch: 1})
+	p := f.p
+	p.SetRole(soleLeader(1))
+	idem := func(seq int32) []byte { return mkBatch(bopts{pid: 9, epoch: 0, seq: seq, ts: 1}, 1) }
+	f.mustAppend(idem(0)) // 0
+	f.mustAppend(idem(1)) // 1
+	if err := p.SetFlushedEnd(1); err != nil {
+		t.Fatal(err)
+	}
+	f.mustAppend(idem(2)) // 2
+	if err := p.SetFlushedEnd(3); err != nil { // past the snapshot point 2
+		t.Fatal(err)
+	}
+	f.mustAppend(idem(3)) // 3: will be cut
+	// Deposed: a follower at epoch 2 whose leader's log ends at 3.
+	p.SetRole(partition.Role{Leader: false, Epoch: 2, Self: 0, ISR: []int32{1}, Replicas: []int32{0, 1}, MinISR: 1})
+	done := make(chan error, 1)
+	if err := p.AppendReplicated(nil, 3, -1, 3, func(_ int64, err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if o := p.Offsets(); o.LEO != 3 {
+		t.Fatalf("after truncation: %+v", o)
+	}
+	// Leading again: the producer retries seq 3 (it never heard of it).
+	p.SetRole(soleLeader(3))
+	res, d, err := f.append(idem(3))
+	if err != nil {
+		t.Fatalf("the next sequence after flush and truncation: %v", err)
+	}
+	if err := wait(t, d); err != nil || res.BaseOffset != 3 || res.Duplicate {
+		t.Fatalf("append: %+v %v", res, err)
+	}
+	// And seq 2, already at offset 2, is a duplicate, not a new record.
+	if res, _, err := f.append(idem(2)); err != nil || !res.Duplicate || res.BaseOffset != 2 {
+		t.Fatalf("retry of seq 2: %+v %v", res, err)
+	}
+}
