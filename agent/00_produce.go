@@ -47,6 +47,7 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 	}
 	var waits []waitFor
 	failedAcks0 := false
+	live := a.sessionLive()
 	fail := func(rp *kmsg.ProduceResponseTopicPartition, code int16, err error) {
 		rp.ErrorCode = code
 		if req.Version >= 8 && err != nil {
@@ -108,6 +109,11 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 				h.Attributes |= 1 << 3
 			}
 			p := t.parts[rp.Partition]
+			if !live {
+				// Woken from a pause, or cut off: act on it before the
+				// heartbeat loop does (see checkSession).
+				p.SetSessionLapsed(true)
+			}
 			done := make(chan error, 1)
 			res, err := p.Append(rp.Records, h, req.Acks, func(err error) { done <- err })
 			if err != nil {

@@ -332,6 +332,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.metaChanged.init()
 	a.ctrl = newController(a)
 	a.client = &ctrlClient{a: a}
+	// No session until the controller first answers (nothing is led
+	// before then either).
+	a.client.sessLapsed.Store(!a.standalone())
 	a.repl = newReplicator(a)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	ok := false

@@ -225,6 +225,11 @@ func TestClusterCutOffLeader(t *testing.T) {
 		return nil
 	})
 	tlogtest.Produce(t, cl, acked, 500, mk(500))
+	// By now its session has lapsed (or it has read the new leader from
+	// the journal): acks=1 is refused with NOT_LEADER_OR_FOLLOWER.
+	if code, off, err := tlogtest.ProduceTo(ctx, c.Agents[old].Kafka, "cut", p, 1, "refused-acks1"); code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("acks=1 on the cut-off leader after its session: code %d offset %d err %v, want NOT_LEADER_OR_FOLLOWER", code, off, err)
+	}
 
 	c.Heal(old)
 	c.WaitISR("cut", p, 20*time.Second, 0, 1, 2)
@@ -396,19 +401,21 @@ func TestClusterZombieLeader(t *testing.T) {
 	})
 	tlogtest.Produce(t, cl, acked, 300, mk(300))
 
-	// Writes to the zombie after its failover: acks=1 lands in its own
-	// log; acks=all never completes.
+	// Writes to the zombie after its failover. It still believes it
+	// leads (it has heard nothing), but its session has lapsed on its own
+	// clock: acks=1, which no follower guards, is refused at once with
+	// NOT_LEADER_OR_FOLLOWER, so the client looks for the new leader;
+	// acks=all is never acknowledged (the followers refuse it).
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var zombieAcked []int64
+	if !zm.A.Leads("z", p) {
+		t.Fatal("the zombie learned of its failover; the test needs it not to")
+	}
 	for i := 0; i < 5; i++ {
 		code, off, err := tlogtest.ProduceTo(ctx, zm.Kafka, "z", p, 1, fmt.Sprintf("zombie-%d", i))
-		if err == nil && code == 0 {
-			zombieAcked = append(zombieAcked, off)
+		if code != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("acks=1 to the zombie after its session lapsed: code %d offset %d err %v, want NOT_LEADER_OR_FOLLOWER", code, off, err)
 		}
-	}
-	if len(zombieAcked) == 0 {
-		t.Fatal("the zombie took no acks=1 writes; the test needs it to believe it leads")
 	}
 	if code, _, err := tlogtest.ProduceTo(ctx, zm.Kafka, "z", p, -1, "zombie-all"); err == nil && code == 0 {
 		t.Fatal("the zombie acknowledged acks=all")
@@ -420,6 +427,22 @@ func TestClusterZombieLeader(t *testing.T) {
 	tlogtest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		if n := zm.A.Stats().CommitsRefused; n <= refusedBefore {
 			return fmt.Errorf("%d commits refused", n)
+		}
+		return nil
+	})
+	// Its heartbeats are answered again, but it has not applied what the
+	// controller journaled meanwhile: still no acks=1. And its followers
+	// refuse its epoch, which it takes as deposition: acks=all fails at
+	// once with NOT_LEADER_OR_FOLLOWER instead of waiting out its timeout.
+	if !zm.A.Leads("z", p) {
+		t.Fatal("the zombie learned of its failover; the test needs it not to")
+	}
+	if code, _, _ := tlogtest.ProduceTo(ctx, zm.Kafka, "z", p, 1, "zombie-healed"); code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("acks=1 to the zombie before it caught up: code %d, want NOT_LEADER_OR_FOLLOWER", code)
+	}
+	tlogtest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if code, _, err := tlogtest.ProduceTo(ctx, zm.Kafka, "z", p, -1, "zombie-all-healed"); code != kerr.NotLeaderForPartition.Code {
+			return fmt.Errorf("acks=all to the deposed zombie: code %d err %v", code, err)
 		}
 		return nil
 	})
@@ -446,7 +469,7 @@ func TestClusterZombieLeader(t *testing.T) {
 			t.Fatalf("offset %d: read %q, acknowledged %q", off, got[off], v)
 		}
 	}
-	t.Logf("zombie acknowledged acks=1 at offsets %v; none visible; %d records read", zombieAcked, len(got))
+	t.Logf("the zombie refused acks=1; none of its writes visible; %d records read", len(got))
 }
 
 // The controller dies: another agent takes the lease within seconds and

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/metadata"
 )
@@ -32,6 +33,97 @@ type ctrlClient struct {
 	unreachableSince time.Time
 	votedEpoch       int64
 	answered         atomic.Int64 // unix nanos of the last answered heartbeat
+
+	// The session: until when no controller can have fenced this agent,
+	// on this process's monotonic clock (see sessionLive).
+	sessMu     sync.Mutex
+	sessUntil  time.Time
+	sessNeed   uint64 // journal position to apply before acting again after a lapse
+	sessLapsed atomic.Bool
+}
+
+// extendSession records a heartbeat sent at sent that the controller
+// answered: journal position seq. A controller fences an agent it has
+// not heard from for SessionTimeout after the last heartbeat it received,
+// which is no earlier than when this agent sent it; a new controller
+// gives every agent a whole session after it takes over. So until sent +
+// SessionTimeout (less a margin for clock rates) nobody can have fenced
+// this agent. After a lapse, the agent acts again only once it has
+// applied the journal up to what the controller had written when it
+// answered, so it knows every leader change made meanwhile. deadline,
+// if not zero, caps the session (the controller lease when this agent
+// answers itself).
+func (cc *ctrlClient) extendSession(sent time.Time, seq uint64, deadline time.Time) {
+	a := cc.a
+	until := sent.Add(a.cfg.SessionTimeout - a.cfg.SessionTimeout/10)
+	if !deadline.IsZero() && deadline.Before(until) {
+		until = deadline
+	}
+	cc.sessMu.Lock()
+	if !sent.Before(cc.sessUntil) {
+		// The session had lapsed (or never began) when this heartbeat
+		// went out.
+		cc.sessNeed = max(cc.sessNeed, seq)
+	}
+	if until.After(cc.sessUntil) {
+		cc.sessUntil = until
+	}
+	cc.sessMu.Unlock()
+}
+
+// sessionLive reports whether this agent may act as the leader its
+// metadata says it is: its session cannot have ended, and it has caught
+// up after a lapse. A standalone agent has no controller but itself.
+func (a *Agent) sessionLive() bool {
+	if a.standalone() {
+		return true
+	}
+	cc := a.client
+	cc.sessMu.Lock()
+	live := time.Now().Before(cc.sessUntil)
+	need := cc.sessNeed
+	cc.sessMu.Unlock()
+	if live && need > 0 {
+		if a.meta.State().Seq < need {
+			return false
+		}
+		cc.sessMu.Lock()
+		if cc.sessNeed == need {
+			cc.sessNeed = 0
+		}
+		cc.sessMu.Unlock()
+	}
+	return live
+}
+
+// checkSession applies the session to the partitions: on a lapse each
+// leader stops taking what its followers do not guard (see
+// partition.SetSessionLapsed), and starts again when it is live. Called
+// by the heartbeat loop and by produce, so a process that wakes from a
+// pause acts on the lapse before anything else.
+func (a *Agent) checkSession() bool {
+	live := a.sessionLive()
+	was := !a.client.sessLapsed.Swap(!live)
+	if live == was && live {
+		return true
+	}
+	switch {
+	case live:
+		a.log.Info("session with the controller live", "session_timeout", a.cfg.SessionTimeout)
+	case was:
+		a.log.Warn("session with the controller may have ended; leaders take only writes their in-sync followers guard", "session_timeout", a.cfg.SessionTimeout)
+	}
+	// While lapsed, every pass: partitions may have been added meanwhile.
+	a.mu.RLock()
+	var parts []*partition.Partition
+	for _, t := range a.byID {
+		parts = append(parts, t.parts...)
+	}
+	a.mu.RUnlock()
+	for _, p := range parts {
+		p.SetSessionLapsed(!live)
+	}
+	return live
 }
 
 // lastAnswered is when the controller last answered a heartbeat (this
@@ -51,7 +143,9 @@ func (cc *ctrlClient) run() {
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
+		a.checkSession()
 		cc.beat()
+		a.checkSession()
 		select {
 		case <-a.ctx.Done():
 			cc.closeConn()
@@ -64,10 +158,14 @@ func (cc *ctrlClient) run() {
 func (cc *ctrlClient) beat() {
 	a := cc.a
 	hb := a.heartbeat()
-	if a.meta.IsController() {
+	sent := time.Now()
+	if deadline, ok := a.meta.ControllerDeadline(); ok {
 		cc.closeConn()
 		if resp := a.ctrl.onHeartbeat(nil, hb); resp.Code == peer.OK {
 			cc.answered.Store(time.Now().UnixNano())
+			// Its own controller: no one else can fence it before its
+			// lease lapses, and its metadata is the journal's.
+			cc.extendSession(sent, 0, deadline)
 		}
 		return
 	}
@@ -96,6 +194,7 @@ func (cc *ctrlClient) beat() {
 	cc.unreachableSince = time.Time{}
 	if resp.Code == peer.OK {
 		cc.answered.Store(time.Now().UnixNano())
+		cc.extendSession(sent, resp.Seq, time.Time{})
 	}
 	if resp.Code != peer.OK {
 		a.log.Debug("heartbeat refused", "controller", c.Remote, "msg", resp.Msg)

@@ -381,8 +381,10 @@ func (l *link) answer(f *feed, gen uint64, code int8, msg string, err error) boo
 	case peer.OK:
 		return true
 	case peer.Fenced:
-		// The follower knows a newer epoch than ours: we are being
-		// deposed, or our metadata is behind.
+		// The follower knows a newer epoch than ours: we have been
+		// deposed and not heard yet. Nothing waiting can be
+		// acknowledged any more; tell the producers now.
+		f.p.Deposed(f.epoch)
 		a.meta.Poke()
 		f.restart(200 * time.Millisecond)
 	case peer.Retry:

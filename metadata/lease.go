@@ -65,6 +65,13 @@ func (s *Store) controllerLease() (epoch int64, deadline time.Time, ok bool) {
 	return s.lease.epoch, s.lease.deadline, true
 }
 
+// ControllerDeadline reports whether this Store holds a live lease, and
+// the instant (on this process's monotonic clock) it lapses unless renewed.
+func (s *Store) ControllerDeadline() (time.Time, bool) {
+	_, deadline, ok := s.controllerLease()
+	return deadline, ok
+}
+
 // ControllerEpoch is the highest controller epoch this Store knows: its own
 // while controller, else the larger of the journal's and the last lease read.
 func (s *Store) ControllerEpoch() int64 {

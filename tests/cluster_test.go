@@ -303,7 +303,16 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 	// partition, since partition = n % parts) and its partition.
 	var kgoLog strings.Builder
 	var kgoLogMu sync.Mutex
-	prod := tlogtest.NewClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
+	// A paused agent answers nothing, so a request in flight to it when it
+	// stops waits for the client's own deadline (franz-go: the produce
+	// timeout, 10 s, plus 10 s): no broker can shorten that. In pause mode
+	// the producer bounds it at 2 s + 2 s, as a client that wants
+	// failover in seconds must.
+	var timeouts []kgo.Opt
+	if mode == chaosPause {
+		timeouts = []kgo.Opt{kgo.ProduceRequestTimeout(2 * time.Second), kgo.RequestTimeoutOverhead(2 * time.Second)}
+	}
+	prod := tlogtest.NewClient(t, seeds[0], append(timeouts, kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.ProducerLinger(time.Millisecond),
 		kgo.RecordRetries(math.MaxInt32),
@@ -315,7 +324,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 				kgoLog.Write(b)
 			}
 			return len(b), nil
-		}), kgo.LogLevelInfo, nil)))
+		}), kgo.LogLevelInfo, nil)))...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			kgoLogMu.Lock()

@@ -184,6 +184,12 @@ type Partition struct {
 	gen              uint64 // bumped when the log is cut: stale WAL completions are ignored
 	failed           error  // sticky WAL failure
 	closed           bool
+	// lapsed: this agent's session with the controller may have ended
+	// (see SetSessionLapsed).
+	lapsed bool
+	// deposed: a follower refused this leader's epoch (it knows a newer
+	// one); cleared by the next role.
+	deposed bool
 }
 
 type waiter struct {
@@ -339,6 +345,9 @@ func (p *Partition) SetRole(r Role) {
 	if r.MinISR < 1 {
 		r.MinISR = 1
 	}
+	if newEpoch || !r.Leader {
+		p.deposed = false
+	}
 	lost := old.Leader && (!r.Leader || newEpoch)
 	if lost {
 		failed = p.waiters
@@ -387,6 +396,77 @@ func (p *Partition) IsLeader() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.role.Leader
+}
+
+// SetSessionLapsed says whether this agent's session with the controller
+// may have ended: the controller may then have fenced it and elected
+// another leader, which this replica has not heard of yet. While it has,
+// the leader takes and acknowledges only what its in-sync followers
+// must take first (acks=all with another in-sync replica): a follower
+// refuses a deposed leader's appends as soon as it knows the new epoch,
+// and the new leader is one of them, so nothing acknowledged that way
+// can be lost or taken twice. Everything else (acks=0 and 1, a leader
+// alone in its ISR) is refused with ErrNotLeader, and produces waiting
+// for it fail at once, so clients look for the new leader instead of
+// trusting a zombie.
+func (p *Partition) SetSessionLapsed(lapsed bool) {
+	p.mu.Lock()
+	if p.lapsed == lapsed {
+		p.mu.Unlock()
+		return
+	}
+	p.lapsed = lapsed
+	var failed []waiter
+	if lapsed && p.role.Leader {
+		keep := p.waiters[:0]
+		for _, w := range p.waiters {
+			if w.needHW && p.followersFenceLocked(-1) {
+				keep = append(keep, w)
+			} else {
+				failed = append(failed, w)
+			}
+		}
+		p.waiters = keep
+	}
+	epoch := p.epoch
+	p.mu.Unlock()
+	for _, w := range failed {
+		w.done(fmt.Errorf("%w: this agent's session with the controller may have ended (epoch %d)", ErrNotLeader, epoch))
+	}
+}
+
+// Deposed records that a follower refused this leader's appends at epoch
+// because its metadata shows a newer epoch: leadership has moved, though
+// this agent has not applied the change yet. Produces waiting fail at
+// once with ErrNotLeader (they can never be acknowledged here) and new
+// ones are refused, until SetRole installs a newer role.
+func (p *Partition) Deposed(epoch int32) {
+	p.mu.Lock()
+	if !p.role.Leader || p.epoch != epoch || p.deposed {
+		p.mu.Unlock()
+		return
+	}
+	p.deposed = true
+	failed := p.waiters
+	p.waiters = nil
+	p.mu.Unlock()
+	for _, w := range failed {
+		w.done(fmt.Errorf("%w: a follower knows a leader epoch newer than %d", ErrNotLeader, epoch))
+	}
+}
+
+// followersFenceLocked reports whether a write with acks is acknowledged
+// only once another in-sync replica has it.
+func (p *Partition) followersFenceLocked(acks int16) bool {
+	if acks != -1 {
+		return false
+	}
+	for _, id := range p.role.ISR {
+		if id != p.role.Self {
+			return true
+		}
+	}
+	return false
 }
 
 // AddPending counts a follower the leader has asked to add to the ISR in
@@ -519,6 +599,12 @@ func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error
 	case !p.role.Leader:
 		p.mu.Unlock()
 		return AppendResult{}, ErrNotLeader
+	case p.deposed:
+		p.mu.Unlock()
+		return AppendResult{}, fmt.Errorf("%w: a follower knows a leader epoch newer than %d", ErrNotLeader, p.epoch)
+	case p.lapsed && !p.followersFenceLocked(acks):
+		p.mu.Unlock()
+		return AppendResult{}, fmt.Errorf("%w: this agent's session with the controller may have ended (epoch %d)", ErrNotLeader, p.epoch)
 	case acks == -1 && len(p.role.ISR) < p.role.MinISR:
 		n, m := len(p.role.ISR), p.role.MinISR
 		p.mu.Unlock()
@@ -530,6 +616,14 @@ func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error
 	}
 	if h.ProducerID >= 0 {
 		dup, isDup, err := p.checkSequenceLocked(h)
+		if err != nil && p.lapsed {
+			// A leader that may have been replaced may also be behind
+			// the producer, which has moved on with the new leader:
+			// sending it there is the answer, not a sequence error,
+			// which makes clients renumber and resend.
+			p.mu.Unlock()
+			return AppendResult{}, fmt.Errorf("%w: this agent's session with the controller may have ended (%v)", ErrNotLeader, err)
+		}
 		if err != nil {
 			p.mu.Unlock()
 			return AppendResult{}, err

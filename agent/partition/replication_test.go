@@ -499,7 +499,7 @@ func TestProducerStateSurvivesFlushThenTruncate(t *testing.T) {
 	if err := p.SetFlushedEnd(1); err != nil {
 		t.Fatal(err)
 	}
-	f.mustAppend(idem(2)) // 2
+	f.mustAppend(idem(2))                      // 2
 	if err := p.SetFlushedEnd(3); err != nil { // past the snapshot point 2
 		t.Fatal(err)
 	}
@@ -528,5 +528,69 @@ func TestProducerStateSurvivesFlushThenTruncate(t *testing.T) {
 	// And seq 2, already at offset 2, is a duplicate, not a new record.
 	if res, _, err := f.append(idem(2)); err != nil || !res.Duplicate || res.BaseOffset != 2 {
 		t.Fatalf("retry of seq 2: %+v %v", res, err)
+	}
+}
+
+// A leader whose session may have ended takes only what its in-sync
+// followers guard; one a follower has refused as deposed takes nothing
+// and fails what waits, until a newer role arrives.
+func TestLapsedAndDeposedLeader(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1, 2)
+	_, waiting, err := rs.produce(0, mkBatch(plain, 1), -1) // never shipped: waits for the ISR
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.ps[0].SetSessionLapsed(true)
+	if _, _, err := rs.produce(0, mkBatch(plain, 1), 1); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("acks=1 while lapsed: %v", err)
+	}
+	if _, _, err := rs.produce(0, mkBatch(plain, 1), -1); err != nil {
+		t.Fatalf("acks=all with followers in sync while lapsed: %v", err)
+	}
+	select {
+	case err := <-waiting:
+		t.Fatalf("a guarded acks=all produce failed on the lapse: %v", err)
+	default:
+	}
+	rs.ps[0].Deposed(0) // another epoch: ignored
+	rs.ps[0].Deposed(1)
+	if err := wait(t, waiting); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("waiting produce after deposition: %v", err)
+	}
+	if _, _, err := rs.produce(0, mkBatch(plain, 1), -1); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("acks=all after deposition: %v", err)
+	}
+	// Alone in the ISR nothing guards acks=all either.
+	rs.ps[0].SetSessionLapsed(false)
+	rs.elect(0, 2, 0)
+	rs.ps[0].SetSessionLapsed(true)
+	if _, _, err := rs.produce(0, mkBatch(plain, 1), -1); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("acks=all alone in the ISR while lapsed: %v", err)
+	}
+	rs.ps[0].SetSessionLapsed(false)
+	if _, done, err := rs.produce(0, mkBatch(plain, 1), 1); err != nil || wait(t, done) != nil {
+		t.Fatalf("acks=1 after the session is live again: %v", err)
+	}
+}
+
+// A leader whose session may have ended answers a sequence it does not
+// expect with ErrNotLeader: the producer may have moved on with a new
+// leader, and a sequence error would make it renumber and resend.
+func TestLapsedLeaderSequenceGapIsNotLeader(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1, 2)
+	idem := func(seq int32) []byte { return mkBatch(bopts{pid: 3, epoch: 0, seq: seq, ts: 1}, 1) }
+	rs.put(0, idem(0))
+	if _, _, err := rs.produce(0, idem(5), -1); !errors.Is(err, partition.ErrOutOfOrderSequence) {
+		t.Fatalf("gap while live: %v", err)
+	}
+	rs.ps[0].SetSessionLapsed(true)
+	_, _, err := rs.produce(0, idem(5), -1)
+	if !errors.Is(err, partition.ErrNotLeader) || errors.Is(err, partition.ErrOutOfOrderSequence) {
+		t.Fatalf("gap while lapsed: %v", err)
+	}
+	if _, _, err := rs.produce(0, idem(1), -1); err != nil {
+		t.Fatalf("the next sequence while lapsed (followers guard it): %v", err)
 	}
 }
