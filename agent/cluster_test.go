@@ -714,3 +714,52 @@ func TestClusterCutOffController(t *testing.T) {
 	produceN(t, cl, acked, "cc", 2000, 500)
 	tlogtest.VerifyAll(t, ctl.Kafka, acked, false)
 }
+
+// The bucket goes away for every agent, longer than a session: no
+// controller can hold the lease, so nobody can fence anybody. acks=all
+// produce goes on (the in-sync followers guard it); acks=1 is refused
+// retriably once the sessions lapse, since a leader then cannot prove it
+// has not been replaced; everything comes back when the bucket does.
+func TestClusterBucketOutage(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("out", 3, 3, nil)
+	c.WaitISR("out", 0, 10*time.Second, 0, 1, 2)
+	leader := c.WaitOnLeader("out", 0, 5*time.Second)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	acked := &tlogtest.Acked{}
+	mk := func(base int) func(i int) *kgo.Record {
+		return func(i int) *kgo.Record {
+			return &kgo.Record{Topic: "out", Partition: 0, Value: fmt.Appendf(nil, "v-%d", base+i)}
+		}
+	}
+	tlogtest.Produce(t, cl, acked, 200, mk(0))
+
+	for _, m := range c.Agents {
+		m.Bucket.SetOutage(tier.ErrInjected)
+	}
+	time.Sleep(3 * time.Second) // past the lease and a session
+	tlogtest.Produce(t, cl, acked, 200, mk(200))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if code, _, err := tlogtest.ProduceTo(ctx, c.Agents[leader].Kafka, "out", 0, 1, "acks1-in-outage"); code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("acks=1 during the outage: code %d err %v, want NOT_LEADER_OR_FOLLOWER", code, err)
+	}
+	for _, m := range c.Agents {
+		m.Bucket.SetOutage(nil)
+	}
+	tlogtest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		l, _ := c.PartitionMeta("out", 0)
+		if code, _, err := tlogtest.ProduceTo(ctx, c.Agents[l.Leader].Kafka, "out", 0, 1, fmt.Sprintf("acks1-after-%d", time.Now().UnixNano())); code != 0 || err != nil {
+			return fmt.Errorf("acks=1 after the outage: code %d err %v", code, err)
+		}
+		return nil
+	})
+	tlogtest.Produce(t, cl, acked, 200, mk(400))
+	got := readAll(t, c, "out", 0)
+	for off, v := range acked.M["out"][0] {
+		if got[off] != v {
+			t.Fatalf("offset %d: read %q, acknowledged %q", off, got[off], v)
+		}
+	}
+}

@@ -11,7 +11,9 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,7 +44,11 @@ func (a *Agent) maybeRestoreProducers(t *topic, idx int32, p *partition.Partitio
 			if err == nil || a.ctx.Err() != nil || t.parts[idx] != p {
 				return
 			}
-			a.log.Warn("load producer state from the bucket", "topic", t.name, "partition", idx, "at", at, "err", err, "retry_in", backoff)
+			lvl := slog.LevelWarn
+			if errors.Is(err, errMetadataBehind) {
+				lvl = slog.LevelDebug // the commit is on its way
+			}
+			a.log.Log(a.ctx, lvl, "load producer state from the bucket", "topic", t.name, "partition", idx, "at", at, "err", err, "retry_in", backoff)
 			select {
 			case <-a.ctx.Done():
 				return
@@ -54,6 +60,10 @@ func (a *Agent) maybeRestoreProducers(t *topic, idx int32, p *partition.Partitio
 		}
 	}()
 }
+
+// errMetadataBehind: this agent has not applied the commit a replica's log
+// start depends on yet.
+var errMetadataBehind = errors.New("metadata behind")
 
 // restoreProducers reads the footer of the newest segments below at
 // (walking back past any that carry none: a range with no idempotent
@@ -70,7 +80,7 @@ func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at
 		// producers' batches in between (or there would be none, and
 		// every sequence would pass), so wait for it.
 		a.meta.Poke()
-		return fmt.Errorf("metadata behind: flushed end %d, log starts without producer state at %d", mp.FlushedEnd, at)
+		return fmt.Errorf("%w: flushed end %d, log starts without producer state at %d", errMetadataBehind, mp.FlushedEnd, at)
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()

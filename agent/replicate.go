@@ -476,7 +476,10 @@ func (a *Agent) followerCheck(from int32, topicID [16]byte, idx, epoch int32) (*
 	case !slices.Contains(mp.Replicas, a.cfg.ID):
 		return nil, peer.NotReplica, "not a replica"
 	case p.IsLeader():
-		return nil, peer.Fenced, "this agent leads the partition"
+		// Metadata says from leads this epoch and this agent has not
+		// stepped down yet: a moment, not a deposition (Fenced would
+		// make the rightful leader stop taking writes).
+		return nil, peer.Retry, "this agent is still stepping down"
 	}
 	return p, peer.OK, ""
 }

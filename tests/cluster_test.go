@@ -6,6 +6,7 @@ package tests
 // acks=all producer and a consumer.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -318,6 +319,9 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		kgo.RecordRetries(math.MaxInt32),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 		kgo.WithLogger(kgo.BasicLogger(writerFunc(func(b []byte) (int, error) {
+			if bytes.Contains(b, []byte("metadata update triggered")) {
+				return len(b), nil // one per retry: noise
+			}
 			kgoLogMu.Lock()
 			defer kgoLogMu.Unlock()
 			if kgoLog.Len() < 1<<20 {
@@ -340,6 +344,8 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 	acks := map[int32][]ack{}
 	var produceErrs atomic.Int64
 	var firstErr atomic.Value
+	var failedMu sync.Mutex
+	failedParts := map[int32]int{}
 	var inflight sync.WaitGroup
 	stopProduce := make(chan struct{})
 	produced := make(chan struct{})
@@ -366,6 +372,9 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 					if err != nil {
 						produceErrs.Add(1)
 						firstErr.CompareAndSwap(nil, err)
+						failedMu.Lock()
+						failedParts[r.Partition]++
+						failedMu.Unlock()
 						return
 					}
 					acked.Add(r)
@@ -456,7 +465,10 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		t.Fatalf("producer did not finish: %d sent", sent.Load())
 	}
 	if n := produceErrs.Load(); n > 0 {
-		t.Fatalf("%d produces failed, first: %v", n, firstErr.Load())
+		// Reported with the rest below; the checks still run.
+		failedMu.Lock()
+		t.Errorf("%d produces failed (by partition: %v), first: %v", n, failedParts, firstErr.Load())
+		failedMu.Unlock()
 	}
 
 	// The consumer must reach the end of every partition.

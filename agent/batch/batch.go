@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -253,9 +254,9 @@ func batchSize(b []byte) int64 {
 // ValidateProduce checks one partition's records from a produce request:
 // exactly one v2 batch spanning all of records, no larger than
 // maxMessageBytes, with a valid CRC, consistent counts, no control bit and
-// sane producer fields. Uncompressed batches also have their record framing
-// walked so the record count cannot lie; compressed payloads are not
-// inspected. The size limit is checked first, from the length field alone,
+// sane producer fields. The records are walked (decompressed first, with a
+// bound, when compressed) so the record count, offset deltas and lengths
+// cannot lie. The size limit is checked first, from the length field alone,
 // so oversized batches cost nothing and report MESSAGE_TOO_LARGE as Kafka
 // does.
 //
@@ -263,6 +264,12 @@ func batchSize(b []byte) int64 {
 // (ignored, it is overwritten), produce-version limits on codecs (zstd needs
 // produce v7+), timestamps, transactional/idempotent authorization.
 func ValidateProduce(records []byte, maxMessageBytes int) (Header, error) {
+	return ValidateProduceInflating(records, maxMessageBytes, InflateLimit(maxMessageBytes))
+}
+
+// ValidateProduceInflating is ValidateProduce with the bound on what a
+// compressed batch may decompress to given (maxInflated bytes).
+func ValidateProduceInflating(records []byte, maxMessageBytes, maxInflated int) (Header, error) {
 	if len(records) == 0 {
 		// Kafka: "must have at least one record batch per partition".
 		return Header{}, fmt.Errorf("batch: no record batch: %w", ErrInvalidRecord)
@@ -305,11 +312,59 @@ func ValidateProduce(records []byte, maxMessageBytes int) (Header, error) {
 		return Header{}, err
 	}
 	if h.Compression() == CompressionNone {
-		if err := checkRecords(records[HeaderSize:], h.NumRecords); err != nil {
+		if err := checkProduceRecords(records[HeaderSize:], h.NumRecords); err != nil {
 			return Header{}, err
 		}
+		return h, nil
+	}
+	if err := checkCompressed(h, records[HeaderSize:size], maxInflated); err != nil {
+		return Header{}, err
 	}
 	return h, nil
+}
+
+// MinInflateLimit is the least a compressed batch may inflate to: what a
+// consumer with Kafka's default fetch.max.bytes (50 MiB) can take in one
+// response, with room. A topic whose max.message.bytes is larger allows
+// that much.
+const MinInflateLimit = 64 << 20
+
+// InflateLimit is the most a compressed batch of a topic with
+// maxMessageBytes may decompress to.
+func InflateLimit(maxMessageBytes int) int { return max(MinInflateLimit, maxMessageBytes) }
+
+// inflateBufs are reused for decompressing produced batches; only the
+// record walk reads them, and nothing keeps them.
+var inflateBufs sync.Pool
+
+// checkCompressed decompresses a produced batch's records, with the size
+// bounded as the data streams (InflateLimit; beyond it MESSAGE_TOO_LARGE),
+// into a reused buffer, and walks them as checkProduceRecords does: a
+// record count or offset deltas that lie, malformed records and header
+// counts are INVALID_RECORD; bytes that do not decompress CORRUPT_MESSAGE.
+// Kafka's broker decompresses to validate in the same way.
+func checkCompressed(h Header, body []byte, limit int) error {
+	var buf []byte
+	if bp, _ := inflateBufs.Get().(*[]byte); bp != nil {
+		buf = *bp
+	}
+	out, err := decompress(h.Compression(), body, limit, buf)
+	if err != nil {
+		if buf != nil {
+			inflateBufs.Put(&buf)
+		}
+		if errors.Is(err, errTooBig) {
+			return fmt.Errorf("batch: records inflate to more than %d bytes: %w", limit, ErrTooLarge)
+		}
+		return err
+	}
+	err = checkProduceRecords(out, h.NumRecords)
+	// Keep the larger of the two buffers for the next batch.
+	if cap(out) >= cap(buf) {
+		buf = out[:0]
+	}
+	inflateBufs.Put(&buf)
+	return err
 }
 
 // checkProduceHeader applies Kafka's LogValidator client-batch rules.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const maxBytes = 1 << 20
@@ -127,12 +128,80 @@ func TestValidateProduceErrors(t *testing.T) {
 	}
 }
 
-// The broker cannot see inside compressed payloads, so a lying count there
-// gets through; consumers fail to decode it.
-func TestValidateProduceCompressedCountUnchecked(t *testing.T) {
-	b := build(t, spec{pid: -1, codec: CompressionGzip, recs: mkRecords(2), numRecs: i32(3)})
+// Compressed batches are decompressed (with a bound) and walked like
+// uncompressed ones: every codec, the xerial snappy framing, lying counts
+// and offset deltas, bombs and payloads that do not decompress.
+func TestValidateProduceInsideCompressed(t *testing.T) {
+	codecs := []int8{CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd}
+	names := map[int8]string{CompressionGzip: "gzip", CompressionSnappy: "snappy", CompressionLZ4: "lz4", CompressionZstd: "zstd"}
+	shifted := mkRecords(3)
+	shifted[2].OffsetDelta = 7
+	for _, c := range codecs {
+		t.Run(names[c], func(t *testing.T) {
+			if _, err := ValidateProduce(build(t, spec{pid: -1, codec: c, recs: mkRecords(5)}), maxBytes); err != nil {
+				t.Fatalf("a sound batch: %v", err)
+			}
+			for _, tt := range []struct {
+				name string
+				b    []byte
+				want error
+			}{
+				{"count above the records", build(t, spec{pid: -1, codec: c, recs: mkRecords(2), numRecs: i32(3), lastDelta: i32(2)}), ErrInvalidRecord},
+				{"count below the records", build(t, spec{pid: -1, codec: c, recs: mkRecords(3), numRecs: i32(1), lastDelta: i32(0)}), ErrInvalidRecord},
+				{"offset delta out of order", build(t, spec{pid: -1, codec: c, recs: shifted}), ErrInvalidRecord},
+				{"not the codec's bytes", build(t, spec{pid: -1, codec: c, recs: mkRecords(1), rawBody: []byte("not compressed at all, no")}), ErrCorrupt},
+			} {
+				if _, err := ValidateProduce(tt.b, maxBytes); !errors.Is(err, tt.want) {
+					t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+				}
+			}
+		})
+	}
+	// Bombs: small on the wire, past the inflate limit once expanded.
+	// The record framing is valid (one record, its value all zeros).
+	r := kmsg.NewRecord()
+	r.Value = make([]byte, MinInflateLimit+1024)
+	bomb := encodeRecords([]kmsg.Record{r})
+	for _, c := range codecs {
+		b := build(t, spec{pid: -1, codec: c, recs: []kmsg.Record{r}, rawBody: compress(t, c, bomb)})
+		if len(b) > maxBytes {
+			t.Logf("%s bomb is %d bytes on the wire, above the size limit: skipped", names[c], len(b))
+			continue
+		}
+		if _, err := ValidateProduce(b, maxBytes); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s bomb (%d bytes inflating to %d): %v, want MESSAGE_TOO_LARGE", names[c], len(b), len(bomb), err)
+		}
+	}
+	// The xerial framing the Java client writes.
+	b := build(t, spec{pid: -1, codec: CompressionSnappy, recs: mkRecords(4), rawBody: xerialSnappy(encodeRecords(mkRecords(4)), 100)})
 	if _, err := ValidateProduce(b, maxBytes); err != nil {
-		t.Fatal(err)
+		t.Fatalf("xerial snappy: %v", err)
+	}
+}
+
+// Only -1 means null for a key, value or header value; offset deltas
+// must count up from 0.
+func TestValidateProduceStrictRecords(t *testing.T) {
+	r := kmsg.NewRecord()
+	r.Key = []byte("k")
+	body := encodeRecords([]kmsg.Record{r})
+	// The key length varint (zigzag 1 = 0x02) follows length, attributes,
+	// timestamp delta and offset delta: make it -7 (zigzag 13 = 0x0d),
+	// dropping the key byte and fixing the record length.
+	i := bytes.Index(body, []byte{0x02, 'k'})
+	if i < 0 {
+		t.Fatal("key not found")
+	}
+	bad := append(append(append([]byte{}, body[:i]...), 0x0d), body[i+2:]...)
+	bad[0] -= 2 // record length (zigzag): one byte shorter
+	b := build(t, spec{pid: -1, recs: []kmsg.Record{r}, rawBody: bad})
+	if _, err := ValidateProduce(b, maxBytes); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("key length -7: %v", err)
+	}
+	recs := mkRecords(3)
+	recs[1].OffsetDelta = 2
+	if _, err := ValidateProduce(build(t, spec{pid: -1, recs: recs}), maxBytes); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("offset deltas 0, 2, 2: %v", err)
 	}
 }
 
@@ -349,5 +418,52 @@ func TestEncodeValidates(t *testing.T) {
 		if _, err := Records(c, 1<<20); err == nil {
 			t.Fatalf("truncated to %d: no error", i)
 		}
+	}
+}
+
+// BenchmarkValidateProduce measures produce validation per codec: the
+// records walked inside the decompressed batch ("inside") against the
+// header and CRC checks alone ("header"), which is all a compressed batch
+// got before round 2. Batches are 100 records of 1 KiB of JSON-like text.
+// Throughput is of the batch bytes as sent.
+func BenchmarkValidateProduce(b *testing.B) {
+	recs := make([]kmsg.Record, 100)
+	for i := range recs {
+		recs[i] = kmsg.NewRecord()
+		recs[i].OffsetDelta = int32(i)
+		recs[i].Key = fmt.Appendf(nil, "order-%d", i)
+		v := fmt.Appendf(nil, `{"id":%d,"customer":"c-%d","items":[`, i, i*7)
+		for j := 0; len(v) < 1000; j++ {
+			v = fmt.Appendf(v, `{"sku":"sku-%d","qty":%d,"price":%d.%02d},`, (i*31+j)%997, j%5+1, j*3%200, j%100)
+		}
+		recs[i].Value = append(v, "]}"...)
+	}
+	for _, c := range []struct {
+		name  string
+		codec int8
+	}{{"none", CompressionNone}, {"gzip", CompressionGzip}, {"snappy", CompressionSnappy}, {"lz4", CompressionLZ4}, {"zstd", CompressionZstd}} {
+		batch := build(b, spec{pid: 1, seq: 0, codec: c.codec, recs: recs})
+		b.Run("codec="+c.name+"/inside", func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ValidateProduce(batch, 1<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		if c.codec == CompressionNone {
+			continue
+		}
+		b.Run("codec="+c.name+"/header", func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				h, err := ParseHeader(batch)
+				if err != nil || checkCRC(batch) != nil || checkProduceHeader(h) != nil {
+					b.Fatal("invalid")
+				}
+			}
+		})
 	}
 }

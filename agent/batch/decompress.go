@@ -23,9 +23,10 @@ var errTooBig = errors.New("decompressed size exceeds limit")
 // codec (gzip, snappy, lz4 or zstd), refusing to produce more than limit
 // bytes: a payload that would decompress further fails as soon as that is
 // known, so allocations stay within a small multiple of limit (plus codec
-// state, such as lz4's pooled block buffers of up to 4 MiB). Every error
-// wraps ErrCorrupt.
-func decompress(codec int8, src []byte, limit int) ([]byte, error) {
+// state, such as lz4's pooled block buffers of up to 4 MiB). The output
+// goes into dst's storage when it fits (dst may be nil). Every error wraps
+// ErrCorrupt, and one past the limit errTooBig too.
+func decompress(codec int8, src []byte, limit int, dst []byte) ([]byte, error) {
 	limit = max(limit, 0)
 	var (
 		out []byte
@@ -33,16 +34,13 @@ func decompress(codec int8, src []byte, limit int) ([]byte, error) {
 	)
 	switch codec {
 	case CompressionGzip:
-		var zr *gzip.Reader
-		if zr, err = gzip.NewReader(bytes.NewReader(src)); err == nil {
-			out, err = readBounded(zr, len(src), limit)
-		}
+		out, err = decompressGzip(src, limit, dst)
 	case CompressionSnappy:
-		out, err = decompressSnappy(src, limit)
+		out, err = decompressSnappy(src, limit, dst)
 	case CompressionLZ4:
-		out, err = decompressLZ4(src, limit)
+		out, err = decompressLZ4(src, limit, dst)
 	case CompressionZstd:
-		out, err = decompressZstd(src, limit)
+		out, err = decompressZstd(src, limit, dst)
 	default:
 		err = fmt.Errorf("unknown codec %d", codec)
 	}
@@ -55,12 +53,19 @@ func decompress(codec int8, src []byte, limit int) ([]byte, error) {
 	return out, nil
 }
 
-// readBounded reads r to EOF into a buffer that grows by doubling but never
-// past limit+1 bytes, failing with errTooBig once more than limit bytes come
-// out.
-func readBounded(r io.Reader, srcLen, limit int) ([]byte, error) {
+// readBounded reads r to EOF into dst's storage (growing it by doubling
+// when it runs out, never past limit+1 bytes), failing with errTooBig once
+// more than limit bytes come out. The check is made as the data streams,
+// so a bomb costs at most limit+1 bytes of buffer.
+func readBounded(r io.Reader, srcLen, limit int, dst []byte) ([]byte, error) {
 	hard := int64(limit) + 1
-	buf := make([]byte, 0, min(int64(srcLen)*4+512, hard))
+	buf := dst[:0]
+	if int64(cap(buf)) > hard {
+		buf = buf[:0:hard]
+	}
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, min(int64(srcLen)*4+512, hard))
+	}
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) >= hard {
@@ -88,19 +93,37 @@ func readBounded(r io.Reader, srcLen, limit int) ([]byte, error) {
 	}
 }
 
+// gzip readers are pooled: each holds a 32 KiB window and Huffman tables.
+var gzipReaders sync.Pool
+
+func decompressGzip(src []byte, limit int, dst []byte) ([]byte, error) {
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		if zr, err = gzip.NewReader(bytes.NewReader(src)); err != nil {
+			return nil, err
+		}
+	} else if err = zr.Reset(bytes.NewReader(src)); err != nil {
+		gzipReaders.Put(zr)
+		return nil, err
+	}
+	defer gzipReaders.Put(zr)
+	return readBounded(zr, len(src), limit, dst)
+}
+
 // lz4 readers are pooled: each holds up to two block buffers (of up to 4 MiB
 // each, by the frame's block size), which Reset hands back to lz4's own
 // pools.
 var lz4Readers = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
 
-func decompressLZ4(src []byte, limit int) ([]byte, error) {
+func decompressLZ4(src []byte, limit int, dst []byte) ([]byte, error) {
 	zr := lz4Readers.Get().(*lz4.Reader)
 	defer func() {
 		zr.Reset(nil)
 		lz4Readers.Put(zr)
 	}()
 	zr.Reset(bytes.NewReader(src))
-	return readBounded(zr, len(src), limit)
+	return readBounded(zr, len(src), limit, dst)
 }
 
 // xerialPrefix starts snappy data framed by the Java client's
@@ -111,9 +134,9 @@ var xerialPrefix = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
 const xerialHeaderLen = 16
 
-func decompressSnappy(src []byte, limit int) ([]byte, error) {
+func decompressSnappy(src []byte, limit int, dst []byte) ([]byte, error) {
 	if len(src) > xerialHeaderLen && bytes.HasPrefix(src, xerialPrefix) {
-		return decodeXerial(src[xerialHeaderLen:], limit)
+		return decodeXerial(src[xerialHeaderLen:], limit, dst)
 	}
 	// The decoded length leads the block and is allocated up front, so
 	// bound it before decoding.
@@ -124,12 +147,12 @@ func decompressSnappy(src []byte, limit int) ([]byte, error) {
 	if l > limit {
 		return nil, fmt.Errorf("snappy block claims %d bytes, limit %d: %w", l, limit, errTooBig)
 	}
-	return s2.Decode(nil, src)
+	return s2.Decode(dst[:cap(dst)], src) // uses dst when it is long enough
 }
 
 // decodeXerial decodes xerial blocks (after the header), summing the
 // blocks' claimed lengths against limit before allocating anything.
-func decodeXerial(src []byte, limit int) ([]byte, error) {
+func decodeXerial(src []byte, limit int, dst []byte) ([]byte, error) {
 	var total int64
 	for rem := src; len(rem) > 0; {
 		if len(rem) < 4 {
@@ -149,7 +172,10 @@ func decodeXerial(src []byte, limit int) ([]byte, error) {
 		}
 		rem = rem[size:]
 	}
-	out := make([]byte, 0, total)
+	out := dst[:0]
+	if int64(cap(out)) < total {
+		out = make([]byte, 0, total)
+	}
 	for len(src) > 0 {
 		size := int(binary.BigEndian.Uint32(src))
 		block := src[4 : 4+size]
@@ -203,14 +229,14 @@ func zstdPool(limit int) *sync.Pool {
 	return p
 }
 
-func decompressZstd(src []byte, limit int) ([]byte, error) {
+func decompressZstd(src []byte, limit int, dst []byte) ([]byte, error) {
 	pool := zstdPool(max(limit, 1)) // the option needs at least 1
 	zd, _ := pool.Get().(*zstdDecoder)
 	if zd == nil {
 		return nil, errors.New("zstd: cannot create decoder")
 	}
 	defer pool.Put(zd)
-	out, err := zd.d.DecodeAll(src, nil)
+	out, err := zd.d.DecodeAll(src, dst[:0])
 	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
 		return nil, fmt.Errorf("%w: %w", errTooBig, err)
 	}

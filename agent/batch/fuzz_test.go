@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"maps"
+	"slices"
 	"sort"
 	"testing"
 
@@ -54,6 +56,11 @@ func FuzzValidateProduce(f *testing.F) {
 		f.Add(b, uint16(len(b)), uint8(0))
 		f.Add(b, uint16(len(b)-1), uint8(0))
 	}
+	hostile := hostileSeeds(f)
+	for _, name := range slices.Sorted(maps.Keys(hostile)) {
+		f.Add(hostile[name], uint16(0xffff), uint8(0))
+		f.Add(hostile[name], uint16(0xffff), uint8(3))
+	}
 	f.Add([]byte{}, uint16(0xffff), uint8(0))
 	// A uint16 limit lands near real batch sizes, so the fuzzer hits both
 	// sides of the MESSAGE_TOO_LARGE check; negative limits are unit-tested.
@@ -70,7 +77,10 @@ func FuzzValidateProduce(f *testing.F) {
 		if fix&2 != 0 && len(data) >= crcStart {
 			reseal(data)
 		}
-		h, err := ValidateProduce(data, max)
+		// A small inflate bound, so bombs in reach of the fuzzer's
+		// byte counts hit it.
+		inflate := 4 * max
+		h, err := ValidateProduceInflating(data, max, inflate)
 		if err != nil {
 			if code := KafkaErrorCode(err); code <= 0 {
 				t.Fatalf("error %v maps to code %d", err, code)
@@ -110,12 +120,19 @@ func FuzzValidateProduce(f *testing.F) {
 		}
 		if h.Compression() == CompressionNone {
 			checkRecordsKmsg(t, data[HeaderSize:], int(h.NumRecords))
+		} else {
+			// kmsg/kgo's own decompression and record reading agree.
+			body, err := decompress(h.Compression(), data[HeaderSize:], inflate, nil)
+			if err != nil || len(body) > inflate {
+				t.Fatalf("accepted a compressed batch that does not inflate within %d: %d bytes, %v", inflate, len(body), err)
+			}
+			checkRecordsKmsg(t, body, int(h.NumRecords))
 		}
 		// Stamping stays inside the CRC-free prefix.
 		s := append([]byte(nil), data...)
 		SetBaseOffset(s, 123456789)
 		SetPartitionLeaderEpoch(s, 77)
-		h2, err := ValidateProduce(s, max)
+		h2, err := ValidateProduceInflating(s, max, inflate)
 		want := h
 		want.BaseOffset, want.PartitionLeaderEpoch = 123456789, 77
 		if err != nil || h2 != want || !bytes.Equal(s[crcStart:], data[crcStart:]) {

@@ -177,7 +177,7 @@ func clientLike(tb testing.TB) []byte {
 // seedBatches are real batches covering the shapes a broker sees.
 func seedBatches(tb testing.TB) map[string][]byte {
 	tb.Helper()
-	return map[string][]byte{
+	m := map[string][]byte{
 		"one":           build(tb, spec{pid: -1, seq: -1, recs: mkRecords(1)}),
 		"plain":         build(tb, spec{pid: -1, seq: -1, firstTS: 1_700_000_000_000, recs: mkRecords(7)}),
 		"client-like":   clientLike(tb),
@@ -190,4 +190,25 @@ func seedBatches(tb testing.TB) map[string][]byte {
 		"zstd":          build(tb, spec{pid: 5, seq: 8, codec: CompressionZstd, recs: mkRecords(8)}),
 		"log-append":    build(tb, spec{attrs: attrLogAppendTime, pid: -1, seq: -1, recs: mkRecords(2)}),
 	}
+	return m
+}
+
+// hostileSeeds are batches that frame and checksum but must be refused:
+// per codec, a bomb (one record of 1 MiB of zeros: tiny on the wire,
+// past the fuzz's inflate limit), a count above and below what the
+// payload holds, and offset deltas out of order.
+func hostileSeeds(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	m := map[string][]byte{}
+	bomb := kmsg.NewRecord()
+	bomb.Value = make([]byte, 1<<20)
+	shifted := mkRecords(3)
+	shifted[2].OffsetDelta = 5
+	for name, c := range map[string]int8{"gzip": CompressionGzip, "snappy": CompressionSnappy, "lz4": CompressionLZ4, "zstd": CompressionZstd} {
+		m[name+"-bomb"] = build(tb, spec{pid: -1, seq: -1, codec: c, recs: []kmsg.Record{bomb}})
+		m[name+"-count-high"] = build(tb, spec{pid: -1, seq: -1, codec: c, recs: mkRecords(2), numRecs: i32(1000), lastDelta: i32(999)})
+		m[name+"-count-low"] = build(tb, spec{pid: -1, seq: -1, codec: c, recs: mkRecords(3), numRecs: i32(1), lastDelta: i32(0)})
+		m[name+"-deltas"] = build(tb, spec{pid: -1, seq: -1, codec: c, recs: shifted})
+	}
+	return m
 }

@@ -7,13 +7,22 @@ import "fmt"
 // catches a record count that disagrees with the payload, which would
 // otherwise make the leader hand out offsets for records that do not exist.
 func checkRecords(body []byte, n int32) error {
-	return walkRecords(body, n, nil)
+	return walkRecords(body, n, false, nil)
+}
+
+// checkProduceRecords is checkRecords with the rules a producer's records
+// must also meet: record i has offsetDelta i (offsets are base + delta,
+// and the broker never rewrites records, so a gap or repeat would give
+// readers offsets outside the batch), and only -1 stands for a null key,
+// value or header value.
+func checkProduceRecords(body []byte, n int32) error {
+	return walkRecords(body, n, true, nil)
 }
 
 // walkRecords is checkRecords calling fn, if not nil, with each record's
 // timestampDelta and offsetDelta in order. fn returning false ends the walk
 // early with a nil error; the records after it are then not checked.
-func walkRecords(body []byte, n int32, fn func(tsDelta int64, offDelta int32) bool) error {
+func walkRecords(body []byte, n int32, strict bool, fn func(tsDelta int64, offDelta int32) bool) error {
 	p := 0
 	// Every record consumes at least one byte, so the loop is bounded by
 	// len(body) whatever n claims.
@@ -26,9 +35,12 @@ func walkRecords(body []byte, n int32, fn func(tsDelta int64, offDelta int32) bo
 		if l < 0 || int64(l) > int64(len(body)-p) {
 			return fmt.Errorf("batch: record %d of %d: length %d, %d bytes left: %w", i, n, l, len(body)-p, ErrInvalidRecord)
 		}
-		tsDelta, offDelta, err := readRecord(body[p : p+int(l)])
+		tsDelta, offDelta, err := readRecord(body[p:p+int(l)], strict)
 		if err != nil {
 			return fmt.Errorf("batch: record %d of %d: %w", i, n, err)
+		}
+		if strict && offDelta != i {
+			return fmt.Errorf("batch: record %d of %d has offset delta %d: %w", i, n, offDelta, ErrInvalidRecord)
 		}
 		p += int(l)
 		if fn != nil && !fn(tsDelta, offDelta) {
@@ -43,8 +55,8 @@ func walkRecords(body []byte, n int32, fn func(tsDelta int64, offDelta int32) bo
 
 // readRecord checks one record body (after its length varint): attributes,
 // timestampDelta, offsetDelta, key, value, headers, consuming exactly r. It
-// returns the two deltas.
-func readRecord(r []byte) (tsDelta int64, offDelta int32, err error) {
+// returns the two deltas. strict: see checkProduceRecords.
+func readRecord(r []byte, strict bool) (tsDelta int64, offDelta int32, err error) {
 	if len(r) < 1 {
 		return 0, 0, fmt.Errorf("empty record: %w", ErrInvalidRecord)
 	}
@@ -58,11 +70,12 @@ func readRecord(r []byte) (tsDelta int64, offDelta int32, err error) {
 		return 0, 0, fmt.Errorf("bad offset delta: %w", ErrInvalidRecord)
 	}
 	p += k
-	// Negative key/value lengths mean null, as in Kafka.
-	if p, err = skipBytes(r, p, "key", true); err != nil {
+	// Negative key/value lengths mean null (Kafka reads any negative
+	// length so; producers write only -1, which strict requires).
+	if p, err = skipBytes(r, p, "key", true, strict); err != nil {
 		return 0, 0, err
 	}
-	if p, err = skipBytes(r, p, "value", true); err != nil {
+	if p, err = skipBytes(r, p, "value", true, strict); err != nil {
 		return 0, 0, err
 	}
 	nh, k := varint32(r[p:])
@@ -72,10 +85,10 @@ func readRecord(r []byte) (tsDelta int64, offDelta int32, err error) {
 	p += k
 	// Each header needs at least two bytes; bounded by len(r).
 	for i := int32(0); i < nh; i++ {
-		if p, err = skipBytes(r, p, "header key", false); err != nil {
+		if p, err = skipBytes(r, p, "header key", false, strict); err != nil {
 			return 0, 0, err
 		}
-		if p, err = skipBytes(r, p, "header value", true); err != nil {
+		if p, err = skipBytes(r, p, "header value", true, strict); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -86,15 +99,15 @@ func readRecord(r []byte) (tsDelta int64, offDelta int32, err error) {
 }
 
 // skipBytes skips a varint-length-prefixed byte field starting at r[p:].
-func skipBytes(r []byte, p int, what string, nullable bool) (int, error) {
+func skipBytes(r []byte, p int, what string, nullable, strict bool) (int, error) {
 	l, k := varint32(r[p:])
 	if k <= 0 {
 		return 0, fmt.Errorf("bad %s length: %w", what, ErrInvalidRecord)
 	}
 	p += k
 	if l < 0 {
-		if !nullable {
-			return 0, fmt.Errorf("negative %s length %d: %w", what, l, ErrInvalidRecord)
+		if !nullable || (strict && l != -1) {
+			return 0, fmt.Errorf("%s length %d (only -1 means null): %w", what, l, ErrInvalidRecord)
 		}
 		return p, nil
 	}
@@ -157,7 +170,7 @@ func Records(b []byte, maxDecompressed int) ([]Record, error) {
 	}
 	body := b[HeaderSize:size]
 	if c := h.Compression(); c != CompressionNone {
-		if body, err = decompress(c, body, maxDecompressed); err != nil {
+		if body, err = decompress(c, body, maxDecompressed, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -49,7 +49,7 @@ func FirstAtOrAfterFrom(b []byte, minOffset, ts int64, maxDecompressed int) (off
 	}
 	body := b[HeaderSize:size]
 	if c := h.Compression(); c != CompressionNone {
-		if body, err = decompress(c, body, maxDecompressed); err != nil {
+		if body, err = decompress(c, body, maxDecompressed, nil); err != nil {
 			return 0, 0, false, err
 		}
 	}
@@ -58,7 +58,7 @@ func FirstAtOrAfterFrom(b []byte, minOffset, ts int64, maxDecompressed int) (off
 		prev    = int32(-1)
 		walkErr error
 	)
-	err = walkRecords(body, h.NumRecords, func(tsDelta int64, offDelta int32) bool {
+	err = walkRecords(body, h.NumRecords, false, func(tsDelta int64, offDelta int32) bool {
 		if offDelta <= prev || offDelta > h.LastOffsetDelta {
 			walkErr = fmt.Errorf("batch: record offset delta %d after %d, last %d: %w", offDelta, prev, h.LastOffsetDelta, ErrCorrupt)
 			return false
