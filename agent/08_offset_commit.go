@@ -7,7 +7,9 @@ package agent
 // with its generation; a commit from outside the group (generation -1, no
 // member: tools, offset resets, consumers without a group) is accepted
 // only while the group is Empty or unknown, so it cannot race a live
-// member. OFFSET_METADATA_TOO_LARGE above 4096 bytes of metadata.
+// member. OFFSET_METADATA_TOO_LARGE above 4096 bytes of metadata;
+// UNKNOWN_TOPIC_OR_PARTITION (nothing stored) for a topic or partition
+// that does not exist.
 //
 // Version notes:
 // * v2-v4: RetentionTimeMillis (ignored: offsets.retention applies)
@@ -18,6 +20,7 @@ package agent
 // * v10 (topic ids) is not served.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -40,11 +43,46 @@ func handleOffsetCommit(a *Agent, r *request) (reply, error) {
 		}
 		return now(resp), nil
 	}
+	// Offsets for topics or partitions that do not exist are refused
+	// with UNKNOWN_TOPIC_OR_PARTITION and not stored, as Kafka does; the
+	// rest go to the coordinator.
+	known := *req
+	known.Topics = nil
+	var unknown []kmsg.OffsetCommitResponseTopic
+	for _, rt := range req.Topics {
+		t := a.topicByName(rt.Topic)
+		kt := rt
+		kt.Partitions = nil
+		var ut *kmsg.OffsetCommitResponseTopic
+		for _, rp := range rt.Partitions {
+			if t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.parts) {
+				kt.Partitions = append(kt.Partitions, rp)
+				continue
+			}
+			if ut == nil {
+				unknown = append(unknown, kmsg.NewOffsetCommitResponseTopic())
+				ut = &unknown[len(unknown)-1]
+				ut.Topic = rt.Topic
+			}
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, kerr.UnknownTopicOrPartition.Code
+			ut.Partitions = append(ut.Partitions, sp)
+		}
+		if len(kt.Partitions) > 0 {
+			known.Topics = append(known.Topics, kt)
+		}
+	}
+	if len(unknown) > 0 && len(known.Topics) == 0 {
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		resp.Topics = unknown
+		return now(resp), nil
+	}
 	ch := make(chan *kmsg.OffsetCommitResponse, 1)
-	c.Commit(req, func(resp *kmsg.OffsetCommitResponse) { ch <- resp })
+	c.Commit(&known, func(resp *kmsg.OffsetCommitResponse) { ch <- resp })
 	return func() kmsg.Response {
 		select {
 		case resp := <-ch:
+			resp.Topics = append(resp.Topics, unknown...)
 			return resp
 		case <-r.ctx.Done():
 			return nil

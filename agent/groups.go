@@ -330,6 +330,42 @@ type groupWriter struct {
 	cond        *sync.Cond
 	queue       []groupWrite
 	outstanding int // appends not completed yet
+	// inOrder holds the appends issued and not yet reported, oldest
+	// first: their completions run on whatever goroutine finishes them,
+	// but the coordinator hears of them in the order they were issued
+	// (two commits of one group's offsets must apply oldest first).
+	inOrder    []*groupResult
+	delivering bool
+}
+
+// groupResult is one append's outcome, waiting for its turn.
+type groupResult struct {
+	gw    groupWrite
+	ready bool
+	base  int64
+	err   error
+}
+
+// deliver reports completed appends from the oldest, stopping at the
+// first still running. One goroutine delivers at a time.
+func (w *groupWriter) deliver() {
+	w.mu.Lock()
+	if w.delivering {
+		w.mu.Unlock()
+		return // the goroutine delivering picks ours up
+	}
+	w.delivering = true
+	for len(w.inOrder) > 0 && w.inOrder[0].ready {
+		r := w.inOrder[0]
+		w.inOrder = w.inOrder[1:]
+		w.mu.Unlock()
+		r.gw.done(r.base, r.err)
+		w.mu.Lock()
+		w.outstanding--
+		w.cond.Broadcast()
+	}
+	w.delivering = false
+	w.mu.Unlock()
 }
 
 type groupWrite struct {
@@ -436,6 +472,7 @@ func (w *groupWriter) append(gw groupWrite) {
 		chunks[len(chunks)-1] = append(chunks[len(chunks)-1], r)
 		size += len(r.Key) + len(r.Value) + 16
 	}
+	res := &groupResult{gw: gw}
 	var (
 		mu      sync.Mutex
 		left    = len(chunks)
@@ -457,20 +494,27 @@ func (w *groupWriter) append(gw groupWrite) {
 		if last {
 			once.Do(func() {
 				w.mu.Lock()
-				w.outstanding--
-				w.cond.Broadcast()
-				w.mu.Unlock()
+				res.ready = true
 				if failure != nil {
-					gw.done(-1, failure)
+					res.base, res.err = -1, failure
 				} else {
-					gw.done(first, nil)
+					res.base = first
 				}
+				w.mu.Unlock()
+				w.deliver()
 			})
 		}
 	}
 	w.mu.Lock()
 	w.outstanding++
+	w.inOrder = append(w.inOrder, res)
+	if len(chunks) == 0 {
+		res.ready = true // nothing to write
+	}
 	w.mu.Unlock()
+	if len(chunks) == 0 {
+		w.deliver()
+	}
 	now := time.Now().UnixMilli()
 	for i, chunk := range chunks {
 		b := batch.Encode(chunk, now)

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
@@ -193,4 +195,116 @@ func TestGroupsLoadAfterBucketOutage(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Pipelined commits of one partition's offset apply in the order they
+// were sent (librdkafka's async commits, 0030_offset_commit): the last one
+// sent is what OffsetFetch answers, every time.
+func TestPipelinedOffsetCommitsApplyInOrder(t *testing.T) {
+	a := startAgent(t)
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "po", 1, nil)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "pipelined"
+	tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if r := do[*kmsg.FindCoordinatorResponse](c, 3, fc); r.ErrorCode != 0 {
+			return fmt.Errorf("find coordinator: %d", r.ErrorCode)
+		}
+		return nil
+	})
+	commit := func(off int64) *kmsg.OffsetCommitRequest {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.SetVersion(8)
+		req.Group, req.Generation = "pipelined", -1
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = "po"
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, off
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	const rounds, perRound, window = 100, 1000, 250
+	next := int64(0)
+	for round := range rounds {
+		for sent := 0; sent < perRound; sent += window {
+			reqs := make([]kmsg.Request, 0, window)
+			corrs := make([]int32, 0, window)
+			for range window {
+				next++
+				req := commit(next)
+				reqs = append(reqs, req)
+				corrs = append(corrs, c.send(req))
+			}
+			for i, req := range reqs {
+				r := c.recv(req, corrs[i]).(*kmsg.OffsetCommitResponse)
+				if code := r.Topics[0].Partitions[0].ErrorCode; code != 0 {
+					t.Fatalf("round %d: commit: error %d", round, code)
+				}
+			}
+		}
+		of := kmsg.NewPtrOffsetFetchRequest()
+		of.Group = "pipelined"
+		ft := kmsg.NewOffsetFetchRequestTopic()
+		ft.Topic, ft.Partitions = "po", []int32{0}
+		of.Topics = append(of.Topics, ft)
+		r := do[*kmsg.OffsetFetchResponse](c, 7, of)
+		if got := r.Topics[0].Partitions[0].Offset; got != next {
+			t.Fatalf("round %d: OffsetFetch answers %d after commits up to %d", round, got, next)
+		}
+	}
+}
+
+// A commit for a topic or partition that does not exist is refused with
+// UNKNOWN_TOPIC_OR_PARTITION and not stored (librdkafka 0030
+// do_nonexist_commit); the rest of the request is committed.
+func TestOffsetCommitUnknownTopic(t *testing.T) {
+	a := startAgent(t, noAutoCreate)
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "known", 1, nil)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g-unknown"
+	tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if r := do[*kmsg.FindCoordinatorResponse](c, 3, fc); r.ErrorCode != 0 {
+			return fmt.Errorf("find coordinator: %d", r.ErrorCode)
+		}
+		return nil
+	})
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = "g-unknown", -1
+	for _, tp := range []struct {
+		topic string
+		part  int32
+	}{{"nope", 0}, {"known", 0}, {"known", 7}} {
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = tp.topic
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = tp.part, 42
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	r := do[*kmsg.OffsetCommitResponse](c, 8, req)
+	codes := map[string]int16{}
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			codes[fmt.Sprintf("%s/%d", rt.Topic, rp.Partition)] = rp.ErrorCode
+		}
+	}
+	want := map[string]int16{"nope/0": kerr.UnknownTopicOrPartition.Code, "known/0": 0, "known/7": kerr.UnknownTopicOrPartition.Code}
+	for k, v := range want {
+		if got, ok := codes[k]; !ok || got != v {
+			t.Errorf("%s: code %d (present %v), want %d", k, got, ok, v)
+		}
+	}
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.Group = "g-unknown"
+	of.Topics = nil // every committed offset
+	f := do[*kmsg.OffsetFetchResponse](c, 7, of)
+	for _, ft := range f.Topics {
+		for _, fp := range ft.Partitions {
+			if ft.Topic != "known" || fp.Partition != 0 {
+				t.Errorf("stored an offset for %s/%d", ft.Topic, fp.Partition)
+			}
+		}
+	}
 }
