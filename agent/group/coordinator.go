@@ -977,6 +977,16 @@ func (c *Coordinator) tick(now time.Time) {
 				c.membersChangedLocked(g, now)
 			}
 		case PreparingRebalance:
+			// A member that neither rejoined nor heartbeated within
+			// its session is gone, as in Kafka: waiting for it until
+			// the rebalance timeout (max.poll.interval.ms, often
+			// minutes) would hold the whole group.
+			for mid, m := range g.members {
+				if m.join == nil && now.After(m.deadline) {
+					c.log.Info("group member expired while the group rebalances", "group", g.id, "member", mid)
+					c.removeMemberLocked(g, mid)
+				}
+			}
 			c.maybeCompleteJoinLocked(g, now)
 		case Empty:
 			if len(g.offsets) > 0 && now.Sub(g.since) > c.cfg.OffsetsRetention {

@@ -454,3 +454,51 @@ func TestJoinValidation(t *testing.T) {
 		t.Fatalf("closed: %d", r.ErrorCode)
 	}
 }
+
+// A member that does not rejoin during PreparingRebalance, nor
+// heartbeat, is dropped at its session timeout, not at the rebalance
+// timeout (max.poll.interval.ms, 300 s in librdkafka): one dead consumer
+// must not hold its group's rebalance for minutes (librdkafka 0084).
+func TestSilentMemberDroppedAtSessionDuringRebalance(t *testing.T) {
+	f := newFixture(t)
+	long := func(member string) *kmsg.JoinGroupRequest {
+		r := joinReq("g", member, nil)
+		r.RebalanceTimeoutMillis = 300_000
+		return r
+	}
+	var ids []string
+	var chans []<-chan *kmsg.JoinGroupResponse
+	for range 2 {
+		r := recv(t, f.join(long("")))
+		ids = append(ids, r.MemberID)
+		chans = append(chans, f.join(long(r.MemberID)))
+	}
+	f.advance(200 * time.Millisecond)
+	ra, rb := recv(t, chans[0]), recv(t, chans[1])
+	if ra.ErrorCode != 0 || rb.ErrorCode != 0 {
+		t.Fatalf("joins: %+v %+v", ra, rb)
+	}
+	leader, gen := ra.LeaderID, ra.Generation
+	follower := ids[0]
+	if follower == leader {
+		follower = ids[1]
+	}
+	sf := f.sync("g", follower, gen, nil)
+	if r := recv(t, f.sync("g", leader, gen, map[string]string{leader: "L", follower: "F"})); r.ErrorCode != 0 {
+		t.Fatalf("leader sync: %+v", r)
+	}
+	recv(t, sf)
+	// The leader rejoins; the follower has died without leaving.
+	jl := f.join(long(leader))
+	none(t, jl)
+	for range 11 {
+		f.advance(time.Second)
+	}
+	r := recv(t, jl)
+	if r.ErrorCode != 0 || r.Generation != gen+1 || len(r.Members) != 1 {
+		t.Fatalf("after the silent member's session: %+v", r)
+	}
+	if code := f.heartbeat("g", follower, gen); code != kerr.UnknownMemberID.Code {
+		t.Fatalf("the silent member: %d", code)
+	}
+}
