@@ -6,7 +6,8 @@ package agent
 // requested offset first. The first batch of the response is returned even
 // if it exceeds MaxBytes or the partition's limit (KIP-74), so a consumer
 // always progresses. Waits up to MaxWaitMillis for MinBytes, woken whenever
-// any partition's high watermark moves. Fetch sessions (KIP-227) are not
+// any partition's high watermark moves. A partition named more than once
+// is answered once. Fetch sessions (KIP-227) are not
 // kept: every response is full and carries session id 0, which clients
 // treat as "sessions unavailable".
 //
@@ -70,6 +71,15 @@ func (a *Agent) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.Fe
 	// is returned regardless (KIP-74).
 	budget := min(max(int(req.MaxBytes), 0), fetchMaxBytes)
 	total, stop := 0, false
+	// A partition named twice is answered once, as Kafka's fetch map
+	// keeps one entry per partition: repeats would multiply the
+	// response past every limit.
+	type tp struct {
+		name string
+		id   [16]byte
+		p    int32
+	}
+	seen := make(map[tp]bool)
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -81,6 +91,14 @@ func (a *Agent) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.Fe
 			t = a.topicByName(rt.Topic)
 		}
 		for _, rp := range rt.Partitions {
+			k := tp{rt.Topic, rt.TopicID, rp.Partition}
+			if req.Version >= 13 {
+				k.name = ""
+			}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			// Empty, not null: librdkafka rejects a null record set.
@@ -124,7 +142,9 @@ func (a *Agent) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.Fe
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
+		if len(st.Partitions) > 0 || len(rt.Partitions) == 0 {
+			resp.Topics = append(resp.Topics, st)
+		}
 	}
 	return resp, total, stop
 }

@@ -1179,3 +1179,38 @@ func TestWireCreateTopicsValidateOnlyMatchesCreate(t *testing.T) {
 		t.Errorf("validate-only create of a.b next to a_b: error %d, the real create gives %d", vo, real)
 	}
 }
+
+// A Fetch naming one partition 10,000 times (in one topic entry and in a
+// second entry for the same topic) is answered with that partition once.
+func TestFetchRepeatedPartitionAnsweredOnce(t *testing.T) {
+	a := startAgent(t)
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "rep", 1, nil)
+	mustProduce(c, "rep", 0, mkBatch(plainBatch(), strings.Repeat("x", 4000)))
+	for _, v := range []int16{12, 13} {
+		req := fetchReq(0, 0, 50<<20)
+		id := [16]byte{}
+		name := "rep"
+		if v >= 13 {
+			id, name = topicID(c, "rep"), ""
+		}
+		for range 10000 {
+			addFetch(req, name, id, 0, 0, 1<<20)
+		}
+		nt := kmsg.NewFetchRequestTopic()
+		nt.Topic, nt.TopicID = name, id
+		nt.Partitions = req.Topics[0].Partitions[:2]
+		req.Topics = append(req.Topics, nt)
+		r := do[*kmsg.FetchResponse](c, v, req)
+		n, bytes := 0, 0
+		for _, rt := range r.Topics {
+			for _, rp := range rt.Partitions {
+				n++
+				bytes += len(rp.RecordBatches)
+			}
+		}
+		if n != 1 || bytes == 0 || bytes > 8000 {
+			t.Fatalf("fetch v%d: %d partitions answered, %d record bytes; want the partition once", v, n, bytes)
+		}
+	}
+}
