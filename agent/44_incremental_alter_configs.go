@@ -133,6 +133,11 @@ func (a *Agent) alterBrokerConfigs(r *request, rr kmsg.IncrementalAlterConfigsRe
 		}
 		drain = &v
 	}
+	if drain != nil && *drain {
+		if err := drainBlocker(a.meta.State(), int32(id)); err != nil {
+			return err
+		}
+	}
 	if drain == nil || validateOnly {
 		return nil
 	}

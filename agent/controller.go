@@ -733,9 +733,40 @@ func balanceCmds(st *metadata.State) []metadata.Command {
 // SetDraining marks agent id to be emptied of replicas and leaders (or
 // no longer), through the controller.
 func (a *Agent) SetDraining(ctx context.Context, id int32, draining bool) error {
-	if _, ok := a.meta.State().Agents[id]; !ok {
+	st := a.meta.State()
+	if _, ok := st.Agents[id]; !ok {
 		return fmt.Errorf("%w: agent %d", metadata.ErrUnknownAgent, id)
+	}
+	if draining {
+		if err := drainBlocker(st, id); err != nil {
+			return err
+		}
 	}
 	_, err := a.propose(ctx, metadata.SetAgentDraining{ID: id, Draining: draining})
 	return err
+}
+
+// drainBlocker says why agent id cannot be drained, if it cannot: some
+// partition it holds a replica of has no other live, undrained agent
+// outside its replica set to move to (three agents, replication factor
+// three), so the drain could never finish.
+func drainBlocker(st *metadata.State, id int32) error {
+	var candidates []int32
+	for aid, ag := range st.Agents {
+		if aid != id && !ag.Fenced && !ag.Draining {
+			candidates = append(candidates, aid)
+		}
+	}
+	for _, t := range st.Topics {
+		for i, p := range t.Partitions {
+			if !slices.Contains(p.Replicas, id) {
+				continue
+			}
+			if !slices.ContainsFunc(candidates, func(c int32) bool { return !slices.Contains(p.Replicas, c) }) {
+				return fmt.Errorf("%w: agent %d cannot be drained: partition %s/%d has replicas on agents %v and no other live agent that is not draining can take one; add an agent or lower the topic's replication factor first",
+					errInvalidRequest, id, t.Name, i, p.Replicas)
+			}
+		}
+	}
+	return nil
 }

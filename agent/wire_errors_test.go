@@ -1214,3 +1214,54 @@ func TestFetchRepeatedPartitionAnsweredOnce(t *testing.T) {
 		}
 	}
 }
+
+// Metadata never lists a topic with no partitions and no error: while
+// topics are being created, each one asked for is either whole or carries
+// an error (UNKNOWN_TOPIC_OR_PARTITION, or LEADER_NOT_AVAILABLE when
+// auto-creation is under way), as Kafka answers. kafka-go's test helper
+// waitForTopic logs the partitionless entries of those error answers.
+func TestMetadataNeverListsATopicWithoutPartitions(t *testing.T) {
+	for _, auto := range []bool{false, true} {
+		a := startAgent(t, func(c *agent.Config) { c.AutoCreateTopics = auto })
+		c := dialRaw(t, a.Addr())
+		poll := dialRaw(t, a.Addr())
+		const n = 40
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range n {
+				req := createTopicsReq(false, topicSpec{name: fmt.Sprintf("mt-%d", i), partitions: 3, rf: 1})
+				req.SetVersion(4)
+				corr := c.send(req)
+				c.recv(req, corr)
+			}
+		}()
+		seen := 0
+		for stop := false; !stop; {
+			select {
+			case <-done:
+				stop = true
+			default:
+			}
+			req := kmsg.NewPtrMetadataRequest()
+			req.AllowAutoTopicCreation = auto
+			for i := range n {
+				rt := kmsg.NewMetadataRequestTopic()
+				rt.Topic = kmsg.StringPtr(fmt.Sprintf("mt-%d", i))
+				req.Topics = append(req.Topics, rt)
+			}
+			r := do[*kmsg.MetadataResponse](poll, 9, req)
+			for _, rt := range r.Topics {
+				if rt.ErrorCode == 0 && len(rt.Partitions) == 0 {
+					t.Fatalf("auto=%v: topic %s listed with no partitions and no error", auto, deref(rt.Topic))
+				}
+				if rt.ErrorCode == 0 {
+					seen++
+				}
+			}
+		}
+		if seen == 0 {
+			t.Fatalf("auto=%v: no topic was ever listed", auto)
+		}
+	}
+}

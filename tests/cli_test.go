@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -744,4 +746,63 @@ func TestCLIBench(t *testing.T) {
 	cliFails(t, bin, addr, 2, []string{"--records must be positive"}, "bench", "produce", "-n", "0")
 	cliFails(t, bin, addr, 2, []string{"bad --acks"}, "bench", "produce", "--acks", "2")
 	cliFails(t, bin, addr, 2, []string{"--record-size at least 8"}, "bench", "e2e", "--record-size", "4")
+}
+
+// tlog produce stops on the first Ctrl-C even when the agent never
+// answers (paused after the first record, and before it was reached at
+// all), saying how many records were left without an acknowledgement.
+func TestCLIProduceStopsOnFirstInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a tlog process")
+	}
+	bin := tlogtest.BuildTlog(t)
+	dev := tlogtest.StartDev(t, bin, t.TempDir())
+	cliOK(t, bin, dev.Addr, "", "topic", "create", "stuck", "--partitions", "1")
+	for _, when := range []string{"while waiting for acknowledgements", "while connecting"} {
+		cmd := exec.Command(bin, "--brokers", dev.Addr, "produce", "stuck")
+		cmd.Env = append(os.Environ(), "TLOG_BROKERS=")
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if when == "while connecting" {
+			dev.Pause()
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if when == "while waiting for acknowledgements" {
+			io.WriteString(in, "first\n")
+			time.Sleep(1500 * time.Millisecond) // connected, first record acknowledged
+			dev.Pause()
+			io.WriteString(in, "second\nthird\n")
+		}
+		time.Sleep(time.Second)
+		sent := time.Now()
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Fatalf("%s: exit %v\n%s", when, err, errb.String())
+			}
+			if !strings.Contains(errb.String(), "interrupted") {
+				t.Fatalf("%s: stderr: %s", when, errb.String())
+			}
+			if when == "while waiting for acknowledgements" && !strings.Contains(errb.String(), "2 records unacknowledged") {
+				t.Fatalf("%s: stderr: %s", when, errb.String())
+			}
+			t.Logf("%s: stopped %v after Ctrl-C: %s", when, time.Since(sent).Round(time.Millisecond), strings.TrimSpace(errb.String()))
+		case <-time.After(5 * time.Second):
+			cmd.Process.Signal(syscall.SIGQUIT) // a goroutine dump for the failure
+			<-done
+			t.Fatalf("%s: still running 5 s after Ctrl-C\n%s", when, errb.String())
+		}
+		in.Close()
+		dev.Resume()
+	}
 }

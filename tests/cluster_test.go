@@ -307,11 +307,11 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 	// A paused agent answers nothing, so a request in flight to it when it
 	// stops waits for the client's own deadline (franz-go: the produce
 	// timeout, 10 s, plus 10 s): no broker can shorten that. In pause mode
-	// the producer bounds it at 2 s + 2 s, as a client that wants
+	// the producer bounds it at 2 s + 1 s, as a client that wants
 	// failover in seconds must.
 	var timeouts []kgo.Opt
 	if mode == chaosPause {
-		timeouts = []kgo.Opt{kgo.ProduceRequestTimeout(2 * time.Second), kgo.RequestTimeoutOverhead(2 * time.Second)}
+		timeouts = []kgo.Opt{kgo.ProduceRequestTimeout(2 * time.Second), kgo.RequestTimeoutOverhead(time.Second)}
 	}
 	prod := tlogtest.NewClient(t, seeds[0], append(timeouts, kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(250*time.Millisecond),
@@ -411,6 +411,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		parts  []int32
 	}
 	var faults []fault
+	var failovers []time.Duration
 	start := time.Now()
 	for i := 0; time.Duration(i+1)*period < duration; i++ {
 		time.Sleep(time.Until(start.Add(time.Duration(i+1) * period)))
@@ -452,8 +453,24 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		case chaosPause:
 			pr := c.Agents[victim].P
 			pr.Pause()
-			faults = append(faults, fault{at: time.Now(), victim: victim, parts: led})
-			time.Sleep(pause)
+			at := time.Now()
+			faults = append(faults, fault{at: at, victim: victim, parts: led})
+			// The cluster's own failover: until another agent's
+			// metadata names new leaders for all the victim led.
+			other := seeds[(victim+1)%int32(len(seeds))]
+			for time.Since(at) < pause {
+				v, _, err := describe(ctx, other, topic)
+				moved := err == nil
+				for _, p := range led {
+					moved = moved && v[p].leader >= 0 && v[p].leader != victim
+				}
+				if moved {
+					failovers = append(failovers, time.Since(at))
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(time.Until(at.Add(pause)))
 			pr.Resume()
 		}
 	}
@@ -583,6 +600,13 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 	t.Logf("%d %ss over %v; %d records acknowledged, %d read; %d lost, %d duplicated, %d out of order, %d inconsistent reads",
 		len(faults), what, time.Since(start).Round(time.Second), acked.N, fresh.n, lost, len(dups), len(reorders), len(obs.errs))
 	t.Logf("produce unavailable after each %s: %s", what, strings.Join(per, "; "))
+	if mode == chaosPause {
+		var fs []string
+		for _, f := range failovers {
+			fs = append(fs, f.Round(time.Millisecond).String())
+		}
+		t.Logf("failover (another agent's metadata names new leaders) after each pause: %s", strings.Join(fs, ", "))
+	}
 	t.Logf("longest produce unavailability after a %s: %v; longest gap between acknowledgements of one partition: %v (partition %d)",
 		what, worst.Round(time.Millisecond), worstGap.Round(time.Millisecond), gapPart)
 	if len(obs.errs) > 0 {
@@ -766,6 +790,20 @@ func TestProcClusterStatusAndDrain(t *testing.T) {
 
 	cliFails(t, bin, seeds, 2, []string{"bad agent id"}, "cluster", "drain", "x")
 	cliFails(t, bin, seeds, 1, []string{"agent 9", "not registered"}, "cluster", "drain", "9")
+	// With a topic on all three agents there is nowhere to move its
+	// replicas: refused at once, saying why, and nothing is marked.
+	cliOK(t, bin, seeds, "", "topic", "create", "everywhere", "--partitions", "1", "--replication-factor", "3")
+	began := time.Now()
+	cliFails(t, bin, seeds, 1, []string{"cannot be drained", "everywhere/0", "replication factor"}, "cluster", "drain", "2")
+	if d := time.Since(began); d > 10*time.Second {
+		t.Fatalf("the refusal took %v", d)
+	}
+	for _, a := range get().Agents {
+		if a.State != "live" {
+			t.Fatalf("agent %d is %s after a refused drain", a.ID, a.State)
+		}
+	}
+	cliOK(t, bin, seeds, "", "topic", "delete", "everywhere")
 	r := cliOK(t, bin, seeds, "", "cluster", "drain", "1")
 	if !strings.Contains(r.stdout, "agent 1 is drained") {
 		t.Fatalf("drain: %s", r)

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -36,6 +39,28 @@ func main() {
 	}
 }
 
+// interruptWatchdog makes a client command end on the first Ctrl-C (or
+// SIGTERM) even where a library call it waits on does not heed its
+// context (a connection to a stopped agent): commands handle the signal
+// themselves and return within moments; one that has not after
+// interruptGrace is ended here, and a second signal ends it at once.
+// The agents (dev, agent) shut down on their own terms instead.
+func interruptWatchdog() {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		select {
+		case <-sig:
+		case <-time.After(interruptGrace):
+		}
+		fmt.Fprintln(os.Stderr, "tlog: interrupted")
+		os.Exit(130)
+	}()
+}
+
+const interruptGrace = 2 * time.Second
+
 func newApp() *cli.App {
 	return &cli.App{
 		Name:                 "tlog",
@@ -45,6 +70,12 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "brokers", Aliases: []string{"b"}, EnvVars: []string{"TLOG_BROKERS"},
 				Value: "127.0.0.1:9092", Usage: "comma-separated Kafka addresses of tlog agents"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Before: func(c *cli.Context) error {
+			if cmd := c.Args().First(); cmd != "dev" && cmd != "agent" {
+				interruptWatchdog()
+			}
+			return nil
 		},
 		Commands: []*cli.Command{
 			devCommand(), agentCommand(),

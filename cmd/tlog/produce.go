@@ -177,6 +177,7 @@ func runProduce(c *cli.Context, args []string) error {
 
 	var (
 		acked    atomic.Int64
+		inflight atomic.Int64 // handed to the client, no outcome yet
 		mu       sync.Mutex
 		firstErr error
 		errLine  int64
@@ -259,9 +260,11 @@ read:
 			if lineTimestamps {
 				rctx, cancel = context.WithTimeoutCause(ctx, c.Duration("timeout"), kgo.ErrRecordTimeout)
 			}
+			inflight.Add(1)
 			cl.Produce(rctx, r, func(_ *kgo.Record, err error) {
 				defer wg.Done()
 				defer cancel()
+				defer inflight.Add(-1)
 				if err != nil && rctx.Err() != nil && ctx.Err() == nil {
 					err = context.Cause(rctx)
 				}
@@ -274,8 +277,23 @@ read:
 		}
 	}
 	// Wait for everything sent to be acknowledged or to fail (bounded by
-	// --timeout per record; at once for records not yet sent on Ctrl-C).
-	wg.Wait()
+	// --timeout per record). Ctrl-C (or SIGTERM) ends the wait at once:
+	// records still in flight then are reported as unacknowledged (they
+	// may or may not have been stored), since a broker that never answers
+	// must not hold the command.
+	allDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(allDone)
+	}()
+	select {
+	case <-allDone:
+	case <-ctx.Done():
+		select {
+		case <-allDone:
+		case <-time.After(200 * time.Millisecond): // answers already on their way
+		}
+	}
 	interrupted = interrupted || ctx.Err() != nil
 	stopRate()
 
@@ -292,6 +310,9 @@ read:
 	switch {
 	case interrupted:
 		summary()
+		if pending := inflight.Load(); pending > 0 {
+			return fail(130, "interrupted with %s unacknowledged (each may or may not have been stored)", plural(int(pending), "record"))
+		}
 		return fail(130, "interrupted")
 	case badLine != nil:
 		summary()
