@@ -10,6 +10,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"github.com/tlog-io/tlog/agent/wal"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -102,12 +103,22 @@ func (a *Agent) markRecovered() {
 // agent (tlog dev) must hold the controller lease: it journals its own
 // flushes and metadata changes. Agents that follow another controller
 // arrive with the cluster change and will be ready while they do.
+// Ready reports what /readyz answers: whether the agent can serve, and if
+// not, why.
+func (a *Agent) Ready() (bool, string) { return a.readiness() }
+
 func (a *Agent) readiness() (bool, string) {
 	if !a.obs.admin.recovered.Load() {
 		return false, "starting: taking the controller lease and replaying the write-ahead log"
 	}
 	if a.ctx.Err() != nil {
 		return false, "shutting down"
+	}
+	if n := a.partitionsAwaitingEpoch(); n > 0 {
+		// Metadata names it leader of these, but at epochs from before
+		// it restarted: it refuses them until the controller gives new
+		// ones, so it cannot serve them yet.
+		return false, fmt.Sprintf("waiting for new leader epochs for %d partitions it led before restarting", n)
 	}
 	if a.meta.IsController() {
 		return true, ""
@@ -138,4 +149,18 @@ func (a *Agent) AdminAddr() string {
 		return ""
 	}
 	return a.obs.admin.ln.Addr().String()
+}
+
+// partitionsAwaitingEpoch counts the partitions metadata names this agent
+// leader of at an epoch given before this process started.
+func (a *Agent) partitionsAwaitingEpoch() int {
+	n := 0
+	for _, mt := range a.meta.State().Topics {
+		for i := range mt.Partitions {
+			if a.awaitingEpoch(&mt.Partitions[i], wal.NewPartKey(mt.ID, int32(i))) {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -722,16 +722,28 @@ func roleChanged(old, cur *metadata.Partition) bool {
 func (a *Agent) roleFor(mt *metadata.Topic, mp *metadata.Partition, key wal.PartKey) partition.Role {
 	self := a.cfg.ID
 	replica := slices.Contains(mp.Replicas, self)
-	leader := replica && mp.Leader == self
-	if e, ok := a.startEpoch[key]; ok && mp.LeaderEpoch <= e {
-		leader = false
-	}
+	leader := replica && mp.Leader == self && !a.awaitingEpoch(mp, key)
 	rf := len(mp.Replicas)
 	if len(mp.Target) > 0 {
 		rf = len(mp.Target)
 	}
 	minISR := int(configInt(mt.Configs, "min.insync.replicas", int64(min(2, rf))))
 	return partition.Role{Leader: leader, Epoch: mp.LeaderEpoch, Self: self, ISR: mp.ISR, Replicas: mp.Replicas, MinISR: max(minISR, 1)}
+}
+
+// awaitingEpoch reports whether metadata names this agent leader at an
+// epoch it was given before this process started: it must wait for the
+// controller's new epoch (see metadata.Partition.LeaderIncarnation).
+func (a *Agent) awaitingEpoch(mp *metadata.Partition, key wal.PartKey) bool {
+	if mp.Leader != a.cfg.ID {
+		return false
+	}
+	if mp.LeaderIncarnation != 0 {
+		return mp.LeaderIncarnation != a.incarnation
+	}
+	// Written before incarnations were kept: the epoch it led at start.
+	e, ok := a.startEpoch[key]
+	return ok && mp.LeaderEpoch <= e
 }
 
 func (a *Agent) topicByName(name string) *topic {

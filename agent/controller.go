@@ -492,7 +492,14 @@ func electionCmds(st *metadata.State, restarted map[int32]bool) []metadata.Comma
 	forEachPartition(st, func(t *metadata.Topic, p *metadata.Partition) {
 		isLive := func(id int32) bool { return live(st, id) }
 		isr := filter(p.ISR, isLive)
-		if p.Leader >= 0 && isLive(p.Leader) && !restarted[p.Leader] {
+		// The leader restarted since it was given this epoch: seen in
+		// this tick's registrations, or (durably, so a restart whose
+		// elections take several entries, or a new controller, still
+		// finishes them) from the incarnation the epoch was given to.
+		leaderRestarted := p.Leader >= 0 && (restarted[p.Leader] ||
+			(p.LeaderIncarnation != 0 && st.Agents[p.Leader].Incarnation != p.LeaderIncarnation))
+		restarted := func(id int32) bool { return leaderRestarted && id == p.Leader }
+		if p.Leader >= 0 && isLive(p.Leader) && !leaderRestarted {
 			if len(isr) < len(p.ISR) {
 				cmds = append(cmds, metadata.SetISR{TopicID: t.ID, Partition: p.Index, LeaderEpoch: p.LeaderEpoch, ISRVersion: p.ISRVersion, ISR: isr})
 			}
@@ -502,8 +509,8 @@ func electionCmds(st *metadata.State, restarted map[int32]bool) []metadata.Comma
 		// not draining and not the restarted agent itself.
 		var pick int32 = -1
 		for _, pass := range []func(int32) bool{
-			func(id int32) bool { return !restarted[id] && !st.Agents[id].Draining },
-			func(id int32) bool { return !restarted[id] },
+			func(id int32) bool { return !restarted(id) && !st.Agents[id].Draining },
+			func(id int32) bool { return !restarted(id) },
 			func(int32) bool { return true },
 		} {
 			for _, id := range p.Replicas {

@@ -434,14 +434,15 @@ func (tx *txn) checkSpec(i int, spec PartitionSpec) error {
 	return nil
 }
 
-func newPartitions(first int, specs []PartitionSpec) []Partition {
+func newPartitions(s *State, first int, specs []PartitionSpec) []Partition {
 	out := make([]Partition, len(specs))
 	for i, sp := range specs {
 		out[i] = Partition{
-			Index:    int32(first + i),
-			Leader:   sp.Leader,
-			Replicas: slices.Clone(sp.Replicas),
-			ISR:      slices.Clone(sp.Replicas),
+			Index:             int32(first + i),
+			Leader:            sp.Leader,
+			LeaderIncarnation: s.Agents[sp.Leader].Incarnation,
+			Replicas:          slices.Clone(sp.Replicas),
+			ISR:               slices.Clone(sp.Replicas),
 		}
 	}
 	return out
@@ -555,7 +556,7 @@ func (c CreateTopic) apply(tx *txn) error {
 	cfg := make(map[string]string, len(c.Configs))
 	maps.Copy(cfg, c.Configs)
 	topics, names := tx.topics()
-	topics[c.ID] = &Topic{ID: c.ID, Name: c.Name, Configs: cfg, Partitions: newPartitions(0, c.Partitions), Created: c.Created}
+	topics[c.ID] = &Topic{ID: c.ID, Name: c.Name, Configs: cfg, Partitions: newPartitions(tx.s, 0, c.Partitions), Created: c.Created}
 	names[c.Name] = c.ID
 	tx.ownedTopics[c.ID] = true
 	return nil
@@ -593,7 +594,7 @@ func (c CreatePartitions) apply(tx *txn) error {
 	if t, err = tx.mutTopic(c.TopicID); err != nil {
 		return fail(err)
 	}
-	t.Partitions = append(t.Partitions, newPartitions(len(t.Partitions), c.New)...)
+	t.Partitions = append(t.Partitions, newPartitions(tx.s, len(t.Partitions), c.New)...)
 	return nil
 }
 
@@ -680,6 +681,10 @@ func (c SetLeader) apply(tx *txn) error {
 		return fail(err)
 	}
 	p.Leader, p.LeaderEpoch, p.ISR = c.Leader, c.LeaderEpoch, slices.Clone(c.ISR)
+	p.LeaderIncarnation = 0
+	if c.Leader >= 0 {
+		p.LeaderIncarnation = tx.s.Agents[c.Leader].Incarnation
+	}
 	p.ISRVersion++
 	return nil
 }

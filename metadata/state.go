@@ -48,6 +48,12 @@ type Partition struct {
 	// version it was decided against, so a leader acting on a stale view
 	// cannot undo the controller's change.
 	ISRVersion int32 `json:"isr_version,omitempty"`
+	// LeaderIncarnation is the leader's registered incarnation when it was
+	// given this epoch (0 in metadata written before it was kept). A
+	// leader that has restarted since must not lead at this epoch: its
+	// previous process may have streamed batches to followers that never
+	// reached its own WAL, so the same epoch could assign an offset twice.
+	LeaderIncarnation int64 `json:"leader_incarnation,omitempty"`
 	// Target is the replica set a reassignment is moving to (empty when
 	// none is in progress); until it completes, Replicas holds both.
 	Target     []int32      `json:"target,omitempty"`
