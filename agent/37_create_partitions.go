@@ -48,10 +48,10 @@ func (a *Agent) createPartitions(r *request, rt kmsg.CreatePartitionsRequestTopi
 	if rt.Count <= have {
 		return fmt.Errorf("%w: topic has %d partitions, asked for %d (partitions can only be added)", errInvalidPartitions, have, rt.Count)
 	}
-	if rt.Count > 100000 {
-		return fmt.Errorf("%w: %d partitions is more than 100000", errInvalidPartitions, rt.Count)
-	}
 	add := int(rt.Count - have)
+	if err := checkPartitionLimits(st, int(have), add); err != nil {
+		return err
+	}
 	var specs []metadata.PartitionSpec
 	if len(rt.Assignment) > 0 {
 		if len(rt.Assignment) != add {

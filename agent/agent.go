@@ -363,12 +363,18 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: open metadata: %w", err)
 	}
+	total := 0
 	for _, mt := range a.meta.State().Topics {
+		total += len(mt.Partitions)
 		for i, mp := range mt.Partitions {
 			if mp.Leader == cfg.ID {
 				a.startEpoch[wal.NewPartKey(mt.ID, int32(i))] = mp.LeaderEpoch
 			}
 		}
+	}
+	if total > MaxClusterPartitions {
+		a.log.Warn("the cluster has more partitions than an agent is known to serve well; expect slow restarts and a busy controller",
+			"partitions", total, "limit", MaxClusterPartitions)
 	}
 	if a.standalone() {
 		if err := a.becomeController(ctx); err != nil {

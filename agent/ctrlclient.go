@@ -137,15 +137,44 @@ func (a *Agent) heartbeat() peer.Heartbeat {
 	}
 }
 
+// awaitWatch warns when this agent cannot serve partitions metadata says
+// it leads because their epochs predate its restart and the controller
+// has not replaced them for a while (readiness says so too).
+type awaitWatch struct {
+	next, since time.Time
+	warned      time.Time
+}
+
+func (w *awaitWatch) check(a *Agent) {
+	now := time.Now()
+	if now.Before(w.next) {
+		return
+	}
+	w.next = now.Add(5 * time.Second) // a scan of every partition
+	n := a.partitionsAwaitingEpoch()
+	switch {
+	case n == 0:
+		w.since = time.Time{}
+	case w.since.IsZero():
+		w.since = now
+	case now.Sub(w.since) > 10*time.Second && now.Sub(w.warned) > 30*time.Second:
+		w.warned = now
+		a.log.Warn("cannot serve partitions this agent leads: still waiting for new leader epochs after its restart",
+			"partitions", n, "waiting", now.Sub(w.since).Round(time.Second), "controller", a.meta.ControllerID())
+	}
+}
+
 // run heartbeats until the agent stops.
 func (cc *ctrlClient) run() {
 	a := cc.a
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
+	var awaiting awaitWatch
 	for {
 		a.checkSession()
 		cc.beat()
 		a.checkSession()
+		awaiting.check(a)
 		select {
 		case <-a.ctx.Done():
 			cc.closeConn()

@@ -1265,3 +1265,28 @@ func TestMetadataNeverListsATopicWithoutPartitions(t *testing.T) {
 		}
 	}
 }
+
+// CreateTopics and CreatePartitions past MaxTopicPartitions are refused
+// with INVALID_PARTITIONS and a message; nothing is created.
+func TestTopicPartitionLimitOnTheWire(t *testing.T) {
+	a := startAgent(t, noAutoCreate)
+	c := dialRaw(t, a.Addr())
+	req := createTopicsReq(false, topicSpec{name: "huge", partitions: agent.MaxTopicPartitions + 1, rf: 1})
+	r := do[*kmsg.CreateTopicsResponse](c, 4, req)
+	if r.Topics[0].ErrorCode != kerr.InvalidPartitions.Code || !strings.Contains(deref(r.Topics[0].ErrorMessage), "at most") {
+		t.Fatalf("create: %d %q", r.Topics[0].ErrorCode, deref(r.Topics[0].ErrorMessage))
+	}
+	createTopic(t, c, "grow", 2, nil)
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cpt := kmsg.NewCreatePartitionsRequestTopic()
+	cpt.Topic, cpt.Count = "grow", agent.MaxTopicPartitions+1
+	cp.Topics = append(cp.Topics, cpt)
+	cp.TimeoutMillis = 5000
+	pr := do[*kmsg.CreatePartitionsResponse](c, 1, cp)
+	if pr.Topics[0].ErrorCode != kerr.InvalidPartitions.Code {
+		t.Fatalf("create partitions: %d", pr.Topics[0].ErrorCode)
+	}
+	if md := metadata(c, "huge", "grow"); len(md.Topics[1].Partitions) != 2 || md.Topics[0].ErrorCode == 0 {
+		t.Fatalf("metadata after refusals: %+v", md.Topics)
+	}
+}
