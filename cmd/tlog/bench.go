@@ -44,6 +44,7 @@ func benchCommand() *cli.Command {
 					&cli.IntFlag{Name: "max-buffered", Value: 10_000, Usage: "records in flight at most (bounds queueing in the latency figures)"},
 					&cli.BoolFlag{Name: "idempotent", Value: true, Usage: "idempotent producer (needs acks=all)"},
 					&cli.StringFlag{Name: "compression", Value: "none", Usage: "none, gzip, snappy, lz4 or zstd"},
+					&cli.StringFlag{Name: "payload", Value: "random", Usage: "random (incompressible) or text (JSON-like, compresses about 5x)"},
 				}, common...),
 				Action: benchProduce,
 			},
@@ -213,9 +214,23 @@ func benchProduce(c *cli.Context) error {
 	}
 
 	// Distinct random values from a pool larger than any batch, so
-	// compression can't flatter the figures.
+	// compression can't flatter the figures; or text that compresses as
+	// JSON events do, to measure what compression costs.
 	pool := make([]byte, 64<<20+size)
-	rand.Read(pool)
+	switch c.String("payload") {
+	case "random":
+		rand.Read(pool)
+	case "text":
+		words := []string{"order", "customer", "paid", "shipped", "sku", "qty", "price", "EUR", "warehouse", "status", "true", "false"}
+		var r [8]byte
+		for i := 0; i < len(pool); {
+			rand.Read(r[:])
+			w := fmt.Sprintf(`"%s":%d,`, words[int(r[0])%len(words)], binary.LittleEndian.Uint16(r[1:])%1000)
+			i += copy(pool[i:], w)
+		}
+	default:
+		return fail(2, "bad --payload %q: use random or text", c.String("payload"))
+	}
 	valueAt := func(i int) []byte {
 		off := (i * size) % (len(pool) - size)
 		return pool[off : off+size : off+size]

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Runs chosen broker tests of librdkafka's own suite against a fresh
+# `tlog dev --group-initial-rebalance-delay 0s`.
+#
+#   bash tests/compat/librdkafka.sh             # the selected set below
+#   bash tests/compat/librdkafka.sh 0030 0084   # only these tests
+#
+# The suite comes from Debian's librdkafka source package (2.0.2, with its
+# tests/): a deb-src entry for bookworm main is added if none exists, the
+# source is fetched with `apt-get source --download-only`, and the library
+# and test runner are built once into $LIBRDKAFKA_CACHE (default
+# ~/.cache/tlog/librdkafka-2.0.2) and reused afterwards. Needs root for
+# apt-get (as CI has), gcc and make.
+#
+# Environment:
+#   TLOG_LOG_LEVEL     tlog's --log-level (default info)
+#   LIBRDKAFKA_CACHE   where the built suite is kept
+#   COMPAT_VERBOSE=1   print every test's output, not only failures'
+#
+# The selection, and why the other broker tests are left out, is in
+# docs/compatibility.md; keep the two in sync.
+set -euo pipefail
+
+# Broker tests (0000-0999 that talk to a cluster) selected: each passes
+# against tlog; see docs/compatibility.md for the rest.
+SELECTED=(
+	0001 0002 0005 0007 0008 0011 0012 0013 0014 0015 0017 0018 0019 0020
+	0021 0022 0026 0028 0029 0030 0031 0033 0034 0036 0038 0039 0040 0041
+	0042 0044 0045 0046 0047 0048 0049 0050 0051 0052 0053 0054 0055 0056
+	0057 0058 0059 0060 0061 0062 0063 0064 0065 0066 0067 0068 0069 0070
+	0071 0072 0073 0074 0075 0076 0077 0078 0079 0080 0081 0082 0083 0084
+	0085 0086 0088 0089 0090 0091 0092 0093 0094 0095 0097 0098 0099 0100
+	0101 0102 0103 0104 0105 0106 0107 0109 0110 0111 0112 0113 0114 0115
+	0116 0117 0118 0119 0120 0121 0122 0123 0124 0125 0126 0127 0128 0129
+	0130 0131 0132 0133 0134 0135 0136 0137
+)
+if [ "$#" -gt 0 ]; then
+	tests=("$@")
+else
+	tests=("${SELECTED[@]}")
+fi
+
+version=2.0.2
+cache=${LIBRDKAFKA_CACHE:-$HOME/.cache/tlog/librdkafka-$version}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# ---- the suite: fetched and built once ----
+if [ ! -x "$cache/tests/test-runner" ]; then
+	echo "fetching librdkafka $version's source from Debian..."
+	if ! grep -rqs '^Types: deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
+		cat >/etc/apt/sources.list.d/tlog-deb-src.sources <<-EOF
+			Types: deb-src
+			URIs: http://deb.debian.org/debian
+			Suites: bookworm
+			Components: main
+			Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+		EOF
+	fi
+	apt-get update -qq
+	src=$(mktemp -d "${TMPDIR:-/tmp}/librdkafka-src.XXXXXX")
+	(cd "$src" && apt-get source --download-only "librdkafka=$version-1" >/dev/null 2>&1 || apt-get source --download-only librdkafka)
+	rm -rf "$cache"
+	mkdir -p "$(dirname "$cache")"
+	tar -xzf "$src"/librdkafka_"$version".orig.tar.gz -C "$src"
+	mv "$src/librdkafka-$version" "$cache"
+	rm -rf "$src"
+	echo "building librdkafka and its test runner (a few minutes, once)..."
+	(
+		cd "$cache"
+		# Plaintext only: tlog's listener has no TLS or SASL yet.
+		./configure --disable-ssl --disable-gssapi --disable-sasl --disable-curl \
+			--disable-zstd --disable-lz4-ext --disable-syslog >/dev/null
+		make -j"$(nproc)" libs >/dev/null
+		make -C tests -j"$(nproc)" build >/dev/null
+	)
+fi
+
+# ---- tlog dev ----
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlog-rdk.XXXXXX")
+pid=""
+status=1
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	if [ "$status" -ne 0 ] && [ -f "$tmp/tlog.log" ]; then
+		echo "---- last 100 lines of tlog's log ($tmp/tlog.log) ----" >&2
+		tail -n 100 "$tmp/tlog.log" >&2 || true
+		echo "---- (data and logs kept in $tmp) ----" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cd "$root"
+go build -o "$tmp/tlog" ./cmd/tlog
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+addr="127.0.0.1:$port"
+"$tmp/tlog" --log-level "${TLOG_LOG_LEVEL:-info}" dev --data "$tmp/data" --listen "$addr" \
+	--group-initial-rebalance-delay 0s >"$tmp/tlog.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+	kill -0 "$pid" 2>/dev/null || { echo "tlog exited before accepting connections" >&2; exit 1; }
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+	sleep 0.1
+done
+echo "tlog dev is serving on $addr (pid $pid, log $tmp/tlog.log)"
+
+cat >"$tmp/test.conf" <<EOF
+bootstrap.servers=$addr
+test.timeout.multiplier=2
+EOF
+
+# ---- the tests, one runner each so one hang cannot take the rest ----
+passed=() failed=()
+for t in "${tests[@]}"; do
+	start=$(date +%s)
+	set +e
+	(cd "$cache/tests" && RDKAFKA_TEST_CONF="$tmp/test.conf" TESTS="$t" TEST_KAFKA_VERSION=3.5.0 \
+		timeout 300 ./test-runner -p1 >"$tmp/test-$t.log" 2>&1)
+	rc=$?
+	set -e
+	took=$(($(date +%s) - start))
+	if [ "$rc" -eq 0 ]; then
+		passed+=("$t")
+		echo "PASS $t (${took}s)"
+		[ "${COMPAT_VERBOSE:-0}" = 1 ] && cat "$tmp/test-$t.log"
+	else
+		failed+=("$t")
+		echo "FAIL $t (${took}s, exit $rc)"
+		tail -n 40 "$tmp/test-$t.log" | sed 's/^/    /'
+	fi
+done
+echo
+echo "librdkafka $version broker tests against tlog: ${#passed[@]} passed, ${#failed[@]} failed"
+if [ "${#failed[@]}" -gt 0 ]; then
+	echo "failed: ${failed[*]}"
+	exit 1
+fi
+status=0
