@@ -204,14 +204,7 @@ func TestPipelinedOffsetCommitsApplyInOrder(t *testing.T) {
 	a := startAgent(t)
 	c := dialRaw(t, a.Addr())
 	createTopic(t, c, "po", 1, nil)
-	fc := kmsg.NewPtrFindCoordinatorRequest()
-	fc.CoordinatorKey = "pipelined"
-	tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if r := do[*kmsg.FindCoordinatorResponse](c, 3, fc); r.ErrorCode != 0 {
-			return fmt.Errorf("find coordinator: %d", r.ErrorCode)
-		}
-		return nil
-	})
+	waitCoordinator(t, c, "pipelined")
 	commit := func(off int64) *kmsg.OffsetCommitRequest {
 		req := kmsg.NewPtrOffsetCommitRequest()
 		req.SetVersion(8)
@@ -262,14 +255,7 @@ func TestOffsetCommitUnknownTopic(t *testing.T) {
 	a := startAgent(t, noAutoCreate)
 	c := dialRaw(t, a.Addr())
 	createTopic(t, c, "known", 1, nil)
-	fc := kmsg.NewPtrFindCoordinatorRequest()
-	fc.CoordinatorKey = "g-unknown"
-	tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if r := do[*kmsg.FindCoordinatorResponse](c, 3, fc); r.ErrorCode != 0 {
-			return fmt.Errorf("find coordinator: %d", r.ErrorCode)
-		}
-		return nil
-	})
+	waitCoordinator(t, c, "g-unknown")
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group, req.Generation = "g-unknown", -1
 	for _, tp := range []struct {
@@ -307,4 +293,18 @@ func TestOffsetCommitUnknownTopic(t *testing.T) {
 			}
 		}
 	}
+}
+
+// waitCoordinator waits until FindCoordinator for group succeeds (the
+// first one creates __consumer_offsets).
+func waitCoordinator(t *testing.T, c *rawConn, group string) {
+	t.Helper()
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = group
+	tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if r := do[*kmsg.FindCoordinatorResponse](c, 3, fc); r.ErrorCode != 0 {
+			return fmt.Errorf("find coordinator: %d", r.ErrorCode)
+		}
+		return nil
+	})
 }

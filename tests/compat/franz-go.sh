@@ -57,58 +57,10 @@ fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlog-compat.XXXXXX")
-pid=""
-status=1
-
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	if [ "$status" -ne 0 ] && [ -f "$tmp/tlog.log" ]; then
-		echo "---- last 200 lines of tlog's log ($tmp/tlog.log) ----" >&2
-		tail -n 200 "$tmp/tlog.log" >&2 || true
-		echo "---- (data and full log kept in $tmp) ----" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+# shellcheck source=lib.sh
+. "$root/tests/compat/lib.sh"
 cd "$root"
-
-echo "building tlog..."
-go build -o "$tmp/tlog" ./cmd/tlog
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-addr="127.0.0.1:$port"
-
-"$tmp/tlog" --log-level "${TLOG_LOG_LEVEL:-info}" dev --data "$tmp/data" --listen "$addr" >"$tmp/tlog.log" 2>&1 &
-pid=$!
-
-up=0
-for _ in $(seq 1 300); do # 300 × 0.1s = 30s
-	if ! kill -0 "$pid" 2>/dev/null; then
-		echo "tlog exited before accepting connections" >&2
-		exit 1
-	fi
-	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-		up=1
-		break
-	fi
-	sleep 0.1
-done
-if [ "$up" -ne 1 ]; then
-	echo "tlog did not accept connections on $addr within 30s" >&2
-	exit 1
-fi
-echo "tlog dev is serving on $addr (pid $pid, log $tmp/tlog.log)"
+start_tlog_dev
 
 regex="^($(IFS='|'; echo "${tests[*]}"))\$"
 verbose=()

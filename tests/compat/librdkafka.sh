@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs chosen broker tests of librdkafka's own suite against a fresh
-# `tlog dev --group-initial-rebalance-delay 0s`.
+# `tlog dev --group-initial-rebalance-delay 0s --partitions 4` (the suite
+# expects auto-created topics with 4 partitions, as its own test clusters
+# are configured).
 #
 #   bash tests/compat/librdkafka.sh             # the selected set below
 #   bash tests/compat/librdkafka.sh 0030 0084   # only these tests
@@ -25,14 +27,9 @@ set -euo pipefail
 # against tlog; see docs/compatibility.md for the rest.
 SELECTED=(
 	0001 0002 0005 0007 0008 0011 0012 0013 0014 0015 0017 0018 0019 0020
-	0021 0022 0026 0028 0029 0030 0031 0033 0034 0036 0038 0039 0040 0041
-	0042 0044 0045 0046 0047 0048 0049 0050 0051 0052 0053 0054 0055 0056
-	0057 0058 0059 0060 0061 0062 0063 0064 0065 0066 0067 0068 0069 0070
-	0071 0072 0073 0074 0075 0076 0077 0078 0079 0080 0081 0082 0083 0084
-	0085 0086 0088 0089 0090 0091 0092 0093 0094 0095 0097 0098 0099 0100
-	0101 0102 0103 0104 0105 0106 0107 0109 0110 0111 0112 0113 0114 0115
-	0116 0117 0118 0119 0120 0121 0122 0123 0124 0125 0126 0127 0128 0129
-	0130 0131 0132 0133 0134 0135 0136 0137
+	0021 0022 0026 0028 0029 0030 0031 0033 0034 0036 0040 0041 0042 0044
+	0046 0047 0048 0049 0050 0051 0053 0056 0058 0063 0065 0067 0069 0070
+	0072 0073 0074 0075 0076 0082 0083 0084 0085 0086 0089 0090 0091
 )
 if [ "$#" -gt 0 ]; then
 	tests=("$@")
@@ -77,42 +74,11 @@ fi
 
 # ---- tlog dev ----
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlog-rdk.XXXXXX")
-pid=""
-status=1
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	if [ "$status" -ne 0 ] && [ -f "$tmp/tlog.log" ]; then
-		echo "---- last 100 lines of tlog's log ($tmp/tlog.log) ----" >&2
-		tail -n 100 "$tmp/tlog.log" >&2 || true
-		echo "---- (data and logs kept in $tmp) ----" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+TLOG_LOG_TAIL=100
+# shellcheck source=lib.sh
+. "$root/tests/compat/lib.sh"
 cd "$root"
-go build -o "$tmp/tlog" ./cmd/tlog
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-addr="127.0.0.1:$port"
-"$tmp/tlog" --log-level "${TLOG_LOG_LEVEL:-info}" dev --data "$tmp/data" --listen "$addr" \
-	--group-initial-rebalance-delay 0s >"$tmp/tlog.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 300); do
-	kill -0 "$pid" 2>/dev/null || { echo "tlog exited before accepting connections" >&2; exit 1; }
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-	sleep 0.1
-done
-echo "tlog dev is serving on $addr (pid $pid, log $tmp/tlog.log)"
+start_tlog_dev --group-initial-rebalance-delay 0s --partitions 4
 
 cat >"$tmp/test.conf" <<EOF
 bootstrap.servers=$addr
@@ -124,8 +90,8 @@ passed=() failed=()
 for t in "${tests[@]}"; do
 	start=$(date +%s)
 	set +e
-	(cd "$cache/tests" && RDKAFKA_TEST_CONF="$tmp/test.conf" TESTS="$t" TEST_KAFKA_VERSION=3.5.0 \
-		timeout 300 ./test-runner -p1 >"$tmp/test-$t.log" 2>&1)
+	(cd "$cache/tests" && LD_LIBRARY_PATH="$cache/src:$cache/src-cpp" RDKAFKA_TEST_CONF="$tmp/test.conf" TESTS="$t" TEST_KAFKA_VERSION=3.5.0 \
+		timeout "${COMPAT_TEST_TIMEOUT:-300}" ./test-runner -p1 >"$tmp/test-$t.log" 2>&1)
 	rc=$?
 	set -e
 	took=$(($(date +%s) - start))
