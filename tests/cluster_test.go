@@ -227,7 +227,8 @@ const (
 // values, sequence numbers increasing with offsets in every partition,
 // the tailing consumer's reads monotonic, and a fresh consumer at the end
 // reading the same. Reported: the longest time any partition went
-// without an acknowledgement after each fault. TLOG_CHAOS_DURATION
+// without an acknowledgement after each fault. TLOG_CHAOS_CLIENT_DEFAULTS=1
+// leaves franz-go's request deadlines at their defaults. TLOG_CHAOS_DURATION
 // shortens or lengthens it; TLOG_CHAOS_BUCKET=file runs on a shared
 // directory instead of MinIO.
 func runProcChaos(t *testing.T, mode chaosMode) {
@@ -310,7 +311,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 	// the producer bounds it at 2 s + 1 s, as a client that wants
 	// failover in seconds must.
 	var timeouts []kgo.Opt
-	if mode == chaosPause {
+	if mode == chaosPause && os.Getenv("TLOG_CHAOS_CLIENT_DEFAULTS") == "" {
 		timeouts = []kgo.Opt{kgo.ProduceRequestTimeout(2 * time.Second), kgo.RequestTimeoutOverhead(time.Second)}
 	}
 	prod := tlogtest.NewClient(t, seeds[0], append(timeouts, kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
