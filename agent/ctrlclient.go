@@ -103,14 +103,14 @@ func (a *Agent) sessionLive() bool {
 // pause acts on the lapse before anything else.
 func (a *Agent) checkSession() bool {
 	live := a.sessionLive()
-	was := !a.client.sessLapsed.Swap(!live)
-	if live == was && live {
+	wasLapsed := a.client.sessLapsed.Swap(!live)
+	if live && !wasLapsed {
 		return true
 	}
 	switch {
 	case live:
 		a.log.Info("session with the controller live", "session_timeout", a.cfg.SessionTimeout)
-	case was:
+	case !wasLapsed:
 		a.log.Warn("session with the controller may have ended; leaders take only writes their in-sync followers guard", "session_timeout", a.cfg.SessionTimeout)
 	}
 	// While lapsed, every pass: partitions may have been added meanwhile.

@@ -326,10 +326,9 @@ type groupWriter struct {
 	a  *Agent
 	gc *groupCoord
 
-	mu          sync.Mutex
-	cond        *sync.Cond
-	queue       []groupWrite
-	outstanding int // appends not completed yet
+	mu    sync.Mutex
+	cond  *sync.Cond
+	queue []groupWrite
 	// inOrder holds the appends issued and not yet reported, oldest
 	// first: their completions run on whatever goroutine finishes them,
 	// but the coordinator hears of them in the order they were issued
@@ -356,12 +355,13 @@ func (w *groupWriter) deliver() {
 	}
 	w.delivering = true
 	for len(w.inOrder) > 0 && w.inOrder[0].ready {
+		// Popped only once reported: a snapshot waits for inOrder to
+		// empty, and must see this write in the coordinator's state.
 		r := w.inOrder[0]
-		w.inOrder = w.inOrder[1:]
 		w.mu.Unlock()
 		r.gw.done(r.base, r.err)
 		w.mu.Lock()
-		w.outstanding--
+		w.inOrder = w.inOrder[1:]
 		w.cond.Broadcast()
 	}
 	w.delivering = false
@@ -442,7 +442,7 @@ func (w *groupWriter) run() {
 		if gw.snapshot {
 			// Everything written before must be in the coordinator's
 			// state before it is captured.
-			for w.outstanding > 0 && !isStopped() {
+			for len(w.inOrder) > 0 && !isStopped() {
 				w.cond.Wait()
 			}
 			w.mu.Unlock()
@@ -506,7 +506,6 @@ func (w *groupWriter) append(gw groupWrite) {
 		}
 	}
 	w.mu.Lock()
-	w.outstanding++
 	w.inOrder = append(w.inOrder, res)
 	if len(chunks) == 0 {
 		res.ready = true // nothing to write

@@ -241,13 +241,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 	} else {
 		m := miniotest.StartProcess(t)
 		miniotest.CreateBucket(t, m.Endpoint(), m.AccessKey(), m.SecretKey(), "chaos")
-		t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey())
-		t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey())
-		t.Setenv("AWS_SESSION_TOKEN", "")
-		t.Setenv("AWS_PROFILE", "")
-		t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-		t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+		miniotest.SetCredentialsEnv(t, m)
 		bucket = fmt.Sprintf("s3://chaos/c?endpoint=%s&region=us-east-1", m.Endpoint())
 	}
 	bin := tlogtest.BuildTlog(t)
@@ -494,17 +488,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlogtest.CheckFor(t, 2*time.Minute, 200*time.Millisecond, func() error {
-		obs.mu.Lock()
-		defer obs.mu.Unlock()
-		for p := int32(0); p < parts; p++ {
-			e, _ := ends.Lookup(topic, p)
-			if obs.next[p] < e.Offset {
-				return fmt.Errorf("partition %d: consumer at %d of %d", p, obs.next[p], e.Offset)
-			}
-		}
-		return nil
-	})
+	tlogtest.CheckFor(t, 2*time.Minute, 200*time.Millisecond, func() error { return obs.reached(ends, topic) })
 	stopConsume()
 	<-consumed
 
@@ -517,15 +501,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		defer pcancel()
 		fcons.PollFetches(pctx).EachRecord(fresh.add)
-		fresh.mu.Lock()
-		defer fresh.mu.Unlock()
-		for p := int32(0); p < parts; p++ {
-			e, _ := ends.Lookup(topic, p)
-			if fresh.next[p] < e.Offset {
-				return fmt.Errorf("partition %d: fresh consumer at %d of %d", p, fresh.next[p], e.Offset)
-			}
-		}
-		return nil
+		return fresh.reached(ends, topic)
 	})
 	fcons.Close()
 
@@ -664,6 +640,19 @@ func (o *chaosObserver) add(r *kgo.Record) {
 		o.errs = append(o.errs, fmt.Sprintf("%d: read offset %d after %d", r.Partition, r.Offset, want-1))
 	}
 	o.next[r.Partition] = r.Offset + 1
+}
+
+// reached says which partition, if any, the consumer has not read to
+// its end offset yet.
+func (o *chaosObserver) reached(ends kadm.ListedOffsets, topic string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for p := range o.values {
+		if e, _ := ends.Lookup(topic, p); o.next[p] < e.Offset {
+			return fmt.Errorf("partition %d: consumer at %d of %d", p, o.next[p], e.Offset)
+		}
+	}
+	return nil
 }
 
 // check lists sequence numbers stored at two offsets, and offsets whose

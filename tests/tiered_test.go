@@ -56,15 +56,8 @@ func newMinIORig(t *testing.T, extra ...string) *minioRig {
 		data:   t.TempDir(),
 	}
 	miniotest.CreateBucket(t, m.Endpoint(), m.AccessKey(), m.SecretKey(), r.bucket)
-	// tlog dev takes credentials from the standard AWS chain; keep any
-	// config file or instance metadata on this machine out of it.
-	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey())
-	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey())
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	// tlog dev takes credentials from the standard AWS chain.
+	miniotest.SetCredentialsEnv(t, m)
 	r.bin = tlogtest.BuildTlog(t)
 	r.addr = tlogtest.FreeAddr(t)
 	url := fmt.Sprintf("s3://%s/%s?endpoint=%s&region=us-east-1", r.bucket, r.prefix, m.Endpoint())

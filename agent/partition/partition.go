@@ -431,7 +431,7 @@ func (p *Partition) SetSessionLapsed(lapsed bool) {
 	epoch := p.epoch
 	p.mu.Unlock()
 	for _, w := range failed {
-		w.done(fmt.Errorf("%w: this agent's session with the controller may have ended (epoch %d)", ErrNotLeader, epoch))
+		w.done(lapsedErr(epoch, nil))
 	}
 }
 
@@ -451,8 +451,21 @@ func (p *Partition) Deposed(epoch int32) {
 	p.waiters = nil
 	p.mu.Unlock()
 	for _, w := range failed {
-		w.done(fmt.Errorf("%w: a follower knows a leader epoch newer than %d", ErrNotLeader, epoch))
+		w.done(deposedErr(epoch))
 	}
+}
+
+// lapsedErr is ErrNotLeader for a leader whose session may have ended,
+// with the refusal it replaces (a sequence error), if any, as text only.
+func lapsedErr(epoch int32, instead error) error {
+	if instead != nil {
+		return fmt.Errorf("%w: this agent's session with the controller may have ended (epoch %d; %v)", ErrNotLeader, epoch, instead)
+	}
+	return fmt.Errorf("%w: this agent's session with the controller may have ended (epoch %d)", ErrNotLeader, epoch)
+}
+
+func deposedErr(epoch int32) error {
+	return fmt.Errorf("%w: a follower knows a leader epoch newer than %d", ErrNotLeader, epoch)
 }
 
 // followersFenceLocked reports whether a write with acks is acknowledged
@@ -601,10 +614,10 @@ func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error
 		return AppendResult{}, ErrNotLeader
 	case p.deposed:
 		p.mu.Unlock()
-		return AppendResult{}, fmt.Errorf("%w: a follower knows a leader epoch newer than %d", ErrNotLeader, p.epoch)
+		return AppendResult{}, deposedErr(p.epoch)
 	case p.lapsed && !p.followersFenceLocked(acks):
 		p.mu.Unlock()
-		return AppendResult{}, fmt.Errorf("%w: this agent's session with the controller may have ended (epoch %d)", ErrNotLeader, p.epoch)
+		return AppendResult{}, lapsedErr(p.epoch, nil)
 	case acks == -1 && len(p.role.ISR) < p.role.MinISR:
 		n, m := len(p.role.ISR), p.role.MinISR
 		p.mu.Unlock()
@@ -622,7 +635,7 @@ func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error
 			// sending it there is the answer, not a sequence error,
 			// which makes clients renumber and resend.
 			p.mu.Unlock()
-			return AppendResult{}, fmt.Errorf("%w: this agent's session with the controller may have ended (%v)", ErrNotLeader, err)
+			return AppendResult{}, lapsedErr(p.epoch, err)
 		}
 		if err != nil {
 			p.mu.Unlock()

@@ -268,3 +268,16 @@ func Client(endpoint, accessKey, secretKey string) *s3.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
 	})
 }
+
+// SetCredentialsEnv points the standard AWS credential chain of processes
+// the test starts (tlog agents) at m, and keeps any config file or
+// instance metadata on this machine out of it.
+func SetCredentialsEnv(t testing.TB, m *Process) {
+	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey())
+	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey())
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
