@@ -12,7 +12,7 @@
 # source is fetched with `apt-get source --download-only`, and the library
 # and test runner are built once into $LIBRDKAFKA_CACHE (default
 # ~/.cache/tlog/librdkafka-2.0.2) and reused afterwards. Needs root for
-# apt-get (as CI has), gcc and make.
+# apt-get (as CI has); it installs gcc, make and zlib's headers.
 #
 # Environment:
 #   TLOG_LOG_LEVEL     tlog's --log-level (default info)
@@ -54,6 +54,8 @@ if [ ! -x "$cache/tests/test-runner" ]; then
 		EOF
 	fi
 	apt-get update -qq
+	# The compilers, and zlib for gzip (0017 tests it); not in every image.
+	apt-get install -y -qq gcc g++ make zlib1g-dev >/dev/null
 	src=$(mktemp -d "${TMPDIR:-/tmp}/librdkafka-src.XXXXXX")
 	(cd "$src" && apt-get source --download-only "librdkafka=$version-1" >/dev/null 2>&1 || apt-get source --download-only librdkafka)
 	rm -rf "$cache"
