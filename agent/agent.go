@@ -268,8 +268,9 @@ type Agent struct {
 	restoring sync.Map // wal.PartKey → true while producer state loads
 
 	cache     *rangecache.Cache
-	obs       *observer    // metrics and the admin listener (metrics.go, admin.go)
-	walBytes  atomic.Int64 // unflushed bytes over all partitions
+	ranges    *rangecache.Reader // reads committed ranges through cache
+	obs       *observer          // metrics and the admin listener (metrics.go, admin.go)
+	walBytes  atomic.Int64       // unflushed bytes over all partitions
 	flushKick chan struct{}
 	stats     struct {
 		flushes, flushedBytes    atomic.Int64
@@ -311,6 +312,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	// Bucket calls are counted from the first one (metadata, flusher, cache).
 	obs := newObserver()
 	cfg.Bucket = tier.WithMetrics(cfg.Bucket, obs.reg)
+	cache := rangecache.New(cfg.Bucket, cfg.CacheBytes, cfg.Logger)
 	a := &Agent{
 		obs:       obs,
 		cfg:       cfg,
@@ -320,7 +322,8 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		conns:     make(map[*conn]struct{}),
 		peerConns: make(map[*peer.Conn]struct{}),
 
-		cache:       rangecache.New(cfg.Bucket, cfg.CacheBytes, cfg.Logger),
+		cache:       cache,
+		ranges:      rangecache.NewReader(cache),
 		flushKick:   make(chan struct{}, 1),
 		dataKick:    make(chan struct{}, 1),
 		pushes:      make(chan peer.Push, 4096),

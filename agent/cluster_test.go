@@ -16,7 +16,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
-	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 // produceN sends n records through cl (acks=all, idempotent by default)
@@ -390,8 +390,8 @@ func TestClusterZombieLeader(t *testing.T) {
 
 	// "Pause": no peers, no journal.
 	c.Cut(z)
-	zm.Bucket.SetError(tier.OpGet, tier.ErrInjected)
-	zm.Bucket.SetError(tier.OpList, tier.ErrInjected)
+	zm.Bucket.SetError(tiertest.OpGet, tiertest.ErrInjected)
+	zm.Bucket.SetError(tiertest.OpList, tiertest.ErrInjected)
 	tlogtest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		mp, _ := ctl.A.PartitionMeta("z", p)
 		if mp.Leader == z || mp.Leader < 0 || mp.LeaderEpoch <= before.LeaderEpoch {
@@ -447,8 +447,8 @@ func TestClusterZombieLeader(t *testing.T) {
 		return nil
 	})
 	// Then its journal reads: it learns, steps down and follows.
-	zm.Bucket.SetError(tier.OpGet, nil)
-	zm.Bucket.SetError(tier.OpList, nil)
+	zm.Bucket.SetError(tiertest.OpGet, nil)
+	zm.Bucket.SetError(tiertest.OpList, nil)
 	tlogtest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		if zm.A.Leads("z", p) {
 			return fmt.Errorf("the zombie still leads")
@@ -736,7 +736,7 @@ func TestClusterBucketOutage(t *testing.T) {
 	tlogtest.Produce(t, cl, acked, 200, mk(0))
 
 	for _, m := range c.Agents {
-		m.Bucket.SetOutage(tier.ErrInjected)
+		m.Bucket.SetOutage(tiertest.ErrInjected)
 	}
 	time.Sleep(3 * time.Second) // past the lease and a session
 	tlogtest.Produce(t, cl, acked, 200, mk(200))

@@ -2,8 +2,9 @@ package agent
 
 // Reads below a partition's flushedEnd come from segment objects: the
 // partition's committed ranges in metadata name the object, byte range and
-// CRC; the range cache fetches each range with one ranged GET, verifies it,
-// keeps it in memory, and reads the next range ahead for sequential
+// CRC; the range reader fetches a flush's range with one ranged GET, and a
+// compacted range a few blocks at a time through its object's footer index,
+// verifies what it read, keeps it in memory, and reads ahead for sequential
 // consumers. A fetch that reaches flushedEnd continues from the WAL.
 
 import (
@@ -78,19 +79,19 @@ func (a *Agent) readCold(ctx context.Context, t *topic, idx int32, offset int64,
 		}
 		return nil, 0, fmt.Errorf("%w: no segment holds offset %d of %s/%d", partition.ErrStorage, offset, t.name, idx)
 	}
-	ref := segs[i]
-	buf, err := a.cache.Get(ctx, rangeOf(ref))
+	ref := refOf(segs[i])
+	piece, err := a.ranges.Read(ctx, ref, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", partition.ErrStorage, err)
 	}
 	if i+1 < len(segs) {
-		a.cache.Prefetch(rangeOf(segs[i+1]))
+		a.ranges.Prefetch(refOf(segs[i+1]))
 	}
 	limit := maxBytes
 	if !minOne && limit <= 0 {
 		return nil, offset, nil
 	}
-	data, err := segment.Cut(buf, offset, max(limit, 0))
+	data, err := segment.Cut(piece.Data, offset, max(limit, 0))
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %s: %v", partition.ErrStorage, ref.Object, err)
 	}
@@ -101,14 +102,14 @@ func (a *Agent) readCold(ctx context.Context, t *topic, idx int32, offset int64,
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %s: %v", partition.ErrStorage, ref.Object, err)
 	}
-	if next > ref.LastOffset {
-		a.cache.Release(rangeOf(ref))
+	if next > piece.Through {
+		a.ranges.Done(piece)
 	}
 	return data, next, nil
 }
 
-func rangeOf(ref metadata.SegmentRef) rangecache.Range {
-	return rangecache.Range{Object: ref.Object, Pos: ref.Offset, Len: ref.Length, CRC: ref.CRC}
+func refOf(ref metadata.SegmentRef) rangecache.Ref {
+	return rangecache.Ref{Object: ref.Object, Pos: ref.Offset, Len: ref.Length, CRC: ref.CRC, FirstOffset: ref.FirstOffset, LastOffset: ref.LastOffset}
 }
 
 // endOffset is the offset after the last batch in data.

@@ -11,6 +11,7 @@ import (
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 // A steady trickle over many partitions makes many tiny ranges; the
@@ -18,7 +19,7 @@ import (
 // reads far fewer objects, the old objects are collected, and every record
 // still reads back in order.
 func TestCompactionBoundsManifest(t *testing.T) {
-	bucket := tier.NewFaulty(tier.NewMemBucket())
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
 	var a *agent.Agent
 	compacting := false
 	cfg := func(c *agent.Config) {

@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/tlog-io/tlog/metadata"
-	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 // Transient metadata failures reach clients as codes they retry, never as
@@ -21,7 +21,7 @@ func TestErrCodeTransientMetadata(t *testing.T) {
 		err  error
 		want int16
 	}{
-		{"journal write failed", fmt.Errorf("metadata: propose: write x: %w: %w", metadata.ErrUnavailable, tier.ErrInjected), kerr.RequestTimedOut.Code},
+		{"journal write failed", fmt.Errorf("metadata: propose: write x: %w: %w", metadata.ErrUnavailable, tiertest.ErrInjected), kerr.RequestTimedOut.Code},
 		{"unavailable at the controller", metadata.ErrorFromKind(metadata.ErrorKind(fmt.Errorf("%w: x", metadata.ErrUnavailable)), "x"), kerr.RequestTimedOut.Code},
 		{"controller unreachable", fmt.Errorf("%w: %w", metadata.ErrNotController, dial), kerr.NotController.Code},
 		{"journal lost twice", fmt.Errorf("metadata: propose: %w", metadata.ErrConflict), kerr.NotController.Code},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 var errSlowDown = errors.New("503 SlowDown (injected)")
@@ -56,7 +57,7 @@ func restartWithoutWAL(t *testing.T, close func() error, dir string, bucket tier
 // nothing acknowledged is lost, order is kept, and it all reaches the bucket.
 func TestFlakyBucket(t *testing.T) {
 	dir := t.TempDir()
-	bucket := tier.NewFaulty(tier.NewMemBucket())
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
 	a := tlogtest.StartAgent(t, dir, bucket, fastFlush, fastRetention)
 	createTopic(t, dialRaw(t, a.Addr()), "flaky", 8, nil)
 	prod := tlogtest.NewClient(t, a.Addr())
@@ -74,12 +75,12 @@ func TestFlakyBucket(t *testing.T) {
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
-			bucket.FailNext(tier.OpPutIfAbsent, 2, errSlowDown)
-			bucket.FailNext(tier.OpGetRange, 1, errSlowDown)
+			bucket.FailNext(tiertest.OpPutIfAbsent, 2, errSlowDown)
+			bucket.FailNext(tiertest.OpGetRange, 1, errSlowDown)
 			if i%3 == 0 {
-				bucket.SetLatency(tier.OpPutIfAbsent, 30*time.Millisecond)
+				bucket.SetLatency(tiertest.OpPutIfAbsent, 30*time.Millisecond)
 			} else {
-				bucket.SetLatency(tier.OpPutIfAbsent, 0)
+				bucket.SetLatency(tiertest.OpPutIfAbsent, 0)
 			}
 		}
 	}()
@@ -88,7 +89,7 @@ func TestFlakyBucket(t *testing.T) {
 	})
 	close(stop)
 	wg.Wait()
-	bucket.SetLatency(tier.OpPutIfAbsent, 0)
+	bucket.SetLatency(tiertest.OpPutIfAbsent, 0)
 	waitFlushed(t, a, "flaky", 8)
 	tlogtest.VerifyAll(t, a.Addr(), want, false)
 	addr := restartWithoutWAL(t, a.Close, dir, bucket)
@@ -179,13 +180,13 @@ func TestBucketOutage30s(t *testing.T) {
 		t.Skip("a 30-second outage: set TLOG_HEAVY=1 (.ci/run does)")
 	}
 	dir := t.TempDir()
-	bucket := tier.NewFaulty(tier.NewMemBucket())
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
 	a := tlogtest.StartAgent(t, dir, bucket, fastFlush, fastRetention)
 	createTopic(t, dialRaw(t, a.Addr()), "long", 4, nil)
 	prod := tlogtest.NewClient(t, a.Addr())
 	want := &tlogtest.Acked{}
 	tlogtest.Produce(t, prod, want, 1, func(int) *kgo.Record { return &kgo.Record{Topic: "long", Value: []byte("first")} })
-	bucket.SetOutage(tier.ErrInjected)
+	bucket.SetOutage(tiertest.ErrInjected)
 	start := time.Now()
 	for i := 0; time.Since(start) < 30*time.Second; i++ {
 		tlogtest.Produce(t, prod, want, 100, func(j int) *kgo.Record {

@@ -15,6 +15,7 @@ import (
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 func fastFlush(c *agent.Config) {
@@ -52,7 +53,7 @@ func listData(t *testing.T, b tier.Bucket) []tier.ObjectInfo {
 // deleted, a restarted agent serves all of it from the bucket alone.
 func TestFlushThenReplayWithoutWAL(t *testing.T) {
 	dir := t.TempDir()
-	bucket := tier.NewFaulty(tier.NewMemBucket())
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
 	a := tlogtest.StartAgent(t, dir, bucket, fastFlush)
 	createTopic(t, dialRaw(t, a.Addr()), "hist", 16, nil)
 
@@ -68,7 +69,7 @@ func TestFlushThenReplayWithoutWAL(t *testing.T) {
 	}
 	// Many partitions share each object: far fewer PUTs than partition
 	// flushes.
-	puts := bucket.Counts()[tier.OpPutIfAbsent]
+	puts := bucket.Counts()[tiertest.OpPutIfAbsent]
 	t.Logf("%d segment objects, %d conditional PUTs", len(objs), puts)
 
 	// Reads across bucket and WAL while running.
@@ -102,7 +103,7 @@ func TestFlushThenReplayWithoutWAL(t *testing.T) {
 // flushes, and once the bucket returns everything flushes and reads back.
 func TestBucketOutageKeepsAcknowledging(t *testing.T) {
 	dir := t.TempDir()
-	bucket := tier.NewFaulty(tier.NewMemBucket())
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
 	a := tlogtest.StartAgent(t, dir, bucket, fastFlush)
 	createTopic(t, dialRaw(t, a.Addr()), "outage", 4, nil)
 
@@ -113,7 +114,7 @@ func TestBucketOutageKeepsAcknowledging(t *testing.T) {
 	tlogtest.Produce(t, prod, want, 1, func(i int) *kgo.Record {
 		return &kgo.Record{Topic: "outage", Value: []byte("before")}
 	})
-	bucket.SetOutage(tier.ErrInjected)
+	bucket.SetOutage(tiertest.ErrInjected)
 	tlogtest.Produce(t, prod, want, 5_000, func(i int) *kgo.Record {
 		return &kgo.Record{Topic: "outage", Value: fmt.Appendf(nil, "o-%d", i)}
 	})
@@ -140,12 +141,12 @@ func TestBucketOutageKeepsAcknowledging(t *testing.T) {
 // retriable error; acknowledged data is kept and flushed later.
 func TestWALMaxBytesBackpressure(t *testing.T) {
 	dir := t.TempDir()
-	bucket := tier.NewFaulty(tier.NewMemBucket())
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
 	a := tlogtest.StartAgent(t, dir, bucket, fastFlush, func(c *agent.Config) { c.WALMaxBytes = 64 << 10 })
 	createTopic(t, dialRaw(t, a.Addr()), "bp", 1, nil)
 	cl := tlogtest.NewClient(t, a.Addr(), kgo.RecordRetries(0), kgo.RecordDeliveryTimeout(2*time.Second), kgo.DisableIdempotentWrite())
 	want := &tlogtest.Acked{}
-	bucket.SetOutage(tier.ErrInjected)
+	bucket.SetOutage(tiertest.ErrInjected)
 	var refused int
 	for i := 0; i < 200; i++ {
 		v := make([]byte, 1024) // random: compression must not shrink it

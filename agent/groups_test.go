@@ -18,6 +18,7 @@ import (
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 // fastGroups: a short initial rebalance delay, so members started
@@ -144,7 +145,7 @@ func TestGroupConsumeCommitResume(t *testing.T) {
 // group coordinator: loading the groups fails, is retried, and completes
 // once the bucket is back, with the committed offsets intact.
 func TestGroupsLoadAfterBucketOutage(t *testing.T) {
-	dir, bucket := t.TempDir(), tier.NewFaulty(tier.NewMemBucket())
+	dir, bucket := t.TempDir(), tiertest.NewFaulty(tier.NewMemBucket())
 	cfg := func(c *agent.Config) {
 		fastFlush(c)
 		fastGroups(c)
@@ -168,16 +169,16 @@ func TestGroupsLoadAfterBucketOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bucket.SetError(tier.OpGetRange, errors.New("injected: bucket down"))
+	bucket.SetError(tiertest.OpGetRange, errors.New("injected: bucket down"))
 	a = tlogtest.StartAgent(t, dir, bucket, cfg)
-	before := bucket.Counts()[tier.OpGetRange]
+	before := bucket.Counts()[tiertest.OpGetRange]
 	tlogtest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		if n := bucket.Counts()[tier.OpGetRange] - before; n < 3 {
+		if n := bucket.Counts()[tiertest.OpGetRange] - before; n < 3 {
 			return fmt.Errorf("%d ranged reads refused so far", n)
 		}
 		return nil
 	})
-	bucket.SetError(tier.OpGetRange, nil)
+	bucket.SetError(tiertest.OpGetRange, nil)
 
 	adm = kadm.NewClient(tlogtest.NewClient(t, a.Addr()))
 	tlogtest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
@@ -304,6 +305,13 @@ func waitCoordinator(t *testing.T, c *rawConn, group string) {
 	tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if r := do[*kmsg.FindCoordinatorResponse](c, 3, fc); r.ErrorCode != 0 {
 			return fmt.Errorf("find coordinator: %d", r.ErrorCode)
+		}
+		// Found is not loaded: until its partition is read, the
+		// coordinator answers COORDINATOR_LOAD_IN_PROGRESS.
+		of := kmsg.NewPtrOffsetFetchRequest()
+		of.Group = group
+		if r := do[*kmsg.OffsetFetchResponse](c, 5, of); r.ErrorCode != 0 {
+			return fmt.Errorf("offset fetch: %d", r.ErrorCode)
 		}
 		return nil
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 func withAdmin(c *agent.Config) { c.AdminListen = "127.0.0.1:0" }
@@ -230,7 +231,7 @@ func TestAdminOff(t *testing.T) {
 // A bucket outage shows as bucket errors and failed flushes, and /readyz
 // turns 503 once the controller lease lapses, then 200 again after.
 func TestAdminBucketOutage(t *testing.T) {
-	bucket := tier.NewFaulty(tier.NewMemBucket())
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
 	a := tlogtest.StartAgent(t, t.TempDir(), bucket, fastFlush, withAdmin)
 	addr := a.AdminAddr()
 	prod := tlogtest.NewClient(t, a.Addr(), kgo.AllowAutoTopicCreation())
@@ -241,7 +242,7 @@ func TestAdminBucketOutage(t *testing.T) {
 	before := scrape(t, addr)
 	errsBefore, _ := before.get("tlog_bucket_requests_total", `result="error"`)
 
-	bucket.SetOutage(tier.ErrInjected)
+	bucket.SetOutage(tiertest.ErrInjected)
 	tlogtest.Produce(t, prod, &tlogtest.Acked{}, 100, func(i int) *kgo.Record {
 		return &kgo.Record{Topic: "down", Value: fmt.Appendf(nil, "o-%d", i)}
 	})

@@ -84,11 +84,7 @@ func (a *Agent) coldOffsetForTimestamp(ctx context.Context, v coldView, ts int64
 		if ref.MaxTimestamp < ts {
 			continue
 		}
-		buf, err := a.cache.Get(ctx, rangeOf(ref))
-		if err != nil {
-			return hit, false, fmt.Errorf("%w: timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, err)
-		}
-		ierr := batch.Iterate(buf, func(h batch.Header, b []byte) bool {
+		ierr := a.eachBatch(ctx, ref, func(h batch.Header, b []byte) bool {
 			if h.MaxTimestamp < ts || h.LastOffset() < v.logStart {
 				return true
 			}
@@ -148,11 +144,7 @@ func (a *Agent) coldMaxTimestamp(ctx context.Context, v coldView) (best tsHit, o
 		if ok && (ref.MaxTimestamp < best.timestamp || ref.MaxTimestamp == best.timestamp && ref.FirstOffset > best.offset) {
 			break
 		}
-		buf, err := a.cache.Get(ctx, rangeOf(ref))
-		if err != nil {
-			return best, false, fmt.Errorf("%w: max timestamp lookup in %s: %v", partition.ErrStorage, ref.Object, err)
-		}
-		ierr := batch.Iterate(buf, func(h batch.Header, b []byte) bool {
+		ierr := a.eachBatch(ctx, ref, func(h batch.Header, b []byte) bool {
 			if h.LastOffset() < v.logStart || h.MaxTimestamp < best.timestamp || ok && h.MaxTimestamp == best.timestamp && h.BaseOffset > best.offset {
 				return true
 			}
@@ -176,4 +168,26 @@ func (a *Agent) coldMaxTimestamp(ctx context.Context, v coldView) (best tsHit, o
 		}
 	}
 	return best, ok, nil
+}
+
+// eachBatch calls fn on ref's batches in order until it returns false,
+// reading the range a piece at a time (a compacted range's chunks are read
+// only as far as fn goes).
+func (a *Agent) eachBatch(ctx context.Context, ref metadata.SegmentRef, fn func(h batch.Header, b []byte) bool) error {
+	r := refOf(ref)
+	for off := r.FirstOffset; off <= r.LastOffset; {
+		piece, err := a.ranges.Read(ctx, r, off)
+		if err != nil {
+			return err
+		}
+		more := true
+		if err := batch.Iterate(piece.Data, func(h batch.Header, b []byte) bool {
+			more = fn(h, b)
+			return more
+		}); err != nil || !more {
+			return err
+		}
+		off = piece.Through + 1
+	}
+	return nil
 }

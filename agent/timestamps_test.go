@@ -14,6 +14,7 @@ import (
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 const tsBase = 1_700_000_000_000
@@ -89,7 +90,7 @@ func TestListOffsetsByTimestampAcrossTiers(t *testing.T) {
 	for _, mode := range []string{"wal", "bucket", "split"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			dir, bucket := t.TempDir(), tier.NewFaulty(tier.NewMemBucket())
+			dir, bucket := t.TempDir(), tiertest.NewFaulty(tier.NewMemBucket())
 			mod := fastFlush
 			if mode == "wal" {
 				mod = noFlush
@@ -102,7 +103,7 @@ func TestListOffsetsByTimestampAcrossTiers(t *testing.T) {
 			produceStamped(t, cl, 0, tsFirst)
 			if mode == "split" {
 				waitFlushed(t, a, "ts", 1)
-				bucket.SetErrorUnder(tier.OpPutIfAbsent, "data/", errors.New("injected: no more segment uploads"))
+				bucket.SetErrorUnder(tiertest.OpPutIfAbsent, "data/", errors.New("injected: no more segment uploads"))
 			}
 			produceStamped(t, cl, len(tsFirst), tsSecond)
 			o, _ := a.PartitionOffsets("ts", 0)
@@ -132,7 +133,7 @@ func TestListOffsetsByTimestampAcrossTiers(t *testing.T) {
 // KAFKA_STORAGE_ERROR for lookups that need it, not a wrong offset.
 func TestListOffsetsByTimestampFromBucketAlone(t *testing.T) {
 	t.Parallel()
-	dir, bucket := t.TempDir(), tier.NewFaulty(tier.NewMemBucket())
+	dir, bucket := t.TempDir(), tiertest.NewFaulty(tier.NewMemBucket())
 	a := tlogtest.StartAgent(t, dir, bucket, fastFlush)
 	createTopic(t, dialRaw(t, a.Addr()), "ts", 1, nil)
 	cl := tlogtest.NewClient(t, a.Addr())
@@ -153,7 +154,7 @@ func TestListOffsetsByTimestampFromBucketAlone(t *testing.T) {
 
 	a = tlogtest.StartAgent(t, dir, bucket, fastFlush)
 	c := dialRaw(t, a.Addr())
-	bucket.SetError(tier.OpGetRange, errors.New("injected: bucket down"))
+	bucket.SetError(tiertest.OpGetRange, errors.New("injected: bucket down"))
 	for _, ts := range []int64{-3, tsBase + 2500} {
 		if p := listOffset(c, "ts", 0, ts); p.ErrorCode != kerr.KafkaStorageError.Code {
 			t.Errorf("ts %d with the bucket down: offset %d, error %d; want KAFKA_STORAGE_ERROR", ts, p.Offset, p.ErrorCode)
@@ -162,7 +163,7 @@ func TestListOffsetsByTimestampFromBucketAlone(t *testing.T) {
 	if got := latest(c, "ts", 0); got != 8 {
 		t.Errorf("latest with the bucket down: %d, want 8", got)
 	}
-	bucket.SetError(tier.OpGetRange, nil)
+	bucket.SetError(tiertest.OpGetRange, nil)
 	checkTimestampLookups(t, c, 0)
 	// The epoch of the batch found, though this agent's epoch cache only
 	// starts after a restart: clients validate positions with it.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 // events records OnControllerChange calls.
@@ -150,7 +151,7 @@ func TestLeaseAbsentAndResign(t *testing.T) {
 
 func TestRenewalFailureDemotes(t *testing.T) {
 	t.Parallel()
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	var ev events
 	s := open(t, f, 1, ev.record)
 	campaign(t, s)
@@ -158,9 +159,9 @@ func TestRenewalFailureDemotes(t *testing.T) {
 
 	// Renewals fail: still controller until TTL minus the margin has passed
 	// since the last success, then not, with no renewal needed to notice.
-	f.SetError(tier.OpPutIfMatch, tier.ErrInjected)
+	f.SetError(tiertest.OpPutIfMatch, tiertest.ErrInjected)
 	start := time.Now()
-	if ok, err := s.Campaign(context.Background()); !errors.Is(err, tier.ErrInjected) || !ok {
+	if ok, err := s.Campaign(context.Background()); !errors.Is(err, tiertest.ErrInjected) || !ok {
 		t.Fatalf("failing renewal: %v, %v; want still controller and the error", ok, err)
 	}
 	waitFor(t, "demotion", func() bool { return !s.IsController() })
@@ -179,14 +180,14 @@ func TestRenewalFailureDemotes(t *testing.T) {
 	}
 
 	// The bucket recovers; the same agent retakes at once with a new epoch.
-	f.SetError(tier.OpPutIfMatch, nil)
+	f.SetError(tiertest.OpPutIfMatch, nil)
 	campaign(t, s)
 	if s.ControllerEpoch() != 2 {
 		t.Fatalf("epoch %d", s.ControllerEpoch())
 	}
 
 	// A renewal refused by the bucket demotes at once.
-	f.FailNext(tier.OpPutIfMatch, 1, tier.ErrPreconditionFailed)
+	f.FailNext(tiertest.OpPutIfMatch, 1, tier.ErrPreconditionFailed)
 	if ok, err := s.Campaign(context.Background()); ok || err != nil {
 		t.Fatalf("renewal with lost precondition: %v, %v", ok, err)
 	}
@@ -197,13 +198,13 @@ func TestRenewalFailureDemotes(t *testing.T) {
 
 func TestAmbiguousRenewal(t *testing.T) {
 	t.Parallel()
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	s := open(t, f, 1)
 	campaign(t, s)
 	// The renewal lands but its reply is lost, so our ETag is stale. The
 	// next renewal finds its own epoch in the lease and carries on.
-	f.FailNextAfter(tier.OpPutIfMatch, 1, tier.ErrInjected)
-	if _, err := s.Campaign(context.Background()); !errors.Is(err, tier.ErrInjected) {
+	f.FailNextAfter(tiertest.OpPutIfMatch, 1, tiertest.ErrInjected)
+	if _, err := s.Campaign(context.Background()); !errors.Is(err, tiertest.ErrInjected) {
 		t.Fatalf("renewal = %v", err)
 	}
 	campaign(t, s)

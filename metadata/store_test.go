@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 const testTTL = 200 * time.Millisecond
@@ -425,25 +426,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestAmbiguousJournalWrite(t *testing.T) {
 	t.Parallel()
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	s := open(t, f, 1)
 	campaign(t, s)
 	propose(t, s, agent(1))
 
 	// Applied, but the reply was lost: Propose finds its entry and succeeds.
-	f.FailNextAfter(tier.OpPutIfAbsent, 1, tier.ErrInjected)
+	f.FailNextAfter(tiertest.OpPutIfAbsent, 1, tiertest.ErrInjected)
 	st := propose(t, s, topicCmd("landed"))
 	if st.Seq != 2 {
 		t.Fatalf("seq %d", st.Seq)
 	}
 	// Not applied, and the check cannot tell: an error, then the next
 	// proposal re-reads before writing and does not conflict.
-	f.FailNext(tier.OpPutIfAbsent, 1, tier.ErrInjected)
-	f.FailNext(tier.OpGet, 1, tier.ErrInjected)
-	if _, err := s.Propose(context.Background(), topicCmd("lost")); !errors.Is(err, tier.ErrInjected) || !errors.Is(err, ErrUnavailable) {
+	f.FailNext(tiertest.OpPutIfAbsent, 1, tiertest.ErrInjected)
+	f.FailNext(tiertest.OpGet, 1, tiertest.ErrInjected)
+	if _, err := s.Propose(context.Background(), topicCmd("lost")); !errors.Is(err, tiertest.ErrInjected) || !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Propose = %v, want the injected error as ErrUnavailable", err)
 	}
-	if k := ErrorKind(fmt.Errorf("x: %w: %w", ErrUnavailable, tier.ErrInjected)); k != "unavailable" {
+	if k := ErrorKind(fmt.Errorf("x: %w: %w", ErrUnavailable, tiertest.ErrInjected)); k != "unavailable" {
 		t.Fatalf("kind %q, want unavailable (it crosses the peer protocol)", k)
 	}
 	st = propose(t, s, topicCmd("next"))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tlog-io/tlog/tier"
 	"github.com/tlog-io/tlog/tier/buckettest"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 func newFS(t *testing.T, dir string) *tier.FSBucket {
@@ -38,13 +39,13 @@ func TestPrefixBucket(t *testing.T) {
 }
 
 func TestFaultyBucket(t *testing.T) {
-	buckettest.Run(t, func(*testing.T) tier.Bucket { return tier.NewFaulty(tier.NewMemBucket()) })
+	buckettest.Run(t, func(*testing.T) tier.Bucket { return tiertest.NewFaulty(tier.NewMemBucket()) })
 }
 
 // --- Faulty ---
 
 func TestFaultyLatency(t *testing.T) {
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	ctx := t.Context()
 	// Upper bounds use an hour of latency against a generous ctx deadline
 	// rather than wall-clock thresholds, which flake on loaded machines.
@@ -56,7 +57,7 @@ func TestFaultyLatency(t *testing.T) {
 	if _, err := f.Put(ctx, "k", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	f.SetLatency(tier.OpGet, 50*time.Millisecond)
+	f.SetLatency(tiertest.OpGet, 50*time.Millisecond)
 	start := time.Now()
 	if _, _, err := f.Get(ctx, "k"); err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func TestFaultyLatency(t *testing.T) {
 		t.Fatalf("Get took %v, want >= 50ms", d)
 	}
 
-	f.SetLatency(tier.OpGet, time.Hour)
+	f.SetLatency(tiertest.OpGet, time.Hour)
 	if _, err := f.Stat(bounded(), "k"); err != nil {
 		t.Fatalf("Stat delayed by Get's latency: %v", err)
 	}
@@ -76,13 +77,13 @@ func TestFaultyLatency(t *testing.T) {
 		t.Fatalf("Get under latency with short ctx: %v, want DeadlineExceeded", err)
 	}
 
-	f.SetLatency(tier.OpPut, time.Hour)
+	f.SetLatency(tiertest.OpPut, time.Hour)
 	cancelled, cancelNow := context.WithCancel(ctx)
 	cancelNow()
 	if _, err := f.Put(cancelled, "k", []byte("y")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Put under latency with cancelled ctx: %v, want Canceled", err)
 	}
-	f.SetLatency(tier.OpGet, 0) // cleared: must answer well within the deadline
+	f.SetLatency(tiertest.OpGet, 0) // cleared: must answer well within the deadline
 	if body, _, err := f.Get(bounded(), "k"); err != nil || string(body) != "x" {
 		t.Fatalf("Get after clearing latency: %q, %v (a cancelled Put must not land)", body, err)
 	}
@@ -90,10 +91,10 @@ func TestFaultyLatency(t *testing.T) {
 
 func TestFaultyErrors(t *testing.T) {
 	mem := tier.NewMemBucket()
-	f := tier.NewFaulty(mem)
+	f := tiertest.NewFaulty(mem)
 	ctx := t.Context()
-	f.SetError(tier.OpPut, tier.ErrInjected)
-	if _, err := f.Put(ctx, "k", []byte("x")); !errors.Is(err, tier.ErrInjected) {
+	f.SetError(tiertest.OpPut, tiertest.ErrInjected)
+	if _, err := f.Put(ctx, "k", []byte("x")); !errors.Is(err, tiertest.ErrInjected) {
 		t.Fatalf("Put: %v, want ErrInjected", err)
 	}
 	if _, err := mem.Stat(ctx, "k"); !errors.Is(err, tier.ErrNotFound) {
@@ -102,24 +103,24 @@ func TestFaultyErrors(t *testing.T) {
 	if _, err := f.PutIfAbsent(ctx, "k", []byte("x")); err != nil {
 		t.Fatalf("PutIfAbsent affected by Put fault: %v", err)
 	}
-	f.SetError(tier.OpPut, nil)
+	f.SetError(tiertest.OpPut, nil)
 	if _, err := f.Put(ctx, "k", []byte("y")); err != nil {
 		t.Fatalf("Put after clearing: %v", err)
 	}
 
 	custom := errors.New("slow down")
 	for _, tc := range []struct {
-		op   tier.Op
+		op   tiertest.Op
 		call func() error
 	}{
-		{tier.OpPut, func() error { _, err := f.Put(ctx, "k", nil); return err }},
-		{tier.OpPutIfAbsent, func() error { _, err := f.PutIfAbsent(ctx, "k2", nil); return err }},
-		{tier.OpPutIfMatch, func() error { _, err := f.PutIfMatch(ctx, "k", nil, "e"); return err }},
-		{tier.OpGet, func() error { _, _, err := f.Get(ctx, "k"); return err }},
-		{tier.OpGetRange, func() error { _, err := f.GetRange(ctx, "k", 0, 1); return err }},
-		{tier.OpStat, func() error { _, err := f.Stat(ctx, "k"); return err }},
-		{tier.OpList, func() error { _, err := f.List(ctx, ""); return err }},
-		{tier.OpDelete, func() error { return f.Delete(ctx, "k") }},
+		{tiertest.OpPut, func() error { _, err := f.Put(ctx, "k", nil); return err }},
+		{tiertest.OpPutIfAbsent, func() error { _, err := f.PutIfAbsent(ctx, "k2", nil); return err }},
+		{tiertest.OpPutIfMatch, func() error { _, err := f.PutIfMatch(ctx, "k", nil, "e"); return err }},
+		{tiertest.OpGet, func() error { _, _, err := f.Get(ctx, "k"); return err }},
+		{tiertest.OpGetRange, func() error { _, err := f.GetRange(ctx, "k", 0, 1); return err }},
+		{tiertest.OpStat, func() error { _, err := f.Stat(ctx, "k"); return err }},
+		{tiertest.OpList, func() error { _, err := f.List(ctx, ""); return err }},
+		{tiertest.OpDelete, func() error { return f.Delete(ctx, "k") }},
 	} {
 		f.SetError(tc.op, custom)
 		if err := tc.call(); !errors.Is(err, custom) {
@@ -130,10 +131,10 @@ func TestFaultyErrors(t *testing.T) {
 }
 
 func TestFaultyErrorUnder(t *testing.T) {
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	ctx := t.Context()
-	f.SetErrorUnder(tier.OpPutIfAbsent, "data/", tier.ErrInjected)
-	if _, err := f.PutIfAbsent(ctx, "data/1", []byte("x")); !errors.Is(err, tier.ErrInjected) {
+	f.SetErrorUnder(tiertest.OpPutIfAbsent, "data/", tiertest.ErrInjected)
+	if _, err := f.PutIfAbsent(ctx, "data/1", []byte("x")); !errors.Is(err, tiertest.ErrInjected) {
 		t.Fatalf("PutIfAbsent under data/: %v, want ErrInjected", err)
 	}
 	if _, err := f.PutIfAbsent(ctx, "journal/1", []byte("x")); err != nil {
@@ -142,18 +143,18 @@ func TestFaultyErrorUnder(t *testing.T) {
 	if _, err := f.Put(ctx, "data/2", []byte("x")); err != nil {
 		t.Fatalf("Put under data/ (another op): %v", err)
 	}
-	f.SetErrorUnder(tier.OpPutIfAbsent, "data/", nil)
+	f.SetErrorUnder(tiertest.OpPutIfAbsent, "data/", nil)
 	if _, err := f.PutIfAbsent(ctx, "data/1", []byte("x")); err != nil {
 		t.Fatalf("PutIfAbsent after clearing: %v", err)
 	}
 }
 
 func TestFaultyFailNext(t *testing.T) {
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	ctx := t.Context()
-	f.FailNext(tier.OpPut, 2, tier.ErrInjected)
+	f.FailNext(tiertest.OpPut, 2, tiertest.ErrInjected)
 	for i := range 2 {
-		if _, err := f.Put(ctx, "k", []byte("x")); !errors.Is(err, tier.ErrInjected) {
+		if _, err := f.Put(ctx, "k", []byte("x")); !errors.Is(err, tiertest.ErrInjected) {
 			t.Fatalf("Put %d: %v, want ErrInjected", i, err)
 		}
 	}
@@ -162,8 +163,8 @@ func TestFaultyFailNext(t *testing.T) {
 	}
 
 	// FailNextAfter: the write lands, the caller still sees an error.
-	f.FailNextAfter(tier.OpPutIfAbsent, 1, tier.ErrInjected)
-	if _, err := f.PutIfAbsent(ctx, "j", []byte("landed")); !errors.Is(err, tier.ErrInjected) {
+	f.FailNextAfter(tiertest.OpPutIfAbsent, 1, tiertest.ErrInjected)
+	if _, err := f.PutIfAbsent(ctx, "j", []byte("landed")); !errors.Is(err, tiertest.ErrInjected) {
 		t.Fatalf("PutIfAbsent: %v, want ErrInjected", err)
 	}
 	if body, _, err := f.Get(ctx, "j"); err != nil || string(body) != "landed" {
@@ -175,19 +176,19 @@ func TestFaultyFailNext(t *testing.T) {
 }
 
 func TestFaultyOutage(t *testing.T) {
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	ctx := t.Context()
 	if _, err := f.Put(ctx, "k", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	f.SetOutage(tier.ErrInjected)
-	if _, _, err := f.Get(ctx, "k"); !errors.Is(err, tier.ErrInjected) {
+	f.SetOutage(tiertest.ErrInjected)
+	if _, _, err := f.Get(ctx, "k"); !errors.Is(err, tiertest.ErrInjected) {
 		t.Fatalf("Get in outage: %v", err)
 	}
-	if _, err := f.List(ctx, ""); !errors.Is(err, tier.ErrInjected) {
+	if _, err := f.List(ctx, ""); !errors.Is(err, tiertest.ErrInjected) {
 		t.Fatalf("List in outage: %v", err)
 	}
-	if err := f.Delete(ctx, "k"); !errors.Is(err, tier.ErrInjected) {
+	if err := f.Delete(ctx, "k"); !errors.Is(err, tiertest.ErrInjected) {
 		t.Fatalf("Delete in outage: %v", err)
 	}
 	f.SetOutage(nil)
@@ -197,23 +198,23 @@ func TestFaultyOutage(t *testing.T) {
 }
 
 func TestFaultyCounts(t *testing.T) {
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	for i := range 10 {
 		wg.Go(func() { _, _ = f.Put(ctx, fmt.Sprint("k", i), nil) })
 	}
 	wg.Wait()
-	f.SetError(tier.OpGet, tier.ErrInjected)
+	f.SetError(tiertest.OpGet, tiertest.ErrInjected)
 	_, _, _ = f.Get(ctx, "k1") // failed calls count too
 	_, _ = f.List(ctx, "")
 	_, _ = f.List(ctx, "k")
 	c := f.Counts()
-	if c[tier.OpPut] != 10 || c[tier.OpGet] != 1 || c[tier.OpList] != 2 || c[tier.OpStat] != 0 {
+	if c[tiertest.OpPut] != 10 || c[tiertest.OpGet] != 1 || c[tiertest.OpList] != 2 || c[tiertest.OpStat] != 0 {
 		t.Fatalf("Counts = %v", c)
 	}
-	c[tier.OpPut] = 99 // a copy
-	if f.Counts()[tier.OpPut] != 10 {
+	c[tiertest.OpPut] = 99 // a copy
+	if f.Counts()[tiertest.OpPut] != 10 {
 		t.Fatal("Counts returned internal map")
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tlog-io/tlog/tier"
 	"github.com/tlog-io/tlog/tier/buckettest"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 func TestMetricsBucket(t *testing.T) {
@@ -63,7 +64,7 @@ func hasLabel(m *dto.Metric, k, v string) bool {
 func TestMetricsCountsByResult(t *testing.T) {
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	b := tier.WithMetrics(f, reg)
 
 	body := []byte("0123456789")
@@ -98,7 +99,7 @@ func TestMetricsCountsByResult(t *testing.T) {
 	if err := b.Delete(ctx, "a/2"); err != nil {
 		t.Fatal(err)
 	}
-	f.SetOutage(tier.ErrInjected)
+	f.SetOutage(tiertest.ErrInjected)
 	for range 3 {
 		if _, err := b.List(ctx, "a/"); err == nil {
 			t.Fatal("List succeeded during an outage")

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
@@ -211,4 +212,9 @@ func hostileSeeds(tb testing.TB) map[string][]byte {
 		m[name+"-deltas"] = build(tb, spec{pid: -1, seq: -1, codec: c, recs: shifted})
 	}
 	return m
+}
+
+// FirstAtOrAfter is FirstAtOrAfterFrom over the whole batch.
+func FirstAtOrAfter(b []byte, ts int64, maxDecompressed int) (offset, timestamp int64, ok bool, err error) {
+	return FirstAtOrAfterFrom(b, math.MinInt64, ts, maxDecompressed)
 }

@@ -2,10 +2,9 @@ package batch
 
 import (
 	"fmt"
-	"math"
 )
 
-// FirstAtOrAfter finds the first record of batch b whose timestamp is at or
+// FirstAtOrAfterFrom finds the first record of batch b whose timestamp is at or
 // after ts, as Kafka answers ListOffsets by timestamp: a record's timestamp
 // is FirstTimestamp + its timestampDelta, or the batch's MaxTimestamp for
 // every record of a LogAppendTime batch. It returns the record's offset
@@ -18,12 +17,8 @@ import (
 // past that fails without allocating further. Errors wrap ErrCorrupt: the
 // batch does not frame, cannot be decompressed, or its records do not parse
 // or carry offset deltas outside [0, lastOffsetDelta] or out of order.
-func FirstAtOrAfter(b []byte, ts int64, maxDecompressed int) (offset, timestamp int64, ok bool, err error) {
-	return FirstAtOrAfterFrom(b, math.MinInt64, ts, maxDecompressed)
-}
-
-// FirstAtOrAfterFrom is FirstAtOrAfter skipping records whose offset is
-// below minOffset (the log start, which may fall inside a batch).
+// Records whose offset is below minOffset (the log start, which may fall
+// inside a batch) are skipped.
 func FirstAtOrAfterFrom(b []byte, minOffset, ts int64, maxDecompressed int) (offset, timestamp int64, ok bool, err error) {
 	if len(b) < HeaderSize {
 		return 0, 0, false, fmt.Errorf("batch: %d bytes, header needs %d: %w", len(b), HeaderSize, ErrCorrupt)

@@ -228,13 +228,6 @@ type Message interface {
 	Decode(*Dec) error
 }
 
-// Encode renders m.
-func Encode(m Message) []byte {
-	var e Enc
-	m.Encode(&e)
-	return e.B
-}
-
 // Decode parses body into m.
 func Decode(body []byte, m Message) error {
 	return m.Decode(&Dec{B: body})

@@ -14,9 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tlog-io/tlog/agent"
-	"github.com/tlog-io/tlog/agent/peer"
+	"github.com/tlog-io/tlog/agent/peer/peertest"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 // Cluster is N agents in this process on one in-memory bucket, each with
@@ -38,10 +39,10 @@ type Member struct {
 	Kafka  string
 	Peer   string
 	Zone   string
-	Faults *peer.Faults
+	Faults *peertest.Faults
 	// Bucket is this agent's own view of the shared bucket, for
 	// injecting faults into one agent's bucket calls only.
-	Bucket   *tier.Faulty
+	Bucket   *tiertest.Faulty
 	A        *agent.Agent
 	Restarts int
 }
@@ -91,8 +92,8 @@ func (c *Cluster) newMember() *Member {
 		Dir:    c.t.TempDir(),
 		Kafka:  FreeAddr(c.t),
 		Peer:   FreeAddr(c.t),
-		Faults: peer.NewFaults(nil),
-		Bucket: tier.NewFaulty(c.Bucket),
+		Faults: peertest.NewFaults(nil),
+		Bucket: tiertest.NewFaulty(c.Bucket),
 	}
 	c.Agents = append(c.Agents, m)
 	// After TempDir's cleanup is registered, so it runs first: the agent

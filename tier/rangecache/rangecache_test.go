@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
-func setup(t *testing.T) (*tier.Faulty, []byte) {
+func setup(t *testing.T) (*tiertest.Faulty, []byte) {
 	t.Helper()
-	f := tier.NewFaulty(tier.NewMemBucket())
+	f := tiertest.NewFaulty(tier.NewMemBucket())
 	obj := bytes.Repeat([]byte("0123456789"), 1000)
 	if _, err := f.Put(context.Background(), "data/a", obj); err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestGetCachesAndVerifies(t *testing.T) {
 			t.Fatalf("get %d: %v", i, err)
 		}
 	}
-	if n := f.Counts()[tier.OpGetRange]; n != 1 {
+	if n := f.Counts()[tiertest.OpGetRange]; n != 1 {
 		t.Fatalf("%d ranged GETs for three reads of one range, want 1", n)
 	}
 	if s := c.Stats(); s.Hits != 2 || s.Misses != 1 || s.Bytes != 500 {
@@ -49,7 +50,7 @@ func TestGetCachesAndVerifies(t *testing.T) {
 
 func TestConcurrentGetsShareOneLoad(t *testing.T) {
 	f, obj := setup(t)
-	f.SetLatency(tier.OpGetRange, 50*time.Millisecond)
+	f.SetLatency(tiertest.OpGetRange, 50*time.Millisecond)
 	c := New(f, 1<<20, nil)
 	r := Range{Object: "data/a", Pos: 0, Len: 1000}
 	var wg sync.WaitGroup
@@ -64,7 +65,7 @@ func TestConcurrentGetsShareOneLoad(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := f.Counts()[tier.OpGetRange]; n != 1 {
+	if n := f.Counts()[tiertest.OpGetRange]; n != 1 {
 		t.Fatalf("%d GETs for 20 concurrent readers, want 1", n)
 	}
 }
@@ -82,10 +83,10 @@ func TestEvictionBoundsMemory(t *testing.T) {
 		t.Fatalf("stats %+v: want at most 1000 bytes held and 3 evictions", s)
 	}
 	// The most recent range is still cached; the first is not.
-	before := f.Counts()[tier.OpGetRange]
+	before := f.Counts()[tiertest.OpGetRange]
 	c.Get(context.Background(), Range{Object: "data/a", Pos: 1600, Len: 400})
 	c.Get(context.Background(), Range{Object: "data/a", Pos: 0, Len: 400})
-	if got := f.Counts()[tier.OpGetRange] - before; got != 1 {
+	if got := f.Counts()[tiertest.OpGetRange] - before; got != 1 {
 		t.Fatalf("%d GETs, want 1 (only the evicted range)", got)
 	}
 }
@@ -103,7 +104,7 @@ func TestPrefetch(t *testing.T) {
 	if _, err := c.Get(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.Counts()[tier.OpGetRange]; n != 1 {
+	if n := f.Counts()[tiertest.OpGetRange]; n != 1 {
 		t.Fatalf("%d GETs, want 1", n)
 	}
 	if s := c.Stats(); s.Prefetches != 1 || s.Hits != 1 {
@@ -113,7 +114,7 @@ func TestPrefetch(t *testing.T) {
 
 func TestCallerCancelDoesNotPoisonLoad(t *testing.T) {
 	f, obj := setup(t)
-	f.SetLatency(tier.OpGetRange, 100*time.Millisecond)
+	f.SetLatency(tiertest.OpGetRange, 100*time.Millisecond)
 	c := New(f, 1<<20, nil)
 	r := Range{Object: "data/a", Pos: 0, Len: 10}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
@@ -142,11 +143,11 @@ func TestReleasedRangeEvictedFirst(t *testing.T) {
 	if _, err := c.Get(context.Background(), Range{Object: "data/a", Pos: 800, Len: 400}); err != nil {
 		t.Fatal(err)
 	}
-	before := f.Counts()[tier.OpGetRange]
+	before := f.Counts()[tiertest.OpGetRange]
 	if _, err := c.Get(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.Counts()[tier.OpGetRange] - before; got != 0 {
+	if got := f.Counts()[tiertest.OpGetRange] - before; got != 0 {
 		t.Fatalf("the unreleased range was evicted (%d GETs to read it again); the released one should have gone", got)
 	}
 	if s := c.Stats(); s.Evictions != 1 {

@@ -85,11 +85,11 @@ func FuzzParseFooter(f *testing.F) {
 			if got, ok := ft.Find(e.TopicID, e.Partition); !ok || got.Pos != e.Pos {
 				t.Fatalf("Find %x/%d", e.TopicID, e.Partition)
 			}
-			// Span never leaves the entry's data.
+			// A chunk never leaves the entry's data and holds its offset.
 			for _, off := range []int64{e.FirstOffset, e.LastOffset, e.FirstOffset + (e.LastOffset-e.FirstOffset)/2} {
-				s, end, err := e.Span(off, 1000)
-				if err != nil || s < e.Pos || end > e.End() || s >= end {
-					t.Fatalf("Span(%d) = [%d, %d), %v for [%d, %d)", off, s, end, err, e.Pos, e.End())
+				s, end, through, err := e.Chunk(off, 4)
+				if err != nil || s < e.Pos || end > e.End() || s >= end || through < off || through > e.LastOffset {
+					t.Fatalf("Chunk(%d) = [%d, %d) through %d, %v for [%d, %d)", off, s, end, through, err, e.Pos, e.End())
 				}
 			}
 		}
@@ -151,7 +151,7 @@ func FuzzParse(f *testing.F) {
 			data := obj[e.Pos:e.End()] // in bounds: Parse checked DataLen
 			_ = e.Verify(e.Pos, data)
 			for _, off := range []int64{e.FirstOffset, e.LastOffset} {
-				s, end, err := e.Span(off, 1)
+				s, end, _, err := e.Chunk(off, 1)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -112,3 +112,68 @@ func put(tb testing.TB, b tier.Bucket, key string, obj []byte) {
 		tb.Fatal(err)
 	}
 }
+
+// Parse decodes and verifies the footer of a whole object held in memory,
+// and checks that the object is exactly data + footer + trailer long.
+func Parse(obj []byte) (*Footer, error) {
+	footerLen, footerCRC, err := ParseTrailer(obj)
+	if err != nil {
+		return nil, err
+	}
+	if footerLen > len(obj)-TrailerSize {
+		return nil, fmt.Errorf("segment: footer length %d exceeds object of %d bytes: %w", footerLen, len(obj), ErrCorrupt)
+	}
+	return footerOf(obj[len(obj)-TrailerSize-footerLen:len(obj)-TrailerSize], footerCRC, int64(len(obj)))
+}
+
+// ReadPartition fetches all of e's data with one ranged GET and verifies
+// its CRC (readers in tlog go through rangecache; tests read directly).
+func ReadPartition(ctx context.Context, b tier.Bucket, key string, e Entry) ([]byte, error) {
+	if e.Len <= 0 {
+		return nil, fmt.Errorf("segment: read %q %x/%d: entry has no data: %w", key, e.TopicID, e.Partition, ErrInvalid)
+	}
+	buf, err := getExact(ctx, b, key, e.Pos, e.Len)
+	if err != nil {
+		return nil, fmt.Errorf("segment: read %q %x/%d: %w", key, e.TopicID, e.Partition, err)
+	}
+	if got := crc32.Checksum(buf, castagnoli); got != e.CRC {
+		return nil, fmt.Errorf("segment: read %q %x/%d: data crc %#08x, footer says %#08x: %w",
+			key, e.TopicID, e.Partition, got, e.CRC, ErrCorrupt)
+	}
+	return buf, nil
+}
+
+func getExact(ctx context.Context, b tier.Bucket, key string, pos, n int64) ([]byte, error) {
+	buf, err := b.GetRange(ctx, key, pos, n)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(buf)) != n {
+		return nil, fmt.Errorf("range [%d, +%d) returned %d bytes: %w", pos, n, len(buf), ErrCorrupt)
+	}
+	return buf, nil
+}
+
+// ReadFrom reads e's batches from the one holding offset, about maxBytes of
+// them, as a reader through Chunk does: one ranged GET of the chunk of
+// max(1, maxBytes/BlockSize) blocks holding offset, each block's CRC
+// verified, then Cut.
+func ReadFrom(ctx context.Context, b tier.Bucket, key string, e Entry, offset int64, maxBytes int) ([]byte, error) {
+	start, end, _, err := e.Chunk(offset, chunkBlocksFor(maxBytes))
+	if err != nil {
+		return nil, fmt.Errorf("segment: read %q from %d: %w", key, offset, err)
+	}
+	buf, err := getExact(ctx, b, key, start, end-start)
+	if err == nil {
+		err = e.Verify(start, buf)
+	}
+	if err == nil {
+		buf, err = Cut(buf, offset, maxBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("segment: read %q from %d: %w", key, offset, err)
+	}
+	return buf, nil
+}
+
+func chunkBlocksFor(maxBytes int) int { return max(1, maxBytes/BlockSize) }

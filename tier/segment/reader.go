@@ -11,19 +11,6 @@ import (
 	"github.com/tlog-io/tlog/tier"
 )
 
-// Parse decodes and verifies the footer of a whole object held in memory,
-// and checks that the object is exactly data + footer + trailer long.
-func Parse(obj []byte) (*Footer, error) {
-	footerLen, footerCRC, err := ParseTrailer(obj)
-	if err != nil {
-		return nil, err
-	}
-	if footerLen > len(obj)-TrailerSize {
-		return nil, fmt.Errorf("segment: footer length %d exceeds object of %d bytes: %w", footerLen, len(obj), ErrCorrupt)
-	}
-	return footerOf(obj[len(obj)-TrailerSize-footerLen:len(obj)-TrailerSize], footerCRC, int64(len(obj)))
-}
-
 // footerOf verifies and parses footer, then checks it against the size of
 // the object it came from.
 func footerOf(footer []byte, footerCRC uint32, size int64) (*Footer, error) {
@@ -88,78 +75,30 @@ func Open(ctx context.Context, b tier.Bucket, key string, size int64) (*Footer, 
 	return f, nil
 }
 
-// ReadPartition fetches all of e's data with one ranged GET and verifies
-// its CRC.
-func ReadPartition(ctx context.Context, b tier.Bucket, key string, e Entry) ([]byte, error) {
-	if e.Len <= 0 {
-		return nil, fmt.Errorf("segment: read %q %x/%d: entry has no data: %w", key, e.TopicID, e.Partition, ErrInvalid)
-	}
-	buf, err := getExact(ctx, b, key, e.Pos, e.Len)
-	if err != nil {
-		return nil, fmt.Errorf("segment: read %q %x/%d: %w", key, e.TopicID, e.Partition, err)
-	}
-	if got := crc32.Checksum(buf, castagnoli); got != e.CRC {
-		return nil, fmt.Errorf("segment: read %q %x/%d: data crc %#08x, footer says %#08x: %w",
-			key, e.TopicID, e.Partition, got, e.CRC, ErrCorrupt)
-	}
-	return buf, nil
-}
-
-// ReadFrom fetches whole batches of e starting with the one that contains
-// offset, about maxBytes of them: one ranged GET of the blocks from the one
-// holding offset until maxBytes past that block's start, each block's CRC
-// verified. The result holds at most maxBytes, except that the first batch
-// is always returned whole (as Kafka fetches do), and may hold less than
-// maxBytes when the data continues; ask again from the next offset.
-// Without a sparse index (one block) it reads the whole partition.
-func ReadFrom(ctx context.Context, b tier.Bucket, key string, e Entry, offset int64, maxBytes int) ([]byte, error) {
-	start, end, err := e.Span(offset, maxBytes)
-	if err != nil {
-		return nil, fmt.Errorf("segment: read %q %x/%d from %d: %w", key, e.TopicID, e.Partition, offset, err)
-	}
-	buf, err := getExact(ctx, b, key, start, end-start)
-	if err == nil {
-		err = e.Verify(start, buf)
-	}
-	if err == nil {
-		buf, err = Cut(buf, offset, maxBytes)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("segment: read %q %x/%d from %d: %w", key, e.TopicID, e.Partition, offset, err)
-	}
-	return buf, nil
-}
-
-func getExact(ctx context.Context, b tier.Bucket, key string, pos, n int64) ([]byte, error) {
-	buf, err := b.GetRange(ctx, key, pos, n)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(buf)) != n {
-		return nil, fmt.Errorf("range [%d, +%d) returned %d bytes: %w", pos, n, len(buf), ErrCorrupt)
-	}
-	return buf, nil
-}
-
-// Span returns the object byte range [start, end) to fetch to serve about
-// maxBytes from offset: from the start of the block holding offset to the
-// first block end at least maxBytes further, or the whole partition when it
-// has no sparse index. The range is block aligned, so Verify can check it;
-// a read cache can key on it.
-func (e Entry) Span(offset int64, maxBytes int) (start, end int64, err error) {
+// Chunk returns the object byte range [start, end) of the chunk of blocks
+// holding offset: chunks are runs of the given number of blocks from the
+// partition's first, so readers asking for nearby offsets ask for the same
+// ranges (a cache keys on them), and Verify can check them. through is the
+// last offset the chunk holds. Without a sparse index the chunk is the
+// whole partition.
+func (e Entry) Chunk(offset int64, blocks int) (start, end, through int64, err error) {
 	if offset < e.FirstOffset || offset > e.LastOffset {
-		return 0, 0, fmt.Errorf("offset %d outside [%d, %d]: %w", offset, e.FirstOffset, e.LastOffset, ErrOffsetOutOfRange)
+		return 0, 0, 0, fmt.Errorf("offset %d outside [%d, %d]: %w", offset, e.FirstOffset, e.LastOffset, ErrOffsetOutOfRange)
 	}
-	if len(e.Index) == 0 {
-		return e.Pos, e.End(), nil
+	if len(e.Index) == 0 || blocks <= 0 {
+		return e.Pos, e.End(), e.LastOffset, nil
 	}
 	// Index[0].Offset == FirstOffset <= offset, so k >= 0.
 	k := sort.Search(len(e.Index), func(i int) bool { return e.Index[i].Offset > offset }) - 1
-	s, t := e.block(k)
-	for j := k + 1; t-s < int64(maxBytes) && j < len(e.Index); j++ {
-		_, t = e.block(j)
+	k -= k % blocks
+	last := min(k+blocks, len(e.Index)) - 1
+	s, _ := e.block(k)
+	_, t := e.block(last)
+	through = e.LastOffset
+	if last+1 < len(e.Index) {
+		through = e.Index[last+1].Offset - 1
 	}
-	return e.Pos + s, e.Pos + t, nil
+	return e.Pos + s, e.Pos + t, through, nil
 }
 
 // Verify checks buf, the object bytes at start, against e's checksums:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent/batch"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 var ctx = context.Background()
@@ -82,13 +83,13 @@ func TestRoundTripManyPartitions(t *testing.T) {
 	}
 
 	mem := tier.NewMemBucket()
-	faulty := tier.NewFaulty(mem)
+	faulty := tiertest.NewFaulty(mem)
 	put(t, mem, "data/seg-1", obj)
 	f2, err := Open(ctx, faulty, "data/seg-1", int64(len(obj)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := faulty.Counts()[tier.OpGetRange]; got != 1 {
+	if got := faulty.Counts()[tiertest.OpGetRange]; got != 1 {
 		t.Fatalf("Open made %d ranged GETs, want 1", got)
 	}
 	if !reflect.DeepEqual(f, f2) {
@@ -384,8 +385,8 @@ func TestSparseIndex(t *testing.T) {
 			if len(rs) != 1 {
 				t.Fatalf("%d GETs", len(rs))
 			}
-			// One ranged GET: the holding block plus about maxBytes.
-			if lim := int64(maxBytes) + 2*(BlockSize+int64(len(each[0]))); rs[0][1] > lim {
+			// One ranged GET: the chunk of blocks holding off.
+			if lim := int64(chunkBlocksFor(maxBytes)) * (BlockSize + int64(len(each[0]))); rs[0][1] > lim {
 				t.Fatalf("offset %d max %d: read %d bytes", off, maxBytes, rs[0][1])
 			}
 		}
@@ -555,21 +556,21 @@ func TestLargeFooterTwoGets(t *testing.T) {
 	}
 	mem := tier.NewMemBucket()
 	put(t, mem, "seg", obj)
-	faulty := tier.NewFaulty(mem)
+	faulty := tiertest.NewFaulty(mem)
 	f, err := Open(ctx, faulty, "seg", int64(len(obj)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := faulty.Counts()[tier.OpGetRange]; got != 2 {
+	if got := faulty.Counts()[tiertest.OpGetRange]; got != 2 {
 		t.Fatalf("%d ranged GETs, want 2", got)
 	}
 	if len(f.Entries) != 800 || !reflect.DeepEqual(f.Entries, w.Entries()) {
 		t.Fatal("entries differ")
 	}
 	// An error on the second GET surfaces.
-	faulty.FailNextAfter(tier.OpGetRange, 0, nil)
-	faulty.FailNext(tier.OpGetRange, 1, tier.ErrInjected)
-	if _, err := Open(ctx, faulty, "seg", int64(len(obj))); !errors.Is(err, tier.ErrInjected) {
+	faulty.FailNextAfter(tiertest.OpGetRange, 0, nil)
+	faulty.FailNext(tiertest.OpGetRange, 1, tiertest.ErrInjected)
+	if _, err := Open(ctx, faulty, "seg", int64(len(obj))); !errors.Is(err, tiertest.ErrInjected) {
 		t.Fatalf("injected: %v", err)
 	}
 
@@ -579,11 +580,11 @@ func TestLargeFooterTwoGets(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, mem, "small", small.Bytes())
-	faulty = tier.NewFaulty(mem)
+	faulty = tiertest.NewFaulty(mem)
 	if _, err := Open(ctx, faulty, "small", small.Size()); err != nil {
 		t.Fatal(err)
 	}
-	if got := faulty.Counts()[tier.OpGetRange]; got != 1 {
+	if got := faulty.Counts()[tiertest.OpGetRange]; got != 1 {
 		t.Fatalf("%d ranged GETs, want 1", got)
 	}
 }

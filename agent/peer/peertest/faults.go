@@ -1,21 +1,25 @@
-package peer
+// Package peertest holds test support for the peer transport: a wrapper
+// that cuts an agent off from its peers, or one peer from it.
+package peertest
 
 import (
 	"context"
 	"errors"
 	"net"
 	"sync"
+
+	"github.com/tlog-io/tlog/agent/peer"
 )
 
 // ErrCut is what a cut-off transport answers.
 var ErrCut = errors.New("peer transport cut off (fault injection)")
 
-// Faults wraps a Transport so a test can cut one agent off from all of its
+// Faults wraps a peer.Transport so a test can cut one agent off from all of its
 // peers and heal it again: while cut, its dials fail, connections it
 // accepts are closed at once, and every connection it had is closed. Each
 // agent gets its own Faults; cutting one isolates that agent only.
 type Faults struct {
-	Inner Transport
+	Inner peer.Transport
 
 	mu      sync.Mutex
 	cut     bool
@@ -24,9 +28,9 @@ type Faults struct {
 }
 
 // NewFaults wraps inner (TCP if nil).
-func NewFaults(inner Transport) *Faults {
+func NewFaults(inner peer.Transport) *Faults {
 	if inner == nil {
-		inner = TCP{}
+		inner = peer.TCP{}
 	}
 	return &Faults{Inner: inner, conns: map[net.Conn]struct{}{}, blocked: map[string]bool{}}
 }

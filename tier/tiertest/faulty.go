@@ -1,4 +1,6 @@
-package tier
+// Package tiertest holds test support for buckets: a wrapper that injects
+// latency and errors per operation.
+package tiertest
 
 import (
 	"context"
@@ -8,12 +10,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tlog-io/tlog/tier"
 )
 
 // ErrInjected is a ready-made error for tests that inject faults.
 var ErrInjected = errors.New("injected fault")
 
-// Op names a Bucket operation for fault injection and call counting.
+// Op names a tier.Bucket operation for fault injection and call counting.
 type Op string
 
 // Operations Faulty can delay, fail and count.
@@ -28,7 +32,7 @@ const (
 	OpDelete      Op = "delete"
 )
 
-// Faulty wraps a Bucket and injects latency and errors per operation, in
+// Faulty wraps a tier.Bucket and injects latency and errors per operation, in
 // the style of Pebble's errorfs or Thanos' objstore test wrappers. For each
 // call, in order: the call is counted; an outage fails it; the op's latency
 // is waited out (or ctx ends it); a pending FailNext fails it; a SetError,
@@ -37,7 +41,7 @@ const (
 // inner bucket. Close is passed through untouched. Injected errors are
 // wrapped, so errors.Is matches them.
 type Faulty struct {
-	inner Bucket
+	inner tier.Bucket
 
 	mu        sync.Mutex
 	latency   map[Op]time.Duration
@@ -54,10 +58,10 @@ type failN struct {
 	err error
 }
 
-var _ Bucket = (*Faulty)(nil)
+var _ tier.Bucket = (*Faulty)(nil)
 
 // NewFaulty wraps inner with no faults configured.
-func NewFaulty(inner Bucket) *Faulty {
+func NewFaulty(inner tier.Bucket) *Faulty {
 	return &Faulty{
 		inner:     inner,
 		latency:   make(map[Op]time.Duration),
@@ -196,7 +200,7 @@ func (f *Faulty) before(ctx context.Context, op Op, key string) (after error, er
 	return nil, nil
 }
 
-// Put implements Bucket.
+// Put implements tier.Bucket.
 func (f *Faulty) Put(ctx context.Context, key string, body []byte) (string, error) {
 	after, err := f.before(ctx, OpPut, key)
 	if err != nil {
@@ -209,7 +213,7 @@ func (f *Faulty) Put(ctx context.Context, key string, body []byte) (string, erro
 	return etag, err
 }
 
-// PutIfAbsent implements Bucket.
+// PutIfAbsent implements tier.Bucket.
 func (f *Faulty) PutIfAbsent(ctx context.Context, key string, body []byte) (string, error) {
 	after, err := f.before(ctx, OpPutIfAbsent, key)
 	if err != nil {
@@ -222,7 +226,7 @@ func (f *Faulty) PutIfAbsent(ctx context.Context, key string, body []byte) (stri
 	return etag, err
 }
 
-// PutIfMatch implements Bucket.
+// PutIfMatch implements tier.Bucket.
 func (f *Faulty) PutIfMatch(ctx context.Context, key string, body []byte, etag string) (string, error) {
 	after, err := f.before(ctx, OpPutIfMatch, key)
 	if err != nil {
@@ -235,20 +239,20 @@ func (f *Faulty) PutIfMatch(ctx context.Context, key string, body []byte, etag s
 	return newETag, err
 }
 
-// Get implements Bucket.
-func (f *Faulty) Get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
+// Get implements tier.Bucket.
+func (f *Faulty) Get(ctx context.Context, key string) ([]byte, tier.ObjectInfo, error) {
 	after, err := f.before(ctx, OpGet, key)
 	if err != nil {
-		return nil, ObjectInfo{}, err
+		return nil, tier.ObjectInfo{}, err
 	}
 	body, info, err := f.inner.Get(ctx, key)
 	if after != nil {
-		return nil, ObjectInfo{}, after
+		return nil, tier.ObjectInfo{}, after
 	}
 	return body, info, err
 }
 
-// GetRange implements Bucket.
+// GetRange implements tier.Bucket.
 func (f *Faulty) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
 	after, err := f.before(ctx, OpGetRange, key)
 	if err != nil {
@@ -261,21 +265,21 @@ func (f *Faulty) GetRange(ctx context.Context, key string, offset, length int64)
 	return body, err
 }
 
-// Stat implements Bucket.
-func (f *Faulty) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+// Stat implements tier.Bucket.
+func (f *Faulty) Stat(ctx context.Context, key string) (tier.ObjectInfo, error) {
 	after, err := f.before(ctx, OpStat, key)
 	if err != nil {
-		return ObjectInfo{}, err
+		return tier.ObjectInfo{}, err
 	}
 	info, err := f.inner.Stat(ctx, key)
 	if after != nil {
-		return ObjectInfo{}, after
+		return tier.ObjectInfo{}, after
 	}
 	return info, err
 }
 
-// List implements Bucket.
-func (f *Faulty) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+// List implements tier.Bucket.
+func (f *Faulty) List(ctx context.Context, prefix string) ([]tier.ObjectInfo, error) {
 	after, err := f.before(ctx, OpList, prefix)
 	if err != nil {
 		return nil, err
@@ -287,7 +291,7 @@ func (f *Faulty) List(ctx context.Context, prefix string) ([]ObjectInfo, error) 
 	return infos, err
 }
 
-// Delete implements Bucket.
+// Delete implements tier.Bucket.
 func (f *Faulty) Delete(ctx context.Context, key string) error {
 	after, err := f.before(ctx, OpDelete, key)
 	if err != nil {
@@ -300,5 +304,5 @@ func (f *Faulty) Delete(ctx context.Context, key string) error {
 	return err
 }
 
-// Close implements Bucket; it is never faulted.
+// Close implements tier.Bucket; it is never faulted.
 func (f *Faulty) Close() error { return f.inner.Close() }

@@ -1,0 +1,545 @@
+package partition
+
+// The log itself: appending (offsets, stamping, the WAL write and the
+// high watermark that completes waiting produces), reading whole batches,
+// and the bounds that flushing and retention move.
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/tlog-io/tlog/agent/batch"
+)
+
+// Load adds a batch recovered from the WAL. Batches wholly below logStart are
+// reported as stale (the caller deletes them).
+func (p *Partition) Load(b []byte) (stale bool, err error) {
+	h, err := batch.ParseHeader(b)
+	if err != nil {
+		return false, fmt.Errorf("partition %s/%d: recover: %w", p.cfg.Topic, p.cfg.Index, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h.LastOffset() < max(p.logStart, p.flushed) {
+		// Below the log start or already in the bucket, but its producer
+		// state still counts until DropStale snapshots it.
+		if h.BaseOffset >= p.producersEnd {
+			updateProducer(p.baseProducers, entryOf(h, 0, 0))
+			p.producersEnd = h.LastOffset() + 1
+			updateProducer(p.producers, entryOf(h, 0, 0))
+		}
+		return true, nil
+	}
+	if len(p.index) > 0 && h.BaseOffset != p.leo {
+		return false, fmt.Errorf("partition %s/%d: recover: batch at %d after log end %d: %w",
+			p.cfg.Topic, p.cfg.Index, h.BaseOffset, p.leo, batch.ErrCorrupt)
+	}
+	p.appendLocked(h, len(b), nil)
+	p.durable = p.leo
+	return false, nil
+}
+
+func entryOf(h batch.Header, size int, now int64) entry {
+	return entry{
+		base: h.BaseOffset, last: h.LastOffset(), maxTS: h.MaxTimestamp,
+		size: int32(size), epoch: h.PartitionLeaderEpoch,
+		pid: h.ProducerID, pepoch: h.ProducerEpoch, firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+		appended: now,
+	}
+}
+
+// appendLocked records a stamped batch in the index, epoch cache and
+// producer state.
+func (p *Partition) appendLocked(h batch.Header, size int, data []byte) {
+	if len(p.index) == 0 && h.BaseOffset > p.leo {
+		// The log starts at the first batch kept (logStart may fall
+		// inside it).
+		p.leo = h.BaseOffset
+	}
+	e := entryOf(h, size, time.Now().UnixNano())
+	e.data = data
+	if data == nil && p.dataFrom == len(p.index) {
+		p.dataFrom++
+	}
+	p.index = append(p.index, e)
+	p.walBytes += int64(size)
+	if p.cfg.OnWALBytes != nil {
+		p.cfg.OnWALBytes(int64(size))
+	}
+	if n := len(p.epochs); n == 0 || p.epochs[n-1].Epoch < h.PartitionLeaderEpoch {
+		p.epochs = append(p.epochs, EpochStart{Epoch: h.PartitionLeaderEpoch, StartOffset: h.BaseOffset})
+	}
+	if e.base >= p.producersEnd { // else a restored snapshot covers it
+		updateProducer(p.producers, e)
+	}
+	p.leo = h.LastOffset() + 1
+}
+
+// advanceLocked recomputes the high watermark and returns the waiters it
+// releases (run them with finish, after unlocking).
+func (p *Partition) advanceLocked() []waiter {
+	hw := p.hw
+	if p.role.Leader {
+		if len(p.role.ISR) >= p.role.MinISR {
+			next := p.durable
+			ok := true
+			for _, id := range p.role.ISR {
+				if id == p.role.Self {
+					continue
+				}
+				f := p.replicas[id]
+				if f == nil || f.leo < 0 {
+					ok = false
+					break
+				}
+				next = min(next, f.leo)
+			}
+			for id := range p.pending {
+				if f := p.replicas[id]; f == nil || f.leo < 0 {
+					ok = false
+				} else {
+					next = min(next, f.leo)
+				}
+			}
+			if ok && next > hw {
+				hw = next
+			}
+		}
+	} else if p.leaderHW >= 0 {
+		hw = max(hw, min(p.leaderHW, p.durable))
+	}
+	moved := hw > p.hw
+	p.hw = hw
+	// Data below the HW is on every in-sync replica: lagging followers
+	// read it from the WAL.
+	for p.dataFrom < len(p.index) && p.index[p.dataFrom].last < p.hw {
+		p.index[p.dataFrom].data = nil
+		p.dataFrom++
+	}
+	var ready []waiter
+	if len(p.waiters) > 0 {
+		keep := p.waiters[:0]
+		for _, w := range p.waiters {
+			if (w.needHW && w.end <= p.hw) || (!w.needHW && w.end <= p.durable) {
+				ready = append(ready, w)
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		p.waiters = keep
+	}
+	if moved {
+		ready = append(ready, waiter{end: -1}) // marks "call OnAdvance"
+	}
+	return ready
+}
+
+// finish completes released waiters and reports a HW move.
+func (p *Partition) finish(ready []waiter) {
+	advanced := false
+	for _, w := range ready {
+		if w.done == nil {
+			advanced = true
+			continue
+		}
+		w.done(nil)
+	}
+	if advanced && p.cfg.OnAdvance != nil {
+		p.cfg.OnAdvance()
+	}
+}
+
+// AppendResult says where a produced batch landed.
+type AppendResult struct {
+	BaseOffset int64
+	LogStart   int64
+	Duplicate  bool
+}
+
+// Append assigns offsets to a validated batch, stamps it, and queues it to
+// the WAL. done is called once the batch is durable in the local WAL
+// (acks=1) or below the high watermark (acks=all, -1), or with an error. It
+// returns without waiting.
+func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error)) (AppendResult, error) {
+	// Take the WAL slot before the lock: the WAL's completion callback
+	// takes the lock, so waiting for queue space while holding it could
+	// deadlock.
+	if err := p.cfg.WAL.Reserve(); err != nil {
+		return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	queued := false
+	defer func() {
+		if !queued {
+			p.cfg.WAL.Release()
+		}
+	}()
+	needHW := acks != 1
+	p.mu.Lock()
+	switch {
+	case p.closed:
+		p.mu.Unlock()
+		return AppendResult{}, ErrClosed
+	case p.failed != nil:
+		p.mu.Unlock()
+		return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, p.failed)
+	case !p.role.Leader:
+		p.mu.Unlock()
+		return AppendResult{}, ErrNotLeader
+	case p.deposed:
+		p.mu.Unlock()
+		return AppendResult{}, deposedErr(p.epoch)
+	case p.lapsed && !p.followersFenceLocked(acks):
+		p.mu.Unlock()
+		return AppendResult{}, lapsedErr(p.epoch, nil)
+	case acks == -1 && len(p.role.ISR) < p.role.MinISR:
+		n, m := len(p.role.ISR), p.role.MinISR
+		p.mu.Unlock()
+		return AppendResult{}, fmt.Errorf("%w: %d in sync, min.insync.replicas is %d", ErrNotEnoughReplicas, n, m)
+	}
+	if h.ProducerID >= 0 && p.missingProducers >= 0 {
+		p.mu.Unlock()
+		return AppendResult{}, ErrProducersLoading // deciding duplicates needs it
+	}
+	if h.ProducerID >= 0 {
+		dup, isDup, err := p.checkSequenceLocked(h)
+		if err != nil && p.lapsed {
+			// A leader that may have been replaced may also be behind
+			// the producer, which has moved on with the new leader:
+			// sending it there is the answer, not a sequence error,
+			// which makes clients renumber and resend.
+			p.mu.Unlock()
+			return AppendResult{}, lapsedErr(p.epoch, err)
+		}
+		if err != nil {
+			p.mu.Unlock()
+			return AppendResult{}, err
+		}
+		if isDup {
+			res := AppendResult{BaseOffset: dup.base, LogStart: p.logStart, Duplicate: true}
+			if dup.last < p.hw || (!needHW && dup.last < p.durable) {
+				p.mu.Unlock()
+				done(nil)
+			} else {
+				p.waiters = append(p.waiters, waiter{end: dup.last + 1, needHW: needHW, dup: true, done: done})
+				p.mu.Unlock()
+			}
+			return res, nil
+		}
+	}
+	base := p.leo
+	batch.SetBaseOffset(b, base)
+	batch.SetPartitionLeaderEpoch(b, p.epoch)
+	h.BaseOffset = base
+	h.PartitionLeaderEpoch = p.epoch
+	p.appendLocked(h, len(b), b)
+	end := p.leo
+	res := AppendResult{BaseOffset: base, LogStart: p.logStart}
+	p.waiters = append(p.waiters, waiter{end: end, needHW: needHW, done: done})
+	gen := p.gen
+	// Queue while holding the lock so WAL order is offset order.
+	queued = true // Append uses or releases the slot
+	if err := p.cfg.WAL.AppendReserved(p.cfg.Key, base, b, func(err error) { p.written(gen, end, err) }); err != nil {
+		// The offsets just assigned will never be durable; refuse
+		// everything after them rather than leave a hole.
+		p.failed = err
+		p.waiters = p.waiters[:len(p.waiters)-1]
+		p.mu.Unlock()
+		return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	p.mu.Unlock()
+	if p.cfg.OnAppend != nil {
+		p.cfg.OnAppend()
+	}
+	return res, nil
+}
+
+// written runs on the WAL writer when the batch ending at end is written.
+func (p *Partition) written(gen uint64, end int64, err error) {
+	p.mu.Lock()
+	if gen != p.gen {
+		// The log was cut below this batch meanwhile; its waiters were
+		// failed then.
+		p.mu.Unlock()
+		return
+	}
+	if err == nil && p.failed != nil {
+		// An earlier batch was lost: moving past it would serve a hole.
+		err = p.failed
+	}
+	if err != nil {
+		if p.failed == nil {
+			p.failed = err
+		}
+		ws := p.waiters
+		p.waiters = nil
+		p.cond.Broadcast()
+		p.mu.Unlock()
+		for _, w := range ws {
+			w.done(fmt.Errorf("%w: %v", ErrStorage, err))
+		}
+		return
+	}
+	if end > p.durable {
+		p.durable = end
+	}
+	p.cond.Broadcast()
+	ready := p.advanceLocked()
+	p.mu.Unlock()
+	p.finish(ready)
+}
+
+// Offsets is a consistent view of the partition's bounds.
+type Offsets struct {
+	LogStart, FlushedEnd, HW, LEO int64
+	Epoch                         int32
+}
+
+// Offsets returns the current bounds.
+func (p *Partition) Offsets() Offsets {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.offsetsLocked()
+}
+
+func (p *Partition) offsetsLocked() Offsets {
+	return Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
+}
+
+// Read returns whole batches starting with the one holding offset, up to the
+// high watermark and maxBytes. With minOne the first batch is returned even
+// if larger, so a consumer can always make progress (KIP-74). offset == HW
+// yields nothing.
+func (p *Partition) Read(offset int64, maxBytes int, minOne bool) ([]byte, Offsets, error) {
+	p.mu.Lock()
+	off := p.offsetsLocked()
+	// Between the HW and the log end is in flight, not out of range: the
+	// fetch waits, as Kafka's does.
+	if offset < p.logStart || offset > p.leo {
+		p.mu.Unlock()
+		return nil, off, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, off.LogStart, off.LEO)
+	}
+	if offset >= p.hw {
+		p.mu.Unlock()
+		return nil, off, nil
+	}
+	if offset < p.flushed {
+		p.mu.Unlock()
+		return nil, off, ErrFlushed
+	}
+	data, err := p.collectLocked(offset, p.hw, maxBytes, minOne)
+	if err != nil {
+		return nil, off, err
+	}
+	return data, off, nil
+}
+
+// collectLocked reads whole batches from the one holding offset, below
+// limit, up to maxBytes (the first regardless with minOne): from kept
+// data where the index has it, else from the WAL. It releases p.mu.
+func (p *Partition) collectLocked(offset, limit int64, maxBytes int, minOne bool) ([]byte, error) {
+	i := p.findLocked(offset)
+	if i < 0 {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("%w: offset %d has no batch", ErrOffsetOutOfRange, offset)
+	}
+	// Size the read from the index so WAL iteration stops at the right place.
+	want, j := 0, i
+	for ; j < len(p.index) && p.index[j].base < limit; j++ {
+		if want+int(p.index[j].size) > maxBytes && (want > 0 || !minOne) {
+			break
+		}
+		want += int(p.index[j].size)
+	}
+	if want == 0 {
+		p.mu.Unlock()
+		return nil, nil
+	}
+	out := make([]byte, 0, want)
+	// Kept data first (it may not be in the WAL yet); stop at the first
+	// batch without, and read the rest from the WAL.
+	k := i
+	for ; k < j && p.index[k].data != nil; k++ {
+		out = append(out, p.index[k].data...)
+	}
+	if k == j {
+		p.mu.Unlock()
+		return out, nil
+	}
+	start, stop := p.index[k].base, p.index[j-1].last
+	p.mu.Unlock()
+	err := p.cfg.WAL.Read(p.cfg.Key, start, func(base int64, b []byte) bool {
+		if base > stop || len(out)+len(b) > want {
+			return false
+		}
+		out = append(out, b...)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return out, nil
+}
+
+// DropLog empties the log of a partition this agent no longer replicates
+// (it restarts at the flushed end if it becomes a replica again).
+func (p *Partition) DropLog() error {
+	p.mu.Lock()
+	if p.role.Leader || (len(p.index) == 0 && p.leo == p.flushed) {
+		p.mu.Unlock()
+		return nil
+	}
+	return p.resetLocked(p.flushed)
+}
+
+// findLocked returns the index of the batch holding offset, or -1.
+func (p *Partition) findLocked(offset int64) int {
+	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= offset })
+	if i == len(p.index) || p.index[i].base > offset {
+		return -1
+	}
+	return i
+}
+
+// SetLogStart moves logStart forward (DeleteRecords, retention) and drops
+// WAL batches wholly below it. On the leader offset may not pass the HW.
+func (p *Partition) SetLogStart(offset int64) error {
+	p.mu.Lock()
+	if offset <= p.logStart {
+		p.mu.Unlock()
+		return nil
+	}
+	if offset > p.hw {
+		if p.role.Leader {
+			p.mu.Unlock()
+			return fmt.Errorf("%w: %d beyond high watermark %d", ErrOffsetOutOfRange, offset, p.hw)
+		}
+		// A follower behind the leader's HW still takes the leader's
+		// log start (metadata says it is committed).
+		if offset > p.leo {
+			p.logStart = offset
+			return p.resetLocked(offset)
+		}
+	}
+	p.logStart = offset
+	return p.dropBelowLogStartLocked()
+}
+
+// DropStale removes WAL batches wholly below the log start or flushed end
+// that recovery found (a crash between journaling and truncating).
+func (p *Partition) DropStale() error {
+	p.mu.Lock()
+	return p.dropBelowLogStartLocked()
+}
+
+// SetFlushedEnd records that every offset below end is in a committed
+// segment and drops those batches from the WAL. A follower whose log ends
+// below end restarts its log there.
+func (p *Partition) SetFlushedEnd(end int64) error {
+	p.mu.Lock()
+	if end <= p.flushed {
+		p.mu.Unlock()
+		return nil
+	}
+	if !p.role.Leader && end > p.leo {
+		return p.resetLocked(end)
+	}
+	if end > p.hw {
+		if p.role.Leader {
+			p.mu.Unlock()
+			return fmt.Errorf("partition %s/%d: flushed end %d beyond high watermark %d", p.cfg.Topic, p.cfg.Index, end, p.hw)
+		}
+		// Committed in the bucket, so committed here too.
+		p.hw = end
+	}
+	p.flushed = end
+	return p.dropBelowLogStartLocked()
+}
+
+// Unflushed returns whole batches from flushedEnd up to the high watermark,
+// at most maxBytes of them (at least one), for the flusher, with the offset
+// range they cover: [first, end).
+func (p *Partition) Unflushed(maxBytes int) (data []byte, first, end int64, err error) {
+	p.mu.Lock()
+	// The first batch may start below flushedEnd when a log start moved
+	// inside it; the range still serves from flushedEnd.
+	first = p.flushed
+	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= first })
+	want, j := 0, i
+	for ; j < len(p.index) && p.index[j].last < p.hw; j++ {
+		if want > 0 && want+int(p.index[j].size) > maxBytes {
+			break
+		}
+		want += int(p.index[j].size)
+	}
+	if want == 0 {
+		p.mu.Unlock()
+		return nil, first, first, nil
+	}
+	end = p.index[j-1].last + 1
+	start := p.index[i].base
+	p.mu.Unlock()
+	data = make([]byte, 0, want)
+	err = p.cfg.WAL.Read(p.cfg.Key, start, func(base int64, b []byte) bool {
+		if base >= end {
+			return false
+		}
+		data = append(data, b...)
+		return true
+	})
+	if err != nil {
+		return nil, first, first, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if len(data) != want {
+		return nil, first, first, fmt.Errorf("%w: read %d unflushed bytes, index says %d", ErrStorage, len(data), want)
+	}
+	return data, first, end, nil
+}
+
+// WALBytes is the size of the batches this partition holds in the WAL.
+func (p *Partition) WALBytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.walBytes
+}
+
+// dropBelowLogStartLocked drops WAL batches below max(logStart,
+// flushedEnd). Called with p.mu held; releases it.
+func (p *Partition) dropBelowLogStartLocked() error {
+	offset := max(p.logStart, p.flushed)
+	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= offset })
+	keepBase := offset
+	if i < len(p.index) {
+		keepBase = p.index[i].base
+	}
+	// The batches about to go are where producer state is rebuilt from
+	// (after a truncation, for snapshots): fold them into the base state
+	// first, as of the HW (what is above may yet be lost), or as of the
+	// first batch kept when the log start passed the HW (a follower told
+	// it is committed). Dropping them first would lose every producer
+	// batch between the last snapshot point and the cut.
+	end := p.hw
+	if offset > end {
+		end = keepBase
+	}
+	if end > p.producersEnd {
+		p.baseProducers = p.producersAtLocked(end)
+		p.producersEnd = end
+	}
+	var dropped int64
+	for _, e := range p.index[:i] {
+		dropped += int64(e.size)
+	}
+	p.index = append(p.index[:0:0], p.index[i:]...)
+	p.dataFrom = max(p.dataFrom-i, 0)
+	p.walBytes -= dropped
+	if p.cfg.OnWALBytes != nil && dropped > 0 {
+		p.cfg.OnWALBytes(-dropped)
+	}
+	snap := encodeProducers(p.baseProducers, p.producersEnd)
+	p.mu.Unlock()
+	if err := p.cfg.WAL.PutProducerSnapshot(p.cfg.Key, snap); err != nil {
+		return err
+	}
+	return p.cfg.WAL.DeleteBefore(p.cfg.Key, keepBase)
+}

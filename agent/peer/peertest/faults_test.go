@@ -1,0 +1,70 @@
+package peertest_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tlog-io/tlog/agent/peer"
+	"github.com/tlog-io/tlog/agent/peer/peertest"
+)
+
+func TestFaultsCutAndHeal(t *testing.T) {
+	f := peertest.NewFaults(nil)
+	l, err := f.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	conns := make(chan *peer.Conn, 4)
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns <- peer.NewConn(nc, func(c *peer.Conn, fr peer.Frame) { c.Reply(fr, &peer.ProbeResp{LEO: 1}) })
+		}
+	}()
+	other := peertest.NewFaults(nil)
+	nc, err := other.Dial(context.Background(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := peer.NewConn(nc, nil)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{}); err != nil {
+		t.Fatal(err)
+	}
+	f.Cut()
+	select {
+	case <-cl.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection to a cut agent stayed open")
+	}
+	if _, err := f.Dial(ctx, l.Addr().String()); !errors.Is(err, peertest.ErrCut) {
+		t.Fatalf("dial from a cut agent: %v", err)
+	}
+	// A new connection to it is accepted by TCP, then dropped.
+	nc2, err := other.Dial(ctx, l.Addr().String())
+	if err == nil {
+		c2 := peer.NewConn(nc2, nil)
+		if err := c2.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{}); err == nil {
+			t.Fatal("a call reached a cut agent")
+		}
+		c2.Close()
+	}
+	f.Heal()
+	nc3, err := other.Dial(ctx, l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3 := peer.NewConn(nc3, nil)
+	defer c3.Close()
+	if err := c3.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{}); err != nil {
+		t.Fatalf("after heal: %v", err)
+	}
+}
