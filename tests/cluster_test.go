@@ -285,6 +285,13 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		return err
 	})
 	t.Cleanup(func() {
+		if path := os.Getenv("TLOG_CHAOS_KGO_LOG"); path != "" {
+			for _, a := range c.Agents {
+				if a.P != nil {
+					os.WriteFile(fmt.Sprintf("%s.agent%d", path, a.ID), []byte(a.P.Output()), 0o644)
+				}
+			}
+		}
 		if t.Failed() {
 			for _, a := range c.Agents {
 				if a.P != nil {
@@ -302,18 +309,25 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 	// A paused agent answers nothing, so a request in flight to it when it
 	// stops waits for the client's own deadline (franz-go: the produce
 	// timeout, 10 s, plus 10 s): no broker can shorten that. In pause mode
-	// the producer bounds it at 2 s + 1 s, as a client that wants
-	// failover in seconds must.
+	// the producer bounds it at 3.5 s + 1 s, as a client that wants
+	// failover in seconds must. Not shorter than the session (3 s): the
+	// metadata refresh franz-go makes when the deadline fires must already
+	// name the new leaders. One that comes earlier finds the old leader,
+	// and the next refresh, round-robin, may be queued behind the
+	// producer's reconnects to the paused agent (franz-go serves one
+	// broker's requests in order, each new connection there costing a 1 s
+	// ApiVersions timeout), where it waits until the agent wakes: the
+	// whole 15 s (seen with 2 s + 1 s; docs/reliability.md).
 	var timeouts []kgo.Opt
 	if mode == chaosPause && os.Getenv("TLOG_CHAOS_CLIENT_DEFAULTS") == "" {
-		timeouts = []kgo.Opt{kgo.ProduceRequestTimeout(2 * time.Second), kgo.RequestTimeoutOverhead(time.Second)}
+		timeouts = []kgo.Opt{kgo.ProduceRequestTimeout(3500 * time.Millisecond), kgo.RequestTimeoutOverhead(time.Second)}
 	}
 	prod := tlogtest.NewClient(t, seeds[0], append(timeouts, kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.ProducerLinger(time.Millisecond),
 		kgo.RecordRetries(math.MaxInt32),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
-		kgo.WithLogger(kgo.BasicLogger(writerFunc(func(b []byte) (int, error) {
+		kgo.WithLogger(chaosLogger(t, writerFunc(func(b []byte) (int, error) {
 			if bytes.Contains(b, []byte("metadata update triggered")) {
 				return len(b), nil // one per retry: noise
 			}
@@ -323,7 +337,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 				kgoLog.Write(b)
 			}
 			return len(b), nil
-		}), kgo.LogLevelInfo, nil)))...)
+		}))))...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			kgoLogMu.Lock()
@@ -449,6 +463,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 			pr := c.Agents[victim].P
 			pr.Pause()
 			at := time.Now()
+			t.Logf("%s paused agent %d (leading %v)", at.Format("15:04:05.000"), victim, led)
 			faults = append(faults, fault{at: at, victim: victim, parts: led})
 			// The cluster's own failover: until another agent's
 			// metadata names new leaders for all the victim led.
@@ -560,6 +575,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		per = append(per, fmt.Sprintf("agent %d (%d partitions): %v", f.victim, len(f.parts), w.Round(time.Millisecond)))
 	}
 	gapPart := int32(-1)
+	var gapFrom time.Time
 	for p, as := range acks {
 		ats := make([]time.Time, len(as))
 		for i, a := range as {
@@ -568,7 +584,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		sort.Slice(ats, func(i, j int) bool { return ats[i].Before(ats[j]) })
 		for i := 1; i < len(ats); i++ {
 			if g := ats[i].Sub(ats[i-1]); g > worstGap {
-				worstGap, gapPart = g, p
+				worstGap, gapPart, gapFrom = g, p, ats[i-1]
 			}
 		}
 	}
@@ -584,8 +600,8 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		}
 		t.Logf("failover (another agent's metadata names new leaders) after each pause: %s", strings.Join(fs, ", "))
 	}
-	t.Logf("longest produce unavailability after a %s: %v; longest gap between acknowledgements of one partition: %v (partition %d)",
-		what, worst.Round(time.Millisecond), worstGap.Round(time.Millisecond), gapPart)
+	t.Logf("longest produce unavailability after a %s: %v; longest gap between acknowledgements of one partition: %v (partition %d, from %s)",
+		what, worst.Round(time.Millisecond), worstGap.Round(time.Millisecond), gapPart, gapFrom.Format("15:04:05.000"))
 	if len(obs.errs) > 0 {
 		t.Errorf("%d inconsistencies in what the consumers read, first: %s", len(obs.errs), obs.errs[0])
 	}
@@ -596,11 +612,7 @@ func runProcChaos(t *testing.T, mode chaosMode) {
 		t.Fatalf("only %d faults", len(faults))
 	}
 	if mode == chaosPause && worstGap > 10*time.Second {
-		// Reported, not failed: about one run in seven a partition still
-		// waits out a whole pause although the cluster failed over in 3 s
-		// and the producer's request deadline is 3 s (not yet explained;
-		// see docs/reliability.md). Correctness above is what fails.
-		t.Logf("ABOVE TARGET: a partition went %v without an acknowledgement (target 10 s)", worstGap.Round(time.Millisecond))
+		t.Fatalf("a partition went %v without an acknowledgement (at most 10 s)", worstGap.Round(time.Millisecond))
 	}
 }
 
@@ -823,4 +835,26 @@ func TestProcClusterStatusAndDrain(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// chaosLogger logs the producer's warnings to w, or, with
+// TLOG_CHAOS_KGO_LOG=path, everything it says at debug level, timestamped,
+// to that file: what a stalled partition's requests did.
+func chaosLogger(t *testing.T, w io.Writer) kgo.Logger {
+	path := os.Getenv("TLOG_CHAOS_KGO_LOG")
+	if path == "" {
+		return kgo.BasicLogger(w, kgo.LogLevelInfo, nil)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	var mu sync.Mutex
+	return kgo.BasicLogger(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write(b)
+		return f.Write(b)
+	}), kgo.LogLevelDebug, func() string { return time.Now().Format("15:04:05.000 ") })
 }
