@@ -35,7 +35,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/wal"

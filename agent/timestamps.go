@@ -16,7 +16,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/metadata"
 )

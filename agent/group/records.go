@@ -25,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 const (

@@ -7,7 +7,7 @@ import (
 	"math"
 	"sort"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // EpochStart is one entry of the leader-epoch cache: the first offset

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 )
 

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 type follower struct {

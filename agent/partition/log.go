@@ -9,7 +9,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // Load adds a batch recovered from the WAL. Batches wholly below logStart are

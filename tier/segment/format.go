@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // Format constants; see the package doc for the layout they describe.

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/tier"
 )
 

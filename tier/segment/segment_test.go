@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/tier"
 	"github.com/tlog-io/tlog/tier/tiertest"
 )

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tlog-io/tlog/agent/batch"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // Writer builds one segment object in memory. It is not safe for
