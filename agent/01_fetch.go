@@ -124,7 +124,7 @@ func (a *Agent) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.Fe
 				}
 				// Only the response's first batch may overshoot the limits.
 				limit := max(min(int(rp.PartitionMaxBytes), budget), 0)
-				data, o, err := a.readFrom(ctx, t, rp.Partition, p, rp.FetchOffset, limit, total == 0)
+				data, o, err := p.Read(ctx, rp.FetchOffset, limit, total == 0)
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HW, o.HW, o.LogStart
 				if err != nil {
 					sp.ErrorCode = errCode(err)

@@ -25,6 +25,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -73,12 +74,12 @@ func (a *Agent) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) *
 				case ts == -1:
 					sp.Offset = o.HW
 				case ts == -3 && req.Version >= 7:
-					hit, ok, err := a.maxTimestamp(ctx, t, rp.Partition, p)
+					hit, ok, err := p.MaxTimestamp(ctx)
 					setTimestampHit(&sp, hit, ok, err)
 				case ts < 0:
 					sp.ErrorCode = kerr.UnsupportedVersion.Code
 				default:
-					hit, ok, err := a.offsetForTimestamp(ctx, t, rp.Partition, p, ts)
+					hit, ok, err := p.OffsetForTimestamp(ctx, ts)
 					setTimestampHit(&sp, hit, ok, err)
 				}
 			}
@@ -92,12 +93,12 @@ func (a *Agent) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) *
 // setTimestampHit answers a timestamp lookup: the record found with the
 // epoch of its batch, which clients use to detect truncation; offset,
 // timestamp and epoch -1 when there is none.
-func setTimestampHit(sp *kmsg.ListOffsetsResponseTopicPartition, hit tsHit, ok bool, err error) {
+func setTimestampHit(sp *kmsg.ListOffsetsResponseTopicPartition, hit partition.Hit, ok bool, err error) {
 	switch {
 	case err != nil:
 		sp.ErrorCode, sp.LeaderEpoch = errCode(err), -1
 	case ok:
-		sp.Offset, sp.Timestamp, sp.LeaderEpoch = hit.offset, hit.timestamp, hit.epoch
+		sp.Offset, sp.Timestamp, sp.LeaderEpoch = hit.Offset, hit.Timestamp, hit.Epoch
 	default:
 		sp.LeaderEpoch = -1
 	}

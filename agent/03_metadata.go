@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/metadata"
 )
 
@@ -95,11 +96,11 @@ func handleMetadata(a *Agent, r *request) (reply, error) {
 			p.Replicas = append([]int32(nil), mp.Replicas...)
 			p.ISR = append([]int32(nil), mp.ISR...)
 			for _, rep := range mp.Replicas {
-				if !live(st, rep) {
+				if !controller.Live(st, rep) {
 					p.OfflineReplicas = append(p.OfflineReplicas, rep)
 				}
 			}
-			if !live(st, mp.Leader) {
+			if !controller.Live(st, mp.Leader) {
 				p.ErrorCode = kerr.LeaderNotAvailable.Code
 			}
 			t.Partitions = append(t.Partitions, p)

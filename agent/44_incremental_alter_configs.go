@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -134,8 +135,8 @@ func (a *Agent) alterBrokerConfigs(r *request, rr kmsg.IncrementalAlterConfigsRe
 		drain = &v
 	}
 	if drain != nil && *drain {
-		if err := drainBlocker(a.meta.State(), int32(id)); err != nil {
-			return err
+		if err := controller.DrainBlocker(a.meta.State(), int32(id)); err != nil {
+			return fmt.Errorf("%w: %w", errInvalidRequest, err)
 		}
 	}
 	if drain == nil || validateOnly {

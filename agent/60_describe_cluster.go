@@ -28,7 +28,7 @@ func handleDescribeCluster(a *Agent, r *request) (reply, error) {
 	resp.ClusterID = a.clusterID
 	resp.ControllerID = a.controllerID()
 	resp.ClusterAuthorizedOperations = authorizedOpsUnknown
-	for _, id := range sortedAgentIDs(st) {
+	for _, id := range st.AgentIDs() {
 		ag := st.Agents[id]
 		if ag.Fenced {
 			continue

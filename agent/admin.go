@@ -10,13 +10,14 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"github.com/tlog-io/tlog/agent/wal"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tlog-io/tlog/agent/wal"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )

@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
@@ -247,7 +248,7 @@ type Agent struct {
 	incarnation int64
 	peerLn      net.Listener
 	peerConns   map[*peer.Conn]struct{}
-	ctrl        *controller
+	ctrl        *controller.Controller
 	client      *ctrlClient
 	repl        *replicator
 	pushes      chan peer.Push
@@ -333,13 +334,17 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	a.data.init()
 	a.metaChanged.init()
-	a.ctrl = newController(a)
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.ctrl = controller.New(a.ctx, controller.Config{
+		ID: cfg.ID, SessionTimeout: cfg.SessionTimeout, DisconnectGrace: cfg.DisconnectGrace,
+		BalanceInterval: cfg.BalanceInterval, NoAutoBalance: cfg.NoAutoBalance, LeaseTTL: cfg.LeaseTTL,
+		Bucket: cfg.Bucket, Logger: a.log, Propose: a.propose, Journaled: a.syncTopics,
+	})
 	a.client = &ctrlClient{a: a}
 	// No session until the controller first answers (nothing is led
 	// before then either).
 	a.client.sessLapsed.Store(!a.standalone())
 	a.repl = newReplicator(a)
-	a.ctx, a.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
 		if !ok {
@@ -360,12 +365,13 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		AgentID:            cfg.ID,
 		LeaseTTL:           cfg.LeaseTTL,
 		Logger:             a.log,
-		OnControllerChange: a.ctrl.onChange,
-		OnAppend:           a.ctrl.onAppend,
+		OnControllerChange: a.ctrl.OnChange,
+		OnAppend:           a.ctrl.OnAppend,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: open metadata: %w", err)
 	}
+	a.ctrl.SetStore(a.meta)
 	total := 0
 	for _, mt := range a.meta.State().Topics {
 		total += len(mt.Partitions)
@@ -414,7 +420,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	a.markRecovered()
 
-	background := []func(){a.applyPushes, a.signalData, a.ctrl.run, a.client.run, a.watchMetadata}
+	background := []func(){a.applyPushes, a.signalData, a.ctrl.Run, a.client.run, a.watchMetadata}
 	if a.peerLn != nil {
 		background = append(background, a.servePeers)
 	}
@@ -654,6 +660,8 @@ func (a *Agent) syncTopics() {
 				OnWALBytes:  func(d int64) { a.walBytes.Add(d) },
 				OnAppend:    func() { a.repl.wake(key) },
 				OnAdvance:   func() { a.hwMoved(key) },
+				Manifest:    manifest{a.meta, id, int32(i)},
+				Ranges:      a.ranges,
 			}))
 		}
 		for i, p := range t.parts {
@@ -809,6 +817,9 @@ func (a *Agent) Abandon() error {
 	}
 	a.closeCoordinators()
 	a.wg.Wait()
+	if a.ctrl != nil {
+		a.ctrl.Wait()
+	}
 	var err error
 	a.mu.Lock()
 	for _, t := range a.topics {
@@ -915,7 +926,7 @@ func (a *Agent) IsController() bool { return a.meta.IsController() }
 func (a *Agent) Agents() []metadata.AgentInfo {
 	st := a.meta.State()
 	out := make([]metadata.AgentInfo, 0, len(st.Agents))
-	for _, id := range sortedAgentIDs(st) {
+	for _, id := range st.AgentIDs() {
 		out = append(out, st.Agents[id])
 	}
 	return out
@@ -935,4 +946,20 @@ func (a *Agent) Manifest(topicName string) [][]string {
 		}
 	}
 	return out
+}
+
+// manifest is one partition's committed ranges, from this agent's
+// metadata.
+type manifest struct {
+	meta  *metadata.Store
+	topic uuid.UUID
+	idx   int32
+}
+
+func (m manifest) Committed() (partition.Committed, bool) {
+	mp, ok := m.meta.State().Partition(m.topic, m.idx)
+	if !ok {
+		return partition.Committed{}, false
+	}
+	return partition.Committed{Segments: mp.Segments, LogStart: mp.LogStart, FlushedEnd: mp.FlushedEnd}, true
 }

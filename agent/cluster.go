@@ -100,13 +100,13 @@ func (a *Agent) handlePeer(c *peer.Conn, f peer.Frame) {
 	case peer.TypeHeartbeat:
 		var m peer.Heartbeat
 		if err = peer.Decode(f.Body, &m); err == nil {
-			resp := a.ctrl.onHeartbeat(c, m)
+			resp := a.ctrl.OnHeartbeat(c, m)
 			c.Reply(f, &resp)
 		}
 	case peer.TypePropose:
 		var m peer.Propose
 		if err = peer.Decode(f.Body, &m); err == nil {
-			go a.ctrl.onPropose(c, f, m)
+			a.ctrl.OnPropose(c, f, m)
 		}
 	case peer.TypePush:
 		var m peer.Push

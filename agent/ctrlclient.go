@@ -11,12 +11,12 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/metadata"
@@ -190,7 +190,7 @@ func (cc *ctrlClient) beat() {
 	sent := time.Now()
 	if deadline, ok := a.meta.ControllerDeadline(); ok {
 		cc.closeConn()
-		if resp := a.ctrl.onHeartbeat(nil, hb); resp.Code == peer.OK {
+		if resp := a.ctrl.OnHeartbeat(nil, hb); resp.Code == peer.OK {
 			cc.answered.Store(time.Now().UnixNano())
 			// Its own controller: no one else can fence it before its
 			// lease lapses, and its metadata is the journal's.
@@ -238,7 +238,7 @@ func (cc *ctrlClient) beat() {
 
 // unreachable notes a failed heartbeat; after a session of them it tells
 // the controller, through the bucket, that this agent is alive but cannot
-// reach it (see controller.tick): a controller cut off from the majority
+// reach it (see controller.Controller): a controller cut off from the majority
 // then steps down instead of fencing them.
 func (cc *ctrlClient) unreachable(ctx context.Context) {
 	a := cc.a
@@ -251,8 +251,7 @@ func (cc *ctrlClient) unreachable(ctx context.Context) {
 	if now.Sub(cc.unreachableSince) < a.cfg.SessionTimeout || ctl < 0 || ctl == a.cfg.ID || epoch == cc.votedEpoch {
 		return
 	}
-	body, _ := json.Marshal(unreachableVote{Agent: a.cfg.ID, Controller: ctl, Epoch: epoch})
-	if _, err := a.cfg.Bucket.Put(ctx, fmt.Sprintf("%s%d", unreachablePrefix, a.cfg.ID), body); err != nil {
+	if err := controller.VoteUnreachable(ctx, a.cfg.Bucket, a.cfg.ID, ctl, epoch); err != nil {
 		a.log.Debug("vote controller unreachable", "err", err)
 		return
 	}

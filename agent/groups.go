@@ -20,10 +20,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 const offsetsTopic = "__consumer_offsets"
@@ -254,7 +254,7 @@ func (a *Agent) loadGroups(t *topic, gc *groupCoord) (int, error) {
 	n := 0
 	off := gc.p.Offsets().LogStart
 	for off < end {
-		data, _, err := a.readFrom(ctx, t, gc.idx, gc.p, off, 1<<20, true)
+		data, _, err := gc.p.Read(ctx, off, 1<<20, true)
 		if err != nil {
 			return n, fmt.Errorf("read %s/%d at %d: %w", offsetsTopic, gc.idx, off, err)
 		}

@@ -149,7 +149,7 @@ var errInvalidRequest = errors.New("invalid request")
 func placementOrder(st *metadata.State) []int32 {
 	byZone := map[string][]int32{}
 	var zones []string
-	for _, id := range sortedAgentIDs(st) {
+	for _, id := range st.AgentIDs() {
 		ag := st.Agents[id]
 		if ag.Fenced || ag.Draining {
 			continue
@@ -188,15 +188,6 @@ func placeReplicas(agents []int32, salt, partitions, rf int) []metadata.Partitio
 		specs[i] = metadata.PartitionSpec{Replicas: reps, Leader: reps[0]}
 	}
 	return specs
-}
-
-func sortedAgentIDs(st *metadata.State) []int32 {
-	ids := make([]int32, 0, len(st.Agents))
-	for id := range st.Agents {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids
 }
 
 // controllerID is the agent holding the controller lease as far as this

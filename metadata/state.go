@@ -251,3 +251,13 @@ func (s *State) check() error {
 	}
 	return nil
 }
+
+// AgentIDs returns the IDs of the registered agents in ascending order.
+func (s *State) AgentIDs() []int32 {
+	ids := make([]int32, 0, len(s.Agents))
+	for id := range s.Agents {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -17,7 +17,7 @@ type EpochStart struct {
 	StartOffset int64
 }
 
-// OffsetForTimestamp returns the earliest offset at or after the log start,
+// walOffsetForTimestamp returns the earliest offset at or after the log start,
 // below the HW, whose record timestamp is at or after ts, with that record's
 // timestamp (for LogAppendTime batches, the batch's max timestamp), or HW
 // (with ok=false) if there is none. The index narrows the search to batches
@@ -25,9 +25,7 @@ type EpochStart struct {
 // walked. A batch that cannot be read or decoded is answered at batch
 // granularity instead: its first offset (or the log start) and its max
 // timestamp.
-func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
-	// Bounds decompressing a batch; batches are far smaller in practice.
-	const maxDecompressed = 64 << 20
+func (p *Partition) walOffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
 	from := int64(math.MinInt64) // batches before this base are done
 	for {
 		p.mu.Lock()
@@ -63,7 +61,7 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 		var off, rts int64
 		var hit bool
 		if err == nil {
-			off, rts, hit, err = batch.FirstAtOrAfterFrom(b, logStart, ts, maxDecompressed)
+			off, rts, hit, err = batch.FirstAtOrAfterFrom(b, logStart, ts, maxTimestampDecompressed)
 		}
 		switch {
 		case err == nil && hit && off >= e.base && off <= e.last:
@@ -77,9 +75,9 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 	}
 }
 
-// MaxTimestamp returns the offset and timestamp of the batch with the largest
+// walMaxTimestamp returns the offset and timestamp of the batch with the largest
 // timestamp below the HW (ListOffsets -3), or ok=false if the log is empty.
-func (p *Partition) MaxTimestamp() (offset, timestamp int64, ok bool) {
+func (p *Partition) walMaxTimestamp() (offset, timestamp int64, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	timestamp = -1

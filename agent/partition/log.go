@@ -306,11 +306,9 @@ func (p *Partition) offsetsLocked() Offsets {
 	return Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
 }
 
-// Read returns whole batches starting with the one holding offset, up to the
-// high watermark and maxBytes. With minOne the first batch is returned even
-// if larger, so a consumer can always make progress (KIP-74). offset == HW
-// yields nothing.
-func (p *Partition) Read(offset int64, maxBytes int, minOne bool) ([]byte, Offsets, error) {
+// readWAL is Read from the WAL alone: an offset below what it holds is
+// ErrFlushed (Read goes to the bucket for it).
+func (p *Partition) readWAL(offset int64, maxBytes int, minOne bool) ([]byte, Offsets, error) {
 	p.mu.Lock()
 	off := p.offsetsLocked()
 	// Between the HW and the log end is in flight, not out of range: the

@@ -25,7 +25,8 @@ var (
 	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
 	ErrStorage              = errors.New("storage error")
 	ErrClosed               = errors.New("partition closed")
-	// ErrFlushed: the offset is below flushedEnd; read it from the bucket.
+	// ErrFlushed: the offset is below what the WAL holds (a follower
+	// restarts from the flushed end). Read never returns it.
 	ErrFlushed = errors.New("offset flushed to the bucket")
 	// ErrNotLeader: this replica does not lead the partition (any more).
 	ErrNotLeader = errors.New("not the leader of this partition")
@@ -81,6 +82,10 @@ type Config struct {
 	// OnWALBytes is told how the bytes this partition holds in the WAL
 	// change (may be nil), so the agent can bound its total cheaply.
 	OnWALBytes func(delta int64)
+	// Manifest and Ranges serve reads below the flushed end from the
+	// bucket (nil: the partition reads only its WAL).
+	Manifest Manifest
+	Ranges   RangeReader
 }
 
 // Role is what metadata says this replica is for the partition.

@@ -1,6 +1,7 @@
 package partition_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,9 +17,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // ---- helpers ----
@@ -144,7 +145,7 @@ func wait(t *testing.T, done <-chan error) error {
 // returns.
 func (f *fixture) read(offset int64, maxBytes int, minOne bool) ([]int64, []int32, error) {
 	f.t.Helper()
-	data, _, err := f.p.Read(offset, maxBytes, minOne)
+	data, _, err := f.p.Read(context.Background(), offset, maxBytes, minOne)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -243,10 +244,10 @@ func TestHighWatermarkWaitsForWAL(t *testing.T) {
 	if bases, _, _ := f.read(0, 1<<20, true); !slices.Equal(bases, []int64{0}) {
 		t.Fatalf("read from 0 before durable: %v, want only the durable batch", bases)
 	}
-	if _, ts, ok := f.p.OffsetForTimestamp(5000); ok {
+	if _, ts, ok := f.p.WALOffsetForTimestamp(5000); ok {
 		t.Fatalf("timestamp lookup found the undurable batch (ts %d)", ts)
 	}
-	if _, ts, _ := f.p.MaxTimestamp(); ts >= 5000 {
+	if _, ts, _ := f.p.WALMaxTimestamp(); ts >= 5000 {
 		t.Fatalf("max timestamp %d includes the undurable batch", ts)
 	}
 	if err := f.p.SetLogStart(4); !errors.Is(err, partition.ErrOffsetOutOfRange) {
@@ -304,7 +305,7 @@ func TestReadMaxBytesAndMinOne(t *testing.T) {
 			t.Errorf("Read(%d): %v, want ErrOffsetOutOfRange", off, err)
 		}
 	}
-	data, o, err := f.p.Read(0, 1<<20, false)
+	data, o, err := f.p.Read(context.Background(), 0, 1<<20, false)
 	if err != nil || len(data) != 5*size || o.HW != 15 {
 		t.Errorf("Read all: %d bytes, %+v, %v", len(data), o, err)
 	}
@@ -313,10 +314,10 @@ func TestReadMaxBytesAndMinOne(t *testing.T) {
 func TestOffsetForTimestamp(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, partition.Config{})
-	if off, ts, ok := f.p.OffsetForTimestamp(0); ok || off != 0 || ts != -1 {
+	if off, ts, ok := f.p.WALOffsetForTimestamp(0); ok || off != 0 || ts != -1 {
 		t.Errorf("empty log: %d %d %v", off, ts, ok)
 	}
-	if _, _, ok := f.p.MaxTimestamp(); ok {
+	if _, _, ok := f.p.WALMaxTimestamp(); ok {
 		t.Errorf("empty log has a max timestamp")
 	}
 	// Record timestamps: 100 101 | 300 301 302 | 200 | 399 400 (batches
@@ -337,19 +338,19 @@ func TestOffsetForTimestamp(t *testing.T) {
 		{400, 7, 400, true},
 		{401, 8, -1, false}, // none: the HW
 	} {
-		off, ts, ok := f.p.OffsetForTimestamp(tc.ts)
+		off, ts, ok := f.p.WALOffsetForTimestamp(tc.ts)
 		if off != tc.off || ts != tc.outTS || ok != tc.ok {
 			t.Errorf("OffsetForTimestamp(%d) = %d, %d, %v; want %d, %d, %v", tc.ts, off, ts, ok, tc.off, tc.outTS, tc.ok)
 		}
 	}
-	if off, ts, ok := f.p.MaxTimestamp(); !ok || ts != 400 || off != 7 {
+	if off, ts, ok := f.p.WALMaxTimestamp(); !ok || ts != 400 || off != 7 {
 		t.Errorf("MaxTimestamp = %d, %d, %v; want offset 7 (last of its batch), 400", off, ts, ok)
 	}
 	// Below the log start the answer is clamped to it.
 	if err := f.p.SetLogStart(3); err != nil {
 		t.Fatal(err)
 	}
-	if off, _, ok := f.p.OffsetForTimestamp(0); !ok || off != 3 {
+	if off, _, ok := f.p.WALOffsetForTimestamp(0); !ok || off != 3 {
 		t.Errorf("after log start 3: OffsetForTimestamp(0) = %d, %v; want 3", off, ok)
 	}
 }
@@ -667,7 +668,7 @@ func TestLoadAfterReopen(t *testing.T) {
 			t.Errorf("reloaded EndOffsetForEpoch(%d) = %d, %d; want %d, %d", tc.req, e, off, tc.epoch, tc.end)
 		}
 	}
-	if off, ts, ok := p.MaxTimestamp(); !ok || off != 5 || ts != 500 {
+	if off, ts, ok := p.WALMaxTimestamp(); !ok || off != 5 || ts != 500 {
 		t.Errorf("reloaded MaxTimestamp = %d, %d, %v", off, ts, ok)
 	}
 	// Producer state: duplicates recognised, gaps and old epochs refused.

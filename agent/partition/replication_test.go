@@ -2,15 +2,16 @@ package partition_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // replicaSet is one partition on three agents (ids 0, 1, 2), each with
@@ -158,9 +159,9 @@ func TestHighWatermarkFollowsTheISR(t *testing.T) {
 		t.Fatalf("follower 1: %+v", o)
 	}
 	// The followers' copies are the leader's bytes.
-	want, _, _ := rs.ps[0].Read(0, 1<<20, true)
+	want, _, _ := rs.ps[0].Read(context.Background(), 0, 1<<20, true)
 	rs.elect(1, 2, 0, 1, 2) // let follower 1 serve reads
-	got, _, _ := rs.ps[1].Read(0, 1<<20, true)
+	got, _, _ := rs.ps[1].Read(context.Background(), 0, 1<<20, true)
 	if string(got) != string(want) {
 		t.Fatal("follower's log differs from the leader's")
 	}
@@ -293,9 +294,9 @@ func TestFollowerTruncatesDivergentSuffix(t *testing.T) {
 	if err := rs.ps[0].AppendReplicated(nil, -1, -1, 3, func(int64, error) {}); err == nil {
 		t.Fatal("leader accepted replication")
 	}
-	a, _, _ := rs.ps[0].Read(0, 1<<20, true)
+	a, _, _ := rs.ps[0].Read(context.Background(), 0, 1<<20, true)
 	rs.elect(1, 4, 0, 1, 2)
-	b, _, _ := rs.ps[1].Read(0, 1<<20, true)
+	b, _, _ := rs.ps[1].Read(context.Background(), 0, 1<<20, true)
 	if len(a) == 0 || string(a) != string(b) {
 		t.Fatalf("logs differ after truncation: %d vs %d bytes", len(a), len(b))
 	}

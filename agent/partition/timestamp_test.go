@@ -16,9 +16,9 @@ import (
 	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // tsLog is a partition over a real WAL in a temporary directory.
@@ -85,7 +85,7 @@ type tsCase struct {
 func (l *tsLog) check(what string, cases []tsCase) {
 	l.t.Helper()
 	for _, c := range cases {
-		off, ts, ok := l.p.OffsetForTimestamp(c.ts)
+		off, ts, ok := l.p.WALOffsetForTimestamp(c.ts)
 		if off != c.off || ts != c.outTS || ok != c.ok {
 			l.t.Errorf("%s: OffsetForTimestamp(%d) = %d, %d, %v; want %d, %d, %v", what, c.ts, off, ts, ok, c.off, c.outTS, c.ok)
 		}
@@ -304,7 +304,7 @@ func TestOffsetForTimestampConcurrent(t *testing.T) {
 				default:
 				}
 				ts := (i*7 + int64(g)*13) % 500
-				off, rts, ok := l.p.OffsetForTimestamp(ts)
+				off, rts, ok := l.p.WALOffsetForTimestamp(ts)
 				o := l.p.Offsets()
 				if ok && (rts < ts || off >= o.HW) {
 					t.Errorf("OffsetForTimestamp(%d) = %d@%d, offsets %+v", ts, off, rts, o)

@@ -1,0 +1,338 @@
+package partition
+
+// Reads below the flushed end come from the bucket: the partition's
+// committed ranges (Manifest, from metadata) name the object, byte range
+// and CRC of each; a RangeReader (tier/rangecache) fetches a flush's range
+// whole and a compacted range a few blocks at a time through its object's
+// footer index, verifies what it read, keeps it in memory and reads ahead
+// for sequential consumers. A read that reaches the flushed end continues
+// from the WAL, so callers see one log.
+//
+// Timestamp lookups (ListOffsets by time, and -3 for the largest timestamp)
+// span both the same way. Each committed range carries its min and max
+// timestamps, so only ranges that can hold the answer are read. A flush
+// that commits while a lookup runs moves batches from the WAL to the bucket
+// behind its back, so the lookup starts again on the newer manifest.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
+	"github.com/tlog-io/tlog/tier/rangecache"
+	"github.com/tlog-io/tlog/tier/segment"
+)
+
+// Manifest names the partition's committed ranges as metadata has them.
+type Manifest interface {
+	// Committed returns the ranges in offset order with the log start
+	// and flushed end beside them; ok is false once the partition has
+	// left metadata.
+	Committed() (c Committed, ok bool)
+}
+
+// Committed is a partition's manifest at one metadata state.
+type Committed struct {
+	Segments   []metadata.SegmentRef
+	LogStart   int64
+	FlushedEnd int64
+}
+
+// RangeReader reads the bytes of committed ranges (tier/rangecache.Reader).
+type RangeReader interface {
+	Read(ctx context.Context, ref rangecache.Ref, offset int64) (rangecache.Piece, error)
+	Prefetch(ref rangecache.Ref)
+	Done(p rangecache.Piece)
+}
+
+// maxColdResponse bounds the buffer Read sizes ahead of need.
+const maxColdResponse = 16 << 20
+
+// maxTimestampDecompressed bounds decompressing one batch to walk its
+// records: what a compressed batch may inflate to at least, as produce
+// validation allows.
+const maxTimestampDecompressed = batch.MinInflateLimit
+
+// lookupAttempts bounds restarts of a lookup that flushes keep overtaking.
+const lookupAttempts = 4
+
+// Hit is a record found by a timestamp lookup.
+type Hit struct {
+	Offset, Timestamp int64
+	Epoch             int32 // the leader epoch of its batch
+}
+
+// Read returns whole batches starting with the one holding offset, up to
+// the high watermark and maxBytes, from the bucket and then the WAL. With
+// minOne the first batch is returned even if larger, so a consumer can
+// always make progress (KIP-74). offset == HW yields nothing.
+func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, Offsets, error) {
+	data, o, err := p.readWAL(offset, maxBytes, minOne)
+	if !errors.Is(err, ErrFlushed) {
+		return data, o, err
+	}
+	var out []byte
+	for offset < o.FlushedEnd {
+		chunk, next, err := p.readCold(ctx, offset, maxBytes-len(out), minOne && len(out) == 0)
+		if err != nil {
+			return nil, o, err
+		}
+		if len(chunk) == 0 {
+			return out, o, nil
+		}
+		if out == nil {
+			out = chunk // the cache's bytes, capped, so the next append copies
+		} else {
+			// Sized for the whole budget on leaving the cache's bytes,
+			// rather than regrown chunk by chunk (a no-op after that).
+			out = slices.Grow(out, max(len(chunk), min(maxBytes, maxColdResponse)-len(out)))
+			out = append(out, chunk...)
+		}
+		offset = next
+		if len(out) >= maxBytes {
+			return out, o, nil
+		}
+	}
+	// Continue into the WAL with what budget is left.
+	more, o2, err := p.readWAL(offset, maxBytes-len(out), len(out) == 0 && minOne)
+	if err != nil && !errors.Is(err, ErrFlushed) {
+		if len(out) > 0 {
+			return out, o, nil
+		}
+		return nil, o2, err
+	}
+	return append(out, more...), o2, nil
+}
+
+// readCold reads from the segment range holding offset. It returns the
+// batches and the offset after the last one.
+func (p *Partition) readCold(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, int64, error) {
+	if p.cfg.Manifest == nil || p.cfg.Ranges == nil {
+		return nil, 0, fmt.Errorf("%w: %d is flushed and partition %s/%d reads no bucket", ErrOffsetOutOfRange, offset, p.cfg.Topic, p.cfg.Index)
+	}
+	mp, ok := p.cfg.Manifest.Committed()
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: partition %s/%d left metadata", ErrOffsetOutOfRange, p.cfg.Topic, p.cfg.Index)
+	}
+	segs := mp.Segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= offset })
+	if i == len(segs) || segs[i].FirstOffset > offset {
+		if offset < mp.LogStart {
+			return nil, 0, fmt.Errorf("%w: %d is below the log start %d", ErrOffsetOutOfRange, offset, mp.LogStart)
+		}
+		return nil, 0, fmt.Errorf("%w: no segment holds offset %d of %s/%d", ErrStorage, offset, p.cfg.Topic, p.cfg.Index)
+	}
+	ref := refOf(segs[i])
+	piece, err := p.cfg.Ranges.Read(ctx, ref, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if i+1 < len(segs) {
+		p.cfg.Ranges.Prefetch(refOf(segs[i+1]))
+	}
+	limit := maxBytes
+	if !minOne && limit <= 0 {
+		return nil, offset, nil
+	}
+	data, err := segment.Cut(piece.Data, offset, max(limit, 0))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %s: %v", ErrStorage, ref.Object, err)
+	}
+	if !minOne && len(data) > maxBytes {
+		return nil, offset, nil
+	}
+	next, err := endOffset(data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %s: %v", ErrStorage, ref.Object, err)
+	}
+	if next > piece.Through {
+		p.cfg.Ranges.Done(piece)
+	}
+	return data, next, nil
+}
+
+func refOf(ref metadata.SegmentRef) rangecache.Ref {
+	return rangecache.Ref{Object: ref.Object, Pos: ref.Offset, Len: ref.Length, CRC: ref.CRC, FirstOffset: ref.FirstOffset, LastOffset: ref.LastOffset}
+}
+
+// endOffset is the offset after the last batch in data.
+func endOffset(data []byte) (int64, error) {
+	var next int64 = -1
+	err := batch.Iterate(data, func(h batch.Header, _ []byte) bool {
+		next = h.LastOffset() + 1
+		return true
+	})
+	if err == nil && next < 0 {
+		err = errors.New("no batches")
+	}
+	return next, err
+}
+
+// coldView is the committed ranges of a partition holding offsets at or
+// after the log start, as of one metadata state.
+type coldView struct {
+	segs       []metadata.SegmentRef
+	logStart   int64
+	flushedEnd int64
+}
+
+func (p *Partition) coldView() coldView {
+	o := p.Offsets()
+	if p.cfg.Manifest == nil {
+		return coldView{logStart: o.LogStart}
+	}
+	mp, ok := p.cfg.Manifest.Committed()
+	if !ok {
+		return coldView{logStart: o.LogStart}
+	}
+	logStart := max(o.LogStart, mp.LogStart)
+	segs := mp.Segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= logStart })
+	return coldView{segs: segs[i:], logStart: logStart, flushedEnd: mp.FlushedEnd}
+}
+
+// overtaken reports whether a flush committed since v was taken.
+func (p *Partition) overtaken(v coldView) bool {
+	if p.cfg.Manifest == nil {
+		return false
+	}
+	mp, ok := p.cfg.Manifest.Committed()
+	return ok && mp.FlushedEnd != v.flushedEnd
+}
+
+// OffsetForTimestamp returns the earliest record at or after the log start
+// whose timestamp is at or after ts, or ok=false if none qualifies.
+func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (hit Hit, ok bool, err error) {
+	for attempt := 1; ; attempt++ {
+		v := p.coldView()
+		hit, ok, err := p.coldOffsetForTimestamp(ctx, v, ts)
+		if err != nil || ok {
+			return hit, ok, err
+		}
+		off, rts, ok := p.walOffsetForTimestamp(ts)
+		if ok {
+			hit = Hit{Offset: off, Timestamp: rts, Epoch: p.EpochAt(off)}
+		}
+		if !p.overtaken(v) || attempt == lookupAttempts {
+			return hit, ok, nil
+		}
+	}
+}
+
+func (p *Partition) coldOffsetForTimestamp(ctx context.Context, v coldView, ts int64) (hit Hit, found bool, err error) {
+	for _, ref := range v.segs {
+		if ref.MaxTimestamp < ts {
+			continue
+		}
+		ierr := p.eachBatch(ctx, ref, func(h batch.Header, b []byte) bool {
+			if h.MaxTimestamp < ts || h.LastOffset() < v.logStart {
+				return true
+			}
+			off, rts, ok, err := batch.FirstAtOrAfterFrom(b, v.logStart, ts, maxTimestampDecompressed)
+			switch {
+			case err != nil || (ok && (off < h.BaseOffset || off > h.LastOffset())):
+				// Undecodable, or at odds with its header: answer at batch
+				// granularity, so a consumer may see a few records early
+				// but misses none.
+				hit, found = Hit{max(h.BaseOffset, v.logStart), h.MaxTimestamp, h.PartitionLeaderEpoch}, true
+			case ok:
+				hit, found = Hit{off, rts, h.PartitionLeaderEpoch}, true
+			}
+			return !found
+		})
+		if ierr != nil && !found {
+			return hit, false, fmt.Errorf("%w: timestamp lookup in %s: %v", ErrStorage, ref.Object, ierr)
+		}
+		if found {
+			return hit, true, nil
+		}
+	}
+	return hit, false, nil
+}
+
+// MaxTimestamp returns the first record holding the largest timestamp at or
+// after the log start (ListOffsets -3), or ok=false if the log holds none.
+func (p *Partition) MaxTimestamp(ctx context.Context) (hit Hit, ok bool, err error) {
+	for attempt := 1; ; attempt++ {
+		v := p.coldView()
+		hit, ok, err := p.coldMaxTimestamp(ctx, v)
+		if err != nil {
+			return hit, false, err
+		}
+		// The WAL holds only offsets after the bucket's, so it wins only
+		// with a strictly larger timestamp.
+		if woff, wts, wok := p.walMaxTimestamp(); wok && (!ok || wts > hit.Timestamp) {
+			// The first record carrying it, rather than its batch's end.
+			if off, rts, found := p.walOffsetForTimestamp(wts); found && rts == wts {
+				woff = off
+			}
+			hit, ok = Hit{Offset: woff, Timestamp: wts, Epoch: p.EpochAt(woff)}, true
+		}
+		if !p.overtaken(v) || attempt == lookupAttempts {
+			return hit, ok, nil
+		}
+	}
+}
+
+func (p *Partition) coldMaxTimestamp(ctx context.Context, v coldView) (best Hit, ok bool, err error) {
+	best.Timestamp = -1
+	// Ranges by descending max timestamp (earlier offsets first on ties);
+	// stop once no unread range can beat what was found.
+	byMax := slices.Clone(v.segs)
+	slices.SortStableFunc(byMax, func(x, y metadata.SegmentRef) int { return cmp.Compare(y.MaxTimestamp, x.MaxTimestamp) })
+	for _, ref := range byMax {
+		if ok && (ref.MaxTimestamp < best.Timestamp || ref.MaxTimestamp == best.Timestamp && ref.FirstOffset > best.Offset) {
+			break
+		}
+		ierr := p.eachBatch(ctx, ref, func(h batch.Header, b []byte) bool {
+			if h.LastOffset() < v.logStart || h.MaxTimestamp < best.Timestamp || ok && h.MaxTimestamp == best.Timestamp && h.BaseOffset > best.Offset {
+				return true
+			}
+			// The batch's max record, unless it lies below the log start
+			// (then the batch's retained records are not searched: a
+			// partly deleted batch cannot lead).
+			off, rts, hit, err := batch.FirstAtOrAfterFrom(b, v.logStart, h.MaxTimestamp, maxTimestampDecompressed)
+			switch {
+			case err != nil:
+				off, rts, hit = max(h.BaseOffset, v.logStart), h.MaxTimestamp, true
+			case hit && (off < h.BaseOffset || off > h.LastOffset()):
+				off = max(h.BaseOffset, v.logStart)
+			}
+			if hit && (rts > best.Timestamp || rts == best.Timestamp && off < best.Offset) {
+				best, ok = Hit{off, rts, h.PartitionLeaderEpoch}, true
+			}
+			return true
+		})
+		if ierr != nil {
+			return best, false, fmt.Errorf("%w: max timestamp lookup in %s: %v", ErrStorage, ref.Object, ierr)
+		}
+	}
+	return best, ok, nil
+}
+
+// eachBatch calls fn on ref's batches in order until it returns false,
+// reading the range a piece at a time (a compacted range's chunks are read
+// only as far as fn goes).
+func (p *Partition) eachBatch(ctx context.Context, ref metadata.SegmentRef, fn func(h batch.Header, b []byte) bool) error {
+	r := refOf(ref)
+	for off := r.FirstOffset; off <= r.LastOffset; {
+		piece, err := p.cfg.Ranges.Read(ctx, r, off)
+		if err != nil {
+			return err
+		}
+		more := true
+		if err := batch.Iterate(piece.Data, func(h batch.Header, b []byte) bool {
+			more = fn(h, b)
+			return more
+		}); err != nil || !more {
+			return err
+		}
+		off = piece.Through + 1
+	}
+	return nil
+}

@@ -1,0 +1,9 @@
+package partition
+
+// The WAL-only timestamp lookups, for tests of the WAL side alone.
+
+func (p *Partition) WALOffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
+	return p.walOffsetForTimestamp(ts)
+}
+
+func (p *Partition) WALMaxTimestamp() (offset, timestamp int64, ok bool) { return p.walMaxTimestamp() }
