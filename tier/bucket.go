@@ -1,6 +1,10 @@
-// Package tier is tlog's object storage: the Bucket interface, its
-// implementations (in-memory, filesystem, and later S3), and the segment
-// object format that holds flushed record batches.
+// Package tier is tlog's object storage: the Bucket interface, the rules
+// every implementation shares (ValidateKey, RangeBounds, the error
+// sentinels), the in-memory MemBucket and the WithPrefix and WithMetrics
+// wrappers. The other implementations live in subpackages, so that
+// importing tier costs no SDK: tier/fs (a directory), tier/s3 (S3 and MinIO,
+// on aws-sdk-go-v2); tier/bucketurl opens any of them from a URL.
+// tier/segment holds the object format of flushed record batches.
 package tier
 
 import (

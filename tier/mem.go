@@ -13,7 +13,7 @@ import (
 // MemBucket is an in-memory Bucket for tests and single-process setups.
 // Byte slices are copied on the way in and out, so callers never share
 // storage with it. Close is a no-op and keeps the data, so buckets shared
-// through Open("mem://NAME") survive one user closing them.
+// through bucketurl.Open("mem://NAME") survive one user closing them.
 type MemBucket struct {
 	mu   sync.RWMutex
 	objs map[string]memObject
@@ -120,7 +120,7 @@ func (m *MemBucket) GetRange(ctx context.Context, key string, offset, length int
 	if !ok {
 		return nil, fmt.Errorf("mem bucket: get-range %q: %w", key, ErrNotFound)
 	}
-	start, end, err := rangeBounds(offset, length, int64(len(o.data)))
+	start, end, err := RangeBounds(offset, length, int64(len(o.data)))
 	if err != nil {
 		return nil, fmt.Errorf("mem bucket: get-range %q: %w", key, err)
 	}

@@ -52,11 +52,13 @@ func ValidateKey(key string) error {
 	return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, reason)
 }
 
-// rangeBounds turns GetRange arguments into [start, end) within an object of
+// RangeBounds turns GetRange arguments into [start, end) within an object of
 // size bytes. A range starting at or past the end is invalid, except that an
 // empty object read from offset 0, or a zero-length read ending at size,
-// returns nothing; a range running past the end is truncated.
-func rangeBounds(offset, length, size int64) (start, end int64, err error) {
+// returns nothing; a range running past the end is truncated. The error
+// wraps ErrInvalidRange. Every Bucket implementation uses it, so that they
+// agree on the edge cases GetRange documents.
+func RangeBounds(offset, length, size int64) (start, end int64, err error) {
 	if offset < 0 || length < 0 {
 		return 0, 0, fmt.Errorf("%w: offset %d length %d", ErrInvalidRange, offset, length)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tlog-io/tlog/agent"
-	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/fs"
 )
 
 func main() {
@@ -43,7 +43,7 @@ func run(parts, rate int, dur, every, compact time.Duration) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bucket, err := tier.NewFSBucket(dir + "/bucket")
+	bucket, err := fs.New(dir + "/bucket")
 	if err != nil {
 		return err
 	}

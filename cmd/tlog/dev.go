@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tlog-io/tlog/agent"
-	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/bucketurl"
 )
 
 // storageFlags are the flags tlog dev and tlog agent share.
@@ -103,7 +103,7 @@ func runAgent(c *cli.Context, dev bool) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	bucket, err := tier.Open(ctx, bucketURL)
+	bucket, err := bucketurl.Open(ctx, bucketURL)
 	if err != nil {
 		return fail(2, "cannot open bucket %s: %v", bucketURL, err)
 	}

@@ -46,7 +46,7 @@ func (t *Target) Client() *s3.Client {
 			UsePathStyle: true,
 			Credentials: credentials.NewStaticCredentialsProvider(
 				os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), ""),
-			// As tier.S3Bucket sets it up, so raw GETs cost what tlog's do.
+			// As tier/s3.Bucket sets it up, so raw GETs cost what tlog's do.
 			HTTPClient:                                &http.Client{Transport: transport()},
 			RequestChecksumCalculation:                aws.RequestChecksumCalculationWhenRequired,
 			ResponseChecksumValidation:                aws.ResponseChecksumValidationWhenRequired,

@@ -1,14 +1,19 @@
-package tier
+// Package bucketurl opens a tier.Bucket from a URL (mem://, file://,
+// s3://). It is the one package that imports every implementation, so that
+// tier itself stays free of the AWS SDK.
+package bucketurl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/fs"
+	"github.com/tlog-io/tlog/tier/s3"
 )
 
 // supportedSchemes is quoted in errors so a typo'd URL says what would work.
@@ -16,31 +21,31 @@ const supportedSchemes = "mem://NAME[/PREFIX], file:///ABS/PATH, file://./REL/PA
 
 var (
 	memNamedMu sync.Mutex
-	memNamed   = map[string]*MemBucket{}
+	memNamed   = map[string]*tier.MemBucket{}
 )
 
-// sharedMem returns the process-wide MemBucket called name, so that several
-// in-process agents opening mem://NAME share one bucket.
-func sharedMem(name string) *MemBucket {
+// sharedMem returns the process-wide tier.MemBucket called name, so that
+// several in-process agents opening mem://NAME share one bucket.
+func sharedMem(name string) *tier.MemBucket {
 	memNamedMu.Lock()
 	defer memNamedMu.Unlock()
 	b, ok := memNamed[name]
 	if !ok {
-		b = NewMemBucket()
+		b = tier.NewMemBucket()
 		memNamed[name] = b
 	}
 	return b
 }
 
-// Open returns the Bucket a URL names:
+// Open returns the tier.Bucket a URL names:
 //
 //	mem://NAME          process-wide in-memory bucket shared by all opens of NAME
-//	mem://NAME/PREFIX   the same bucket, keys under PREFIX/ (see WithPrefix)
+//	mem://NAME/PREFIX   the same bucket, keys under PREFIX/ (see tier.WithPrefix)
 //	mem://              a fresh private in-memory bucket
-//	file:///ABS/PATH    an FSBucket rooted at /ABS/PATH (created if missing)
-//	file://./REL/PATH   an FSBucket relative to the working directory
+//	file:///ABS/PATH    an fs.Bucket rooted at /ABS/PATH (created if missing)
+//	file://./REL/PATH   an fs.Bucket relative to the working directory
 //	file:REL/PATH       likewise
-//	s3://BUCKET/PREFIX  an S3Bucket (see NewS3Bucket), keys under PREFIX/;
+//	s3://BUCKET/PREFIX  an s3.Bucket (see s3.New), keys under PREFIX/;
 //	                    query parameters (all optional):
 //	                      endpoint=http://127.0.0.1:9000  S3-compatible server
 //	                      region=us-east-1                default: AWS config, then us-east-1
@@ -49,7 +54,7 @@ func sharedMem(name string) *MemBucket {
 //	                    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ...).
 //
 // Any other scheme is an error listing the supported forms.
-func Open(ctx context.Context, rawURL string) (Bucket, error) {
+func Open(ctx context.Context, rawURL string) (tier.Bucket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("tier: open %q: %w", rawURL, err)
 	}
@@ -62,11 +67,11 @@ func Open(ctx context.Context, rawURL string) (Bucket, error) {
 	}
 	switch u.Scheme {
 	case "s3":
-		cfg, err := s3URLConfig(u)
+		cfg, err := s3.ConfigFromURL(u)
 		if err != nil {
 			return nil, fmt.Errorf("tier: open %q: %w", rawURL, err)
 		}
-		b, err := NewS3Bucket(ctx, cfg)
+		b, err := s3.New(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("tier: open %q: %w", rawURL, err)
 		}
@@ -75,19 +80,19 @@ func Open(ctx context.Context, rawURL string) (Bucket, error) {
 		if u.Opaque != "" {
 			return nil, fmt.Errorf("tier: open %q: want mem://NAME[/PREFIX]", rawURL)
 		}
-		var b Bucket
+		var b tier.Bucket
 		if u.Host == "" {
-			b = NewMemBucket()
+			b = tier.NewMemBucket()
 		} else {
 			b = sharedMem(u.Host)
 		}
-		return WithPrefix(b, u.Path), nil
+		return tier.WithPrefix(b, u.Path), nil
 	case "file":
 		dir, err := fileURLPath(u)
 		if err != nil {
 			return nil, fmt.Errorf("tier: open %q: %w", rawURL, err)
 		}
-		b, err := NewFSBucket(dir)
+		b, err := fs.New(dir)
 		if err != nil {
 			return nil, fmt.Errorf("tier: open %q: %w", rawURL, err)
 		}
@@ -121,56 +126,4 @@ func fileURLPath(u *url.URL) (string, error) {
 		return "", fmt.Errorf("file URL has no path; use file:///ABS/PATH or file:REL/PATH")
 	}
 	return filepath.FromSlash(p), nil
-}
-
-// s3URLConfig maps s3://BUCKET[/PREFIX][?endpoint=&region=&path_style=] to
-// an S3Config. Credentials never come from the URL, which ends up in logs.
-func s3URLConfig(u *url.URL) (S3Config, error) {
-	const form = "want s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=BOOL]"
-	switch {
-	case u.Opaque != "":
-		return S3Config{}, errors.New(form)
-	case u.User != nil:
-		return S3Config{}, fmt.Errorf("credentials in the URL are not supported; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-	case u.Host == "":
-		return S3Config{}, fmt.Errorf("missing bucket name; %s", form)
-	case u.Port() != "" || strings.HasSuffix(u.Host, ":"):
-		return S3Config{}, fmt.Errorf("bucket name %q contains a port; give the server as ?endpoint=http://HOST:PORT", u.Host)
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return S3Config{}, fmt.Errorf("query: %w", err)
-	}
-	cfg := S3Config{Bucket: u.Host, Prefix: u.Path}
-	var pathStyle *bool
-	for k, v := range q {
-		if len(v) != 1 {
-			return S3Config{}, fmt.Errorf("query parameter %q given %d times", k, len(v))
-		}
-		switch k {
-		case "endpoint":
-			if err := checkS3Endpoint(v[0]); err != nil {
-				return S3Config{}, err
-			}
-			cfg.Endpoint = v[0]
-		case "region":
-			if v[0] == "" {
-				return S3Config{}, fmt.Errorf("empty region")
-			}
-			cfg.Region = v[0]
-		case "path_style":
-			ps, err := strconv.ParseBool(v[0])
-			if err != nil {
-				return S3Config{}, fmt.Errorf("path_style=%q: want true or false", v[0])
-			}
-			pathStyle = &ps
-		default:
-			return S3Config{}, fmt.Errorf("unknown query parameter %q (known: endpoint, region, path_style)", k)
-		}
-	}
-	cfg.PathStyle = cfg.Endpoint != ""
-	if pathStyle != nil {
-		cfg.PathStyle = *pathStyle
-	}
-	return cfg, nil
 }

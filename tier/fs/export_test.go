@@ -1,10 +1,10 @@
-package tier
+package fs
 
 import "time"
 
-// SetFSLockedDelay makes every FSBucket write sleep for d while holding its
+// SetLockedDelay makes every Bucket write sleep for d while holding its
 // key's lock (0 restores normal behaviour).
-func SetFSLockedDelay(d time.Duration) {
+func SetLockedDelay(d time.Duration) {
 	if d <= 0 {
 		testHookLocked = nil
 		return

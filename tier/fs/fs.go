@@ -1,4 +1,5 @@
-package tier
+// Package fs is a tier.Bucket on a local (or shared) filesystem directory.
+package fs
 
 import (
 	"context"
@@ -6,7 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"io/fs"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tlog-io/tlog/tier"
 )
 
 // fsTmpDir holds temp files and lock files. It lives inside the bucket so
@@ -28,18 +31,18 @@ const fsLockStripes = 16
 // fsStaleTemp: temp files older than this were left by a crashed writer.
 const fsStaleTemp = time.Hour
 
-// FSBucket stores each object as a file under a directory (key "a/b/c" is
+// Bucket stores each object as a file under a directory (key "a/b/c" is
 // dir/a/b/c). Every write goes to a temp file in dir/.tmp, is fsynced, and
 // is then renamed (Put, PutIfMatch) or hard-linked (PutIfAbsent) into place,
 // followed by an fsync of the parent directory, so readers only ever see
 // whole objects. Mutations of a key are serialised by an in-process mutex
-// plus flock(2) on a lock file, so several processes (or several FSBucket
+// plus flock(2) on a lock file, so several processes (or several Bucket
 // values) may share one directory.
 //
 // A key cannot be both an object and a "directory" of other keys (S3 allows
 // "a" and "a/b" together; a filesystem does not), and on case-insensitive
 // filesystems keys differing only in case collide.
-type FSBucket struct {
+type Bucket struct {
 	dir    string
 	tmp    string
 	closed atomic.Bool
@@ -51,10 +54,10 @@ type fsLock struct {
 	f  *os.File // opened on first use; flock needs one open file per holder
 }
 
-var _ Bucket = (*FSBucket)(nil)
+var _ tier.Bucket = (*Bucket)(nil)
 
-// NewFSBucket opens (creating if needed) a filesystem bucket rooted at dir.
-func NewFSBucket(dir string) (*FSBucket, error) {
+// New opens (creating if needed) a filesystem bucket rooted at dir.
+func New(dir string) (*Bucket, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("fs bucket: open %q: %w", dir, err)
@@ -67,15 +70,15 @@ func NewFSBucket(dir string) (*FSBucket, error) {
 	if abs, err = filepath.EvalSymlinks(abs); err != nil {
 		return nil, fmt.Errorf("fs bucket: open %q: %w", dir, err)
 	}
-	b := &FSBucket{dir: abs, tmp: filepath.Join(abs, fsTmpDir)}
+	b := &Bucket{dir: abs, tmp: filepath.Join(abs, fsTmpDir)}
 	b.removeStaleTemps()
 	return b, nil
 }
 
 // Dir returns the bucket's absolute root directory.
-func (b *FSBucket) Dir() string { return b.dir }
+func (b *Bucket) Dir() string { return b.dir }
 
-func (b *FSBucket) removeStaleTemps() {
+func (b *Bucket) removeStaleTemps() {
 	ents, err := os.ReadDir(b.tmp)
 	if err != nil {
 		return // best effort: stale temps only waste space
@@ -90,28 +93,28 @@ func (b *FSBucket) removeStaleTemps() {
 	}
 }
 
-func (b *FSBucket) check(ctx context.Context, op, key string) error {
+func (b *Bucket) check(ctx context.Context, op, key string) error {
 	if b.closed.Load() {
 		return fmt.Errorf("fs bucket: %s %q: bucket closed", op, key)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fs bucket: %s %q: %w", op, key, err)
 	}
-	if err := ValidateKey(key); err != nil {
+	if err := tier.ValidateKey(key); err != nil {
 		return fmt.Errorf("fs bucket: %s: %w", op, err)
 	}
 	if key == fsTmpDir || strings.HasPrefix(key, fsTmpDir+"/") {
-		return fmt.Errorf("fs bucket: %s: %w %q: %q is reserved", op, ErrInvalidKey, key, fsTmpDir)
+		return fmt.Errorf("fs bucket: %s: %w %q: %q is reserved", op, tier.ErrInvalidKey, key, fsTmpDir)
 	}
 	return nil
 }
 
-func (b *FSBucket) path(key string) string {
+func (b *Bucket) path(key string) string {
 	return filepath.Join(b.dir, filepath.FromSlash(key))
 }
 
 // lock takes the key's stripe lock in this process and across processes.
-func (b *FSBucket) lock(key string) (unlock func(), err error) {
+func (b *Bucket) lock(key string) (unlock func(), err error) {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
 	l := &b.locks[h.Sum32()%fsLockStripes]
@@ -173,7 +176,7 @@ func uniqueMtime() time.Time {
 
 // fsETag is cheap (no hashing) yet changes on every write: each write is a
 // new inode with a unique nanosecond mtime.
-func fsETag(fi fs.FileInfo) string {
+func fsETag(fi iofs.FileInfo) string {
 	var ino uint64
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		ino = uint64(st.Ino)
@@ -183,13 +186,13 @@ func fsETag(fi fs.FileInfo) string {
 		strconv.FormatInt(fi.ModTime().UnixNano(), 16)
 }
 
-func fsInfo(key string, fi fs.FileInfo) ObjectInfo {
-	return ObjectInfo{Key: key, Size: fi.Size(), ETag: fsETag(fi), Modified: fi.ModTime()}
+func fsInfo(key string, fi iofs.FileInfo) tier.ObjectInfo {
+	return tier.ObjectInfo{Key: key, Size: fi.Size(), ETag: fsETag(fi), Modified: fi.ModTime()}
 }
 
 // writeTemp writes body to a durable temp file and returns its path and the
 // ETag the object will have once it is renamed or linked into place.
-func (b *FSBucket) writeTemp(body []byte) (name, etag string, err error) {
+func (b *Bucket) writeTemp(body []byte) (name, etag string, err error) {
 	f, err := os.CreateTemp(b.tmp, "put-*")
 	if err != nil {
 		return "", "", err
@@ -229,7 +232,7 @@ const (
 	fsPutIfMatch
 )
 
-func (b *FSBucket) write(ctx context.Context, op, key string, body []byte, mode fsWriteMode, ifMatch string) (string, error) {
+func (b *Bucket) write(ctx context.Context, op, key string, body []byte, mode fsWriteMode, ifMatch string) (string, error) {
 	if err := b.check(ctx, op, key); err != nil {
 		return "", err
 	}
@@ -256,11 +259,11 @@ func (b *FSBucket) write(ctx context.Context, op, key string, body []byte, mode 
 		fi, err := os.Stat(path)
 		switch {
 		case isNotExist(err) || (err == nil && !fi.Mode().IsRegular()):
-			return "", wrap(fmt.Errorf("key missing: %w", ErrPreconditionFailed))
+			return "", wrap(fmt.Errorf("key missing: %w", tier.ErrPreconditionFailed))
 		case err != nil:
 			return "", wrap(err)
 		case fsETag(fi) != ifMatch:
-			return "", wrap(fmt.Errorf("etag %q is not current: %w", ifMatch, ErrPreconditionFailed))
+			return "", wrap(fmt.Errorf("etag %q is not current: %w", ifMatch, tier.ErrPreconditionFailed))
 		}
 	}
 
@@ -285,12 +288,12 @@ func (b *FSBucket) write(ctx context.Context, op, key string, body []byte, mode 
 			err = os.Rename(tmp, path)
 			consumed = err == nil
 		}
-		if err == nil || !errors.Is(err, fs.ErrNotExist) || attempt >= 8 {
+		if err == nil || !errors.Is(err, iofs.ErrNotExist) || attempt >= 8 {
 			break
 		}
 	}
-	if mode == fsPutIfAbsent && errors.Is(err, fs.ErrExist) {
-		return "", wrap(fmt.Errorf("key exists: %w", ErrPreconditionFailed))
+	if mode == fsPutIfAbsent && errors.Is(err, iofs.ErrExist) {
+		return "", wrap(fmt.Errorf("key exists: %w", tier.ErrPreconditionFailed))
 	}
 	if err != nil {
 		return "", wrap(err)
@@ -327,33 +330,34 @@ func syncDir(dir string) error {
 
 // isNotExist also treats ENOTDIR (a path component is a file) as absent.
 func isNotExist(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+	return errors.Is(err, iofs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
-// Put implements Bucket.
-func (b *FSBucket) Put(ctx context.Context, key string, body []byte) (string, error) {
+// Put implements tier.Bucket.
+func (b *Bucket) Put(ctx context.Context, key string, body []byte) (string, error) {
 	return b.write(ctx, "put", key, body, fsPut, "")
 }
 
-// PutIfAbsent implements Bucket. The hard link fails with EEXIST if the key
-// exists, which makes it atomic even against writers that skip the lock.
-func (b *FSBucket) PutIfAbsent(ctx context.Context, key string, body []byte) (string, error) {
+// PutIfAbsent implements tier.Bucket. The hard link fails with EEXIST if
+// the key exists, which makes it atomic even against writers that skip the
+// lock.
+func (b *Bucket) PutIfAbsent(ctx context.Context, key string, body []byte) (string, error) {
 	return b.write(ctx, "put-if-absent", key, body, fsPutIfAbsent, "")
 }
 
-// PutIfMatch implements Bucket.
-func (b *FSBucket) PutIfMatch(ctx context.Context, key string, body []byte, etag string) (string, error) {
+// PutIfMatch implements tier.Bucket.
+func (b *Bucket) PutIfMatch(ctx context.Context, key string, body []byte, etag string) (string, error) {
 	return b.write(ctx, "put-if-match", key, body, fsPutIfMatch, etag)
 }
 
 // open opens key's file for reading; directories count as missing.
-func (b *FSBucket) open(ctx context.Context, op, key string) (*os.File, fs.FileInfo, error) {
+func (b *Bucket) open(ctx context.Context, op, key string) (*os.File, iofs.FileInfo, error) {
 	if err := b.check(ctx, op, key); err != nil {
 		return nil, nil, err
 	}
 	f, err := os.Open(b.path(key))
 	if isNotExist(err) {
-		return nil, nil, fmt.Errorf("fs bucket: %s %q: %w", op, key, ErrNotFound)
+		return nil, nil, fmt.Errorf("fs bucket: %s %q: %w", op, key, tier.ErrNotFound)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("fs bucket: %s %q: %w", op, key, err)
@@ -365,34 +369,34 @@ func (b *FSBucket) open(ctx context.Context, op, key string) (*os.File, fs.FileI
 	}
 	if !fi.Mode().IsRegular() {
 		_ = f.Close()
-		return nil, nil, fmt.Errorf("fs bucket: %s %q: %w", op, key, ErrNotFound)
+		return nil, nil, fmt.Errorf("fs bucket: %s %q: %w", op, key, tier.ErrNotFound)
 	}
 	return f, fi, nil
 }
 
-// Get implements Bucket. Files are only ever replaced by rename, so the open
-// file's content always matches the ETag from its own fstat.
-func (b *FSBucket) Get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
+// Get implements tier.Bucket. Files are only ever replaced by rename, so
+// the open file's content always matches the ETag from its own fstat.
+func (b *Bucket) Get(ctx context.Context, key string) ([]byte, tier.ObjectInfo, error) {
 	f, fi, err := b.open(ctx, "get", key)
 	if err != nil {
-		return nil, ObjectInfo{}, err
+		return nil, tier.ObjectInfo{}, err
 	}
 	defer f.Close()
 	buf := make([]byte, fi.Size())
 	if _, err := io.ReadFull(f, buf); err != nil {
-		return nil, ObjectInfo{}, fmt.Errorf("fs bucket: get %q: %w", key, err)
+		return nil, tier.ObjectInfo{}, fmt.Errorf("fs bucket: get %q: %w", key, err)
 	}
 	return buf, fsInfo(key, fi), nil
 }
 
-// GetRange implements Bucket.
-func (b *FSBucket) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+// GetRange implements tier.Bucket.
+func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
 	f, fi, err := b.open(ctx, "get-range", key)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	start, end, err := rangeBounds(offset, length, fi.Size())
+	start, end, err := tier.RangeBounds(offset, length, fi.Size())
 	if err != nil {
 		return nil, fmt.Errorf("fs bucket: get-range %q: %w", key, err)
 	}
@@ -403,42 +407,42 @@ func (b *FSBucket) GetRange(ctx context.Context, key string, offset, length int6
 	return buf, nil
 }
 
-// Stat implements Bucket.
-func (b *FSBucket) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+// Stat implements tier.Bucket.
+func (b *Bucket) Stat(ctx context.Context, key string) (tier.ObjectInfo, error) {
 	if err := b.check(ctx, "stat", key); err != nil {
-		return ObjectInfo{}, err
+		return tier.ObjectInfo{}, err
 	}
 	fi, err := os.Stat(b.path(key))
 	if isNotExist(err) || (err == nil && !fi.Mode().IsRegular()) {
-		return ObjectInfo{}, fmt.Errorf("fs bucket: stat %q: %w", key, ErrNotFound)
+		return tier.ObjectInfo{}, fmt.Errorf("fs bucket: stat %q: %w", key, tier.ErrNotFound)
 	}
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("fs bucket: stat %q: %w", key, err)
+		return tier.ObjectInfo{}, fmt.Errorf("fs bucket: stat %q: %w", key, err)
 	}
 	return fsInfo(key, fi), nil
 }
 
-// List implements Bucket. It walks only the directory the prefix names, and
-// sorts at the end because a directory walk does not yield keys in byte
-// order ("a.x" sorts before "a/b").
-func (b *FSBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+// List implements tier.Bucket. It walks only the directory the prefix
+// names, and sorts at the end because a directory walk does not yield keys
+// in byte order ("a.x" sorts before "a/b").
+func (b *Bucket) List(ctx context.Context, prefix string) ([]tier.ObjectInfo, error) {
 	if b.closed.Load() {
 		return nil, fmt.Errorf("fs bucket: list %q: bucket closed", prefix)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fs bucket: list %q: %w", prefix, err)
 	}
-	out := make([]ObjectInfo, 0)
+	out := make([]tier.ObjectInfo, 0)
 	root := b.dir
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		// Invalid directory part (e.g. "../"): no valid key can match, and
 		// walking it could escape the bucket.
-		if ValidateKey(prefix[:i]) != nil {
+		if tier.ValidateKey(prefix[:i]) != nil {
 			return out, nil
 		}
 		root = b.path(prefix[:i])
 	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d iofs.DirEntry, err error) error {
 		if err != nil {
 			if isNotExist(err) {
 				return nil // prefix dir absent, or removed while walking
@@ -475,13 +479,13 @@ func (b *FSBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error
 	if err != nil {
 		return nil, fmt.Errorf("fs bucket: list %q: %w", prefix, err)
 	}
-	slices.SortFunc(out, func(a, b ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(out, func(a, b tier.ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil
 }
 
-// Delete implements Bucket. It then removes parent directories left empty,
-// stopping at the first non-empty one and never removing the root.
-func (b *FSBucket) Delete(ctx context.Context, key string) error {
+// Delete implements tier.Bucket. It then removes parent directories left
+// empty, stopping at the first non-empty one and never removing the root.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if err := b.check(ctx, "delete", key); err != nil {
 		return err
 	}
@@ -516,8 +520,8 @@ func (b *FSBucket) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Close implements Bucket: it releases the lock files. Later calls fail.
-func (b *FSBucket) Close() error {
+// Close implements tier.Bucket: it releases the lock files. Later calls fail.
+func (b *Bucket) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}

@@ -1,4 +1,7 @@
-package tier
+// Package s3 is a tier.Bucket on S3 or an S3-compatible store (MinIO), on
+// aws-sdk-go-v2. It is a package of its own so that importing tier does not
+// pull in the SDK.
+package s3
 
 import (
 	"bytes"
@@ -20,24 +23,26 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/tlog-io/tlog/tier"
 )
 
-// S3 defaults; see S3Config.
+// S3 defaults; see Config.
 const (
-	DefaultS3Region         = "us-east-1"
-	DefaultS3RequestTimeout = 10 * time.Second
-	DefaultS3MaxAttempts    = 5
-	DefaultS3RetryBaseDelay = 100 * time.Millisecond
-	DefaultS3RetryMaxDelay  = 5 * time.Second
+	DefaultRegion         = "us-east-1"
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultMaxAttempts    = 5
+	DefaultRetryBaseDelay = 100 * time.Millisecond
+	DefaultRetryMaxDelay  = 5 * time.Second
 )
 
-// S3Config configures NewS3Bucket. Only Bucket is required.
-type S3Config struct {
+// Config configures New. Only Bucket is required.
+type Config struct {
 	Bucket string
-	// Prefix keeps every key under PREFIX/ (as WithPrefix does).
+	// Prefix keeps every key under PREFIX/ (as tier.WithPrefix does).
 	Prefix string
 	// Endpoint is the server's base URL, e.g. http://127.0.0.1:9000 for
 	// MinIO; empty means AWS (or AWS_ENDPOINT_URL[_S3] if set).
@@ -68,9 +73,9 @@ type S3Config struct {
 	HTTPClient *http.Client
 }
 
-// S3Bucket is a Bucket on S3 or an S3-compatible store (MinIO), using
-// aws-sdk-go-v2. NewS3Bucket makes no request, so a wrong bucket name or
-// bad credentials show up on the first operation.
+// Bucket is a tier.Bucket on S3 or an S3-compatible store (MinIO), using
+// aws-sdk-go-v2. New makes no request, so a wrong bucket name or bad
+// credentials show up on the first operation.
 //
 // Retries: the SDK's own retryer is disabled and each call runs its own
 // loop, so that every attempt gets a fresh RequestTimeout and so that
@@ -90,18 +95,19 @@ type S3Config struct {
 // indistinguishable from our own write (both callers then see success, which
 // is harmless when identical bytes mean the same logical write, as for tlog's
 // epoch-stamped metadata); and if our write landed but was overwritten
-// before the read-back, the call reports ErrPreconditionFailed — a false
-// loss, never a false win over different content. If the read-back itself
-// fails, the error is not ErrPreconditionFailed: the outcome is unknown.
+// before the read-back, the call reports tier.ErrPreconditionFailed — a
+// false loss, never a false win over different content. If the read-back
+// itself fails, the error is not tier.ErrPreconditionFailed: the outcome is
+// unknown.
 //
 // ETags are returned as S3 sends them, double quotes included, identically
 // from Put*, Get, Stat and List. PutIfMatch accepts an unquoted ETag too.
 //
 // A HEAD request (Stat) cannot tell a missing bucket from a missing key, so
-// Stat on a missing bucket reports ErrNotFound; Get, GetRange and List report
-// NoSuchBucket as a plain error.
-type S3Bucket struct {
-	client      *s3.Client
+// Stat on a missing bucket reports tier.ErrNotFound; Get, GetRange and List
+// report NoSuchBucket as a plain error.
+type Bucket struct {
+	client      *awss3.Client
 	httpClient  *http.Client
 	bucket      string
 	prefix      string // "" or ends in "/"
@@ -113,11 +119,11 @@ type S3Bucket struct {
 	closed      atomic.Bool
 }
 
-var _ Bucket = (*S3Bucket)(nil)
+var _ tier.Bucket = (*Bucket)(nil)
 
-// NewS3Bucket returns a Bucket for cfg. ctx only bounds loading the AWS
+// New returns a Bucket for cfg. ctx only bounds loading the AWS
 // configuration.
-func NewS3Bucket(ctx context.Context, cfg S3Config) (*S3Bucket, error) {
+func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3 bucket: no bucket name")
 	}
@@ -125,20 +131,20 @@ func NewS3Bucket(ctx context.Context, cfg S3Config) (*S3Bucket, error) {
 		return nil, fmt.Errorf("s3 bucket %s: AccessKey and SecretKey must be set together", cfg.Bucket)
 	}
 	if cfg.Endpoint != "" {
-		if err := checkS3Endpoint(cfg.Endpoint); err != nil {
+		if err := checkEndpoint(cfg.Endpoint); err != nil {
 			return nil, fmt.Errorf("s3 bucket %s: %w", cfg.Bucket, err)
 		}
 	}
 	if cfg.RequestTimeout < 0 || cfg.MaxAttempts < 0 || cfg.RetryBaseDelay < 0 || cfg.RetryMaxDelay < 0 {
 		return nil, fmt.Errorf("s3 bucket %s: negative timeout, attempts or delay", cfg.Bucket)
 	}
-	b := &S3Bucket{
+	b := &Bucket{
 		bucket:      cfg.Bucket,
 		prefix:      strings.Trim(cfg.Prefix, "/"),
-		timeout:     orDefault(cfg.RequestTimeout, DefaultS3RequestTimeout),
-		maxAttempts: orDefault(cfg.MaxAttempts, DefaultS3MaxAttempts),
-		baseDelay:   orDefault(cfg.RetryBaseDelay, DefaultS3RetryBaseDelay),
-		maxDelay:    orDefault(cfg.RetryMaxDelay, DefaultS3RetryMaxDelay),
+		timeout:     orDefault(cfg.RequestTimeout, DefaultRequestTimeout),
+		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		baseDelay:   orDefault(cfg.RetryBaseDelay, DefaultRetryBaseDelay),
+		maxDelay:    orDefault(cfg.RetryMaxDelay, DefaultRetryMaxDelay),
 		httpClient:  cfg.HTTPClient,
 	}
 	if b.prefix != "" {
@@ -166,15 +172,15 @@ func NewS3Bucket(ctx context.Context, cfg S3Config) (*S3Bucket, error) {
 		return nil, fmt.Errorf("s3 bucket %s: load AWS config: %w", cfg.Bucket, err)
 	}
 	if awsCfg.Region == "" {
-		awsCfg.Region = DefaultS3Region
+		awsCfg.Region = DefaultRegion
 	}
-	b.client = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+	b.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.PathStyle
 		o.HTTPClient = b.httpClient
-		o.Retryer = aws.NopRetryer{} // our loop retries; see S3Bucket
+		o.Retryer = aws.NopRetryer{} // our loop retries; see Bucket
 		// Flexible checksums (the SDK default since 2025) are not
 		// implemented by every S3-compatible store; SigV4 already signs
 		// the payload hash, and TLS protects it on https.
@@ -193,7 +199,7 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-func checkS3Endpoint(endpoint string) error {
+func checkEndpoint(endpoint string) error {
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return fmt.Errorf("endpoint %q: %w", endpoint, err)
@@ -208,51 +214,51 @@ func checkS3Endpoint(endpoint string) error {
 }
 
 // Bucket returns the S3 bucket name.
-func (b *S3Bucket) Bucket() string { return b.bucket }
+func (b *Bucket) Bucket() string { return b.bucket }
 
 // Client returns the underlying SDK client, e.g. for administrative calls.
-func (b *S3Bucket) Client() *s3.Client { return b.client }
+func (b *Bucket) Client() *awss3.Client { return b.client }
 
 // objectKey validates key and returns the S3 key it is stored under.
-func (b *S3Bucket) objectKey(ctx context.Context, op, key string) (string, error) {
+func (b *Bucket) objectKey(ctx context.Context, op, key string) (string, error) {
 	if b.closed.Load() {
 		return "", fmt.Errorf("s3 bucket %s: %s %q: bucket closed", b.bucket, op, key)
 	}
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("s3 bucket %s: %s %q: %w", b.bucket, op, key, err)
 	}
-	if err := ValidateKey(key); err != nil {
+	if err := tier.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("s3 bucket %s: %s: %w", b.bucket, op, err)
 	}
 	full := b.prefix + key
-	if len(full) > MaxKeyLen {
+	if len(full) > tier.MaxKeyLen {
 		return "", fmt.Errorf("s3 bucket %s: %s: %w %q: longer than %d bytes with prefix %q",
-			b.bucket, op, ErrInvalidKey, key, MaxKeyLen, b.prefix)
+			b.bucket, op, tier.ErrInvalidKey, key, tier.MaxKeyLen, b.prefix)
 	}
 	return full, nil
 }
 
-// Put implements Bucket.
-func (b *S3Bucket) Put(ctx context.Context, key string, body []byte) (string, error) {
+// Put implements tier.Bucket.
+func (b *Bucket) Put(ctx context.Context, key string, body []byte) (string, error) {
 	return b.put(ctx, "put", key, body, nil, nil)
 }
 
-// PutIfAbsent implements Bucket with If-None-Match: *. See S3Bucket for how
-// an ambiguous first attempt is resolved.
-func (b *S3Bucket) PutIfAbsent(ctx context.Context, key string, body []byte) (string, error) {
+// PutIfAbsent implements tier.Bucket with If-None-Match: *. See Bucket for
+// how an ambiguous first attempt is resolved.
+func (b *Bucket) PutIfAbsent(ctx context.Context, key string, body []byte) (string, error) {
 	return b.put(ctx, "put-if-absent", key, body, aws.String("*"), nil)
 }
 
-// PutIfMatch implements Bucket with If-Match: etag. See S3Bucket for how an
-// ambiguous first attempt is resolved.
-func (b *S3Bucket) PutIfMatch(ctx context.Context, key string, body []byte, etag string) (string, error) {
+// PutIfMatch implements tier.Bucket with If-Match: etag. See Bucket for how
+// an ambiguous first attempt is resolved.
+func (b *Bucket) PutIfMatch(ctx context.Context, key string, body []byte, etag string) (string, error) {
 	if etag == "" {
 		// The SDK omits an empty If-Match header, which would make this an
 		// unconditional put.
 		if _, err := b.objectKey(ctx, "put-if-match", key); err != nil {
 			return "", err
 		}
-		return "", fmt.Errorf("s3 bucket %s: put-if-match %q: empty etag: %w", b.bucket, key, ErrPreconditionFailed)
+		return "", fmt.Errorf("s3 bucket %s: put-if-match %q: empty etag: %w", b.bucket, key, tier.ErrPreconditionFailed)
 	}
 	if !strings.HasPrefix(etag, `"`) && !strings.HasPrefix(etag, `W/"`) {
 		etag = `"` + etag + `"`
@@ -260,14 +266,14 @@ func (b *S3Bucket) PutIfMatch(ctx context.Context, key string, body []byte, etag
 	return b.put(ctx, "put-if-match", key, body, nil, aws.String(etag))
 }
 
-func (b *S3Bucket) put(ctx context.Context, op, key string, body []byte, ifNoneMatch, ifMatch *string) (string, error) {
+func (b *Bucket) put(ctx context.Context, op, key string, body []byte, ifNoneMatch, ifMatch *string) (string, error) {
 	full, err := b.objectKey(ctx, op, key)
 	if err != nil {
 		return "", err
 	}
 	var etag string
 	ambiguous, err := b.retry(ctx, func(ctx context.Context) error {
-		out, err := b.client.PutObject(ctx, &s3.PutObjectInput{
+		out, err := b.client.PutObject(ctx, &awss3.PutObjectInput{
 			Bucket:        aws.String(b.bucket),
 			Key:           aws.String(full),
 			Body:          bytes.NewReader(body),
@@ -306,31 +312,31 @@ func (b *S3Bucket) put(ctx context.Context, op, key string, body []byte, ifNoneM
 				b.bucket, op, full, s3ErrorCode(err), gerr)
 		}
 	}
-	return "", fmt.Errorf("s3 bucket %s: %s %q: %w (%s)", b.bucket, op, full, ErrPreconditionFailed, s3ErrorCode(err))
+	return "", fmt.Errorf("s3 bucket %s: %s %q: %w (%s)", b.bucket, op, full, tier.ErrPreconditionFailed, s3ErrorCode(err))
 }
 
-// Get implements Bucket.
-func (b *S3Bucket) Get(ctx context.Context, key string) ([]byte, ObjectInfo, error) {
+// Get implements tier.Bucket.
+func (b *Bucket) Get(ctx context.Context, key string) ([]byte, tier.ObjectInfo, error) {
 	full, err := b.objectKey(ctx, "get", key)
 	if err != nil {
-		return nil, ObjectInfo{}, err
+		return nil, tier.ObjectInfo{}, err
 	}
 	body, m, err := b.get(ctx, full, nil)
 	if err != nil {
-		return nil, ObjectInfo{}, b.wrapErr("get", full, err)
+		return nil, tier.ObjectInfo{}, b.wrapErr("get", full, err)
 	}
-	return body, ObjectInfo{Key: key, Size: int64(len(body)), ETag: m.etag, Modified: m.modified}, nil
+	return body, tier.ObjectInfo{Key: key, Size: int64(len(body)), ETag: m.etag, Modified: m.modified}, nil
 }
 
-// GetRange implements Bucket with a Range request; S3 itself truncates a
-// range that runs past the end and answers 416 for one that starts there.
-func (b *S3Bucket) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+// GetRange implements tier.Bucket with a Range request; S3 itself truncates
+// a range that runs past the end and answers 416 for one that starts there.
+func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
 	full, err := b.objectKey(ctx, "get-range", key)
 	if err != nil {
 		return nil, err
 	}
 	if offset < 0 || length < 0 {
-		return nil, fmt.Errorf("s3 bucket %s: get-range %q: %w: offset %d length %d", b.bucket, full, ErrInvalidRange, offset, length)
+		return nil, fmt.Errorf("s3 bucket %s: get-range %q: %w: offset %d length %d", b.bucket, full, tier.ErrInvalidRange, offset, length)
 	}
 	if length == 0 {
 		// A Range header cannot ask for zero bytes; the size decides
@@ -351,7 +357,7 @@ func (b *S3Bucket) GetRange(ctx context.Context, key string, offset, length int6
 		return nil, b.wrapErr("get-range", full, err)
 	case !m.partial:
 		// The server ignored Range and sent the whole object.
-		start, end, err := rangeBounds(offset, length, int64(len(body)))
+		start, end, err := tier.RangeBounds(offset, length, int64(len(body)))
 		if err != nil {
 			return nil, fmt.Errorf("s3 bucket %s: get-range %q: %w", b.bucket, full, err)
 		}
@@ -360,12 +366,12 @@ func (b *S3Bucket) GetRange(ctx context.Context, key string, offset, length int6
 	return body, nil
 }
 
-func (b *S3Bucket) rangeBySize(ctx context.Context, full string, offset, length int64) ([]byte, error) {
+func (b *Bucket) rangeBySize(ctx context.Context, full string, offset, length int64) ([]byte, error) {
 	info, err := b.stat(ctx, full)
 	if err != nil {
 		return nil, b.wrapErr("get-range", full, err)
 	}
-	if _, _, err := rangeBounds(offset, length, info.Size); err != nil {
+	if _, _, err := tier.RangeBounds(offset, length, info.Size); err != nil {
 		return nil, fmt.Errorf("s3 bucket %s: get-range %q: %w", b.bucket, full, err)
 	}
 	if info.Size == 0 || length == 0 {
@@ -388,8 +394,8 @@ type s3Meta struct {
 
 // get reads an object, or the inclusive byte range rng of it, retrying as a
 // whole (body included) on retryable errors.
-func (b *S3Bucket) get(ctx context.Context, full string, rng *[2]int64) ([]byte, s3Meta, error) {
-	in := &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(full)}
+func (b *Bucket) get(ctx context.Context, full string, rng *[2]int64) ([]byte, s3Meta, error) {
+	in := &awss3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(full)}
 	if rng != nil {
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", rng[0], rng[1]))
 	}
@@ -431,35 +437,36 @@ type bodyReadError struct{ err error }
 func (e *bodyReadError) Error() string { return "reading response body: " + e.err.Error() }
 func (e *bodyReadError) Unwrap() error { return e.err }
 
-// Stat implements Bucket.
-func (b *S3Bucket) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+// Stat implements tier.Bucket.
+func (b *Bucket) Stat(ctx context.Context, key string) (tier.ObjectInfo, error) {
 	full, err := b.objectKey(ctx, "stat", key)
 	if err != nil {
-		return ObjectInfo{}, err
+		return tier.ObjectInfo{}, err
 	}
 	info, err := b.stat(ctx, full)
 	if err != nil {
-		return ObjectInfo{}, b.wrapErr("stat", full, err)
+		return tier.ObjectInfo{}, b.wrapErr("stat", full, err)
 	}
 	info.Key = key
 	return info, nil
 }
 
-func (b *S3Bucket) stat(ctx context.Context, full string) (ObjectInfo, error) {
-	var info ObjectInfo
+func (b *Bucket) stat(ctx context.Context, full string) (tier.ObjectInfo, error) {
+	var info tier.ObjectInfo
 	_, err := b.retry(ctx, func(ctx context.Context) error {
-		out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(full)})
+		out, err := b.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(full)})
 		if err != nil {
 			return err
 		}
-		info = ObjectInfo{Key: full, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag), Modified: aws.ToTime(out.LastModified)}
+		info = tier.ObjectInfo{Key: full, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag), Modified: aws.ToTime(out.LastModified)}
 		return nil
 	})
 	return info, err
 }
 
-// List implements Bucket with ListObjectsV2, one retried request per page.
-func (b *S3Bucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+// List implements tier.Bucket with ListObjectsV2, one retried request per
+// page.
+func (b *Bucket) List(ctx context.Context, prefix string) ([]tier.ObjectInfo, error) {
 	if b.closed.Load() {
 		return nil, fmt.Errorf("s3 bucket %s: list %q: bucket closed", b.bucket, prefix)
 	}
@@ -467,16 +474,16 @@ func (b *S3Bucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error
 		return nil, fmt.Errorf("s3 bucket %s: list %q: %w", b.bucket, prefix, err)
 	}
 	full := b.prefix + prefix
-	out := make([]ObjectInfo, 0)
+	out := make([]tier.ObjectInfo, 0)
 	// URL-encoded keys: a key with a character XML 1.0 cannot carry
-	// (ValidateKey allows e.g. U+0001) would otherwise make every listing
-	// of its prefix fail to parse.
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(full), EncodingType: types.EncodingTypeUrl}
+	// (tier.ValidateKey allows e.g. U+0001) would otherwise make every
+	// listing of its prefix fail to parse.
+	in := &awss3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(full), EncodingType: types.EncodingTypeUrl}
 	if b.listPage > 0 {
 		in.MaxKeys = aws.Int32(b.listPage)
 	}
 	for page := 1; ; page++ {
-		var res *s3.ListObjectsV2Output
+		var res *awss3.ListObjectsV2Output
 		_, err := b.retry(ctx, func(ctx context.Context) error {
 			var err error
 			res, err = b.client.ListObjectsV2(ctx, in)
@@ -496,7 +503,7 @@ func (b *S3Bucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error
 			if !strings.HasPrefix(k, full) {
 				continue // never expected; keeps a misbehaving server from leaking other keys
 			}
-			out = append(out, ObjectInfo{
+			out = append(out, tier.ObjectInfo{
 				Key:      strings.TrimPrefix(k, b.prefix),
 				Size:     aws.ToInt64(o.Size),
 				ETag:     aws.ToString(o.ETag),
@@ -512,18 +519,18 @@ func (b *S3Bucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error
 		in.ContinuationToken = res.NextContinuationToken
 	}
 	// S3 lists in UTF-8 byte order already; S3-compatible stores may not.
-	slices.SortFunc(out, func(x, y ObjectInfo) int { return strings.Compare(x.Key, y.Key) })
+	slices.SortFunc(out, func(x, y tier.ObjectInfo) int { return strings.Compare(x.Key, y.Key) })
 	return out, nil
 }
 
-// Delete implements Bucket. S3 answers 204 for a missing key too.
-func (b *S3Bucket) Delete(ctx context.Context, key string) error {
+// Delete implements tier.Bucket. S3 answers 204 for a missing key too.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
 	full, err := b.objectKey(ctx, "delete", key)
 	if err != nil {
 		return err
 	}
 	_, err = b.retry(ctx, func(ctx context.Context) error {
-		_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(full)})
+		_, err := b.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(full)})
 		return err
 	})
 	if err != nil && !isNoSuchKey(err) {
@@ -532,8 +539,8 @@ func (b *S3Bucket) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Close implements Bucket: later calls fail and idle connections close.
-func (b *S3Bucket) Close() error {
+// Close implements tier.Bucket: later calls fail and idle connections close.
+func (b *Bucket) Close() error {
 	if !b.closed.Swap(true) {
 		b.httpClient.CloseIdleConnections()
 	}
@@ -543,7 +550,7 @@ func (b *S3Bucket) Close() error {
 // retry runs attempt until it succeeds, fails for good, or MaxAttempts run
 // out; each attempt gets its own RequestTimeout. ambiguous reports whether a
 // failed attempt before the last one may have taken effect on the server.
-func (b *S3Bucket) retry(ctx context.Context, attempt func(ctx context.Context) error) (ambiguous bool, err error) {
+func (b *Bucket) retry(ctx context.Context, attempt func(ctx context.Context) error) (ambiguous bool, err error) {
 	for n := 1; ; n++ {
 		actx, cancel := context.WithTimeout(ctx, b.timeout)
 		err = attempt(actx)
@@ -582,7 +589,7 @@ func (b *S3Bucket) retry(ctx context.Context, attempt func(ctx context.Context) 
 }
 
 // backoff is "full jitter": uniform in [0, min(max, base*2^(n-1))).
-func (b *S3Bucket) backoff(n int) time.Duration {
+func (b *Bucket) backoff(n int) time.Duration {
 	ceil := b.maxDelay
 	if n-1 < 30 && b.baseDelay<<(n-1) < ceil {
 		ceil = b.baseDelay << (n - 1)
@@ -676,16 +683,16 @@ func isInvalidRange(err error) bool {
 	return err != nil && (apiCode(err) == "InvalidRange" || s3Status(err) == http.StatusRequestedRangeNotSatisfiable)
 }
 
-// wrapErr adds context and maps S3 answers onto the package's sentinels.
-func (b *S3Bucket) wrapErr(op, full string, err error) error {
+// wrapErr adds context and maps S3 answers onto tier's sentinels.
+func (b *Bucket) wrapErr(op, full string, err error) error {
 	var sentinel error
 	switch {
 	case isNoSuchKey(err):
-		sentinel = ErrNotFound
+		sentinel = tier.ErrNotFound
 	case isInvalidRange(err):
-		sentinel = ErrInvalidRange
+		sentinel = tier.ErrInvalidRange
 	case isPreconditionFailed(err):
-		sentinel = ErrPreconditionFailed
+		sentinel = tier.ErrPreconditionFailed
 	}
 	if sentinel != nil {
 		return fmt.Errorf("s3 bucket %s: %s %q: %w (%s)", b.bucket, op, full, sentinel, s3ErrorCode(err))

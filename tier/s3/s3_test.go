@@ -1,4 +1,4 @@
-package tier_test
+package s3_test
 
 import (
 	"bytes"
@@ -18,11 +18,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tlog-io/tlog/tier"
 	"github.com/tlog-io/tlog/tier/buckettest"
+	"github.com/tlog-io/tlog/tier/bucketurl"
 	"github.com/tlog-io/tlog/tier/miniotest"
+	"github.com/tlog-io/tlog/tier/s3"
 )
 
 // minio is one MinIO server shared by the subtests of TestS3.
@@ -54,8 +56,8 @@ func sanitize(s string) string {
 	}, s)
 }
 
-func (m *minio) config(bucket string) tier.S3Config {
-	return tier.S3Config{
+func (m *minio) config(bucket string) s3.Config {
+	return s3.Config{
 		Bucket:         bucket,
 		Endpoint:       m.endpoint,
 		PathStyle:      true,
@@ -66,9 +68,9 @@ func (m *minio) config(bucket string) tier.S3Config {
 	}
 }
 
-func newS3(t *testing.T, cfg tier.S3Config) *tier.S3Bucket {
+func newS3(t *testing.T, cfg s3.Config) *s3.Bucket {
 	t.Helper()
-	b, err := tier.NewS3Bucket(t.Context(), cfg)
+	b, err := s3.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func testMinIOConditional(t *testing.T, m *minio) {
 	name := m.bucket(t)
 	c := miniotest.Client(m.endpoint, m.key, m.secret)
 	put := func(key, body string, ifNoneMatch, ifMatch *string) (string, int, string) {
-		out, err := c.PutObject(ctx, &s3.PutObjectInput{
+		out, err := c.PutObject(ctx, &awss3.PutObjectInput{
 			Bucket: aws.String(name), Key: aws.String(key), Body: strings.NewReader(body),
 			IfNoneMatch: ifNoneMatch, IfMatch: ifMatch,
 		})
@@ -170,7 +172,7 @@ func testMinIOConditional(t *testing.T, m *minio) {
 	if st == 200 {
 		t.Fatal("If-Match on a missing key created it")
 	}
-	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(name), Key: aws.String("k")})
+	got, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(name), Key: aws.String("k")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +183,7 @@ func testMinIOConditional(t *testing.T, m *minio) {
 
 // --- fault-injecting proxy ---
 
-// proxy sits between an S3Bucket and MinIO. hook sees every request and
+// proxy sits between a Bucket and MinIO. hook sees every request and
 // either handles it itself (returning true) or lets it through.
 type proxy struct {
 	srv  *httptest.Server
@@ -631,7 +633,7 @@ func testS3ListPagination(t *testing.T, m *minio) {
 	cfg := m.config(m.bucket(t))
 	cfg.Endpoint = p.srv.URL
 	b := newS3(t, cfg)
-	tier.SetS3ListPageSize(b, 3)
+	s3.SetListPageSize(b, 3)
 	const n = 9
 	for i := range n {
 		if _, err := b.Put(ctx, fmt.Sprintf("many/%02d", n-1-i), nil); err != nil {
@@ -718,7 +720,7 @@ func testS3Open(t *testing.T, m *minio) {
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 	u := fmt.Sprintf("s3://%s/clusters/one?endpoint=%s&region=us-east-1", name, url.QueryEscape(m.endpoint))
-	b, err := tier.Open(ctx, u)
+	b, err := bucketurl.Open(ctx, u)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", u, err)
 	}
@@ -733,7 +735,7 @@ func testS3Open(t *testing.T, m *minio) {
 	}
 	// Stored under the URL's prefix in the real bucket.
 	raw := miniotest.Client(m.endpoint, m.key, m.secret)
-	out, err := raw.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(name), Key: aws.String("clusters/one/meta/snapshot/1")})
+	out, err := raw.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(name), Key: aws.String("clusters/one/meta/snapshot/1")})
 	if err != nil {
 		t.Fatalf("object not under the URL's prefix: %v", err)
 	}
@@ -744,7 +746,7 @@ func testS3Open(t *testing.T, m *minio) {
 	}
 	// Unprefixed, with an explicit path_style, sees the full key.
 	u2 := fmt.Sprintf("s3://%s?endpoint=%s&path_style=true", name, m.endpoint)
-	b2, err := tier.Open(ctx, u2)
+	b2, err := bucketurl.Open(ctx, u2)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", u2, err)
 	}
@@ -760,45 +762,16 @@ func testS3Open(t *testing.T, m *minio) {
 	}
 }
 
-func TestOpenS3Bad(t *testing.T) {
-	for _, tc := range []struct{ url, want string }{
-		{"s3://", "missing bucket name"},
-		{"s3:///prefix", "missing bucket name"},
-		{"s3:bucket", "want s3://BUCKET"},
-		{"s3://key:secret@bucket/p", "credentials in the URL"},
-		{"s3://bucket:9000/p", "contains a port"},
-		{"s3://b?endpoint=ftp://x", "endpoint"},
-		{"s3://b?endpoint=127.0.0.1:9000", "endpoint"},
-		{"s3://b?endpoint=http://", "endpoint"},
-		{"s3://b?path_style=maybe", "path_style"},
-		{"s3://b?region=", "empty region"},
-		{"s3://b?region=a&region=b", "given 2 times"},
-		{"s3://b?bogus=1", `unknown query parameter "bogus"`},
-		{"s3://b?endpoint=%zz", "query"},
-		{"s3://b#frag", "fragment"},
-	} {
-		b, err := tier.Open(t.Context(), tc.url)
-		if err == nil {
-			_ = b.Close()
-			t.Errorf("Open(%q) succeeded", tc.url)
-			continue
-		}
-		if !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Open(%q): %v; want it to mention %q", tc.url, err, tc.want)
-		}
-	}
-}
-
-func TestNewS3BucketBadConfig(t *testing.T) {
-	for _, cfg := range []tier.S3Config{
+func TestNewBadConfig(t *testing.T) {
+	for _, cfg := range []s3.Config{
 		{},
 		{Bucket: "b", AccessKey: "k"},
 		{Bucket: "b", Endpoint: "localhost:9000"},
 		{Bucket: "b", MaxAttempts: -1},
 	} {
-		if b, err := tier.NewS3Bucket(t.Context(), cfg); err == nil {
+		if b, err := s3.New(t.Context(), cfg); err == nil {
 			_ = b.Close()
-			t.Errorf("NewS3Bucket(%+v) succeeded", cfg)
+			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}
 }
