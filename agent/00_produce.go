@@ -133,7 +133,7 @@ func handleProduce(a *Agent, r *request) (reply, error) {
 		}
 	}
 	if a.unflushedBytes() >= a.cfg.FlushBytes {
-		a.kickFlush()
+		a.tier.Kick()
 	}
 	if req.Acks == 0 {
 		// Kafka closes an acks=0 producer's connection on any error, the

@@ -24,198 +24,13 @@ import (
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
+	"github.com/tlog-io/tlog/agent/replica"
+	"github.com/tlog-io/tlog/agent/tiering"
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier"
 	"github.com/tlog-io/tlog/tier/rangecache"
 )
-
-// Config configures an agent. Zero values take the defaults noted.
-type Config struct {
-	ID        int32
-	DataDir   string
-	Listen    string // Kafka listener, default 127.0.0.1:9092
-	Advertise string // address given to clients, default the bound listener
-	Zone      string
-	Bucket    tier.Bucket
-
-	// WALSync fsyncs every WAL group commit before acknowledging.
-	WALSync bool
-	// AutoCreateTopics lets Metadata requests create missing topics.
-	AutoCreateTopics bool
-	// DefaultPartitions is num.partitions (default 1).
-	DefaultPartitions int32
-	// MaxMessageBytes is the broker default max.message.bytes (default 1 MiB).
-	MaxMessageBytes int32
-	// MaxRequestBytes is socket.request.max.bytes (default 100 MiB).
-	MaxRequestBytes int32
-
-	LeaseTTL time.Duration // controller lease TTL (default 10s)
-	Logger   *slog.Logger
-
-	// FlushInterval and FlushBytes seal a segment on age or size
-	// (defaults 250ms, 8 MiB); SegmentBytes bounds one object (default
-	// 8 MiB).
-	FlushInterval time.Duration
-	FlushBytes    int64
-	SegmentBytes  int64
-	// WALMaxBytes bounds unflushed data: past it, produce answers with a
-	// retriable error until flushing catches up (default 1 GiB).
-	WALMaxBytes int64
-	// CacheBytes bounds the in-memory cache of segment ranges (default
-	// 256 MiB).
-	CacheBytes int64
-	// RetentionInterval is how often the controller applies retention and
-	// collects unreferenced objects (default 30s); OrphanGrace is how old
-	// an unreferenced object must be before it is deleted (default 10m).
-	RetentionInterval time.Duration
-	OrphanGrace       time.Duration
-	// CompactInterval is how often small ranges are merged (default 30s);
-	// CompactBytes is the size merged objects grow to (default 64 MiB).
-	CompactInterval time.Duration
-	CompactBytes    int64
-
-	// AdminListen is the admin HTTP address (/metrics, /healthz,
-	// /readyz); empty disables it.
-	AdminListen string
-
-	// PeerListen is the peer port (replication, heartbeats, proposals),
-	// e.g. 127.0.0.1:9093. Empty is a standalone agent (tlog dev): no
-	// peers, always its own controller. PeerAdvertise is what other agents
-	// dial (default the bound address). Transport opens peer connections
-	// (default TCP; tests inject faults).
-	PeerListen    string
-	PeerAdvertise string
-	Transport     peer.Transport
-	// HeartbeatInterval: how often an agent heartbeats to the controller
-	// (default 250ms). SessionTimeout: silence after which the controller
-	// fences an agent (default 3s). DisconnectGrace: how long a dropped
-	// heartbeat connection may stay down before the agent is fenced
-	// (default 500ms; a killed process drops its connections at once).
-	HeartbeatInterval time.Duration
-	SessionTimeout    time.Duration
-	DisconnectGrace   time.Duration
-	// ReplicaLagMax is replica.lag.time.max.ms: a follower missing data
-	// for longer leaves the ISR (default 10s).
-	ReplicaLagMax time.Duration
-	// BalanceInterval: how often the controller evens out replicas and
-	// leaders (default 5s); NoAutoBalance turns that off.
-	BalanceInterval time.Duration
-	NoAutoBalance   bool
-
-	// Consumer groups. OffsetsPartitions: partitions of __consumer_offsets
-	// (offsets.topic.num.partitions; default 16). GroupInitialRebalanceDelay
-	// holds a new group's first rebalance open for more members (default
-	// 3s; negative: none). GroupMinSessionTimeout, GroupMaxSessionTimeout
-	// bound what members may ask for (defaults 6s, 30m). OffsetsRetention:
-	// how long an empty group keeps its offsets (default 7 days).
-	// GroupSnapshotInterval: how often a coordinator considers rewriting
-	// its partition compactly (default 1m). GroupWriteTimeout bounds the
-	// wait for a group record to be committed (default 30s).
-	// GroupConsumerHeartbeatInterval and GroupConsumerSessionTimeout are
-	// those of consumer-protocol (KIP-848) groups, which the coordinator
-	// sets for its members (defaults 5s and 45s, as Kafka).
-	OffsetsPartitions          int32
-	GroupInitialRebalanceDelay time.Duration
-	GroupMinSessionTimeout     time.Duration
-	GroupMaxSessionTimeout     time.Duration
-	OffsetsRetention           time.Duration
-	GroupSnapshotInterval      time.Duration
-	GroupWriteTimeout          time.Duration
-
-	GroupConsumerHeartbeatInterval time.Duration
-	GroupConsumerSessionTimeout    time.Duration
-}
-
-func (c *Config) setDefaults() {
-	if c.Listen == "" {
-		c.Listen = "127.0.0.1:9092"
-	}
-	if c.DefaultPartitions <= 0 {
-		c.DefaultPartitions = 1
-	}
-	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = 1 << 20
-	}
-	if c.MaxRequestBytes <= 0 {
-		c.MaxRequestBytes = 100 << 20
-	}
-	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = 10 * time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.FlushInterval <= 0 {
-		c.FlushInterval = 250 * time.Millisecond
-	}
-	if c.FlushBytes <= 0 {
-		c.FlushBytes = 8 << 20
-	}
-	if c.SegmentBytes <= 0 {
-		c.SegmentBytes = 8 << 20
-	}
-	if c.WALMaxBytes <= 0 {
-		c.WALMaxBytes = 1 << 30
-	}
-	if c.CacheBytes <= 0 {
-		c.CacheBytes = 256 << 20
-	}
-	if c.RetentionInterval <= 0 {
-		c.RetentionInterval = 30 * time.Second
-	}
-	if c.OrphanGrace <= 0 {
-		c.OrphanGrace = 10 * time.Minute
-	}
-	if c.CompactInterval <= 0 {
-		c.CompactInterval = 30 * time.Second
-	}
-	if c.CompactBytes <= 0 {
-		c.CompactBytes = 64 << 20
-	}
-	if c.Transport == nil {
-		c.Transport = peer.TCP{}
-	}
-	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = 250 * time.Millisecond
-	}
-	if c.SessionTimeout <= 0 {
-		c.SessionTimeout = 3 * time.Second
-	}
-	if c.DisconnectGrace <= 0 {
-		c.DisconnectGrace = 500 * time.Millisecond
-	}
-	if c.ReplicaLagMax <= 0 {
-		c.ReplicaLagMax = 10 * time.Second
-	}
-	if c.BalanceInterval <= 0 {
-		c.BalanceInterval = 5 * time.Second
-	}
-	if c.OffsetsPartitions <= 0 {
-		c.OffsetsPartitions = 16
-	}
-	switch {
-	case c.GroupInitialRebalanceDelay == 0:
-		c.GroupInitialRebalanceDelay = 3 * time.Second
-	case c.GroupInitialRebalanceDelay < 0:
-		c.GroupInitialRebalanceDelay = 0
-	}
-	if c.GroupMinSessionTimeout <= 0 {
-		c.GroupMinSessionTimeout = 6 * time.Second
-	}
-	if c.GroupMaxSessionTimeout <= 0 {
-		c.GroupMaxSessionTimeout = 30 * time.Minute
-	}
-	if c.OffsetsRetention <= 0 {
-		c.OffsetsRetention = 7 * 24 * time.Hour
-	}
-	if c.GroupSnapshotInterval <= 0 {
-		c.GroupSnapshotInterval = time.Minute
-	}
-	if c.GroupWriteTimeout <= 0 {
-		c.GroupWriteTimeout = 30 * time.Second
-	}
-}
 
 // Agent is a running tlog agent.
 type Agent struct {
@@ -250,7 +65,7 @@ type Agent struct {
 	peerConns   map[*peer.Conn]struct{}
 	ctrl        *controller.Controller
 	client      *ctrlClient
-	repl        *replicator
+	repl        *replica.Replicator
 	pushes      chan peer.Push
 	// startEpoch: partitions this agent led when it started, at that
 	// epoch. It leads them again only at a later epoch, which the
@@ -268,17 +83,11 @@ type Agent struct {
 
 	restoring sync.Map // wal.PartKey → true while producer state loads
 
-	cache     *rangecache.Cache
-	ranges    *rangecache.Reader // reads committed ranges through cache
-	obs       *observer          // metrics and the admin listener (metrics.go, admin.go)
-	walBytes  atomic.Int64       // unflushed bytes over all partitions
-	flushKick chan struct{}
-	stats     struct {
-		flushes, flushedBytes    atomic.Int64
-		commitsRefused           atomic.Int64
-		retained, deletedObjects atomic.Int64
-		compactions              atomic.Int64
-	}
+	cache    *rangecache.Cache
+	ranges   *rangecache.Reader // reads committed ranges through cache
+	obs      *observer          // metrics and the admin listener (metrics.go, admin.go)
+	walBytes atomic.Int64       // unflushed bytes over all partitions
+	tier     *tiering.Tiering
 
 	pidMu   sync.Mutex
 	pidNext int64
@@ -325,7 +134,6 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 
 		cache:       cache,
 		ranges:      rangecache.NewReader(cache),
-		flushKick:   make(chan struct{}, 1),
 		dataKick:    make(chan struct{}, 1),
 		pushes:      make(chan peer.Push, 4096),
 		incarnation: time.Now().UnixNano(),
@@ -344,7 +152,13 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	// No session until the controller first answers (nothing is led
 	// before then either).
 	a.client.sessLapsed.Store(!a.standalone())
-	a.repl = newReplicator(a)
+	a.repl = replica.New(a.ctx, replica.Config{ID: cfg.ID, ReplicaLagMax: cfg.ReplicaLagMax, Logger: a.log}, host{a})
+	a.tier = tiering.New(a.ctx, tiering.Config{
+		ID: cfg.ID, Bucket: cfg.Bucket, FlushInterval: cfg.FlushInterval, FlushBytes: cfg.FlushBytes,
+		SegmentBytes: cfg.SegmentBytes, CompactInterval: cfg.CompactInterval, CompactBytes: cfg.CompactBytes,
+		RetentionInterval: cfg.RetentionInterval, OrphanGrace: cfg.OrphanGrace, Logger: a.log,
+		OnFlushed: a.obs.flushed, OnFlushFailed: a.obs.flushFailed,
+	}, host{a})
 	ok := false
 	defer func() {
 		if !ok {
@@ -434,7 +248,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := a.awaitRegistration(ctx); err != nil {
 		return nil, err
 	}
-	for _, fn := range []func(){a.serve, a.flushLoop, a.retentionLoop, a.compactLoop, a.isrLoop} {
+	for _, fn := range []func(){a.serve, a.tier.Run, a.repl.RunISR} {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -483,7 +297,7 @@ func (a *Agent) hwMoved(k wal.PartKey) {
 	case a.dataKick <- struct{}{}:
 	default:
 	}
-	a.repl.wake(k)
+	a.repl.Wake(k)
 }
 
 // standalone: a single agent with no peer port (tlog dev).
@@ -658,7 +472,7 @@ func (a *Agent) syncTopics() {
 				FlushedEnd:  mp.FlushedEnd,
 				WAL:         a.wal,
 				OnWALBytes:  func(d int64) { a.walBytes.Add(d) },
-				OnAppend:    func() { a.repl.wake(key) },
+				OnAppend:    func() { a.repl.Wake(key) },
 				OnAdvance:   func() { a.hwMoved(key) },
 				Manifest:    manifest{a.meta, id, int32(i)},
 				Ranges:      a.ranges,
@@ -722,7 +536,7 @@ func (a *Agent) syncTopics() {
 			a.maybeRestoreProducers(u.t, int32(u.idx), u.p)
 		}
 	}
-	a.repl.reconcile()
+	a.repl.Reconcile()
 	a.reconcileCoordinators()
 	a.data.signal()
 	a.metaChanged.signal()
@@ -744,7 +558,7 @@ func (a *Agent) roleFor(mt *metadata.Topic, mp *metadata.Partition, key wal.Part
 	if len(mp.Target) > 0 {
 		rf = len(mp.Target)
 	}
-	minISR := int(configInt(mt.Configs, "min.insync.replicas", int64(min(2, rf))))
+	minISR := int(mt.ConfigInt("min.insync.replicas", int64(min(2, rf))))
 	return partition.Role{Leader: leader, Epoch: mp.LeaderEpoch, Self: self, ISR: mp.ISR, Replicas: mp.Replicas, MinISR: max(minISR, 1)}
 }
 
@@ -813,12 +627,15 @@ func (a *Agent) Abandon() error {
 	}
 	a.connsMu.Unlock()
 	if a.repl != nil {
-		a.repl.stopAll()
+		a.repl.StopAll()
 	}
 	a.closeCoordinators()
 	a.wg.Wait()
 	if a.ctrl != nil {
 		a.ctrl.Wait()
+	}
+	if a.repl != nil {
+		a.repl.Wait()
 	}
 	var err error
 	a.mu.Lock()

@@ -121,13 +121,13 @@ func (a *Agent) handlePeer(c *peer.Conn, f peer.Frame) {
 	case peer.TypeProbe:
 		var m peer.Probe
 		if err = peer.Decode(f.Body, &m); err == nil {
-			resp := a.onProbe(c.Remote, m)
+			resp := a.repl.OnProbe(c.Remote, m)
 			c.Reply(f, &resp)
 		}
 	case peer.TypeAppend:
 		var m peer.Append
 		if err = peer.Decode(f.Body, &m); err == nil {
-			a.onAppend(c, f, m)
+			a.repl.OnAppend(c, f, m)
 		}
 	default:
 		err = fmt.Errorf("unknown message type %d", f.Type)

@@ -9,18 +9,14 @@ package agent
 // then still answered as a duplicate.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/tlog-io/tlog/agent/partition"
-	"github.com/tlog-io/tlog/metadata"
-	"github.com/tlog-io/tlog/tier/segment"
+	"github.com/tlog-io/tlog/agent/tiering"
 )
 
 // maybeRestoreProducers starts loading producer state for p if it lacks
@@ -91,7 +87,7 @@ func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at
 			continue
 		}
 		tried++
-		snap, err := a.producerSnapshotOf(ctx, t.id, idx, ref)
+		snap, err := tiering.ProducerSnapshotOf(ctx, a.cfg.Bucket, t.id, idx, ref)
 		if err != nil {
 			return err
 		}
@@ -107,24 +103,4 @@ func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at
 	// Nothing to load (no segment, or only compacted ones): the producers
 	// start fresh, as after Kafka's producer-state expiry.
 	return p.AdoptProducers(nil)
-}
-
-// producerSnapshotOf returns the producer snapshot the footer of ref's
-// object holds for topic/idx (nil if none: a partition without idempotent
-// producers, or a range compacted before snapshots were carried over).
-func (a *Agent) producerSnapshotOf(ctx context.Context, topic uuid.UUID, idx int32, ref metadata.SegmentRef) ([]byte, error) {
-	info, err := a.cfg.Bucket.Stat(ctx, ref.Object)
-	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", ref.Object, err)
-	}
-	f, err := segment.Open(ctx, a.cfg.Bucket, ref.Object, info.Size)
-	if err != nil {
-		return nil, fmt.Errorf("footer of %s: %w", ref.Object, err)
-	}
-	for _, e := range f.Entries {
-		if e.TopicID == topic && e.Partition == idx {
-			return bytes.Clone(e.ProducerSnapshot), nil
-		}
-	}
-	return nil, nil
 }

@@ -25,10 +25,10 @@ func TestFollowerStillSteppingDownAnswersRetry(t *testing.T) {
 	if !tp.parts[0].IsLeader() || mp.Leader != a.cfg.ID {
 		t.Fatalf("setup: leader %d, leads %v", mp.Leader, tp.parts[0].IsLeader())
 	}
-	if _, code, msg := a.followerCheck(mp.Leader, tp.id, 0, mp.LeaderEpoch); code != peer.Retry {
+	if _, code, msg := a.repl.FollowerCheck(mp.Leader, tp.id, 0, mp.LeaderEpoch); code != peer.Retry {
 		t.Fatalf("code %d (%s), want Retry", code, msg)
 	}
-	if _, code, _ := a.followerCheck(mp.Leader, tp.id, 0, mp.LeaderEpoch-1); code != peer.Fenced {
+	if _, code, _ := a.repl.FollowerCheck(mp.Leader, tp.id, 0, mp.LeaderEpoch-1); code != peer.Fenced {
 		t.Fatalf("an older epoch: code %d, want Fenced", code)
 	}
 }

@@ -18,16 +18,20 @@ type Stats struct {
 
 // Stats returns the agent's counters.
 func (a *Agent) Stats() Stats {
+	ts := a.tier.Stats()
 	return Stats{
-		Flushes:        a.stats.flushes.Load(),
-		FlushedBytes:   a.stats.flushedBytes.Load(),
-		CommitsRefused: a.stats.commitsRefused.Load(),
-		Compactions:    a.stats.compactions.Load(),
-		LogStartMoves:  a.stats.retained.Load(),
-		DeletedObjects: a.stats.deletedObjects.Load(),
+		Flushes:        ts.Flushes,
+		FlushedBytes:   ts.FlushedBytes,
+		CommitsRefused: ts.CommitsRefused,
+		Compactions:    ts.Compactions,
+		LogStartMoves:  ts.LogStartMoves,
+		DeletedObjects: ts.DeletedObjects,
 		UnflushedBytes: a.unflushedBytes(),
 	}
 }
+
+// unflushedBytes is what all partitions hold in the WAL.
+func (a *Agent) unflushedBytes() int64 { return a.walBytes.Load() }
 
 // MetadataBytes is the size of a metadata snapshot of the current state
 // (what a starting agent loads before the journal tail).

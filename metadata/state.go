@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -260,4 +261,15 @@ func (s *State) AgentIDs() []int32 {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// ConfigInt returns the topic's integer config name, or def when it is
+// unset or not an integer (configs are validated when set).
+func (t *Topic) ConfigInt(name string, def int64) int64 {
+	if v, ok := t.Configs[name]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	return def
 }

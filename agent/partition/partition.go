@@ -15,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 // Errors mapped to Kafka codes by the wire layer.
@@ -86,6 +88,16 @@ type Config struct {
 	// bucket (nil: the partition reads only its WAL).
 	Manifest Manifest
 	Ranges   RangeReader
+}
+
+// Held is a partition this agent holds, with its metadata as of the
+// agent's last sync.
+type Held struct {
+	P     *Partition
+	Topic uuid.UUID
+	Name  string
+	Index int32
+	Meta  metadata.Partition
 }
 
 // Role is what metadata says this replica is for the partition.

@@ -7,7 +7,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,20 +18,20 @@ import (
 func storageFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "data", Value: "./tlog-data", Usage: "data directory"},
-		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:9092", Usage: "Kafka listener address"},
+		&cli.StringFlag{Name: "listen", Value: agent.Defaults.Listen, Usage: "Kafka listener address"},
 		&cli.StringFlag{Name: "bucket", Usage: "bucket URL: s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1 (credentials from the AWS environment), file:///PATH, or mem://NAME; default file://DATA/bucket"},
 		&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
-		&cli.IntFlag{Name: "partitions", Value: 1, Usage: "num.partitions for auto-created topics"},
-		&cli.IntFlag{Name: "max-message-bytes", Value: 1 << 20, Usage: "default max.message.bytes"},
-		&cli.DurationFlag{Name: "flush-interval", Value: 250 * time.Millisecond, Usage: "seal a segment at least this often"},
-		&cli.Int64Flag{Name: "flush-bytes", Value: 8 << 20, Usage: "seal a segment once this much is unflushed"},
-		&cli.Int64Flag{Name: "wal-max-bytes", Value: 1 << 30, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
-		&cli.Int64Flag{Name: "cache-bytes", Value: 256 << 20, Usage: "memory for caching segment ranges read from the bucket"},
+		&cli.IntFlag{Name: "partitions", Value: int(agent.Defaults.DefaultPartitions), Usage: "num.partitions for auto-created topics"},
+		&cli.IntFlag{Name: "max-message-bytes", Value: int(agent.Defaults.MaxMessageBytes), Usage: "default max.message.bytes"},
+		&cli.DurationFlag{Name: "flush-interval", Value: agent.Defaults.FlushInterval, Usage: "seal a segment at least this often"},
+		&cli.Int64Flag{Name: "flush-bytes", Value: agent.Defaults.FlushBytes, Usage: "seal a segment once this much is unflushed"},
+		&cli.Int64Flag{Name: "wal-max-bytes", Value: agent.Defaults.WALMaxBytes, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
+		&cli.Int64Flag{Name: "cache-bytes", Value: agent.Defaults.CacheBytes, Usage: "memory for caching segment ranges read from the bucket"},
 		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
-		&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: 3 * time.Second, Usage: "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members (0: none)"},
-		&cli.DurationFlag{Name: "group-consumer-heartbeat-interval", Value: 5 * time.Second, Usage: "group.consumer.heartbeat.interval.ms: how often members of consumer-protocol (KIP-848) groups heartbeat"},
-		&cli.DurationFlag{Name: "group-consumer-session-timeout", Value: 45 * time.Second, Usage: "group.consumer.session.timeout.ms: how long a consumer-protocol group member may go without a heartbeat"},
-		&cli.IntFlag{Name: "offsets-partitions", Value: 16, Usage: "offsets.topic.num.partitions: partitions of __consumer_offsets, fixed when it is created"},
+		&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: agent.Defaults.GroupInitialRebalanceDelay, Usage: "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members (0: none)"},
+		&cli.DurationFlag{Name: "group-consumer-heartbeat-interval", Value: agent.Defaults.GroupConsumerHeartbeatInterval, Usage: "group.consumer.heartbeat.interval.ms: how often members of consumer-protocol (KIP-848) groups heartbeat"},
+		&cli.DurationFlag{Name: "group-consumer-session-timeout", Value: agent.Defaults.GroupConsumerSessionTimeout, Usage: "group.consumer.session.timeout.ms: how long a consumer-protocol group member may go without a heartbeat"},
+		&cli.IntFlag{Name: "offsets-partitions", Value: int(agent.Defaults.OffsetsPartitions), Usage: "offsets.topic.num.partitions: partitions of __consumer_offsets, fixed when it is created"},
 	}
 }
 
@@ -64,10 +63,10 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "peer-advertise", Usage: "peer address other agents dial (default: the bound --peer-listen address)"},
 			&cli.StringFlag{Name: "zone", Usage: "availability zone or rack; replicas of a partition spread over zones"},
 			&cli.BoolFlag{Name: "auto-create-topics", Value: false, Usage: "create unknown topics on Metadata requests"},
-			&cli.DurationFlag{Name: "lease-ttl", Value: 3 * time.Second, Usage: "controller lease TTL: how long a silent controller keeps the role"},
-			&cli.DurationFlag{Name: "heartbeat-interval", Value: 250 * time.Millisecond, Usage: "how often the agent heartbeats to the controller"},
-			&cli.DurationFlag{Name: "session-timeout", Value: 3 * time.Second, Usage: "silence after which the controller fences an agent and moves its leaders"},
-			&cli.DurationFlag{Name: "replica-lag-max", Value: 10 * time.Second, Usage: "replica.lag.time.max.ms: a follower missing data longer leaves the ISR"},
+			&cli.DurationFlag{Name: "lease-ttl", Value: agent.Defaults.LeaseTTL, Usage: "controller lease TTL: how long a silent controller keeps the role"},
+			&cli.DurationFlag{Name: "heartbeat-interval", Value: agent.Defaults.HeartbeatInterval, Usage: "how often the agent heartbeats to the controller"},
+			&cli.DurationFlag{Name: "session-timeout", Value: agent.Defaults.SessionTimeout, Usage: "silence after which the controller fences an agent and moves its leaders"},
+			&cli.DurationFlag{Name: "replica-lag-max", Value: agent.Defaults.ReplicaLagMax, Usage: "replica.lag.time.max.ms: a follower missing data longer leaves the ISR"},
 			&cli.BoolFlag{Name: "no-auto-balance", Usage: "do not move replicas and leaders to even out load (drain still works)"},
 		),
 		Action: func(c *cli.Context) error { return runAgent(c, false) },

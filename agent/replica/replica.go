@@ -1,4 +1,4 @@
-package agent
+package replica
 
 // Replication is pushed by the leader. For each follower agent the leader
 // keeps one link (one connection) carrying every partition it leads that
@@ -55,8 +55,43 @@ const (
 	hwEvery = 20 * time.Millisecond
 )
 
-type replicator struct {
-	a     *Agent
+// Host is what replication needs from the agent it runs in.
+type Host interface {
+	// Partitions returns every partition the agent holds.
+	Partitions() []partition.Held
+	// Partition returns one (ok false: not held, or not yet).
+	Partition(topic uuid.UUID, idx int32) (partition.Held, bool)
+	// Dial opens a peer connection to agent id.
+	Dial(ctx context.Context, id int32) (*peer.Conn, error)
+	// State is the agent's current metadata; Poke asks it to read the
+	// journal now (a leader's message shows it is behind).
+	State() *metadata.State
+	Poke()
+	// Propose journals commands through the controller.
+	Propose(ctx context.Context, cmds ...metadata.Command) (*metadata.State, error)
+	// RestoreProducers rebuilds a follower partition's producer state
+	// after its log restarted at the leader's flushed end.
+	RestoreProducers(topic uuid.UUID, idx int32, p *partition.Partition)
+}
+
+// Config is replication's share of the agent's configuration.
+type Config struct {
+	ID            int32
+	ReplicaLagMax time.Duration // agent.Config documents it
+	Logger        *slog.Logger
+}
+
+// Replicator is both sides of replication for one agent: the links that
+// feed the followers of what it leads, the handlers of what its leaders
+// send it, and the ISR upkeep of what it leads.
+type Replicator struct {
+	cfg  Config
+	host Host
+	log  *slog.Logger
+	ctx  context.Context
+	// wg owns the links' goroutines and the ISR loop; Wait waits.
+	wg sync.WaitGroup
+
 	mu    sync.Mutex
 	links map[int32]*link
 	// byKey maps a partition to the links feeding it. It is replaced
@@ -65,14 +100,18 @@ type replicator struct {
 	byKey atomic.Pointer[map[wal.PartKey][]*link]
 }
 
-func newReplicator(a *Agent) *replicator {
-	r := &replicator{a: a, links: map[int32]*link{}}
+// New makes a replicator acting until ctx ends.
+func New(ctx context.Context, cfg Config, host Host) *Replicator {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Replicator{cfg: cfg, host: host, log: cfg.Logger, ctx: ctx, links: map[int32]*link{}}
 	r.byKey.Store(&map[wal.PartKey][]*link{})
 	return r
 }
 
-// wake tells the links feeding partition k that there is something to send.
-func (r *replicator) wake(k wal.PartKey) {
+// Wake tells the links feeding partition k that there is something to send.
+func (r *Replicator) Wake(k wal.PartKey) {
 	for _, l := range (*r.byKey.Load())[k] {
 		l.poke()
 	}
@@ -113,7 +152,7 @@ func (f *feed) restart(delay time.Duration) {
 
 // link feeds one follower agent.
 type link struct {
-	r    *replicator
+	r    *Replicator
 	to   int32
 	wake chan struct{}
 	stop chan struct{}
@@ -139,30 +178,24 @@ type want struct {
 	epoch int32
 }
 
-// reconcile makes the links match what this agent leads now.
-func (r *replicator) reconcile() {
-	a := r.a
-	self := a.cfg.ID
+// Reconcile makes the links match what this agent leads now.
+func (r *Replicator) Reconcile() {
+	self := r.cfg.ID
 	desired := map[int32]map[wal.PartKey]want{}
-	a.mu.RLock()
-	for _, t := range a.byID {
-		for i, p := range t.parts {
-			if i >= len(t.meta.Partitions) || !p.IsLeader() {
+	for _, h := range r.host.Partitions() {
+		if !h.P.IsLeader() {
+			continue
+		}
+		for _, id := range h.Meta.Replicas {
+			if id == self {
 				continue
 			}
-			mp := t.meta.Partitions[i]
-			for _, id := range mp.Replicas {
-				if id == self {
-					continue
-				}
-				if desired[id] == nil {
-					desired[id] = map[wal.PartKey]want{}
-				}
-				desired[id][p.Key()] = want{p: p, topic: t.id, idx: int32(i), epoch: mp.LeaderEpoch}
+			if desired[id] == nil {
+				desired[id] = map[wal.PartKey]want{}
 			}
+			desired[id][h.P.Key()] = want{p: h.P, topic: h.Topic, idx: h.Index, epoch: h.Meta.LeaderEpoch}
 		}
 	}
-	a.mu.RUnlock()
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -178,9 +211,9 @@ func (r *replicator) reconcile() {
 		if l == nil {
 			l = &link{r: r, to: id, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), feeds: map[wal.PartKey]*feed{}}
 			r.links[id] = l
-			a.wg.Add(1)
+			r.wg.Add(1)
 			go func() {
-				defer a.wg.Done()
+				defer r.wg.Done()
 				l.run()
 			}()
 		}
@@ -208,8 +241,8 @@ func (r *replicator) reconcile() {
 	r.byKey.Store(&byKey)
 }
 
-// stopAll ends every link (agent shutdown).
-func (r *replicator) stopAll() {
+// StopAll ends every link (agent shutdown).
+func (r *Replicator) StopAll() {
 	r.mu.Lock()
 	links := r.links
 	r.links = map[int32]*link{}
@@ -221,7 +254,7 @@ func (r *replicator) stopAll() {
 }
 
 func (l *link) run() {
-	a := l.r.a
+	r := l.r
 	defer close(l.done)
 	backoff := 50 * time.Millisecond
 	tick := time.NewTicker(hwEvery)
@@ -231,7 +264,7 @@ func (l *link) run() {
 		case <-l.stop:
 			l.closeConn()
 			return
-		case <-a.ctx.Done():
+		case <-r.ctx.Done():
 			l.closeConn()
 			return
 		default:
@@ -240,15 +273,15 @@ func (l *link) run() {
 		c := l.conn
 		l.mu.Unlock()
 		if c == nil || c.Err() != nil {
-			ctx, cancel := context.WithTimeout(a.ctx, 2*time.Second)
-			nc, err := a.dialPeer(ctx, l.to)
+			ctx, cancel := context.WithTimeout(r.ctx, 2*time.Second)
+			nc, err := r.host.Dial(ctx, l.to)
 			cancel()
 			if err != nil {
-				a.log.Debug("replication link down", "follower", l.to, "err", err)
+				r.log.Debug("replication link down", "follower", l.to, "err", err)
 				select {
 				case <-l.stop:
 					return
-				case <-a.ctx.Done():
+				case <-r.ctx.Done():
 					return
 				case <-time.After(backoff):
 				}
@@ -268,7 +301,7 @@ func (l *link) run() {
 		l.pump(c)
 		select {
 		case <-l.stop:
-		case <-a.ctx.Done():
+		case <-r.ctx.Done():
 		case <-l.wake:
 		case <-tick.C:
 		case <-c.Done():
@@ -297,7 +330,7 @@ type outMsg struct {
 // messages are chosen under the lock and sent after it, so a full send
 // queue never holds the lock the answers need.
 func (l *link) pump(c *peer.Conn) {
-	a := l.r.a
+	r := l.r
 	now := time.Now()
 	var out []outMsg
 	l.mu.Lock()
@@ -325,7 +358,7 @@ func (l *link) pump(c *peer.Conn) {
 				}
 				if err != nil {
 					if !errors.Is(err, partition.ErrNotLeader) {
-						a.log.Warn("read for follower", "follower", l.to, "err", err)
+						r.log.Warn("read for follower", "follower", l.to, "err", err)
 					}
 					f.restart(100 * time.Millisecond)
 					break
@@ -370,7 +403,7 @@ func (l *link) appendMsg(out *[]outMsg, f *feed, data []byte, hw int64) {
 // answer handles the common part of a follower's answer: a stale answer,
 // a broken connection, or a refusal restart the feed.
 func (l *link) answer(f *feed, gen uint64, code int8, msg string, err error) bool {
-	a := l.r.a
+	r := l.r
 	if f.gen != gen {
 		return false
 	}
@@ -386,14 +419,14 @@ func (l *link) answer(f *feed, gen uint64, code int8, msg string, err error) boo
 		// deposed and not heard yet. Nothing waiting can be
 		// acknowledged any more; tell the producers now.
 		f.p.Deposed(f.epoch)
-		a.meta.Poke()
+		r.host.Poke()
 		f.restart(200 * time.Millisecond)
 	case peer.Retry:
 		f.restart(50 * time.Millisecond)
 	case peer.NotReplica:
 		f.restart(500 * time.Millisecond)
 	default:
-		a.log.Warn("follower refused replication", "follower", l.to, "partition", f.idx, "code", code, "msg", msg)
+		r.log.Warn("follower refused replication", "follower", l.to, "partition", f.idx, "code", code, "msg", msg)
 		f.restart(100 * time.Millisecond)
 	}
 	return false
@@ -458,23 +491,22 @@ func (l *link) onAppendResp(f *feed, gen uint64, size int, body []byte, err erro
 	}
 }
 
-// followerCheck decides whether this agent takes replication for a
+// FollowerCheck decides whether this agent takes replication for a
 // partition from agent from at epoch.
-func (a *Agent) followerCheck(from int32, topicID [16]byte, idx, epoch int32) (*partition.Partition, int8, string) {
-	t := a.topicByID(uuid.UUID(topicID))
-	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
-		a.meta.Poke() // perhaps created a moment ago
+func (r *Replicator) FollowerCheck(from int32, topicID [16]byte, idx, epoch int32) (*partition.Partition, int8, string) {
+	h, ok := r.host.Partition(uuid.UUID(topicID), idx)
+	if !ok {
+		r.host.Poke() // perhaps created a moment ago
 		return nil, peer.Retry, "unknown partition"
 	}
-	mp := t.meta.Partitions[idx]
-	p := t.parts[idx]
+	mp, p := h.Meta, h.P
 	switch {
 	case epoch > mp.LeaderEpoch:
-		a.meta.Poke()
+		r.host.Poke()
 		return nil, peer.Retry, "metadata behind"
 	case epoch < mp.LeaderEpoch || mp.Leader != from:
 		return nil, peer.Fenced, "not the leader of this epoch"
-	case !slices.Contains(mp.Replicas, a.cfg.ID):
+	case !slices.Contains(mp.Replicas, r.cfg.ID):
 		return nil, peer.NotReplica, "not a replica"
 	case p.IsLeader():
 		// Metadata says from leads this epoch and this agent has not
@@ -485,8 +517,8 @@ func (a *Agent) followerCheck(from int32, topicID [16]byte, idx, epoch int32) (*
 	return p, peer.OK, ""
 }
 
-func (a *Agent) onProbe(from int32, m peer.Probe) peer.ProbeResp {
-	p, code, msg := a.followerCheck(from, m.Topic, m.Partition, m.Epoch)
+func (r *Replicator) OnProbe(from int32, m peer.Probe) peer.ProbeResp {
+	p, code, msg := r.FollowerCheck(from, m.Topic, m.Partition, m.Epoch)
 	if code != peer.OK {
 		return peer.ProbeResp{Code: code, Msg: msg}
 	}
@@ -494,8 +526,8 @@ func (a *Agent) onProbe(from int32, m peer.Probe) peer.ProbeResp {
 	return peer.ProbeResp{Code: peer.OK, LEO: leo, LastEpoch: last}
 }
 
-func (a *Agent) onAppend(c *peer.Conn, f peer.Frame, m peer.Append) {
-	p, code, msg := a.followerCheck(c.Remote, m.Topic, m.Partition, m.Epoch)
+func (r *Replicator) OnAppend(c *peer.Conn, f peer.Frame, m peer.Append) {
+	p, code, msg := r.FollowerCheck(c.Remote, m.Topic, m.Partition, m.Epoch)
 	if code != peer.OK {
 		c.Reply(f, &peer.AppendResp{Code: code, Msg: msg})
 		return
@@ -513,9 +545,7 @@ func (a *Agent) onAppend(c *peer.Conn, f peer.Frame, m peer.Append) {
 		return
 	}
 	if m.Reset >= 0 {
-		if t := a.topicByID(uuid.UUID(m.Topic)); t != nil {
-			a.maybeRestoreProducers(t, m.Partition, p)
-		}
+		r.host.RestoreProducers(uuid.UUID(m.Topic), m.Partition, p)
 	}
 }
 
@@ -534,69 +564,62 @@ func replicationCode(err error) int8 {
 	}
 }
 
-// isrLoop keeps the ISRs of the partitions this agent leads.
-func (a *Agent) isrLoop() {
-	t := time.NewTicker(max(a.cfg.ReplicaLagMax/10, 50*time.Millisecond))
+// RunISR keeps the ISRs of the partitions this agent leads.
+func (r *Replicator) RunISR() {
+	t := time.NewTicker(max(r.cfg.ReplicaLagMax/10, 50*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-a.ctx.Done():
+		case <-r.ctx.Done():
 			return
 		case <-t.C:
 		}
-		a.updateISRs()
+		r.updateISRs()
 	}
 }
 
-func (a *Agent) updateISRs() {
-	st := a.meta.State()
+func (r *Replicator) updateISRs() {
+	st := r.host.State()
 	type change struct {
 		p     *partition.Partition
 		added []int32
 	}
 	var cmds []metadata.Command
 	var changes []change
-	a.mu.RLock()
-	for _, t := range a.byID {
-		for i, p := range t.parts {
-			if i >= len(t.meta.Partitions) {
-				continue
-			}
-			rs, ok := p.ReplicationState()
-			if !ok || len(rs.Followers) == 0 {
-				continue
-			}
-			mp := t.meta.Partitions[i]
-			if mp.LeaderEpoch != rs.Epoch {
-				continue // metadata moved on; the next sync settles it
-			}
-			isr := slices.Clone(mp.ISR)
-			var added []int32
-			changed := false
-			for _, f := range rs.Followers {
-				switch {
-				case f.InISR && f.Lag > a.cfg.ReplicaLagMax:
-					lvl := slog.LevelDebug
-					if f.Lag < a.cfg.ReplicaLagMax+time.Second { // once, not at every retry
-						lvl = slog.LevelWarn
-					}
-					a.log.Log(a.ctx, lvl, "follower fell behind; leaving the ISR", "topic", t.name, "partition", i, "follower", f.ID, "lag", f.Lag.Round(time.Millisecond), "leo", f.LEO, "leader_leo", rs.LEO)
-					isr = slices.DeleteFunc(isr, func(id int32) bool { return id == f.ID })
-					changed = true
-				case !f.InISR && f.LEO >= 0 && f.LEO >= rs.HW && f.LEO >= rs.EpochStart && controller.Live(st, f.ID) && !slices.Contains(rs.Pending, f.ID):
-					isr = append(isr, f.ID)
-					added = append(added, f.ID)
-					changed = true
-				}
-			}
-			if !changed {
-				continue
-			}
-			cmds = append(cmds, metadata.SetISR{TopicID: t.id, Partition: int32(i), LeaderEpoch: mp.LeaderEpoch, ISRVersion: mp.ISRVersion, ISR: isr})
-			changes = append(changes, change{p: p, added: added})
+	for _, h := range r.host.Partitions() {
+		p, mp, i := h.P, h.Meta, h.Index
+		rs, ok := p.ReplicationState()
+		if !ok || len(rs.Followers) == 0 {
+			continue
 		}
+		if mp.LeaderEpoch != rs.Epoch {
+			continue // metadata moved on; the next sync settles it
+		}
+		isr := slices.Clone(mp.ISR)
+		var added []int32
+		changed := false
+		for _, f := range rs.Followers {
+			switch {
+			case f.InISR && f.Lag > r.cfg.ReplicaLagMax:
+				lvl := slog.LevelDebug
+				if f.Lag < r.cfg.ReplicaLagMax+time.Second { // once, not at every retry
+					lvl = slog.LevelWarn
+				}
+				r.log.Log(r.ctx, lvl, "follower fell behind; leaving the ISR", "topic", h.Name, "partition", i, "follower", f.ID, "lag", f.Lag.Round(time.Millisecond), "leo", f.LEO, "leader_leo", rs.LEO)
+				isr = slices.DeleteFunc(isr, func(id int32) bool { return id == f.ID })
+				changed = true
+			case !f.InISR && f.LEO >= 0 && f.LEO >= rs.HW && f.LEO >= rs.EpochStart && controller.Live(st, f.ID) && !slices.Contains(rs.Pending, f.ID):
+				isr = append(isr, f.ID)
+				added = append(added, f.ID)
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		cmds = append(cmds, metadata.SetISR{TopicID: h.Topic, Partition: i, LeaderEpoch: mp.LeaderEpoch, ISRVersion: mp.ISRVersion, ISR: isr})
+		changes = append(changes, change{p: p, added: added})
 	}
-	a.mu.RUnlock()
 	if len(cmds) == 0 {
 		return
 	}
@@ -605,14 +628,14 @@ func (a *Agent) updateISRs() {
 			ch.p.AddPending(id)
 		}
 	}
-	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
-	_, err := a.propose(ctx, cmds...)
+	_, err := r.host.Propose(ctx, cmds...)
 	if err != nil && len(cmds) > 1 {
 		// One stale change must not hold back the others.
 		err = nil
 		for i, cmd := range cmds {
-			if _, e := a.propose(ctx, cmd); e != nil {
+			if _, e := r.host.Propose(ctx, cmd); e != nil {
 				for _, id := range changes[i].added {
 					changes[i].p.ClearPending(id)
 				}
@@ -624,7 +647,11 @@ func (a *Agent) updateISRs() {
 			changes[0].p.ClearPending(id)
 		}
 	}
-	if err != nil && a.ctx.Err() == nil {
-		a.log.Debug("ISR change refused", "err", err)
+	if err != nil && r.ctx.Err() == nil {
+		r.log.Debug("ISR change refused", "err", err)
 	}
 }
+
+// Wait waits for the goroutines the replicator started; call it after
+// StopAll, once the context New was given has ended.
+func (r *Replicator) Wait() { r.wg.Wait() }

@@ -1,0 +1,192 @@
+package agent
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/tlog-io/tlog/agent/peer"
+	"github.com/tlog-io/tlog/tier"
+)
+
+// Config configures an agent. A zero field takes its value in Defaults.
+type Config struct {
+	ID        int32
+	DataDir   string
+	Listen    string // Kafka listener
+	Advertise string // address given to clients
+	Zone      string
+	Bucket    tier.Bucket
+
+	// WALSync fsyncs every WAL group commit before acknowledging.
+	WALSync bool
+	// AutoCreateTopics lets Metadata requests create missing topics.
+	AutoCreateTopics bool
+	// DefaultPartitions is num.partitions.
+	DefaultPartitions int32
+	// MaxMessageBytes is the broker default max.message.bytes.
+	MaxMessageBytes int32
+	// MaxRequestBytes is socket.request.max.bytes.
+	MaxRequestBytes int32
+
+	LeaseTTL time.Duration // controller lease TTL
+	Logger   *slog.Logger
+
+	// FlushInterval and FlushBytes seal a segment on age or size;
+	// SegmentBytes bounds one object.
+	FlushInterval time.Duration
+	FlushBytes    int64
+	SegmentBytes  int64
+	// WALMaxBytes bounds unflushed data: past it, produce answers with a
+	// retriable error until flushing catches up.
+	WALMaxBytes int64
+	// CacheBytes bounds the in-memory cache of segment ranges.
+	CacheBytes int64
+	// RetentionInterval is how often the controller applies retention and
+	// collects unreferenced objects; OrphanGrace is how old
+	// an unreferenced object must be before it is deleted.
+	RetentionInterval time.Duration
+	OrphanGrace       time.Duration
+	// CompactInterval is how often small ranges are merged;
+	// CompactBytes is the size merged objects grow to.
+	CompactInterval time.Duration
+	CompactBytes    int64
+
+	// AdminListen is the admin HTTP address (/metrics, /healthz,
+	// /readyz); empty disables it.
+	AdminListen string
+
+	// PeerListen is the peer port (replication, heartbeats, proposals),
+	// e.g. 127.0.0.1:9093. Empty is a standalone agent (tlog dev): no
+	// peers, always its own controller. PeerAdvertise is what other agents
+	// dial. Transport opens peer connections (TCP when nil; tests
+	// inject faults).
+	PeerListen    string
+	PeerAdvertise string
+	Transport     peer.Transport
+	// HeartbeatInterval: how often an agent heartbeats to the
+	// controller. SessionTimeout: silence after which the controller
+	// fences an agent. DisconnectGrace: how long a dropped heartbeat
+	// connection may stay down before the agent is fenced (a killed
+	// process drops its connections at once).
+	HeartbeatInterval time.Duration
+	SessionTimeout    time.Duration
+	DisconnectGrace   time.Duration
+	// ReplicaLagMax is replica.lag.time.max.ms: a follower missing data
+	// for longer leaves the ISR.
+	ReplicaLagMax time.Duration
+	// BalanceInterval: how often the controller evens out replicas and
+	// leaders; NoAutoBalance turns that off.
+	BalanceInterval time.Duration
+	NoAutoBalance   bool
+
+	// Consumer groups. OffsetsPartitions: partitions of __consumer_offsets
+	// (offsets.topic.num.partitions). GroupInitialRebalanceDelay holds a
+	// new group's first rebalance open for more members (negative: none). GroupMinSessionTimeout, GroupMaxSessionTimeout
+	// bound what members may ask for. OffsetsRetention:
+	// how long an empty group keeps its offsets.
+	// GroupSnapshotInterval: how often a coordinator considers rewriting
+	// its partition compactly. GroupWriteTimeout bounds the
+	// wait for a group record to be committed.
+	// GroupConsumerHeartbeatInterval and GroupConsumerSessionTimeout are
+	// those of consumer-protocol (KIP-848) groups, which the coordinator
+	// sets for its members.
+	OffsetsPartitions          int32
+	GroupInitialRebalanceDelay time.Duration
+	GroupMinSessionTimeout     time.Duration
+	GroupMaxSessionTimeout     time.Duration
+	OffsetsRetention           time.Duration
+	GroupSnapshotInterval      time.Duration
+	GroupWriteTimeout          time.Duration
+
+	GroupConsumerHeartbeatInterval time.Duration
+	GroupConsumerSessionTimeout    time.Duration
+}
+
+// Defaults is the one table of configuration defaults: a zero field of a
+// Config takes its value here, and the CLI's flags (cmd/tlog) default to
+// and show the same values.
+var Defaults = Config{
+	Listen:            "127.0.0.1:9092",
+	DefaultPartitions: 1,
+	MaxMessageBytes:   1 << 20,
+	MaxRequestBytes:   100 << 20,
+	LeaseTTL:          3 * time.Second,
+	FlushInterval:     250 * time.Millisecond,
+	FlushBytes:        8 << 20,
+	SegmentBytes:      8 << 20,
+	WALMaxBytes:       1 << 30,
+	CacheBytes:        256 << 20,
+	RetentionInterval: 30 * time.Second,
+	OrphanGrace:       10 * time.Minute,
+	CompactInterval:   30 * time.Second,
+	CompactBytes:      64 << 20,
+	HeartbeatInterval: 250 * time.Millisecond,
+	SessionTimeout:    3 * time.Second,
+	DisconnectGrace:   500 * time.Millisecond,
+	ReplicaLagMax:     10 * time.Second,
+	BalanceInterval:   5 * time.Second,
+
+	OffsetsPartitions:          16,
+	GroupInitialRebalanceDelay: 3 * time.Second,
+	GroupMinSessionTimeout:     6 * time.Second,
+	GroupMaxSessionTimeout:     30 * time.Minute,
+	OffsetsRetention:           7 * 24 * time.Hour,
+	GroupSnapshotInterval:      time.Minute,
+	GroupWriteTimeout:          30 * time.Second,
+
+	GroupConsumerHeartbeatInterval: 5 * time.Second,
+	GroupConsumerSessionTimeout:    45 * time.Second,
+}
+
+// orDefault sets *v to def when it is not positive.
+func orDefault[T int32 | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+func (c *Config) setDefaults() {
+	d := Defaults
+	if c.Listen == "" {
+		c.Listen = d.Listen
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Transport == nil {
+		c.Transport = peer.TCP{}
+	}
+	orDefault(&c.DefaultPartitions, d.DefaultPartitions)
+	orDefault(&c.MaxMessageBytes, d.MaxMessageBytes)
+	orDefault(&c.MaxRequestBytes, d.MaxRequestBytes)
+	orDefault(&c.LeaseTTL, d.LeaseTTL)
+	orDefault(&c.FlushInterval, d.FlushInterval)
+	orDefault(&c.FlushBytes, d.FlushBytes)
+	orDefault(&c.SegmentBytes, d.SegmentBytes)
+	orDefault(&c.WALMaxBytes, d.WALMaxBytes)
+	orDefault(&c.CacheBytes, d.CacheBytes)
+	orDefault(&c.RetentionInterval, d.RetentionInterval)
+	orDefault(&c.OrphanGrace, d.OrphanGrace)
+	orDefault(&c.CompactInterval, d.CompactInterval)
+	orDefault(&c.CompactBytes, d.CompactBytes)
+	orDefault(&c.HeartbeatInterval, d.HeartbeatInterval)
+	orDefault(&c.SessionTimeout, d.SessionTimeout)
+	orDefault(&c.DisconnectGrace, d.DisconnectGrace)
+	orDefault(&c.ReplicaLagMax, d.ReplicaLagMax)
+	orDefault(&c.BalanceInterval, d.BalanceInterval)
+	orDefault(&c.OffsetsPartitions, d.OffsetsPartitions)
+	// Negative means none; zero, the default.
+	switch {
+	case c.GroupInitialRebalanceDelay == 0:
+		c.GroupInitialRebalanceDelay = d.GroupInitialRebalanceDelay
+	case c.GroupInitialRebalanceDelay < 0:
+		c.GroupInitialRebalanceDelay = 0
+	}
+	orDefault(&c.GroupMinSessionTimeout, d.GroupMinSessionTimeout)
+	orDefault(&c.GroupMaxSessionTimeout, d.GroupMaxSessionTimeout)
+	orDefault(&c.OffsetsRetention, d.OffsetsRetention)
+	orDefault(&c.GroupSnapshotInterval, d.GroupSnapshotInterval)
+	orDefault(&c.GroupWriteTimeout, d.GroupWriteTimeout)
+	orDefault(&c.GroupConsumerHeartbeatInterval, d.GroupConsumerHeartbeatInterval)
+	orDefault(&c.GroupConsumerSessionTimeout, d.GroupConsumerSessionTimeout)
+}

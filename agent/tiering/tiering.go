@@ -1,0 +1,528 @@
+package tiering
+
+// Tiering is an agent's side of the bucket: the flusher (on every agent),
+// and compaction, retention and garbage collection (on the controller).
+//
+// The flusher seals the unflushed, committed tail of every partition this
+// agent leads into one segment object (many partitions per object, so the
+// PUT rate grows with bytes, not partitions), uploads it, and commits it in
+// the metadata journal. The journal refuses a commit whose leader epoch is
+// stale or whose first offset isn't the partition's flushedEnd, which fences
+// zombie leaders and forbids gaps and overlaps. Only after the commit do
+// partitions drop the flushed batches from the WAL.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/segment"
+)
+
+// Config is tiering's share of the agent's configuration (agent.Config
+// documents each).
+type Config struct {
+	ID                int32
+	Bucket            tier.Bucket
+	FlushInterval     time.Duration
+	FlushBytes        int64
+	SegmentBytes      int64
+	CompactInterval   time.Duration
+	CompactBytes      int64
+	RetentionInterval time.Duration
+	OrphanGrace       time.Duration
+	Logger            *slog.Logger
+	// OnFlushed and OnFlushFailed feed the agent's metrics (may be nil).
+	OnFlushed     func(took time.Duration)
+	OnFlushFailed func()
+}
+
+// Host is what tiering needs from the agent it runs in.
+type Host interface {
+	// Partitions returns every partition the agent holds.
+	Partitions() []partition.Held
+	// State is the agent's current metadata; IsController says whether
+	// it holds the lease.
+	State() *metadata.State
+	IsController() bool
+	// Propose journals commands through the controller.
+	Propose(ctx context.Context, cmds ...metadata.Command) (*metadata.State, error)
+	// UnflushedBytes is what all partitions hold in the WAL.
+	UnflushedBytes() int64
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Stats are tiering's cumulative counters.
+type Stats struct {
+	Flushes, FlushedBytes, CommitsRefused, Compactions, LogStartMoves, DeletedObjects int64
+}
+
+// Tiering runs the flusher and the controller's bucket duties.
+type Tiering struct {
+	cfg  Config
+	host Host
+	log  *slog.Logger
+	ctx  context.Context
+	kick chan struct{}
+
+	flushes, flushedBytes, commitsRefused, compactions, retained, deletedObjects atomic.Int64
+}
+
+// New makes tiering for one agent, acting until ctx ends.
+func New(ctx context.Context, cfg Config, host Host) *Tiering {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OnFlushed == nil {
+		cfg.OnFlushed = func(time.Duration) {}
+	}
+	if cfg.OnFlushFailed == nil {
+		cfg.OnFlushFailed = func() {}
+	}
+	return &Tiering{cfg: cfg, host: host, log: cfg.Logger, ctx: ctx, kick: make(chan struct{}, 1)}
+}
+
+// Run runs the flusher, compaction and retention until the context New was
+// given ends.
+func (tr *Tiering) Run() {
+	var wg sync.WaitGroup
+	for _, fn := range []func(){tr.flushLoop, tr.compactLoop, tr.retentionLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn()
+		}()
+	}
+	wg.Wait()
+}
+
+// Stats returns the counters.
+func (tr *Tiering) Stats() Stats {
+	return Stats{
+		Flushes: tr.flushes.Load(), FlushedBytes: tr.flushedBytes.Load(), CommitsRefused: tr.commitsRefused.Load(),
+		Compactions: tr.compactions.Load(), LogStartMoves: tr.retained.Load(), DeletedObjects: tr.deletedObjects.Load(),
+	}
+}
+
+func (tr *Tiering) flushLoop() {
+	interval := tr.cfg.FlushInterval
+	t := time.NewTicker(interval / 4)
+	defer t.Stop()
+	last := time.Now()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-tr.ctx.Done():
+			return
+		case <-tr.kick:
+		case <-t.C:
+		}
+		// Seal on age or size, whichever comes first.
+		if time.Since(last) < interval && tr.host.UnflushedBytes() < tr.cfg.FlushBytes {
+			continue
+		}
+		if backoff > 0 && time.Since(last) < backoff {
+			continue
+		}
+		last = time.Now()
+		n, err := tr.flushOnce(tr.ctx)
+		switch {
+		case err != nil && tr.ctx.Err() == nil:
+			tr.cfg.OnFlushFailed()
+			backoff = min(max(2*backoff, interval), 5*time.Second)
+			tr.log.Warn("flush failed; data stays in the WAL", "err", err, "retry_in", backoff)
+		case err == nil:
+			backoff = 0
+			if n > 0 && tr.host.UnflushedBytes() >= tr.cfg.FlushBytes {
+				// More waiting: go again without the tick.
+				select {
+				case tr.kick <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// Kick asks the flusher to look now (a size threshold may be crossed).
+func (tr *Tiering) Kick() {
+	select {
+	case tr.kick <- struct{}{}:
+	default:
+	}
+}
+
+type flushPart struct {
+	h          partition.Held
+	p          *partition.Partition
+	first, end int64
+	epoch      int32
+}
+
+// flushOnce writes one segment with what is flushable now, up to the
+// segment size. It returns the bytes flushed.
+func (tr *Tiering) flushOnce(ctx context.Context) (int64, error) {
+	w := segment.NewWriter(tr.cfg.ID)
+	var parts []flushPart
+	budget := tr.cfg.SegmentBytes
+	for _, h := range tr.host.Partitions() {
+		p := h.P
+		if budget <= 0 {
+			break
+		}
+		if !p.IsLeader() {
+			continue
+		}
+		data, first, end, err := p.Unflushed(int(budget))
+		if err != nil {
+			return 0, err
+		}
+		if len(data) == 0 {
+			continue
+		}
+		o := p.Offsets()
+		if err := w.Add(h.Topic, h.Index, o.Epoch, data, p.ProducerSnapshot(end)); err != nil {
+			return 0, fmt.Errorf("flush %s/%d: %w", h.Name, h.Index, err)
+		}
+		budget -= int64(len(data))
+		parts = append(parts, flushPart{h: h, first: first, end: end, epoch: o.Epoch})
+	}
+	if len(parts) == 0 {
+		return 0, nil
+	}
+	body := w.Bytes()
+	key := tr.newObjectKey("seg")
+	start := time.Now()
+	if _, err := tr.cfg.Bucket.PutIfAbsent(ctx, key, body); err != nil {
+		return 0, fmt.Errorf("upload %s (%d bytes): %w", key, len(body), err)
+	}
+	uploaded := time.Since(start)
+
+	entries := w.Entries()
+	cmds := make([]metadata.CommitSegment, 0, len(parts))
+	for _, fp := range parts {
+		e, ok := findEntry(entries, fp.h.Topic, fp.h.Index)
+		if !ok {
+			return 0, fmt.Errorf("segment writer lost %s/%d", fp.h.Name, fp.h.Index)
+		}
+		cmds = append(cmds, metadata.CommitSegment{
+			TopicID: fp.h.Topic, Partition: fp.h.Index, LeaderEpoch: fp.epoch,
+			Ref: metadata.SegmentRef{
+				Object: key, Offset: e.Pos, Length: e.Len,
+				// The first batch may start below flushedEnd (a log
+				// start inside it); the range serves from flushedEnd.
+				FirstOffset: fp.first, LastOffset: fp.end - 1,
+				MinTimestamp: e.MinTimestamp, MaxTimestamp: e.MaxTimestamp,
+				LeaderEpoch: fp.epoch, CRC: e.CRC,
+			},
+		})
+	}
+	if _, err := tr.host.Propose(ctx, metadata.CommitSegments{Commits: cmds}); err != nil {
+		// The object is orphaned; garbage collection removes it.
+		if errors.Is(err, metadata.ErrStaleEpoch) || errors.Is(err, metadata.ErrNotContiguous) {
+			tr.commitsRefused.Add(1)
+			tr.log.Error("segment commit refused: this agent no longer leads or its view is stale", "object", key, "err", err)
+		}
+		return 0, fmt.Errorf("commit %s: %w", key, err)
+	}
+	tr.log.Debug("flushed segment", "object", key, "bytes", len(body), "partitions", len(parts),
+		"upload", uploaded.Round(time.Millisecond), "total", time.Since(start).Round(time.Millisecond))
+	tr.flushes.Add(1)
+	tr.flushedBytes.Add(int64(len(body)))
+	tr.cfg.OnFlushed(time.Since(start))
+	return int64(len(body)), nil
+}
+
+func findEntry(entries []segment.Entry, id [16]byte, idx int32) (segment.Entry, bool) {
+	for _, e := range entries {
+		if e.TopicID == id && e.Partition == idx {
+			return e, true
+		}
+	}
+	return segment.Entry{}, false
+}
+
+// newObjectKey names a segment object: by agent, then time, so listing
+// data/ shows age, with random bits so retries never collide. kind is
+// "seg" for flushes and "c.seg" for compaction output.
+func (tr *Tiering) newObjectKey(kind string) string {
+	var r [6]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("data/%d/%s-%s.%s", tr.cfg.ID, time.Now().UTC().Format("20060102T150405.000000000"), hex.EncodeToString(r[:]), kind)
+}
+
+// Flushes every 250 ms leave many small ranges per partition. The compactor,
+// on the controller, rewrites runs of consecutive small ranges of one
+// partition into one per-partition object (up to CompactBytes, 64 MiB by
+// default) and swaps them in the manifest with one journal entry, so the
+// manifest grows with retained bytes, not with the number of flushes, and a
+// replay reads few, large objects. A range counts as small below half the
+// target, so a merged range stops being rewritten once it is big enough.
+// The merged range carries the producer snapshot of the run's last range
+// (state as of the same last offset), so a replica that starts at the
+// flushed end still recognises a retried batch after compaction. The old
+// objects are left to garbage collection, which deletes each once
+// no partition references it.
+
+func (tr *Tiering) compactLoop() {
+	tr.controllerLoop(tr.cfg.CompactInterval, nil, "compaction", func(ctx context.Context) error {
+		_, err := tr.compactOnce(ctx)
+		return err
+	})
+}
+
+// smallRun returns the first run of at least two consecutive small ranges
+// whose total fits in target.
+func smallRun(segs []metadata.SegmentRef, target int64) []metadata.SegmentRef {
+	for i := 0; i < len(segs); {
+		if segs[i].Length >= target/2 {
+			i++
+			continue
+		}
+		j, total := i, int64(0)
+		for j < len(segs) && segs[j].Length < target/2 && total+segs[j].Length <= target {
+			total += segs[j].Length
+			j++
+		}
+		if j-i >= 2 {
+			return segs[i:j]
+		}
+		i = max(j, i+1)
+	}
+	return nil
+}
+
+// compactOnce merges at most one run per partition, reading at most
+// CompactBytes×4 per pass to bound memory and bucket traffic. It returns
+// how many runs it replaced.
+func (tr *Tiering) compactOnce(ctx context.Context) (int, error) {
+	st := tr.host.State()
+	ids := make([]uuid.UUID, 0, len(st.Topics))
+	for id := range st.Topics {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+	budget := 4 * tr.cfg.CompactBytes
+	done := 0
+	for _, id := range ids {
+		mt := st.Topics[id]
+		for i := range mt.Partitions {
+			if budget <= 0 {
+				return done, nil
+			}
+			run := smallRun(mt.Partitions[i].Segments, tr.cfg.CompactBytes)
+			if run == nil {
+				continue
+			}
+			n, err := tr.compactRun(ctx, mt, int32(i), run)
+			if err != nil {
+				return done, fmt.Errorf("%s/%d: %w", mt.Name, i, err)
+			}
+			budget -= n
+			done++
+		}
+	}
+	return done, nil
+}
+
+func (tr *Tiering) compactRun(ctx context.Context, mt *metadata.Topic, idx int32, run []metadata.SegmentRef) (int64, error) {
+	var data []byte
+	merged := metadata.SegmentRef{
+		FirstOffset: run[0].FirstOffset, LastOffset: run[len(run)-1].LastOffset,
+		MinTimestamp: run[0].MinTimestamp, MaxTimestamp: run[0].MaxTimestamp,
+	}
+	old := make([]string, len(run))
+	for k, r := range run {
+		b, err := tr.cfg.Bucket.GetRange(ctx, r.Object, r.Offset, r.Length)
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", r.Object, err)
+		}
+		if int64(len(b)) != r.Length || (r.CRC != 0 && crc32.Checksum(b, castagnoli) != r.CRC) {
+			return 0, fmt.Errorf("range of %s [%d,+%d) fails its checksum", r.Object, r.Offset, r.Length)
+		}
+		data = append(data, b...)
+		old[k] = r.Object
+		merged.MinTimestamp = min(merged.MinTimestamp, r.MinTimestamp)
+		merged.MaxTimestamp = max(merged.MaxTimestamp, r.MaxTimestamp)
+		merged.LeaderEpoch = max(merged.LeaderEpoch, r.LeaderEpoch)
+	}
+	snapshot, err := ProducerSnapshotOf(ctx, tr.cfg.Bucket, mt.ID, idx, run[len(run)-1])
+	if err != nil {
+		return 0, err
+	}
+	w := segment.NewWriter(tr.cfg.ID)
+	if err := w.Add(mt.ID, idx, merged.LeaderEpoch, data, snapshot); err != nil {
+		return 0, fmt.Errorf("build merged object: %w", err)
+	}
+	e := w.Entries()[0]
+	merged.Object = tr.newObjectKey("c.seg")
+	merged.Offset, merged.Length, merged.CRC = e.Pos, e.Len, e.CRC
+	if _, err := tr.cfg.Bucket.PutIfAbsent(ctx, merged.Object, w.Bytes()); err != nil {
+		return 0, fmt.Errorf("upload %s: %w", merged.Object, err)
+	}
+	_, err = tr.host.Propose(ctx, metadata.ReplaceSegments{TopicID: mt.ID, Partition: idx, Old: old, New: merged})
+	if err != nil {
+		// Retention or another compaction got there first; the upload
+		// is an orphan for garbage collection.
+		if errors.Is(err, metadata.ErrNotContiguous) {
+			return int64(len(data)), nil
+		}
+		return 0, fmt.Errorf("swap in %s: %w", merged.Object, err)
+	}
+	tr.compactions.Add(1)
+	tr.log.Debug("compacted", "topic", mt.Name, "partition", idx, "ranges", len(run), "bytes", len(data), "object", merged.Object)
+	return int64(len(data)), nil
+}
+
+// Retention and garbage collection run on the controller. Retention drops
+// whole segment ranges from the front of each partition (retention.ms by
+// the range's max timestamp, retention.bytes by the flushed bytes kept) by
+// journaling a new log start; data still in the WAL is never dropped.
+// Garbage collection deletes segment objects that no partition references
+// any more, including uploads whose commit never happened, once they are
+// older than a grace period (an upload is committed within moments, so the
+// grace only has to outlast that).
+
+// controllerLoop runs fn every interval, and whenever kick (may be nil)
+// fires, while this agent is the controller.
+func (tr *Tiering) controllerLoop(interval time.Duration, kick <-chan struct{}, name string, fn func(context.Context) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-tr.ctx.Done():
+			return
+		case <-t.C:
+		case <-kick:
+		}
+		if !tr.host.IsController() {
+			continue
+		}
+		if err := fn(tr.ctx); err != nil && tr.ctx.Err() == nil {
+			tr.log.Warn(name, "err", err)
+		}
+	}
+}
+
+func (tr *Tiering) retentionLoop() {
+	tr.controllerLoop(tr.cfg.RetentionInterval, nil, "retention", func(ctx context.Context) error {
+		if err := tr.enforceRetention(ctx); err != nil {
+			return err
+		}
+		return tr.collectGarbage(ctx)
+	})
+}
+
+// enforceRetention journals new log starts for partitions whose oldest
+// flushed ranges fall outside retention.
+func (tr *Tiering) enforceRetention(ctx context.Context) error {
+	st := tr.host.State()
+	now := time.Now().UnixMilli()
+	var cmds []metadata.Command
+	for _, mt := range st.Topics {
+		retMs := mt.ConfigInt("retention.ms", 7*24*3600*1000)
+		retBytes := mt.ConfigInt("retention.bytes", -1)
+		for i, mp := range mt.Partitions {
+			segs := mp.Segments
+			drop := 0
+			if retMs >= 0 {
+				for drop < len(segs) && segs[drop].MaxTimestamp < now-retMs {
+					drop++
+				}
+			}
+			if retBytes >= 0 {
+				var kept int64
+				for _, s := range segs[drop:] {
+					kept += s.Length
+				}
+				for drop < len(segs) && kept > retBytes {
+					kept -= segs[drop].Length
+					drop++
+				}
+			}
+			if drop == 0 {
+				continue
+			}
+			start := segs[drop-1].LastOffset + 1
+			if start <= mp.LogStart {
+				continue
+			}
+			cmds = append(cmds, metadata.SetLogStart{TopicID: mt.ID, Partition: int32(i), Offset: start})
+		}
+	}
+	for len(cmds) > 0 {
+		n := min(len(cmds), 500)
+		if _, err := tr.host.Propose(ctx, cmds[:n]...); err != nil {
+			return fmt.Errorf("journal new log starts: %w", err)
+		}
+		tr.retained.Add(int64(n))
+		cmds = cmds[n:]
+	}
+	return nil
+}
+
+// collectGarbage deletes data/ objects that no partition references and
+// that are older than the grace period.
+func (tr *Tiering) collectGarbage(ctx context.Context) error {
+	objs, err := tr.cfg.Bucket.List(ctx, "data/")
+	if err != nil {
+		return fmt.Errorf("list data/: %w", err)
+	}
+	// Read the state after listing: an object committed in between is then
+	// seen as referenced.
+	st := tr.host.State()
+	referenced := map[string]bool{}
+	for _, mt := range st.Topics {
+		for _, mp := range mt.Partitions {
+			for _, s := range mp.Segments {
+				referenced[s.Object] = true
+			}
+		}
+	}
+	for _, o := range objs {
+		if referenced[o.Key] || time.Since(o.Modified) < tr.cfg.OrphanGrace {
+			continue
+		}
+		if err := tr.cfg.Bucket.Delete(ctx, o.Key); err != nil {
+			return fmt.Errorf("delete %s: %w", o.Key, err)
+		}
+		tr.deletedObjects.Add(1)
+		tr.log.Debug("deleted unreferenced object", "object", o.Key, "bytes", o.Size)
+	}
+	return nil
+}
+
+// ProducerSnapshotOf returns the producer snapshot the footer of ref's
+// object holds for topic/idx (nil if none: a partition without idempotent
+// producers, or a range compacted before snapshots were carried over).
+func ProducerSnapshotOf(ctx context.Context, b tier.Bucket, topic uuid.UUID, idx int32, ref metadata.SegmentRef) ([]byte, error) {
+	info, err := b.Stat(ctx, ref.Object)
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", ref.Object, err)
+	}
+	f, err := segment.Open(ctx, b, ref.Object, info.Size)
+	if err != nil {
+		return nil, fmt.Errorf("footer of %s: %w", ref.Object, err)
+	}
+	for _, e := range f.Entries {
+		if e.TopicID == topic && e.Partition == idx {
+			return bytes.Clone(e.ProducerSnapshot), nil
+		}
+	}
+	return nil, nil
+}
