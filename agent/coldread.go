@@ -14,9 +14,9 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/tier/rangecache"
 	"github.com/tlog-io/tlog/tier/segment"
 )

@@ -6,9 +6,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // errCode maps an internal error to the Kafka error code a client expects.

@@ -20,10 +20,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 const offsetsTopic = "__consumer_offsets"

@@ -10,10 +10,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // oneRecordBatch is a sealed one-record batch at base offset base.

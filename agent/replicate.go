@@ -35,11 +35,11 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 const (

@@ -16,9 +16,9 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // maxTimestampDecompressed bounds decompressing one batch to walk its

@@ -20,9 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent"
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // quiet drops the agent's logs (closing connections on bad input logs a

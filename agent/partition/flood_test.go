@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // More concurrent appends than the WAL queue holds, with nobody waiting for

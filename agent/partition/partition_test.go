@@ -16,9 +16,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // ---- helpers ----

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // replicaSet is one partition on three agents (ids 0, 1, 2), each with

@@ -16,9 +16,9 @@ import (
 	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // tsLog is a partition over a real WAL in a temporary directory.

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // footerOf verifies and parses footer, then checks it against the size of

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
