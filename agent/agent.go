@@ -210,13 +210,16 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		a.meta.Run(a.ctx)
 	}()
 
-	walDir := filepath.Join(cfg.DataDir, "wal")
-	if err := os.MkdirAll(walDir, 0o755); err != nil {
-		return nil, fmt.Errorf("agent: create %s: %w", walDir, err)
-	}
-	a.wal, err = wal.Open(wal.Options{Dir: walDir, Sync: cfg.WALSync, Logger: a.log})
-	if err != nil {
-		return nil, err
+	walOpts := wal.Options{Dir: filepath.Join(cfg.DataDir, "wal"), Sync: cfg.WALSync, Logger: a.log}
+	if cfg.WALStore != nil {
+		a.wal = wal.New(cfg.WALStore, walOpts)
+	} else {
+		if err := os.MkdirAll(walOpts.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("agent: create %s: %w", walOpts.Dir, err)
+		}
+		if a.wal, err = wal.Open(walOpts); err != nil {
+			return nil, err
+		}
 	}
 
 	a.ln, err = net.Listen("tcp", cfg.Listen)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tlog-io/tlog/agent/peer"
+	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/tier"
 )
 
@@ -19,6 +20,10 @@ type Config struct {
 
 	// WALSync fsyncs every WAL group commit before acknowledging.
 	WALSync bool
+	// WALStore, if set, is the store the WAL runs on instead of Badger in
+	// DataDir/wal (tests: wal.NewMemStore, or waltest.Faulty to inject
+	// faults). The WAL closes it when the agent closes.
+	WALStore wal.Store
 	// AutoCreateTopics lets Metadata requests create missing topics.
 	AutoCreateTopics bool
 	// DefaultPartitions is num.partitions.

@@ -1,12 +1,15 @@
 // Package wal is the agent's write-ahead log: the unflushed tail of every
-// partition it holds, one Badger key per record batch.
+// partition it holds, one key per record batch in a Store (Badger in
+// production, see BadgerStore; MemStore in tests).
 //
 // Keys are 'b' | topic id (16) | partition (4, big-endian) | base offset (8,
 // big-endian), so one partition's batches are contiguous and ordered by
 // offset. Values are RecordBatch v2 bytes exactly as they were stamped by the
 // leader. Writes from every partition and request funnel into one goroutine
-// that commits whatever is queued as one Badger write (group commit) and, in
+// that commits whatever is queued as one Store write (group commit) and, in
 // sync mode, fsyncs once for the whole group before completing any of them.
+// The first failed group stops the WAL (fail-stop): everything after it is
+// refused, so what the store holds stays a prefix of what was queued.
 package wal
 
 import (
@@ -17,9 +20,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // PartKey identifies a partition inside the WAL: topic UUID and index.
@@ -42,6 +42,10 @@ func (k PartKey) TopicID() [16]byte {
 
 // Partition returns the partition index.
 func (k PartKey) Partition() int32 { return int32(binary.BigEndian.Uint32(k[16:])) }
+
+// BatchPrefix is the prefix of every key of k's batches in the Store (for
+// tests that inject faults into one partition's writes).
+func (k PartKey) BatchPrefix() []byte { return partPrefix(k) }
 
 const (
 	// producerPrefix keys sort before batches, so Scan-time recovery can
@@ -80,6 +84,7 @@ func parseKey(k []byte) (PartKey, int64, bool) {
 
 // Options configure a WAL.
 type Options struct {
+	// Dir is where Open keeps its Badger store (New ignores it).
 	Dir string
 	// Sync makes every group commit fsync before it completes
 	// (--wal-sync=always). Without it, acknowledged data relies on the
@@ -96,15 +101,13 @@ type Options struct {
 type write struct {
 	key   []byte
 	value []byte
-	more  []kv // further batches written with this one (AppendAllReserved)
+	more  []KV // further batches written with this one (AppendAllReserved)
 	done  func(error)
 }
 
-type kv struct{ key, value []byte }
-
-// WAL is a Badger-backed write-ahead log shared by all partitions of an agent.
+// WAL is the write-ahead log shared by all partitions of an agent.
 type WAL struct {
-	db    *badger.DB
+	store Store
 	opts  Options
 	log   *slog.Logger
 	queue chan *write
@@ -116,6 +119,7 @@ type WAL struct {
 	failed atomic.Pointer[error]
 	closed chan struct{}
 	wg     sync.WaitGroup
+	sets   []KV // the writer's group, reused
 
 	mu       sync.RWMutex // guards isClosed against concurrent Append
 	isClosed bool
@@ -132,38 +136,35 @@ type Stats struct {
 	Syncs   int64 // fsyncs
 }
 
-// Open opens (creating if needed) the WAL in opts.Dir.
+// Open opens (creating if needed) the WAL in a Badger store in opts.Dir.
 func Open(opts Options) (*WAL, error) {
+	s, err := OpenBadger(opts.Dir, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return New(s, opts), nil
+}
+
+// New starts a WAL on store, which it owns from then on (Close closes it).
+// opts.Dir is not used.
+func New(store Store, opts Options) *WAL {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.MaxGroupBytes <= 0 {
 		opts.MaxGroupBytes = 32 << 20
 	}
-	bo := badger.DefaultOptions(opts.Dir).
-		WithLogger(badgerLogger{opts.Logger}).
-		WithSyncWrites(false). // we fsync once per group instead
-		// Batches above 4 KiB go to the value log, so LSM compaction
-		// does not rewrite record data.
-		WithValueThreshold(4 << 10).
-		WithNumVersionsToKeep(1).
-		WithCompactL0OnClose(false)
-	db, err := badger.Open(bo)
-	if err != nil {
-		return nil, fmt.Errorf("wal: open badger in %s: %w", opts.Dir, err)
-	}
 	w := &WAL{
-		db:     db,
+		store:  store,
 		opts:   opts,
 		log:    opts.Logger,
 		queue:  make(chan *write, queueSlots),
 		slots:  make(chan struct{}, queueSlots),
 		closed: make(chan struct{}),
 	}
-	w.wg.Add(2)
+	w.wg.Add(1)
 	go w.writer()
-	go w.gcLoop()
-	return w, nil
+	return w
 }
 
 const queueSlots = 4096
@@ -232,7 +233,7 @@ func (w *WAL) AppendAllReserved(p PartKey, bases []int64, batches [][]byte, done
 	}
 	wr := &write{key: batchKey(p, bases[0]), value: batches[0], done: done}
 	for i := 1; i < len(batches); i++ {
-		wr.more = append(wr.more, kv{batchKey(p, bases[i]), batches[i]})
+		wr.more = append(wr.more, KV{batchKey(p, bases[i]), batches[i]})
 	}
 	return w.enqueue(wr)
 }
@@ -285,33 +286,30 @@ func (w *WAL) writer() {
 func (wr *write) size() int {
 	n := len(wr.value)
 	for _, m := range wr.more {
-		n += len(m.value)
+		n += len(m.Value)
 	}
 	return n
 }
 
+// commit writes one group to the store and, in sync mode, fsyncs it.
 func (w *WAL) commit(group []*write) error {
-	wb := w.db.NewWriteBatch()
-	defer wb.Cancel()
-	var bytes, batches int64
+	sets := w.sets[:0]
+	var bytes int64
 	for _, wr := range group {
-		if err := wb.Set(wr.key, wr.value); err != nil {
-			return fmt.Errorf("wal: group write: %w", err)
-		}
-		for _, m := range wr.more {
-			if err := wb.Set(m.key, m.value); err != nil {
-				return fmt.Errorf("wal: group write: %w", err)
-			}
-		}
+		sets = append(sets, KV{wr.key, wr.value})
+		sets = append(sets, wr.more...)
 		bytes += int64(wr.size())
-		batches += 1 + int64(len(wr.more))
 	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("wal: group flush: %w", err)
+	batches := int64(len(sets))
+	err := w.store.Apply(sets)
+	clear(sets) // drop references so request bodies can be collected
+	w.sets = sets[:0]
+	if err != nil {
+		return fmt.Errorf("wal: group write: %w", err)
 	}
 	synced := int64(0)
 	if w.opts.Sync {
-		if err := w.db.Sync(); err != nil {
+		if err := w.store.Sync(); err != nil {
 			return fmt.Errorf("wal: fsync: %w", err)
 		}
 		synced = 1
@@ -337,33 +335,22 @@ func (w *WAL) Stats() Stats {
 // stops when fn returns false. The slice passed to fn is valid only during
 // the call: copy what you keep.
 func (w *WAL) Read(p PartKey, fromBase int64, fn func(base int64, batch []byte) bool) error {
-	return w.db.View(func(txn *badger.Txn) error {
-		iopt := badger.DefaultIteratorOptions
-		iopt.Prefix = partPrefix(p)
-		// Values are read one at a time as the caller asks: prefetching
-		// would copy batches the caller may not want.
-		iopt.PrefetchValues = false
-		it := txn.NewIterator(iopt)
-		defer it.Close()
-		for it.Seek(batchKey(p, fromBase)); it.Valid(); it.Next() {
-			item := it.Item()
-			_, base, ok := parseKey(item.Key())
-			if !ok {
-				continue
-			}
-			more := true
-			err := item.Value(func(v []byte) error {
-				more = fn(base, v)
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("wal: read %x@%d: %w", p, base, err)
-			}
-			if !more {
-				return nil
-			}
+	// Values are read one at a time as the caller asks: prefetching would
+	// copy batches the caller may not want.
+	return w.store.Iterate(partPrefix(p), batchKey(p, fromBase), false, func(it Item) (bool, error) {
+		_, base, ok := parseKey(it.Key())
+		if !ok {
+			return true, nil
 		}
-		return nil
+		more := true
+		err := it.Value(func(v []byte) error {
+			more = fn(base, v)
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("wal: read %x@%d: %w", p, base, err)
+		}
+		return more, nil
 	})
 }
 
@@ -371,23 +358,15 @@ func (w *WAL) Read(p PartKey, fromBase int64, fn func(base int64, batch []byte) 
 // (partition, then offset). It is how an agent rebuilds its partitions after
 // a restart.
 func (w *WAL) Scan(fn func(p PartKey, base int64, batch []byte) error) error {
-	return w.db.View(func(txn *badger.Txn) error {
-		iopt := badger.DefaultIteratorOptions
-		iopt.Prefix = []byte{batchPrefix}
-		it := txn.NewIterator(iopt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			p, base, ok := parseKey(item.Key())
-			if !ok {
-				continue
-			}
-			err := item.Value(func(v []byte) error { return fn(p, base, v) })
-			if err != nil {
-				return err
-			}
+	return w.store.Iterate([]byte{batchPrefix}, nil, true, func(it Item) (bool, error) {
+		p, base, ok := parseKey(it.Key())
+		if !ok {
+			return true, nil
 		}
-		return nil
+		if err := it.Value(func(v []byte) error { return fn(p, base, v) }); err != nil {
+			return false, err
+		}
+		return true, nil
 	})
 }
 
@@ -396,20 +375,13 @@ func (w *WAL) Scan(fn func(p PartKey, base int64, batch []byte) error) error {
 func (w *WAL) DeleteBefore(p PartKey, base int64) error {
 	var keys [][]byte
 	end := batchKey(p, base)
-	err := w.db.View(func(txn *badger.Txn) error {
-		iopt := badger.DefaultIteratorOptions
-		iopt.Prefix = partPrefix(p)
-		iopt.PrefetchValues = false
-		it := txn.NewIterator(iopt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			if bytes.Compare(k, end) >= 0 {
-				break
-			}
-			keys = append(keys, k)
+	err := w.store.Iterate(partPrefix(p), nil, false, func(it Item) (bool, error) {
+		k := it.Key()
+		if bytes.Compare(k, end) >= 0 {
+			return false, nil
 		}
-		return nil
+		keys = append(keys, bytes.Clone(k))
+		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("wal: scan for delete: %w", err)
@@ -421,16 +393,9 @@ func (w *WAL) DeleteBefore(p PartKey, base int64) error {
 // (truncation of an uncommitted suffix).
 func (w *WAL) DeleteFrom(p PartKey, base int64) error {
 	var keys [][]byte
-	err := w.db.View(func(txn *badger.Txn) error {
-		iopt := badger.DefaultIteratorOptions
-		iopt.Prefix = partPrefix(p)
-		iopt.PrefetchValues = false
-		it := txn.NewIterator(iopt)
-		defer it.Close()
-		for it.Seek(batchKey(p, base)); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
+	err := w.store.Iterate(partPrefix(p), batchKey(p, base), false, func(it Item) (bool, error) {
+		keys = append(keys, bytes.Clone(it.Key()))
+		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("wal: scan for truncate: %w", err)
@@ -455,14 +420,14 @@ func producerKey(p PartKey) []byte {
 
 // PutProducerSnapshot stores p's idempotent-producer state. A partition
 // writes it before dropping batches from the WAL, because those batches are
-// where the state would otherwise be rebuilt from.
+// where the state would otherwise be rebuilt from. It goes to the store
+// directly, not through the group committer (nor its fail-stop).
 func (w *WAL) PutProducerSnapshot(p PartKey, snap []byte) error {
-	err := w.db.Update(func(txn *badger.Txn) error { return txn.Set(producerKey(p), snap) })
-	if err != nil {
+	if err := w.store.Apply([]KV{{producerKey(p), snap}}); err != nil {
 		return fmt.Errorf("wal: producer snapshot: %w", err)
 	}
 	if w.opts.Sync {
-		if err := w.db.Sync(); err != nil {
+		if err := w.store.Sync(); err != nil {
 			return fmt.Errorf("wal: fsync: %w", err)
 		}
 	}
@@ -471,24 +436,17 @@ func (w *WAL) PutProducerSnapshot(p PartKey, snap []byte) error {
 
 // ProducerSnapshots calls fn for every stored producer snapshot.
 func (w *WAL) ProducerSnapshots(fn func(p PartKey, snap []byte) error) error {
-	return w.db.View(func(txn *badger.Txn) error {
-		iopt := badger.DefaultIteratorOptions
-		iopt.Prefix = []byte{producerPrefix}
-		it := txn.NewIterator(iopt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			k := item.Key()
-			if len(k) != 21 {
-				continue
-			}
-			var p PartKey
-			copy(p[:], k[1:])
-			if err := item.Value(func(v []byte) error { return fn(p, v) }); err != nil {
-				return err
-			}
+	return w.store.Iterate([]byte{producerPrefix}, nil, true, func(it Item) (bool, error) {
+		k := it.Key()
+		if len(k) != 21 {
+			return true, nil
 		}
-		return nil
+		var p PartKey
+		copy(p[:], k[1:])
+		if err := it.Value(func(v []byte) error { return fn(p, v) }); err != nil {
+			return false, err
+		}
+		return true, nil
 	})
 }
 
@@ -496,44 +454,21 @@ func (w *WAL) deleteKeys(keys [][]byte) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	wb := w.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return fmt.Errorf("wal: delete: %w", err)
-		}
-	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("wal: delete flush: %w", err)
+	if err := w.store.Delete(keys); err != nil {
+		return fmt.Errorf("wal: delete: %w", err)
 	}
 	if w.opts.Sync {
-		if err := w.db.Sync(); err != nil {
+		if err := w.store.Sync(); err != nil {
 			return fmt.Errorf("wal: fsync: %w", err)
 		}
 	}
 	return nil
 }
 
-// Size returns Badger's LSM and value-log sizes in bytes.
-func (w *WAL) Size() (lsm, vlog int64) { return w.db.Size() }
+// Size returns the store's sizes in bytes (for Badger: LSM and value log).
+func (w *WAL) Size() (lsm, vlog int64) { return w.store.Size() }
 
-// gcLoop reclaims value-log space freed by deletions.
-func (w *WAL) gcLoop() {
-	defer w.wg.Done()
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.closed:
-			return
-		case <-t.C:
-			for w.db.RunValueLogGC(0.5) == nil {
-			}
-		}
-	}
-}
-
-// Close drains queued writes, then closes Badger.
+// Close drains queued writes, then syncs and closes the store.
 func (w *WAL) Close() error {
 	w.mu.Lock()
 	if w.isClosed {
@@ -545,20 +480,11 @@ func (w *WAL) Close() error {
 	close(w.closed)
 	w.mu.Unlock()
 	w.wg.Wait()
-	if err := w.db.Sync(); err != nil {
+	if err := w.store.Sync(); err != nil {
 		w.log.Warn("wal: final sync", "err", err)
 	}
-	if err := w.db.Close(); err != nil {
-		return fmt.Errorf("wal: close badger: %w", err)
+	if err := w.store.Close(); err != nil {
+		return fmt.Errorf("wal: close store: %w", err)
 	}
 	return nil
 }
-
-// badgerLogger routes Badger's chatter to slog, keeping only warnings and
-// errors at their level.
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf("badger: "+f, a...)) }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf("badger: "+f, a...)) }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf("badger: "+f, a...)) }
-func (b badgerLogger) Debugf(f string, a ...any)   {}

@@ -12,9 +12,12 @@ import (
 	"github.com/tlog-io/tlog/agent/wal"
 )
 
-func open(t *testing.T, dir string, mod ...func(*wal.Options)) *wal.WAL {
+var quietLog = slog.New(slog.DiscardHandler)
+
+// openDir opens a WAL on Badger in dir (wal.Open).
+func openDir(t *testing.T, dir string, mod ...func(*wal.Options)) *wal.WAL {
 	t.Helper()
-	o := wal.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)}
+	o := wal.Options{Dir: dir, Logger: quietLog}
 	for _, m := range mod {
 		m(&o)
 	}
@@ -24,6 +27,47 @@ func open(t *testing.T, dir string, mod ...func(*wal.Options)) *wal.WAL {
 	}
 	t.Cleanup(func() { w.Close() })
 	return w
+}
+
+// openOn starts a WAL on store (wal.New).
+func openOn(t *testing.T, store wal.Store, mod ...func(*wal.Options)) *wal.WAL {
+	t.Helper()
+	o := wal.Options{Logger: quietLog}
+	for _, m := range mod {
+		m(&o)
+	}
+	w := wal.New(store, o)
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// stores are the Store implementations the WAL's behavioural tests run on.
+var stores = []struct {
+	name string
+	new  func(t *testing.T) wal.Store
+}{
+	{"badger", func(t *testing.T) wal.Store {
+		s, err := wal.OpenBadger(t.TempDir(), quietLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}},
+	{"mem", func(*testing.T) wal.Store { return wal.NewMemStore() }},
+}
+
+// opener opens a fresh WAL on the store under test.
+type opener func(mod ...func(*wal.Options)) *wal.WAL
+
+// eachStore runs test once per Store implementation, in parallel.
+func eachStore(t *testing.T, test func(t *testing.T, open opener)) {
+	t.Parallel()
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, func(mod ...func(*wal.Options)) *wal.WAL { return openOn(t, s.new(t), mod...) })
+		})
+	}
 }
 
 var (
@@ -106,9 +150,10 @@ func TestPartKey(t *testing.T) {
 
 // Appends from many goroutines complete in the order they were queued, and
 // the writer commits them in groups.
-func TestGroupCommitInOrder(t *testing.T) {
-	t.Parallel()
-	w := open(t, t.TempDir())
+func TestGroupCommitInOrder(t *testing.T) { eachStore(t, testGroupCommitInOrder) }
+
+func testGroupCommitInOrder(t *testing.T, open opener) {
+	w := open()
 	const writers, per = 16, 150
 	var (
 		qmu       sync.Mutex // serialises queueing so the order is known
@@ -181,9 +226,10 @@ func TestGroupCommitInOrder(t *testing.T) {
 }
 
 // A burst queued faster than the writer commits shares groups.
-func TestGroupCommitBurst(t *testing.T) {
-	t.Parallel()
-	w := open(t, t.TempDir())
+func TestGroupCommitBurst(t *testing.T) { eachStore(t, testGroupCommitBurst) }
+
+func testGroupCommitBurst(t *testing.T, open opener) {
+	w := open()
 	const n = 1000
 	var wg sync.WaitGroup
 	wg.Add(n)
@@ -205,9 +251,10 @@ func TestGroupCommitBurst(t *testing.T) {
 }
 
 // MaxGroupBytes bounds a group: with a 1-byte bound every write is alone.
-func TestMaxGroupBytes(t *testing.T) {
-	t.Parallel()
-	w := open(t, t.TempDir(), func(o *wal.Options) { o.MaxGroupBytes = 1 })
+func TestMaxGroupBytes(t *testing.T) { eachStore(t, testMaxGroupBytes) }
+
+func testMaxGroupBytes(t *testing.T, open opener) {
+	w := open(func(o *wal.Options) { o.MaxGroupBytes = 1 })
 	const n = 200
 	var wg sync.WaitGroup
 	wg.Add(n)
@@ -222,9 +269,10 @@ func TestMaxGroupBytes(t *testing.T) {
 	}
 }
 
-func TestReadScanDelete(t *testing.T) {
-	t.Parallel()
-	w := open(t, t.TempDir())
+func TestReadScanDelete(t *testing.T) { eachStore(t, testReadScanDelete) }
+
+func testReadScanDelete(t *testing.T, open opener) {
+	w := open()
 	for _, b := range []int64{0, 10, 20, 30} {
 		appendSync(t, w, keyA, b, value(keyA, b, 64))
 	}
@@ -323,7 +371,7 @@ func TestReadScanDelete(t *testing.T) {
 func TestReopenKeepsData(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	w := open(t, dir)
+	w := openDir(t, dir)
 	for i := range int64(20) {
 		appendSync(t, w, keyA, i, value(keyA, i, 100+int(i)*600)) // some in the value log
 	}
@@ -339,7 +387,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 
-	w = open(t, dir)
+	w = openDir(t, dir)
 	after := scanAll(t, w)
 	if !slices.Equal(before, after) {
 		t.Fatalf("after reopen: %d batches, before %d", len(after), len(before))
@@ -360,7 +408,7 @@ func TestReopenKeepsData(t *testing.T) {
 func TestCloseDrainsQueue(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	w := open(t, dir)
+	w := openDir(t, dir)
 	const n = 500
 	errs := make(chan error, n)
 	for i := range n {
@@ -381,15 +429,16 @@ func TestCloseDrainsQueue(t *testing.T) {
 			t.Fatalf("only %d of %d queued writes completed by Close", i, n)
 		}
 	}
-	w = open(t, dir)
+	w = openDir(t, dir)
 	if got := readAll(t, w, keyA, 0); len(got) != n {
 		t.Fatalf("after reopen: %d of %d batches", len(got), n)
 	}
 }
 
-func TestSyncMode(t *testing.T) {
-	t.Parallel()
-	w := open(t, t.TempDir(), func(o *wal.Options) { o.Sync = true })
+func TestSyncMode(t *testing.T) { eachStore(t, testSyncMode) }
+
+func testSyncMode(t *testing.T, open opener) {
+	w := open(func(o *wal.Options) { o.Sync = true })
 	for i := range int64(10) {
 		appendSync(t, w, keyA, i, value(keyA, i, 100))
 	}
@@ -402,9 +451,10 @@ func TestSyncMode(t *testing.T) {
 	}
 }
 
-func TestAppendAfterClose(t *testing.T) {
-	t.Parallel()
-	w := open(t, t.TempDir())
+func TestAppendAfterClose(t *testing.T) { eachStore(t, testAppendAfterClose) }
+
+func testAppendAfterClose(t *testing.T, open opener) {
+	w := open()
 	appendSync(t, w, keyA, 0, []byte("x"))
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -419,9 +469,10 @@ func TestAppendAfterClose(t *testing.T) {
 	}
 }
 
-func TestConcurrentAppendAndClose(t *testing.T) {
-	t.Parallel()
-	w := open(t, t.TempDir())
+func TestConcurrentAppendAndClose(t *testing.T) { eachStore(t, testConcurrentAppendAndClose) }
+
+func testConcurrentAppendAndClose(t *testing.T, open opener) {
+	w := open()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok, refused := 0, 0
