@@ -26,7 +26,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/metadata"
 )
 
@@ -96,11 +95,11 @@ func handleMetadata(a *Agent, r *request) (reply, error) {
 			p.Replicas = append([]int32(nil), mp.Replicas...)
 			p.ISR = append([]int32(nil), mp.ISR...)
 			for _, rep := range mp.Replicas {
-				if !controller.Live(st, rep) {
+				if !st.AgentLive(rep) {
 					p.OfflineReplicas = append(p.OfflineReplicas, rep)
 				}
 			}
-			if !controller.Live(st, mp.Leader) {
+			if !st.AgentLive(mp.Leader) {
 				p.ErrorCode = kerr.LeaderNotAvailable.Code
 			}
 			t.Partitions = append(t.Partitions, p)

@@ -640,6 +640,9 @@ func (a *Agent) Abandon() error {
 	if a.repl != nil {
 		a.repl.Wait()
 	}
+	if a.cache != nil {
+		a.cache.Close()
+	}
 	var err error
 	a.mu.Lock()
 	for _, t := range a.topics {

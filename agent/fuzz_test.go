@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -119,11 +117,6 @@ func sampleBatch() []byte {
 	return raw
 }
 
-var (
-	fuzzOnce  sync.Once
-	fuzzAgent *Agent
-)
-
 // FuzzDecodeRequest feeds arbitrary request bodies through the decoder and,
 // when they decode, through the handler and its reply: whatever the bytes,
 // the agent must answer or refuse, never panic or hang.
@@ -131,20 +124,14 @@ func FuzzDecodeRequest(f *testing.F) {
 	for _, s := range seedRequests(f) {
 		f.Add(s)
 	}
-	fuzzOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tlog-fuzz-")
-		if err != nil {
-			f.Fatal(err)
-		}
-		fuzzAgent, err = Start(context.Background(), Config{
-			DataDir: dir, Listen: "127.0.0.1:0", Bucket: tier.NewMemBucket(),
-			AutoCreateTopics: true, LeaseTTL: time.Second,
-		})
-		if err != nil {
-			f.Fatal(err)
-		}
+	a, err := Start(context.Background(), Config{
+		DataDir: f.TempDir(), Listen: "127.0.0.1:0", Bucket: tier.NewMemBucket(),
+		AutoCreateTopics: true, LeaseTTL: time.Second,
 	})
-	a := fuzzAgent
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { a.Close() })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		c := &conn{a: a, remote: "fuzz", pending: make(chan pendingReply, 4), done: make(chan struct{})}
 		r, early, err := c.decode(body)

@@ -273,3 +273,9 @@ func (t *Topic) ConfigInt(name string, def int64) int64 {
 	}
 	return def
 }
+
+// AgentLive reports agent id registered and not fenced.
+func (s *State) AgentLive(id int32) bool {
+	ag, ok := s.Agents[id]
+	return ok && !ag.Fenced
+}

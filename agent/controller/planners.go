@@ -14,10 +14,7 @@ import (
 // tick; they are tested on states alone, without a cluster.
 
 // Live reports an agent registered and not fenced.
-func Live(st *metadata.State, id int32) bool {
-	ag, ok := st.Agents[id]
-	return ok && !ag.Fenced
-}
+func Live(st *metadata.State, id int32) bool { return st.AgentLive(id) }
 
 func filter(ids []int32, keep func(int32) bool) []int32 {
 	var out []int32

@@ -68,7 +68,7 @@ func (p *Partition) ReadForFollower(offset int64, maxBytes int) ([]byte, int64, 
 		want += int(p.index[j].size)
 	}
 	next := p.index[j-1].last + 1
-	data, err := p.collectLocked(offset, next, want, true)
+	data, err := p.collectAndUnlock(offset, next, want, true)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -215,12 +215,12 @@ func (p *Partition) AppendReplicated(data []byte, truncate, reset, hw int64, don
 		return ErrNotFollower
 	}
 	if reset >= 0 {
-		if err := p.resetLocked(reset); err != nil {
-			return err // resetLocked released the lock
+		if err := p.resetAndUnlock(reset); err != nil {
+			return err // resetAndUnlock released the lock
 		}
 		p.mu.Lock()
 	} else if truncate >= 0 && truncate < p.leo {
-		if err := p.truncateLocked(truncate); err != nil {
+		if err := p.truncateAndUnlock(truncate); err != nil {
 			return err
 		}
 		p.mu.Lock()
@@ -274,10 +274,10 @@ func (p *Partition) AppendReplicated(data []byte, truncate, reset, hw int64, don
 	return nil
 }
 
-// truncateLocked cuts the log at to (a follower's divergent suffix after a
+// truncateAndUnlock cuts the log at to (a follower's divergent suffix after a
 // leader change): batches at or above it leave the index, the epoch cache,
 // producer state and the WAL. Releases p.mu.
-func (p *Partition) truncateLocked(to int64) error {
+func (p *Partition) truncateAndUnlock(to int64) error {
 	p.waitDurableLocked()
 	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= to })
 	if i < len(p.index) && p.index[i].base < to {
@@ -312,9 +312,9 @@ func (p *Partition) truncateLocked(to int64) error {
 	return nil
 }
 
-// resetLocked empties the log and starts it at at (a follower too far
+// resetAndUnlock empties the log and starts it at at (a follower too far
 // behind: everything below at is in the bucket). Releases p.mu.
-func (p *Partition) resetLocked(at int64) error {
+func (p *Partition) resetAndUnlock(at int64) error {
 	p.waitDurableLocked()
 	at = max(at, p.logStart)
 	dropped := p.walBytes

@@ -325,17 +325,17 @@ func (p *Partition) readWAL(offset int64, maxBytes int, minOne bool) ([]byte, Of
 		p.mu.Unlock()
 		return nil, off, ErrFlushed
 	}
-	data, err := p.collectLocked(offset, p.hw, maxBytes, minOne)
+	data, err := p.collectAndUnlock(offset, p.hw, maxBytes, minOne)
 	if err != nil {
 		return nil, off, err
 	}
 	return data, off, nil
 }
 
-// collectLocked reads whole batches from the one holding offset, below
+// collectAndUnlock reads whole batches from the one holding offset, below
 // limit, up to maxBytes (the first regardless with minOne): from kept
 // data where the index has it, else from the WAL. It releases p.mu.
-func (p *Partition) collectLocked(offset, limit int64, maxBytes int, minOne bool) ([]byte, error) {
+func (p *Partition) collectAndUnlock(offset, limit int64, maxBytes int, minOne bool) ([]byte, error) {
 	i := p.findLocked(offset)
 	if i < 0 {
 		p.mu.Unlock()
@@ -387,7 +387,7 @@ func (p *Partition) DropLog() error {
 		p.mu.Unlock()
 		return nil
 	}
-	return p.resetLocked(p.flushed)
+	return p.resetAndUnlock(p.flushed)
 }
 
 // findLocked returns the index of the batch holding offset, or -1.
@@ -416,18 +416,18 @@ func (p *Partition) SetLogStart(offset int64) error {
 		// log start (metadata says it is committed).
 		if offset > p.leo {
 			p.logStart = offset
-			return p.resetLocked(offset)
+			return p.resetAndUnlock(offset)
 		}
 	}
 	p.logStart = offset
-	return p.dropBelowLogStartLocked()
+	return p.dropBelowLogStartAndUnlock()
 }
 
 // DropStale removes WAL batches wholly below the log start or flushed end
 // that recovery found (a crash between journaling and truncating).
 func (p *Partition) DropStale() error {
 	p.mu.Lock()
-	return p.dropBelowLogStartLocked()
+	return p.dropBelowLogStartAndUnlock()
 }
 
 // SetFlushedEnd records that every offset below end is in a committed
@@ -440,7 +440,7 @@ func (p *Partition) SetFlushedEnd(end int64) error {
 		return nil
 	}
 	if !p.role.Leader && end > p.leo {
-		return p.resetLocked(end)
+		return p.resetAndUnlock(end)
 	}
 	if end > p.hw {
 		if p.role.Leader {
@@ -451,7 +451,7 @@ func (p *Partition) SetFlushedEnd(end int64) error {
 		p.hw = end
 	}
 	p.flushed = end
-	return p.dropBelowLogStartLocked()
+	return p.dropBelowLogStartAndUnlock()
 }
 
 // Unflushed returns whole batches from flushedEnd up to the high watermark,
@@ -501,9 +501,9 @@ func (p *Partition) WALBytes() int64 {
 	return p.walBytes
 }
 
-// dropBelowLogStartLocked drops WAL batches below max(logStart,
+// dropBelowLogStartAndUnlock drops WAL batches below max(logStart,
 // flushedEnd). Called with p.mu held; releases it.
-func (p *Partition) dropBelowLogStartLocked() error {
+func (p *Partition) dropBelowLogStartAndUnlock() error {
 	offset := max(p.logStart, p.flushed)
 	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= offset })
 	keepBase := offset

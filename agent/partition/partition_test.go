@@ -882,7 +882,7 @@ func TestProducerSnapshotCoversOnlyDurableBatches(t *testing.T) {
 	}
 	if res.Duplicate {
 		t.Fatalf("BUG: retry of a batch that was never written is taken for a duplicate at offset %d: "+
-			"the producer snapshot (Partition.dropBelowLogStartLocked/encodeProducersLocked) includes "+
+			"the producer snapshot (Partition.dropBelowLogStartAndUnlock/encodeProducersLocked) includes "+
 			"batches above the high watermark and records the log end, not the HW, as its end", res.BaseOffset)
 	}
 	if err := wait(t, done); err != nil {

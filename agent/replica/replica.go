@@ -35,7 +35,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/wal"
@@ -608,7 +607,7 @@ func (r *Replicator) updateISRs() {
 				r.log.Log(r.ctx, lvl, "follower fell behind; leaving the ISR", "topic", h.Name, "partition", i, "follower", f.ID, "lag", f.Lag.Round(time.Millisecond), "leo", f.LEO, "leader_leo", rs.LEO)
 				isr = slices.DeleteFunc(isr, func(id int32) bool { return id == f.ID })
 				changed = true
-			case !f.InISR && f.LEO >= 0 && f.LEO >= rs.HW && f.LEO >= rs.EpochStart && controller.Live(st, f.ID) && !slices.Contains(rs.Pending, f.ID):
+			case !f.InISR && f.LEO >= 0 && f.LEO >= rs.HW && f.LEO >= rs.EpochStart && st.AgentLive(f.ID) && !slices.Contains(rs.Pending, f.ID):
 				isr = append(isr, f.ID)
 				added = append(added, f.ID)
 				changed = true

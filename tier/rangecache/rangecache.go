@@ -55,6 +55,12 @@ type Cache struct {
 	capacity int64
 	log      *slog.Logger
 
+	// ctx ends with Close; wg owns the fills (each detached from the
+	// reader that asked, since other readers want the result too).
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
 	mu      sync.Mutex
 	lru     *list.List // front = most recent
 	entries map[key]*entry
@@ -74,8 +80,9 @@ func New(bucket tier.Bucket, capacity int64, log *slog.Logger) *Cache {
 	if log == nil {
 		log = slog.Default()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Cache{
-		bucket: bucket, capacity: capacity, log: log,
+		bucket: bucket, capacity: capacity, log: log, ctx: ctx, cancel: cancel,
 		lru: list.New(), entries: map[key]*entry{}, loads: map[key]*load{},
 	}
 }
@@ -101,7 +108,7 @@ func (c *Cache) Get(ctx context.Context, r Range) ([]byte, error) {
 		c.misses.Add(1)
 		// Detached from the caller: other waiters (and the cache) want
 		// the result even if this caller gives up.
-		go c.fill(k, r, l)
+		c.startFill(k, r, l)
 	}
 	select {
 	case <-l.done:
@@ -141,11 +148,25 @@ func (c *Cache) Prefetch(r Range) {
 	c.loads[k] = l
 	c.mu.Unlock()
 	c.prefetches.Add(1)
-	go c.fill(k, r, l)
+	c.startFill(k, r, l)
+}
+
+func (c *Cache) startFill(k key, r Range, l *load) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.fill(k, r, l)
+	}()
+}
+
+// Close cancels reads in flight and waits for them; Gets after it fail.
+func (c *Cache) Close() {
+	c.cancel()
+	c.wg.Wait()
 }
 
 func (c *Cache) fill(k key, r Range, l *load) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
 	defer cancel()
 	data, err := c.bucket.GetRange(ctx, r.Object, r.Pos, r.Len)
 	if err == nil && int64(len(data)) != r.Len {
