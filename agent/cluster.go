@@ -60,7 +60,9 @@ func (a *Agent) trackPeerConn(c *peer.Conn) bool {
 		return false
 	}
 	a.peerConns[c] = struct{}{}
+	a.wg.Add(1) // under connsMu while not closing: before Close's Wait
 	go func() {
+		defer a.wg.Done()
 		<-c.Done()
 		a.connsMu.Lock()
 		delete(a.peerConns, c)

@@ -102,7 +102,11 @@ func (a *Agent) reconcileCoordinators() {
 		if t == nil || int(idx) >= len(t.parts) || t.parts[idx] != gc.p || !gc.p.IsLeader() {
 			delete(a.coords, idx)
 			close(gc.stop)
-			go gc.c.Close()
+			a.wg.Add(1) // from a sync, itself on the agent's wait group
+			go func() {
+				defer a.wg.Done()
+				gc.c.Close()
+			}()
 		}
 	}
 	if t == nil || a.ctx.Err() != nil {
@@ -242,8 +246,12 @@ func (a *Agent) loadGroups(t *topic, gc *groupCoord) (int, error) {
 		}
 	}
 	ctx, cancel := context.WithCancel(a.ctx)
+	var watch sync.WaitGroup
+	defer watch.Wait()
 	defer cancel()
+	watch.Add(1)
 	go func() {
+		defer watch.Done()
 		select {
 		case <-gc.stop:
 			cancel()
@@ -405,7 +413,11 @@ func (w *groupWriter) enqueue(gw groupWrite) {
 
 func (w *groupWriter) run() {
 	stopped := make(chan struct{})
+	var watch sync.WaitGroup
+	defer watch.Wait()
+	watch.Add(1)
 	go func() {
+		defer watch.Done()
 		select {
 		case <-w.gc.stop:
 		case <-w.a.ctx.Done():
