@@ -10,12 +10,15 @@ import (
 )
 
 // Reader reads a partition's batches from the segment ranges that hold
-// them, through a Cache. A range of up to WholeMax bytes (a flush's range)
-// is fetched whole with one GET, as sequential consumers want. A larger
-// one (compaction merges ranges up to 64 MiB) is fetched a chunk at a time:
-// ChunkBlocks blocks of the object's footer index, each block's CRC
-// checked, so a read from one offset moves a few blocks, not the range.
-// The footers are read once (a Stat and a tail GET) and kept.
+// them, through a Cache. A range of up to WholeMax bytes (a flush's range:
+// segments are 8 MiB, plus the batch that crosses the bound) is fetched
+// whole with one GET, as sequential consumers want. A larger one (compaction merges ranges up to 64 MiB) is
+// fetched a chunk at a time: ChunkBlocks blocks of the object's footer
+// index, each block's CRC checked, so a read from one offset moves a few
+// blocks, not the range. Read-ahead is one chunk after a first read and
+// SequentialAhead chunks once a reader asks for the chunk after the one it
+// read last, so a replay keeps several GETs in flight while a lookup stays
+// small. The footers are read once (a Stat and a tail GET) and kept.
 type Reader struct {
 	cache       *Cache
 	bucket      tier.Bucket
@@ -25,12 +28,21 @@ type Reader struct {
 	mu      sync.Mutex
 	footers map[string]*footerLoad
 	order   []string // footers in load order, for the bound
+	// next is, per chunked range, the chunk a sequential reader asks for
+	// next (its object position); bounded with the footers.
+	next map[chunkKey]int64
+}
+
+type chunkKey struct {
+	object string
+	pos    int64
 }
 
 // Defaults for NewReader.
 const (
-	WholeMax    = 4 << 20
-	ChunkBlocks = 4
+	WholeMax        = 16 << 20
+	ChunkBlocks     = 4
+	SequentialAhead = 4
 	// maxFooters bounds the footers kept: a 64 MiB range's footer is
 	// about 20 KiB.
 	maxFooters = 1024
@@ -63,7 +75,7 @@ type Piece struct {
 
 // NewReader reads through c (whose bucket it uses for footers).
 func NewReader(c *Cache) *Reader {
-	return &Reader{cache: c, bucket: c.bucket, wholeMax: WholeMax, chunkBlocks: ChunkBlocks, footers: map[string]*footerLoad{}}
+	return &Reader{cache: c, bucket: c.bucket, wholeMax: WholeMax, chunkBlocks: ChunkBlocks, footers: map[string]*footerLoad{}, next: map[chunkKey]int64{}}
 }
 
 // Read returns the block-aligned bytes of ref that hold offset (the whole
@@ -96,10 +108,26 @@ func (r *Reader) Read(ctx context.Context, ref Ref, offset int64) (Piece, error)
 	if err := e.Verify(start, data); err != nil {
 		return Piece{}, fmt.Errorf("rangecache: %s [%d,+%d): %w", ref.Object, start, end-start, err)
 	}
-	if through < ref.LastOffset {
-		if s2, e2, _, err := e.Chunk(through+1, r.chunkBlocks); err == nil {
-			r.cache.Prefetch(Range{Object: ref.Object, Pos: s2, Len: e2 - s2})
+	// Read ahead: one chunk, or SequentialAhead when this is the chunk
+	// the last read of the range pointed to.
+	ck := chunkKey{ref.Object, ref.Pos}
+	r.mu.Lock()
+	ahead := 1
+	if r.next[ck] == start {
+		ahead = SequentialAhead
+	}
+	if len(r.next) >= maxFooters*4 {
+		clear(r.next)
+	}
+	r.next[ck] = end
+	r.mu.Unlock()
+	for off := through + 1; ahead > 0 && off <= ref.LastOffset; ahead-- {
+		s2, e2, t2, err := e.Chunk(off, r.chunkBlocks)
+		if err != nil {
+			break
 		}
+		r.cache.Prefetch(Range{Object: ref.Object, Pos: s2, Len: e2 - s2})
+		off = t2 + 1
 	}
 	p := Piece{Data: data, Through: through, rng: rng}
 	return p, nil
