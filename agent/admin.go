@@ -137,8 +137,8 @@ func (a *Agent) readiness() (bool, string) {
 	case info.Fenced:
 		return false, "fenced by the controller (it has not heard this agent's heartbeats)"
 	}
-	if last := a.client.lastAnswered(); time.Since(last) > a.cfg.SessionTimeout {
-		return false, fmt.Sprintf("no heartbeat answered by the controller (agent %d) for %v", a.meta.ControllerID(), time.Since(last).Round(time.Second))
+	if silent := a.cfg.Clock.Now().Sub(a.client.lastAnswered()); silent > a.cfg.SessionTimeout {
+		return false, fmt.Sprintf("no heartbeat answered by the controller (agent %d) for %v", a.meta.ControllerID(), silent.Round(time.Second))
 	}
 	return true, ""
 }

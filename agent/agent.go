@@ -136,7 +136,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		ranges:      rangecache.NewReader(cache),
 		dataKick:    make(chan struct{}, 1),
 		pushes:      make(chan peer.Push, 4096),
-		incarnation: time.Now().UnixNano(),
+		incarnation: time.Now().UnixNano(), // an identity, unique per process start: real time
 		startEpoch:  map[wal.PartKey]int32{},
 		coords:      map[int32]*groupCoord{},
 	}
@@ -146,13 +146,13 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.ctrl = controller.New(a.ctx, controller.Config{
 		ID: cfg.ID, SessionTimeout: cfg.SessionTimeout, DisconnectGrace: cfg.DisconnectGrace,
 		BalanceInterval: cfg.BalanceInterval, NoAutoBalance: cfg.NoAutoBalance, LeaseTTL: cfg.LeaseTTL,
-		Bucket: cfg.Bucket, Logger: a.log, Propose: a.propose, Journaled: a.syncTopics,
+		Bucket: cfg.Bucket, Logger: a.log, Clock: cfg.Clock, Propose: a.propose, Journaled: a.syncTopics,
 	})
 	a.client = &ctrlClient{a: a}
 	// No session until the controller first answers (nothing is led
 	// before then either).
 	a.client.sessLapsed.Store(!a.standalone())
-	a.repl = replica.New(a.ctx, replica.Config{ID: cfg.ID, ReplicaLagMax: cfg.ReplicaLagMax, Logger: a.log}, host{a})
+	a.repl = replica.New(a.ctx, replica.Config{ID: cfg.ID, ReplicaLagMax: cfg.ReplicaLagMax, Logger: a.log, Clock: cfg.Clock}, host{a})
 	a.tier = tiering.New(a.ctx, tiering.Config{
 		ID: cfg.ID, Bucket: cfg.Bucket, FlushInterval: cfg.FlushInterval, FlushBytes: cfg.FlushBytes,
 		SegmentBytes: cfg.SegmentBytes, CompactInterval: cfg.CompactInterval, CompactBytes: cfg.CompactBytes,
@@ -179,6 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		AgentID:            cfg.ID,
 		LeaseTTL:           cfg.LeaseTTL,
 		Logger:             a.log,
+		Clock:              cfg.Clock,
 		OnControllerChange: a.ctrl.OnChange,
 		OnAppend:           a.ctrl.OnAppend,
 	})
@@ -326,6 +327,8 @@ func (a *Agent) ClusterID() string { return a.clusterID }
 // becomeController takes the controller lease. A single agent (tlog dev)
 // must hold it; a restarted agent with the same id takes it back at once.
 func (a *Agent) becomeController(ctx context.Context) error {
+	// How long to try is a startup timeout, in real time; the lease itself
+	// is timed by the Clock.
 	deadline := time.Now().Add(2*a.cfg.LeaseTTL + 5*time.Second)
 	for {
 		won, err := a.meta.Campaign(ctx)
@@ -479,6 +482,7 @@ func (a *Agent) syncTopics() {
 				OnAdvance:   func() { a.hwMoved(key) },
 				Manifest:    manifest{a.meta, id, int32(i)},
 				Ranges:      a.ranges,
+				Clock:       a.cfg.Clock,
 			}))
 		}
 		for i, p := range t.parts {

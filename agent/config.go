@@ -6,6 +6,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/metadata/clock"
 	"github.com/tlog-io/tlog/tier"
 )
 
@@ -68,6 +69,14 @@ type Config struct {
 	PeerListen    string
 	PeerAdvertise string
 	Transport     peer.Transport
+	// Clock is the time the agent decides by: its session with the
+	// controller (and the unreachable-controller vote), the controller's
+	// liveness and fencing, the controller lease, and a leader's view of
+	// follower lag (nil: clock.Real, the process's monotonic clock). Tests
+	// pass a clocktest.Fake and move time instead of sleeping. Like
+	// Transport it is a seam, not a setting: it has no entry in Defaults
+	// and no flag. Loops are still paced in real time (see package clock).
+	Clock clock.Clock
 	// HeartbeatInterval: how often an agent heartbeats to the
 	// controller. SessionTimeout: silence after which the controller
 	// fences an agent. DisconnectGrace: how long a dropped heartbeat
@@ -161,6 +170,7 @@ func (c *Config) setDefaults() {
 	if c.Transport == nil {
 		c.Transport = peer.TCP{}
 	}
+	c.Clock = clock.Or(c.Clock)
 	orDefault(&c.DefaultPartitions, d.DefaultPartitions)
 	orDefault(&c.MaxMessageBytes, d.MaxMessageBytes)
 	orDefault(&c.MaxRequestBytes, d.MaxRequestBytes)

@@ -35,7 +35,9 @@ type ctrlClient struct {
 	answered         atomic.Int64 // unix nanos of the last answered heartbeat
 
 	// The session: until when no controller can have fenced this agent,
-	// on this process's monotonic clock (see sessionLive).
+	// on the agent's Clock (this process's monotonic clock unless a test
+	// gives it a fake; see sessionLive). unreachableSince and answered
+	// are read from the Clock too.
 	sessMu     sync.Mutex
 	sessUntil  time.Time
 	sessNeed   uint64 // journal position to apply before acting again after a lapse
@@ -80,7 +82,7 @@ func (a *Agent) sessionLive() bool {
 	}
 	cc := a.client
 	cc.sessMu.Lock()
-	live := time.Now().Before(cc.sessUntil)
+	live := a.cfg.Clock.Now().Before(cc.sessUntil)
 	need := cc.sessNeed
 	cc.sessMu.Unlock()
 	if live && need > 0 {
@@ -146,7 +148,7 @@ type awaitWatch struct {
 }
 
 func (w *awaitWatch) check(a *Agent) {
-	now := time.Now()
+	now := time.Now() // paces a warning, decides nothing: real time
 	if now.Before(w.next) {
 		return
 	}
@@ -167,6 +169,8 @@ func (w *awaitWatch) check(a *Agent) {
 // run heartbeats until the agent stops.
 func (cc *ctrlClient) run() {
 	a := cc.a
+	// Heartbeats are paced in real time; their send and answer times,
+	// which the session is counted from, are read from the Clock.
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
 	var awaiting awaitWatch
@@ -187,11 +191,11 @@ func (cc *ctrlClient) run() {
 func (cc *ctrlClient) beat() {
 	a := cc.a
 	hb := a.heartbeat()
-	sent := time.Now()
+	sent := a.cfg.Clock.Now()
 	if deadline, ok := a.meta.ControllerDeadline(); ok {
 		cc.closeConn()
 		if resp := a.ctrl.OnHeartbeat(nil, hb); resp.Code == peer.OK {
-			cc.answered.Store(time.Now().UnixNano())
+			cc.answered.Store(a.cfg.Clock.Now().UnixNano())
 			// Its own controller: no one else can fence it before its
 			// lease lapses, and its metadata is the journal's.
 			cc.extendSession(sent, 0, deadline)
@@ -222,7 +226,7 @@ func (cc *ctrlClient) beat() {
 	}
 	cc.unreachableSince = time.Time{}
 	if resp.Code == peer.OK {
-		cc.answered.Store(time.Now().UnixNano())
+		cc.answered.Store(a.cfg.Clock.Now().UnixNano())
 		cc.extendSession(sent, resp.Seq, time.Time{})
 	}
 	if resp.Code != peer.OK {
@@ -242,7 +246,7 @@ func (cc *ctrlClient) beat() {
 // then steps down instead of fencing them.
 func (cc *ctrlClient) unreachable(ctx context.Context) {
 	a := cc.a
-	now := time.Now()
+	now := a.cfg.Clock.Now()
 	if cc.unreachableSince.IsZero() {
 		cc.unreachableSince = now
 		return

@@ -11,7 +11,8 @@ import (
 )
 
 // leaseState is this Store's view of the controller lease. All times are
-// from this process's monotonic clock.
+// from the Store's Clock (this process's monotonic clock, unless a test
+// gives it a fake).
 type leaseState struct {
 	held       bool
 	epoch      int64
@@ -48,7 +49,7 @@ func (s *Store) liveLocked() bool {
 	if !s.lease.held {
 		return false
 	}
-	if !time.Now().Before(s.lease.deadline) {
+	if !s.cfg.Clock.Now().Before(s.lease.deadline) {
 		s.demoteLocked("lease not renewed in time")
 		return false
 	}
@@ -129,7 +130,11 @@ func (s *Store) extendLocked(etag string, start time.Time) {
 	if s.lease.watchdog != nil {
 		s.lease.watchdog.Stop()
 	}
-	s.lease.watchdog = time.AfterFunc(time.Until(s.lease.deadline), func() {
+	// A real timer, so the demotion is announced (OnControllerChange) even
+	// if nobody asks; it decides by the Clock, as every check does. With a
+	// fake clock it fires after the fake interval in real time, finds the
+	// lease still live on the fake clock, and leaves it to the next check.
+	s.lease.watchdog = time.AfterFunc(s.lease.deadline.Sub(s.cfg.Clock.Now()), func() {
 		s.leaseMu.Lock()
 		defer s.leaseMu.Unlock()
 		if s.lease.gen == gen {
@@ -142,7 +147,7 @@ func (s *Store) encodeLease(epoch int64, ttl time.Duration) []byte {
 	b, _ := json.Marshal(leaseRecord{
 		Agent:         s.cfg.AgentID,
 		Epoch:         epoch,
-		RenewedUnixMs: time.Now().UnixMilli(),
+		RenewedUnixMs: time.Now().UnixMilli(), // for people: nobody trusts the holder's wall clock
 		TTLMs:         ttl.Milliseconds(),
 	})
 	return b
@@ -173,7 +178,7 @@ func (s *Store) renew(ctx context.Context) error {
 	s.leaseMu.Lock()
 	epoch, etag, unsure, gen := s.lease.epoch, s.lease.etag, s.lease.etagUnsure, s.lease.gen
 	s.leaseMu.Unlock()
-	start := time.Now()
+	start := s.cfg.Clock.Now()
 	if unsure {
 		// The last renewal may have landed: if the lease still carries our
 		// epoch, only we can have written it.
@@ -219,7 +224,7 @@ func (s *Store) renew(ctx context.Context) error {
 // released, or has kept the same ETag for a full TTL on our clock.
 func (s *Store) challenge(ctx context.Context) error {
 	body, info, err := s.bucket.Get(ctx, ControllerKey)
-	now := time.Now()
+	now := s.cfg.Clock.Now()
 	if errors.Is(err, tier.ErrNotFound) {
 		return s.take(ctx, 0, "", "lease absent")
 	}
@@ -271,7 +276,7 @@ func (s *Store) take(ctx context.Context, leaseEpoch int64, etag, why string) er
 	}
 	epoch := max(leaseEpoch, journalEpoch) + 1
 	body := s.encodeLease(epoch, s.cfg.LeaseTTL)
-	start := time.Now()
+	start := s.cfg.Clock.Now()
 	var newETag string
 	if etag == "" {
 		newETag, err = s.bucket.PutIfAbsent(ctx, ControllerKey, body)
@@ -331,7 +336,9 @@ func (s *Store) Resign(ctx context.Context) error {
 	return nil
 }
 
-// leaseLoop campaigns or renews every TTL/3.
+// leaseLoop campaigns or renews every TTL/3. The pacing is real time (a
+// fake Clock does not stop renewals); what a renewal decides reads the
+// Clock.
 func (s *Store) leaseLoop(ctx context.Context) {
 	interval := s.cfg.LeaseTTL / 3
 	for {

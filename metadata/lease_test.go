@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlog-io/tlog/metadata/clock/clocktest"
 	"github.com/tlog-io/tlog/tier"
 	"github.com/tlog-io/tlog/tier/tiertest"
 )
@@ -229,5 +230,65 @@ func TestCorruptLease(t *testing.T) {
 	body, _, _ := b.Get(context.Background(), ControllerKey)
 	if err := json.Unmarshal(body, &l); err != nil || l.Agent != 1 || l.Epoch != 1 {
 		t.Fatalf("lease %s, %v", body, err)
+	}
+}
+
+// The lease is timed by the Store's clock: a holder counts as controller
+// until TTL minus the margin after it sent its last successful renewal,
+// and not from that instant on; a challenger takes the lease once it has
+// seen it unchanged for a whole TTL. Time moves by the fake clock alone.
+func TestLeaseFollowsTheClock(t *testing.T) {
+	t.Parallel()
+	const ttl = 10 * time.Second
+	margin := ttl / 10
+	clk := clocktest.NewFake(time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC))
+	on := func(c *Config) { c.LeaseTTL, c.Clock = ttl, clk }
+	b := tier.NewMemBucket()
+	var ev events
+	holder := open(t, b, 1, on, ev.record)
+	challenger := open(t, b, 2, on)
+	campaign(t, holder)
+
+	clk.Advance(ttl - margin - time.Millisecond)
+	if !holder.IsController() {
+		t.Fatal("demoted before its deadline")
+	}
+	// A renewal sent now moves the deadline to TTL minus the margin from now.
+	campaign(t, holder)
+	clk.Advance(ttl - margin - time.Millisecond)
+	if !holder.IsController() {
+		t.Fatal("demoted before the deadline its renewal set")
+	}
+	if _, ok := holder.ControllerDeadline(); !ok {
+		t.Fatal("no deadline while controller")
+	}
+	clk.Advance(time.Millisecond)
+	if holder.IsController() {
+		t.Fatal("still controller once its renewal deadline passed on its clock")
+	}
+	if _, ok := holder.ControllerDeadline(); ok {
+		t.Fatal("a deadline after the lease lapsed")
+	}
+	if _, err := holder.Propose(context.Background(), topicCmd("late")); !errors.Is(err, ErrNotController) {
+		t.Fatalf("Propose after the deadline = %v", err)
+	}
+	waitFor(t, "the demotion callback", func() bool { return len(ev.list()) == 2 })
+	if got := ev.list()[1]; got != (controllerEvent{false, 1}) {
+		t.Fatalf("callback = %v", got)
+	}
+
+	// The challenger starts timing the lease when it first reads it.
+	for _, d := range []time.Duration{0, ttl - time.Millisecond} {
+		clk.Advance(d)
+		if ok, err := challenger.Campaign(context.Background()); ok || err != nil {
+			t.Fatalf("challenger after seeing the lease unchanged for %v: %v, %v", d, ok, err)
+		}
+	}
+	clk.Advance(time.Millisecond)
+	if ok, err := challenger.Campaign(context.Background()); !ok || err != nil {
+		t.Fatalf("challenger after a whole TTL: %v, %v", ok, err)
+	}
+	if l := readLease(t, b); l.Agent != 2 || l.Epoch != 2 {
+		t.Fatalf("lease = %+v", l)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tlog-io/tlog/metadata/clock"
 	"github.com/tlog-io/tlog/tier"
 )
 
@@ -23,6 +24,10 @@ type Config struct {
 	SnapshotEvery int           // journal entries between snapshots; default 1000
 	PollInterval  time.Duration // journal polling when not controller; default 1s
 	Logger        *slog.Logger
+	// Clock times the lease: its deadline, renewals, and how long a
+	// challenger has seen it unchanged (nil: clock.Real). The renewal
+	// loop's pacing stays on real time.
+	Clock clock.Clock
 	// OnControllerChange, if set, is called (in order, from one goroutine)
 	// each time this Store gains or loses the controller role.
 	OnControllerChange func(isController bool, epoch int64)
@@ -109,6 +114,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	s := &Store{
 		cfg:    cfg,
 		bucket: cfg.Bucket,
@@ -497,6 +503,8 @@ func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []by
 		return nil, nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
 	}
 
+	// Wall time recorded in the entry (creation times), not a decision:
+	// not the Clock.
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	stamped := make([]Command, len(cmds))
 	for i, c := range cmds {

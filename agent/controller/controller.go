@@ -37,6 +37,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/metadata/clock"
 	"github.com/tlog-io/tlog/tier"
 )
 
@@ -53,6 +54,11 @@ type Config struct {
 	// Bucket holds the unreachable-controller votes.
 	Bucket tier.Bucket
 	Logger *slog.Logger
+	// Clock times liveness: when each agent was last heard, when its
+	// heartbeat connection dropped, and since when quorum is lost (nil:
+	// clock.Real). The tick and the balancing rounds are paced in real
+	// time.
+	Clock clock.Clock
 	// Propose journals commands (this agent holds the lease when the
 	// controller proposes).
 	Propose func(ctx context.Context, cmds ...metadata.Command) (*metadata.State, error)
@@ -108,6 +114,7 @@ func New(ctx context.Context, cfg Config) *Controller {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	return &Controller{
 		cfg:     cfg,
 		ready:   make(chan struct{}),
@@ -162,7 +169,7 @@ func (ct *Controller) OnChange(isController bool, epoch int64) {
 	}
 	// Every registered agent gets one session to show up; the agent whose
 	// lease we took has already been silent for a lease TTL.
-	now := time.Now()
+	now := ct.cfg.Clock.Now()
 	prev := ct.store.PreviousController()
 	ct.live = map[int32]*liveness{}
 	for id := range ct.store.State().Agents {
@@ -172,7 +179,7 @@ func (ct *Controller) OnChange(isController bool, epoch int64) {
 		}
 		ct.live[id] = l
 	}
-	ct.balanceAt = now.Add(ct.cfg.BalanceInterval)
+	ct.balanceAt = time.Now().Add(ct.cfg.BalanceInterval) // pacing: real time (see tick)
 	ct.quorumLost = time.Time{}
 	ct.poke()
 }
@@ -189,7 +196,7 @@ func (ct *Controller) OnHeartbeat(c *peer.Conn, hb peer.Heartbeat) peer.Heartbea
 		return peer.HeartbeatResp{Code: peer.Invalid, Msg: fmt.Sprintf("heartbeat for agent %d on a connection from %d", hb.ID, c.Remote)}
 	}
 	st := ct.store.State()
-	now := time.Now()
+	now := ct.cfg.Clock.Now()
 	ct.mu.Lock()
 	l := ct.live[hb.ID]
 	if l == nil {
@@ -235,7 +242,7 @@ func (ct *Controller) watchLocked(id int32, c *peer.Conn) {
 		<-c.Done()
 		ct.mu.Lock()
 		if l := ct.live[id]; l != nil && l.conn == c {
-			l.conn, l.lostConn = nil, time.Now()
+			l.conn, l.lostConn = nil, ct.cfg.Clock.Now()
 		}
 		if cur := ct.pushTo[id]; cur == pp {
 			close(pp.ch)
@@ -303,6 +310,7 @@ func (ct *Controller) Run() {
 	if !ct.waitReady() {
 		return
 	}
+	// The tick is paced in real time; what it decides reads the Clock.
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -331,7 +339,7 @@ const maxCmdsPerEntry = 1000
 
 func (ct *Controller) tick() error {
 	st := ct.store.State()
-	now := time.Now()
+	now := ct.cfg.Clock.Now()
 	var cmds []metadata.Command
 	restarted := map[int32]bool{}
 
@@ -349,7 +357,8 @@ func (ct *Controller) tick() error {
 			Registered: info.Registered, Incarnation: hb.Incarnation, Draining: info.Draining,
 		}
 		if !known {
-			next.Registered = now.UTC()
+			// Wall time for people, not a decision: not the Clock.
+			next.Registered = time.Now().UTC()
 		}
 		if known && info.Incarnation != hb.Incarnation {
 			restarted[hb.ID] = true
@@ -414,9 +423,12 @@ func (ct *Controller) tick() error {
 	} else {
 		ct.quorumLost = time.Time{}
 	}
-	balance := now.After(ct.balanceAt)
+	// Balancing is a periodic duty, not a liveness decision: its rounds
+	// are paced in real time, so a fake Clock does not stop them.
+	realNow := time.Now()
+	balance := realNow.After(ct.balanceAt)
 	if balance {
-		ct.balanceAt = now.Add(ct.cfg.BalanceInterval)
+		ct.balanceAt = realNow.Add(ct.cfg.BalanceInterval)
 	}
 	ct.mu.Unlock()
 	if decide {
@@ -474,7 +486,7 @@ func (ct *Controller) tick() error {
 	if len(regs) > 0 {
 		// New agents: rebalance soon rather than at the next round.
 		ct.mu.Lock()
-		if soon := time.Now().Add(ct.cfg.BalanceInterval / 5); soon.Before(ct.balanceAt) {
+		if soon := time.Now().Add(ct.cfg.BalanceInterval / 5); soon.Before(ct.balanceAt) { // pacing: real time
 			ct.balanceAt = soon
 		}
 		ct.mu.Unlock()
@@ -499,6 +511,8 @@ func (ct *Controller) stepDown() {
 	ct.wg.Add(1)
 	go func() {
 		defer ct.wg.Done()
+		// A real timer: it only delays the next campaign, and the lease
+		// it campaigns for is timed by the store's Clock.
 		select {
 		case <-ct.ctx.Done():
 			return

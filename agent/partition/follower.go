@@ -127,7 +127,7 @@ func (p *Partition) ReplicationState() (Replication, bool) {
 	for id := range p.pending {
 		r.Pending = append(r.Pending, id)
 	}
-	now := time.Now()
+	now := p.cfg.Clock.Now()
 	for id, f := range p.replicas {
 		st := ReplicaState{ID: id, LEO: f.leo, InISR: slices.Contains(p.role.ISR, id)}
 		switch {

@@ -7,7 +7,6 @@ package partition
 import (
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/tlog-io/tlog/tier/batch"
 )
@@ -57,7 +56,7 @@ func (p *Partition) appendLocked(h batch.Header, size int, data []byte) {
 		// inside it).
 		p.leo = h.BaseOffset
 	}
-	e := entryOf(h, size, time.Now().UnixNano())
+	e := entryOf(h, size, p.cfg.Clock.Now().UnixNano())
 	e.data = data
 	if data == nil && p.dataFrom == len(p.index) {
 		p.dataFrom++

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/metadata/clock"
 )
 
 // Errors mapped to Kafka codes by the wire layer.
@@ -56,7 +57,7 @@ type entry struct {
 	pid               int64
 	pepoch            int16
 	firstSeq, lastSeq int32
-	appended          int64 // unix nanos this replica got the batch
+	appended          int64 // unix nanos this replica got the batch (Config.Clock)
 	// data holds the batch on the leader until the high watermark passes
 	// it, so followers are fed from memory while it is still in flight to
 	// the WAL.
@@ -88,6 +89,9 @@ type Config struct {
 	// bucket (nil: the partition reads only its WAL).
 	Manifest Manifest
 	Ranges   RangeReader
+	// Clock times the leader's view of follower lag: when each batch
+	// arrived and when the role began (nil: clock.Real).
+	Clock clock.Clock
 }
 
 // Held is a partition this agent holds, with its metadata as of the
@@ -122,7 +126,7 @@ type Partition struct {
 	cond     *sync.Cond // broadcast when durable moves
 	epoch    int32
 	role     Role
-	since    time.Time // when this role (epoch) began
+	since    time.Time // when this role (epoch) began (Config.Clock)
 	pending  map[int32]bool
 	replicas map[int32]*follower // leader: every other replica
 	logStart int64
@@ -168,6 +172,7 @@ type waiter struct {
 // one); call Load for each batch recovered from the WAL, in offset order,
 // before serving.
 func New(cfg Config) *Partition {
+	cfg.Clock = clock.Or(cfg.Clock)
 	start := max(cfg.FlushedEnd, cfg.LogStart)
 	p := &Partition{
 		cfg:              cfg,
@@ -180,7 +185,7 @@ func New(cfg Config) *Partition {
 		leaderHW:         -1,
 		producers:        make(map[int64]*producer),
 		baseProducers:    make(map[int64]*producer),
-		since:            time.Now(),
+		since:            cfg.Clock.Now(),
 		missingProducers: -1,
 	}
 	if start > 0 {
@@ -224,13 +229,13 @@ func (p *Partition) SetRole(r Role) {
 	if r.Leader && (!old.Leader || newEpoch) {
 		p.replicas = map[int32]*follower{}
 		p.pending = map[int32]bool{}
-		p.since = time.Now()
+		p.since = p.cfg.Clock.Now()
 		p.leaderHW = -1
 	}
 	if !r.Leader {
 		p.replicas, p.pending = nil, nil
 		if old.Leader || newEpoch {
-			p.since = time.Now()
+			p.since = p.cfg.Clock.Now()
 		}
 	}
 	if r.Leader {

@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/metadata/clock"
+	"github.com/tlog-io/tlog/metadata/clock/clocktest"
 	"github.com/tlog-io/tlog/tier/batch"
 )
 
@@ -23,14 +24,22 @@ type replicaSet struct {
 	ps  [3]*partition.Partition
 }
 
-func newReplicaSet(t *testing.T) *replicaSet {
+func newReplicaSet(t *testing.T) *replicaSet { return newReplicaSetOn(t, nil) }
+
+// fakeStart is where the tests' fake clocks begin: far from the real
+// time, so an instant read from the real clock where the fake one should
+// be stands out.
+var fakeStart = time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// newReplicaSetOn is newReplicaSet with every replica on clk (nil: real).
+func newReplicaSetOn(t *testing.T, clk clock.Clock) *replicaSet {
 	t.Helper()
 	rs := &replicaSet{t: t, key: wal.NewPartKey([16]byte{7}, 0)}
 	for i := range rs.ws {
 		rs.ws[i] = openWAL(t, t.TempDir())
 		w := rs.ws[i]
 		t.Cleanup(func() { w.Close() })
-		rs.ps[i] = partition.New(partition.Config{Key: rs.key, Topic: "r", WAL: w})
+		rs.ps[i] = partition.New(partition.Config{Key: rs.key, Topic: "r", WAL: w, Clock: clk})
 	}
 	return rs
 }
@@ -391,15 +400,17 @@ func TestFollowerResetToFlushedEnd(t *testing.T) {
 	}
 }
 
-// The leader's view of followers: lag grows while a follower misses data.
+// The leader's view of followers: lag grows while a follower misses data;
+// one never heard from in this epoch lags since the epoch began.
 func TestReplicationStateLag(t *testing.T) {
-	rs := newReplicaSet(t)
+	clk := clocktest.NewFake(fakeStart)
+	rs := newReplicaSetOn(t, clk)
 	rs.elect(0, 1, 0, 1, 2)
 	rs.put(0, mkBatch(plain, 1))
 	if err := rs.ship(0, 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(30 * time.Millisecond)
+	clk.Advance(30 * time.Millisecond)
 	st, ok := rs.ps[0].ReplicationState()
 	if !ok || len(st.Followers) != 2 {
 		t.Fatalf("%+v %v", st, ok)
@@ -408,13 +419,71 @@ func TestReplicationStateLag(t *testing.T) {
 	if f1.ID != 1 || f1.LEO != 1 || f1.Lag != 0 || !f1.InISR {
 		t.Fatalf("caught-up follower: %+v", f1)
 	}
-	if f2.ID != 2 || f2.LEO != -1 || f2.Lag < 30*time.Millisecond {
-		t.Fatalf("silent follower: %+v", f2)
+	if f2.ID != 2 || f2.LEO != -1 || f2.Lag != 30*time.Millisecond {
+		t.Fatalf("silent follower: %+v, want lag 30ms", f2)
 	}
 	if _, ok := rs.ps[1].ReplicationState(); ok {
 		t.Fatal("a follower reported replication state")
 	}
-	_ = fmt.Sprint()
+}
+
+// A follower that stops acknowledging lags by the leader's clock: by the
+// age of the oldest batch it lacks, which crosses a threshold (the ISR
+// upkeep's replica.lag.time.max.ms) when the clock moves past it, with no
+// sleep. A caught-up follower does not lag however far the clock moves.
+func TestFollowerLagFollowsTheClock(t *testing.T) {
+	const lagMax = 10 * time.Second
+	clk := clocktest.NewFake(fakeStart)
+	rs := newReplicaSetOn(t, clk)
+	rs.elect(0, 1, 0, 1, 2)
+	lag := func() (time.Duration, time.Duration) {
+		t.Helper()
+		st, ok := rs.ps[0].ReplicationState()
+		if !ok || len(st.Followers) != 2 {
+			t.Fatalf("%+v %v", st, ok)
+		}
+		return st.Followers[0].Lag, st.Followers[1].Lag
+	}
+	rs.put(0, mkBatch(plain, 1))
+	for f := 1; f <= 2; f++ {
+		if err := rs.ship(0, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(time.Hour)
+	if l1, l2 := lag(); l1 != 0 || l2 != 0 {
+		t.Fatalf("caught-up followers lag %v, %v", l1, l2)
+	}
+
+	// Follower 2 stops acknowledging: the batch it lacks arrived now.
+	rs.put(0, mkBatch(plain, 1))
+	if err := rs.ship(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(4 * time.Second)
+	if l1, l2 := lag(); l1 != 0 || l2 != 4*time.Second {
+		t.Fatalf("after 4s: lags %v, %v; want 0, 4s", l1, l2)
+	}
+	// A newer batch it also lacks does not reset its lag.
+	rs.put(0, mkBatch(plain, 1))
+	if err := rs.ship(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(lagMax - 4*time.Second)
+	if _, l2 := lag(); l2 != lagMax {
+		t.Fatalf("at the threshold: lag %v, want %v (not past it)", l2, lagMax)
+	}
+	clk.Advance(time.Millisecond)
+	if l1, l2 := lag(); l1 != 0 || l2 <= lagMax {
+		t.Fatalf("past the threshold: lags %v, %v; want 0 and more than %v", l1, l2, lagMax)
+	}
+	// Once it acknowledges everything, it lags no more.
+	if err := rs.ship(0, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, l2 := lag(); l2 != 0 {
+		t.Fatalf("caught up again: lag %v", l2)
+	}
 }
 
 // A leader whose log starts without producer state refuses idempotent

@@ -39,6 +39,7 @@ import (
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/metadata/clock"
 	"github.com/tlog-io/tlog/tier/batch"
 )
 
@@ -78,6 +79,13 @@ type Config struct {
 	ID            int32
 	ReplicaLagMax time.Duration // agent.Config documents it
 	Logger        *slog.Logger
+	// Clock times the feeds: when a restarted feed probes again, and the
+	// pacing of high-watermark-only appends (nil: clock.Real). The lag the
+	// ISR upkeep compares with ReplicaLagMax is the partitions' own
+	// (partition.Config.Clock; the agent gives both the same clock). The
+	// loops themselves (a link's wake-ups, the ISR pass) tick in real
+	// time.
+	Clock clock.Clock
 }
 
 // Replicator is both sides of replication for one agent: the links that
@@ -104,6 +112,7 @@ func New(ctx context.Context, cfg Config, host Host) *Replicator {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	r := &Replicator{cfg: cfg, host: host, log: cfg.Logger, ctx: ctx, links: map[int32]*link{}}
 	r.byKey.Store(&map[wal.PartKey][]*link{})
 	return r
@@ -125,6 +134,7 @@ const (
 )
 
 type feed struct {
+	r        *Replicator
 	p        *partition.Partition
 	topic    uuid.UUID
 	idx      int32
@@ -143,7 +153,7 @@ type feed struct {
 func (f *feed) restart(delay time.Duration) {
 	f.gen++
 	f.state = needProbe
-	f.retryAt = time.Now().Add(delay)
+	f.retryAt = f.r.cfg.Clock.Now().Add(delay)
 	f.inflight = 0
 	f.truncate, f.reset = -1, -1
 	f.sentHW = -1
@@ -225,7 +235,7 @@ func (r *Replicator) Reconcile() {
 		for k, w := range ws {
 			f := l.feeds[k]
 			if f == nil {
-				f = &feed{p: w.p, topic: w.topic, idx: w.idx, epoch: w.epoch}
+				f = &feed{r: r, p: w.p, topic: w.topic, idx: w.idx, epoch: w.epoch}
 				f.restart(0)
 				l.feeds[k] = f
 			} else if f.epoch != w.epoch {
@@ -255,6 +265,8 @@ func (r *Replicator) StopAll() {
 func (l *link) run() {
 	r := l.r
 	defer close(l.done)
+	// Dial backoff and the wake-up tick are real time: they pace the
+	// loop; pump decides by the Clock.
 	backoff := 50 * time.Millisecond
 	tick := time.NewTicker(hwEvery)
 	defer tick.Stop()
@@ -330,7 +342,7 @@ type outMsg struct {
 // queue never holds the lock the answers need.
 func (l *link) pump(c *peer.Conn) {
 	r := l.r
-	now := time.Now()
+	now := r.cfg.Clock.Now()
 	var out []outMsg
 	l.mu.Lock()
 	for _, f := range l.feeds {
@@ -564,6 +576,8 @@ func replicationCode(err error) int8 {
 }
 
 // RunISR keeps the ISRs of the partitions this agent leads.
+// The pass is paced in real time; the lag it compares is timed by the
+// partitions' Clock.
 func (r *Replicator) RunISR() {
 	t := time.NewTicker(max(r.cfg.ReplicaLagMax/10, 50*time.Millisecond))
 	defer t.Stop()
