@@ -13,9 +13,6 @@ import (
 // commands that move it toward its shape. The controller runs them every
 // tick; they are tested on states alone, without a cluster.
 
-// Live reports an agent registered and not fenced.
-func Live(st *metadata.State, id int32) bool { return st.AgentLive(id) }
-
 func filter(ids []int32, keep func(int32) bool) []int32 {
 	var out []int32
 	for _, id := range ids {
@@ -46,7 +43,7 @@ func forEachPartition(st *metadata.State, fn func(t *metadata.Topic, p *metadata
 func Elections(st *metadata.State, restarted map[int32]bool) []metadata.Command {
 	var cmds []metadata.Command
 	forEachPartition(st, func(t *metadata.Topic, p *metadata.Partition) {
-		isLive := func(id int32) bool { return Live(st, id) }
+		isLive := st.AgentLive
 		isr := filter(p.ISR, isLive)
 		// The leader restarted since it was given this epoch: seen in
 		// this tick's registrations, or (durably, so a restart whose
@@ -100,7 +97,7 @@ func Reassignments(st *metadata.State) []metadata.Command {
 			return
 		}
 		for _, id := range p.Target {
-			if !slices.Contains(p.ISR, id) || !Live(st, id) {
+			if !slices.Contains(p.ISR, id) || !st.AgentLive(id) {
 				return
 			}
 		}
@@ -277,7 +274,7 @@ func Balance(st *metadata.State) []metadata.Command {
 		}
 		want := int32(-1)
 		for _, id := range p.Replicas {
-			if slices.Contains(p.ISR, id) && Live(st, id) && !st.Agents[id].Draining {
+			if slices.Contains(p.ISR, id) && st.AgentLive(id) && !st.Agents[id].Draining {
 				want = id
 				break
 			}
