@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,10 +23,12 @@ import (
 
 	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/group"
+	"github.com/tlog-io/tlog/agent/kafka"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/replica"
 	"github.com/tlog-io/tlog/agent/tiering"
+	"github.com/tlog-io/tlog/agent/topic"
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier"
@@ -46,8 +49,8 @@ type Agent struct {
 	wg     sync.WaitGroup
 
 	mu      sync.RWMutex
-	topics  map[string]*topic
-	byID    map[uuid.UUID]*topic
+	topics  map[string]*topic.Topic
+	byID    map[uuid.UUID]*topic.Topic
 	applied uint64 // metadata seq last synced into topics
 	synced  bool
 	// syncMu serialises syncTopics whole, including the partition updates
@@ -89,22 +92,12 @@ type Agent struct {
 	walBytes atomic.Int64       // unflushed bytes over all partitions
 	tier     *tiering.Tiering
 
-	pidMu   sync.Mutex
-	pidNext int64
-	pidEnd  int64
+	front *kafka.Server // the Kafka listener and handlers
 
+	// connsMu guards peerConns and closing, so Close reaches every peer
+	// connection.
 	connsMu sync.Mutex
-	conns   map[*conn]struct{}
 	closing bool
-}
-
-// topic is the agent's live view of one topic.
-type topic struct {
-	id      uuid.UUID
-	name    string
-	configs map[string]string
-	parts   []*partition.Partition
-	meta    *metadata.Topic
 }
 
 // Start opens the agent's state and starts serving.
@@ -127,9 +120,8 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		obs:       obs,
 		cfg:       cfg,
 		log:       cfg.Logger.With("agent", cfg.ID),
-		topics:    make(map[string]*topic),
-		byID:      make(map[uuid.UUID]*topic),
-		conns:     make(map[*conn]struct{}),
+		topics:    make(map[string]*topic.Topic),
+		byID:      make(map[uuid.UUID]*topic.Topic),
 		peerConns: make(map[*peer.Conn]struct{}),
 
 		cache:       cache,
@@ -196,9 +188,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 			}
 		}
 	}
-	if total > MaxClusterPartitions {
+	if total > controller.MaxClusterPartitions {
 		a.log.Warn("the cluster has more partitions than an agent is known to serve well; expect slow restarts and a busy controller",
-			"partitions", total, "limit", MaxClusterPartitions)
+			"partitions", total, "limit", controller.MaxClusterPartitions)
 	}
 	if a.standalone() {
 		if err := a.becomeController(ctx); err != nil {
@@ -252,7 +244,18 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := a.awaitRegistration(ctx); err != nil {
 		return nil, err
 	}
-	for _, fn := range []func(){a.serve, a.tier.Run, a.repl.RunISR} {
+	a.front = kafka.New(kafka.Config{
+		ID:                cfg.ID,
+		ClusterID:         a.clusterID,
+		MaxRequestBytes:   cfg.MaxRequestBytes,
+		MaxMessageBytes:   cfg.MaxMessageBytes,
+		DefaultPartitions: cfg.DefaultPartitions,
+		AutoCreateTopics:  cfg.AutoCreateTopics,
+		WALMaxBytes:       cfg.WALMaxBytes,
+		FlushBytes:        cfg.FlushBytes,
+	}, backend{a}, a.log, a.obs.reg)
+	a.front.Serve(a.ln)
+	for _, fn := range []func(){a.tier.Run, a.repl.RunISR} {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -410,10 +413,10 @@ func (a *Agent) partitionByKey(k wal.PartKey) *partition.Partition {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	t := a.byID[uuid.UUID(k.TopicID())]
-	if t == nil || int(k.Partition()) >= len(t.parts) || k.Partition() < 0 {
+	if t == nil || int(k.Partition()) >= len(t.Parts) || k.Partition() < 0 {
 		return nil
 	}
-	return t.parts[k.Partition()]
+	return t.Parts[k.Partition()]
 }
 
 // watchMetadata applies metadata changes made elsewhere (another controller,
@@ -438,7 +441,7 @@ func (a *Agent) syncTopics() {
 	defer a.syncMu.Unlock()
 	st := a.meta.State()
 	type update struct {
-		t          *topic
+		t          *topic.Topic
 		name       string
 		idx        int
 		p          *partition.Partition
@@ -459,17 +462,17 @@ func (a *Agent) syncTopics() {
 	// so each change installs a new value sharing the partitions.
 	for id, mt := range st.Topics {
 		old := a.byID[id]
-		if old != nil && old.meta == mt {
+		if old != nil && old.Meta == mt {
 			continue
 		}
-		t := &topic{id: id, name: mt.Name, configs: mt.Configs, meta: mt}
+		t := &topic.Topic{ID: id, Name: mt.Name, Configs: mt.Configs, Meta: mt}
 		if old != nil {
-			t.parts = append([]*partition.Partition(nil), old.parts...)
+			t.Parts = append([]*partition.Partition(nil), old.Parts...)
 		}
-		for i := len(t.parts); i < len(mt.Partitions); i++ {
+		for i := len(t.Parts); i < len(mt.Partitions); i++ {
 			mp := mt.Partitions[i]
 			key := wal.NewPartKey(id, int32(i))
-			t.parts = append(t.parts, partition.New(partition.Config{
+			t.Parts = append(t.Parts, partition.New(partition.Config{
 				Key:         key,
 				Topic:       mt.Name,
 				Index:       int32(i),
@@ -485,10 +488,10 @@ func (a *Agent) syncTopics() {
 				Clock:       a.cfg.Clock,
 			}))
 		}
-		for i, p := range t.parts {
+		for i, p := range t.Parts {
 			mp := &mt.Partitions[i]
 			u := update{t: t, name: mt.Name, idx: i, p: p, logStart: mp.LogStart, flushedEnd: mp.FlushedEnd, replica: slices.Contains(mp.Replicas, a.cfg.ID)}
-			if old == nil || i >= len(old.meta.Partitions) || roleChanged(&old.meta.Partitions[i], mp) || !maps.Equal(old.configs, mt.Configs) {
+			if old == nil || i >= len(old.Meta.Partitions) || roleChanged(&old.Meta.Partitions[i], mp) || !maps.Equal(old.Configs, mt.Configs) {
 				r := a.roleFor(mt, mp, p.Key())
 				u.role = &r
 			}
@@ -503,10 +506,10 @@ func (a *Agent) syncTopics() {
 		}
 		delete(a.byID, id)
 		// The name may already belong to a topic recreated under it.
-		if cur := a.topics[t.name]; cur != nil && cur.id == id {
-			delete(a.topics, t.name)
+		if cur := a.topics[t.Name]; cur != nil && cur.ID == id {
+			delete(a.topics, t.Name)
 		}
-		for _, p := range t.parts {
+		for _, p := range t.Parts {
 			p.Close()
 			dropped = append(dropped, p)
 		}
@@ -584,13 +587,13 @@ func (a *Agent) awaitingEpoch(mp *metadata.Partition, key wal.PartKey) bool {
 	return ok && mp.LeaderEpoch <= e
 }
 
-func (a *Agent) topicByName(name string) *topic {
+func (a *Agent) topicByName(name string) *topic.Topic {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.topics[name]
 }
 
-func (a *Agent) topicByID(id uuid.UUID) *topic {
+func (a *Agent) topicByID(id uuid.UUID) *topic.Topic {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.byID[id]
@@ -618,7 +621,9 @@ func (a *Agent) Abandon() error {
 	if a.cancel != nil {
 		a.cancel()
 	}
-	if a.ln != nil {
+	if a.front != nil {
+		a.front.Stop()
+	} else if a.ln != nil {
 		a.ln.Close()
 	}
 	if a.peerLn != nil {
@@ -626,9 +631,6 @@ func (a *Agent) Abandon() error {
 	}
 	a.connsMu.Lock()
 	a.closing = true
-	for c := range a.conns {
-		c.nc.Close()
-	}
 	for c := range a.peerConns {
 		c.Close()
 	}
@@ -637,6 +639,9 @@ func (a *Agent) Abandon() error {
 		a.repl.StopAll()
 	}
 	a.closeCoordinators()
+	if a.front != nil {
+		a.front.Wait()
+	}
 	a.wg.Wait()
 	if a.ctrl != nil {
 		a.ctrl.Wait()
@@ -650,7 +655,7 @@ func (a *Agent) Abandon() error {
 	var err error
 	a.mu.Lock()
 	for _, t := range a.topics {
-		for _, p := range t.parts {
+		for _, p := range t.Parts {
 			p.Close()
 		}
 	}
@@ -695,7 +700,7 @@ func loadClusterID(ctx context.Context, b tier.Bucket) (string, error) {
 // newClusterID makes a Kafka-style cluster id: 16 random bytes, base64url.
 func newClusterID() string {
 	id := uuid.New()
-	return base64URL(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 // notifier is a broadcast: waiters take the current channel, signal closes
@@ -724,10 +729,10 @@ func (n *notifier) signal() {
 // high watermark, log end, epoch), for status views and tests.
 func (a *Agent) PartitionOffsets(topicName string, idx int32) (partition.Offsets, bool) {
 	t := a.topicByName(topicName)
-	if t == nil || idx < 0 || int(idx) >= len(t.parts) {
+	if t == nil || idx < 0 || int(idx) >= len(t.Parts) {
 		return partition.Offsets{}, false
 	}
-	return t.parts[idx].Offsets(), true
+	return t.Parts[idx].Offsets(), true
 }
 
 // PartitionMeta is a partition's cluster metadata as this agent sees it
@@ -743,7 +748,7 @@ func (a *Agent) PartitionMeta(topicName string, idx int32) (metadata.Partition, 
 // Leads reports whether this agent serves as the partition's leader now.
 func (a *Agent) Leads(topicName string, idx int32) bool {
 	t := a.topicByName(topicName)
-	return t != nil && idx >= 0 && int(idx) < len(t.parts) && t.parts[idx].IsLeader()
+	return t != nil && idx >= 0 && int(idx) < len(t.Parts) && t.Parts[idx].IsLeader()
 }
 
 // IsController reports whether this agent holds the controller lease.

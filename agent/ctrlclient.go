@@ -119,7 +119,7 @@ func (a *Agent) checkSession() bool {
 	a.mu.RLock()
 	var parts []*partition.Partition
 	for _, t := range a.byID {
-		parts = append(parts, t.parts...)
+		parts = append(parts, t.Parts...)
 	}
 	a.mu.RUnlock()
 	for _, p := range parts {

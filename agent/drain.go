@@ -17,7 +17,7 @@ func (a *Agent) SetDraining(ctx context.Context, id int32, draining bool) error 
 	}
 	if draining {
 		if err := controller.DrainBlocker(st, id); err != nil {
-			return fmt.Errorf("%w: %w", errInvalidRequest, err)
+			return fmt.Errorf("%w: %w", controller.ErrInvalidRequest, err)
 		}
 	}
 	_, err := a.propose(ctx, metadata.SetAgentDraining{ID: id, Draining: draining})

@@ -20,33 +20,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/agent/topic"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier/batch"
 )
-
-const offsetsTopic = "__consumer_offsets"
-
-// errInternalTopic refuses client writes and changes to __consumer_offsets:
-// only coordinators write it, and its partition count fixes where every
-// group lives.
-var errInternalTopic = fmt.Errorf("%w: %s is internal to the group coordinators", metadata.ErrInvalidTopic, offsetsTopic)
-
-// coordinatorPartition is Kafka's choice of offsets partition for a group.
-func coordinatorPartition(groupID string, partitions int) int32 {
-	var h int32
-	for _, r := range groupID { // Java's String.hashCode over UTF-16 units
-		if r >= 0x10000 {
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	return (h & math.MaxInt32) % int32(partitions)
-}
 
 // groupCoord is a coordinator with the partition it writes to.
 type groupCoord struct {
@@ -61,15 +41,15 @@ type groupCoord struct {
 // error a client gets: NOT_COORDINATOR if another agent coordinates it,
 // COORDINATOR_NOT_AVAILABLE while __consumer_offsets does not exist.
 func (a *Agent) coordinatorFor(groupID string) (*group.Coordinator, int16) {
-	t := a.topicByName(offsetsTopic)
-	if t == nil || len(t.parts) == 0 {
+	t := a.topicByName(group.OffsetsTopic)
+	if t == nil || len(t.Parts) == 0 {
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}
-	idx := coordinatorPartition(groupID, len(t.parts))
+	idx := group.CoordinatorPartition(groupID, len(t.Parts))
 	a.coordMu.Lock()
 	gc := a.coords[idx]
 	a.coordMu.Unlock()
-	if gc == nil || gc.p != t.parts[idx] {
+	if gc == nil || gc.p != t.Parts[idx] {
 		return nil, kerr.NotCoordinator.Code
 	}
 	return gc.c, 0
@@ -78,14 +58,20 @@ func (a *Agent) coordinatorFor(groupID string) (*group.Coordinator, int16) {
 // ensureOffsetsTopic creates __consumer_offsets when the first group
 // client shows up.
 func (a *Agent) ensureOffsetsTopic(ctx context.Context) error {
-	if a.topicByName(offsetsTopic) != nil {
+	if a.topicByName(group.OffsetsTopic) != nil {
 		return nil
 	}
-	rf := int16(min(3, len(placementOrder(a.meta.State()))))
-	err := a.createTopic(ctx, offsetsTopic, a.cfg.OffsetsPartitions, rf, map[string]string{
+	st := a.meta.State()
+	spec, err := controller.PlanTopic(st, controller.NewTopic{
+		Name:              group.OffsetsTopic,
+		Partitions:        a.cfg.OffsetsPartitions,
+		ReplicationFactor: int16(min(3, len(controller.PlacementOrder(st)))),
 		// Kept whole: the coordinator rewrites it compactly itself.
-		"retention.ms": "-1", "retention.bytes": "-1",
-	}, nil)
+		Configs: map[string]string{"retention.ms": "-1", "retention.bytes": "-1"},
+	}, a.cfg.DefaultPartitions)
+	if err == nil {
+		_, err = a.propose(ctx, spec)
+	}
 	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
 		return err
 	}
@@ -95,11 +81,11 @@ func (a *Agent) ensureOffsetsTopic(ctx context.Context) error {
 // reconcileCoordinators starts a coordinator for every offsets partition
 // this agent now leads and closes those it no longer leads.
 func (a *Agent) reconcileCoordinators() {
-	t := a.topicByName(offsetsTopic)
+	t := a.topicByName(group.OffsetsTopic)
 	a.coordMu.Lock()
 	defer a.coordMu.Unlock()
 	for idx, gc := range a.coords {
-		if t == nil || int(idx) >= len(t.parts) || t.parts[idx] != gc.p || !gc.p.IsLeader() {
+		if t == nil || int(idx) >= len(t.Parts) || t.Parts[idx] != gc.p || !gc.p.IsLeader() {
 			delete(a.coords, idx)
 			close(gc.stop)
 			a.wg.Add(1) // from a sync, itself on the agent's wait group
@@ -112,7 +98,7 @@ func (a *Agent) reconcileCoordinators() {
 	if t == nil || a.ctx.Err() != nil {
 		return
 	}
-	for i, p := range t.parts {
+	for i, p := range t.Parts {
 		idx := int32(i)
 		if !p.IsLeader() || a.coords[idx] != nil {
 			continue
@@ -180,7 +166,7 @@ func (a *Agent) closeCoordinators() {
 // runCoordinator loads the partition into the coordinator, then rewrites
 // the partition compactly whenever enough has been written since the last
 // rewrite.
-func (a *Agent) runCoordinator(t *topic, gc *groupCoord) {
+func (a *Agent) runCoordinator(t *topic.Topic, gc *groupCoord) {
 	start := time.Now()
 	// Until it loads, the groups answer COORDINATOR_LOAD_IN_PROGRESS; keep
 	// trying while the bucket is down. A retry replays from the log start:
@@ -234,7 +220,7 @@ const groupSnapshotAfter = 1000
 // loadGroups waits until every record the previous coordinator may have
 // acknowledged is committed here (the HW reaches the log end as of the
 // election), then replays the partition from its start.
-func (a *Agent) loadGroups(t *topic, gc *groupCoord) (int, error) {
+func (a *Agent) loadGroups(t *topic.Topic, gc *groupCoord) (int, error) {
 	end := gc.p.Offsets().LEO
 	for gc.p.Offsets().HW < end {
 		select {
@@ -264,19 +250,19 @@ func (a *Agent) loadGroups(t *topic, gc *groupCoord) (int, error) {
 	for off < end {
 		data, _, err := gc.p.Read(ctx, off, 1<<20, true)
 		if err != nil {
-			return n, fmt.Errorf("read %s/%d at %d: %w", offsetsTopic, gc.idx, off, err)
+			return n, fmt.Errorf("read %s/%d at %d: %w", group.OffsetsTopic, gc.idx, off, err)
 		}
 		if len(data) == 0 {
-			return n, fmt.Errorf("read %s/%d at %d: nothing below %d", offsetsTopic, gc.idx, off, end)
+			return n, fmt.Errorf("read %s/%d at %d: nothing below %d", group.OffsetsTopic, gc.idx, off, end)
 		}
 		for rest := data; len(rest) > 0; {
 			_, size, err := batch.Next(rest)
 			if err != nil {
-				return n, fmt.Errorf("%s/%d at %d: %w", offsetsTopic, gc.idx, off, err)
+				return n, fmt.Errorf("%s/%d at %d: %w", group.OffsetsTopic, gc.idx, off, err)
 			}
 			recs, err := batch.Records(rest[:size], 64<<20)
 			if err != nil {
-				return n, fmt.Errorf("%s/%d at %d: %w", offsetsTopic, gc.idx, off, err)
+				return n, fmt.Errorf("%s/%d at %d: %w", group.OffsetsTopic, gc.idx, off, err)
 			}
 			for _, r := range recs {
 				if r.Offset < off {
@@ -297,7 +283,7 @@ func (a *Agent) loadGroups(t *topic, gc *groupCoord) (int, error) {
 // compactGroups rewrites the partition: the coordinator's whole state is
 // appended afresh, then the log start moves to where it begins, so the
 // partition holds what the groups are, not their history.
-func (a *Agent) compactGroups(t *topic, gc *groupCoord) error {
+func (a *Agent) compactGroups(t *topic.Topic, gc *groupCoord) error {
 	done := make(chan struct{})
 	var first int64
 	var werr error
@@ -320,7 +306,7 @@ func (a *Agent) compactGroups(t *topic, gc *groupCoord) error {
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
-	if _, err := a.propose(ctx, metadata.SetLogStart{TopicID: t.id, Partition: gc.idx, Offset: first}); err != nil {
+	if _, err := a.propose(ctx, metadata.SetLogStart{TopicID: t.ID, Partition: gc.idx, Offset: first}); err != nil {
 		return err
 	}
 	gc.c.Snapshotted()

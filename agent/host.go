@@ -5,8 +5,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
+	"github.com/tlog-io/tlog/agent/topic"
 	"github.com/tlog-io/tlog/metadata"
 )
 
@@ -19,9 +21,9 @@ func (h host) Partitions() []partition.Held {
 	defer a.mu.RUnlock()
 	var out []partition.Held
 	for _, t := range a.byID {
-		for i, p := range t.parts {
-			if i < len(t.meta.Partitions) {
-				out = append(out, partition.Held{P: p, Topic: t.id, Name: t.name, Index: int32(i), Meta: t.meta.Partitions[i]})
+		for i, p := range t.Parts {
+			if i < len(t.Meta.Partitions) {
+				out = append(out, partition.Held{P: p, Topic: t.ID, Name: t.Name, Index: int32(i), Meta: t.Meta.Partitions[i]})
 			}
 		}
 	}
@@ -30,10 +32,10 @@ func (h host) Partitions() []partition.Held {
 
 func (h host) Partition(topic uuid.UUID, idx int32) (partition.Held, bool) {
 	t := h.a.topicByID(topic)
-	if t == nil || idx < 0 || int(idx) >= len(t.parts) || int(idx) >= len(t.meta.Partitions) {
+	if t == nil || idx < 0 || int(idx) >= len(t.Parts) || int(idx) >= len(t.Meta.Partitions) {
 		return partition.Held{}, false
 	}
-	return partition.Held{P: t.parts[idx], Topic: t.id, Name: t.name, Index: idx, Meta: t.meta.Partitions[idx]}, true
+	return partition.Held{P: t.Parts[idx], Topic: t.ID, Name: t.Name, Index: idx, Meta: t.Meta.Partitions[idx]}, true
 }
 
 func (h host) Dial(ctx context.Context, id int32) (*peer.Conn, error) {
@@ -57,3 +59,54 @@ func (h host) RestoreProducers(topic uuid.UUID, idx int32, p *partition.Partitio
 func (h host) IsController() bool { return h.a.meta.IsController() }
 
 func (h host) UnflushedBytes() int64 { return h.a.unflushedBytes() }
+
+// backend is the agent as the Kafka front end sees it.
+type backend struct{ a *Agent }
+
+func (b backend) TopicByName(name string) *topic.Topic { return b.a.topicByName(name) }
+func (b backend) TopicByID(id uuid.UUID) *topic.Topic  { return b.a.topicByID(id) }
+
+func (b backend) Topics() []*topic.Topic {
+	a := b.a
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]*topic.Topic, 0, len(a.topics))
+	for _, t := range a.topics {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (b backend) State() *metadata.State { return b.a.meta.State() }
+
+func (b backend) Propose(ctx context.Context, cmds ...metadata.Command) (*metadata.State, error) {
+	return b.a.propose(ctx, cmds...)
+}
+
+func (b backend) ControllerID() int32 { return b.a.meta.ControllerID() }
+
+func (b backend) Coordinator(groupID string) (*group.Coordinator, int16) {
+	return b.a.coordinatorFor(groupID)
+}
+
+func (b backend) Coordinators() []*group.Coordinator {
+	a := b.a
+	a.coordMu.Lock()
+	defer a.coordMu.Unlock()
+	out := make([]*group.Coordinator, 0, len(a.coords))
+	for _, gc := range a.coords {
+		out = append(out, gc.c)
+	}
+	return out
+}
+
+func (b backend) EnsureOffsetsTopic(ctx context.Context) error { return b.a.ensureOffsetsTopic(ctx) }
+func (b backend) GroupTopicNames() map[[16]byte]string         { return b.a.topicNamesByID() }
+func (b backend) SessionLive() bool                            { return b.a.sessionLive() }
+func (b backend) DataMoved() <-chan struct{}                   { return b.a.data.wait() }
+func (b backend) UnflushedBytes() int64                        { return b.a.unflushedBytes() }
+func (b backend) Flush()                                       { b.a.tier.Kick() }
+
+func (b backend) SetDraining(ctx context.Context, id int32, draining bool) error {
+	return b.a.SetDraining(ctx, id, draining)
+}

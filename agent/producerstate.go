@@ -17,11 +17,12 @@ import (
 
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/tiering"
+	"github.com/tlog-io/tlog/agent/topic"
 )
 
 // maybeRestoreProducers starts loading producer state for p if it lacks
 // it (once at a time per partition).
-func (a *Agent) maybeRestoreProducers(t *topic, idx int32, p *partition.Partition) {
+func (a *Agent) maybeRestoreProducers(t *topic.Topic, idx int32, p *partition.Partition) {
 	at, missing := p.ProducersMissing()
 	if !missing {
 		return
@@ -37,14 +38,14 @@ func (a *Agent) maybeRestoreProducers(t *topic, idx int32, p *partition.Partitio
 		// keep trying (the bucket may be down).
 		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 			err := a.restoreProducers(t, idx, p, at)
-			if err == nil || a.ctx.Err() != nil || t.parts[idx] != p {
+			if err == nil || a.ctx.Err() != nil || t.Parts[idx] != p {
 				return
 			}
 			lvl := slog.LevelWarn
 			if errors.Is(err, errMetadataBehind) {
 				lvl = slog.LevelDebug // the commit is on its way
 			}
-			a.log.Log(a.ctx, lvl, "load producer state from the bucket", "topic", t.name, "partition", idx, "at", at, "err", err, "retry_in", backoff)
+			a.log.Log(a.ctx, lvl, "load producer state from the bucket", "topic", t.Name, "partition", idx, "at", at, "err", err, "retry_in", backoff)
 			select {
 			case <-a.ctx.Done():
 				return
@@ -65,8 +66,8 @@ var errMetadataBehind = errors.New("metadata behind")
 // (walking back past any that carry none: a range with no idempotent
 // producers, or one compacted before compaction kept snapshots) and adopts
 // the first producer snapshot found.
-func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at int64) error {
-	mp, ok := a.meta.State().Partition(t.id, idx)
+func (a *Agent) restoreProducers(t *topic.Topic, idx int32, p *partition.Partition, at int64) error {
+	mp, ok := a.meta.State().Partition(t.ID, idx)
 	if !ok {
 		return nil
 	}
@@ -87,7 +88,7 @@ func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at
 			continue
 		}
 		tried++
-		snap, err := tiering.ProducerSnapshotOf(ctx, a.cfg.Bucket, t.id, idx, ref)
+		snap, err := tiering.ProducerSnapshotOf(ctx, a.cfg.Bucket, t.ID, idx, ref)
 		if err != nil {
 			return err
 		}
@@ -97,7 +98,7 @@ func (a *Agent) restoreProducers(t *topic, idx int32, p *partition.Partition, at
 		if err := p.AdoptProducers(snap); err != nil {
 			return err
 		}
-		a.log.Debug("producer state loaded from a segment footer", "topic", t.name, "partition", idx, "object", ref.Object)
+		a.log.Debug("producer state loaded from a segment footer", "topic", t.Name, "partition", idx, "object", ref.Object)
 		return nil
 	}
 	// Nothing to load (no segment, or only compacted ones): the producers

@@ -16,16 +16,16 @@ import (
 func TestRestoreProducersWaitsForTheCommit(t *testing.T) {
 	t.Parallel()
 	a := startInternalAgent(t)
-	if err := a.createTopic(context.Background(), "pr", 1, 1, nil, nil); err != nil {
+	if err := a.createTopic(context.Background(), "pr", 1, 1); err != nil {
 		t.Fatal(err)
 	}
 	tp := a.topicByName("pr")
-	if mp, _ := a.meta.State().Partition(tp.id, 0); mp.FlushedEnd != 0 {
+	if mp, _ := a.meta.State().Partition(tp.ID, 0); mp.FlushedEnd != 0 {
 		t.Fatalf("flushed end %d", mp.FlushedEnd)
 	}
 	// A follower told by its leader to restart at 10, which this agent's
 	// metadata does not show flushed yet.
-	p := partition.New(partition.Config{Key: wal.NewPartKey(tp.id, 0), Topic: "pr", FlushedEnd: 10, WAL: a.wal})
+	p := partition.New(partition.Config{Key: wal.NewPartKey(tp.ID, 0), Topic: "pr", FlushedEnd: 10, WAL: a.wal})
 	if at, missing := p.ProducersMissing(); !missing || at != 10 {
 		t.Fatalf("missing %v at %d", missing, at)
 	}

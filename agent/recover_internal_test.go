@@ -51,11 +51,11 @@ func TestRecoverDropsBatchesBelowLogStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.createTopic(ctx, "r", 1, 1, nil, nil); err != nil {
+	if err := a.createTopic(ctx, "r", 1, 1); err != nil {
 		t.Fatal(err)
 	}
 	tp := a.topicByName("r")
-	p := tp.parts[0]
+	p := tp.Parts[0]
 	for range 5 {
 		b := oneRecordBatch(0)
 		h, err := batch.ValidateProduce(b, 1<<20)
@@ -70,7 +70,7 @@ func TestRecoverDropsBatchesBelowLogStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := a.propose(ctx, metadata.SetLogStart{TopicID: tp.id, Partition: 0, Offset: 3}); err != nil {
+	if _, err := a.propose(ctx, metadata.SetLogStart{TopicID: tp.ID, Partition: 0, Offset: 3}); err != nil {
 		t.Fatal(err)
 	}
 	key := p.Key()
@@ -98,7 +98,7 @@ func TestRecoverDropsBatchesBelowLogStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if o := a.topicByName("r").parts[0].Offsets(); o.LogStart != 3 || o.HW != 5 {
+	if o := a.topicByName("r").Parts[0].Offsets(); o.LogStart != 3 || o.HW != 5 {
 		t.Fatalf("after restart: %+v", o)
 	}
 	var below []int64

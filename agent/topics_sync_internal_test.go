@@ -35,7 +35,7 @@ func TestSyncTopicsDeleteAndRecreateInOneSync(t *testing.T) {
 	a := startInternalAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.createTopic(ctx, "phoenix", 1, 1, nil, nil); err != nil {
+	if err := a.createTopic(ctx, "phoenix", 1, 1); err != nil {
 		t.Fatal(err)
 	}
 	old := a.topicByName("phoenix")
@@ -44,7 +44,7 @@ func TestSyncTopicsDeleteAndRecreateInOneSync(t *testing.T) {
 	}
 	newID := uuid.New()
 	_, err := a.propose(ctx,
-		metadata.DeleteTopic{ID: old.id},
+		metadata.DeleteTopic{ID: old.ID},
 		metadata.CreateTopic{ID: newID, Name: "phoenix", Partitions: []metadata.PartitionSpec{{Replicas: []int32{0}, Leader: 0}}},
 	)
 	if err != nil {
@@ -61,8 +61,8 @@ func TestSyncTopicsDeleteAndRecreateInOneSync(t *testing.T) {
 		t.Fatal("BUG: recreated topic missing from a.topics: syncTopics deleted the new topic's name entry " +
 			"while removing the old topic (agent.go syncTopics)")
 	}
-	if got.id != newID {
-		t.Fatalf("topic %q is live with id %s, want %s", "phoenix", got.id, newID)
+	if got.ID != newID {
+		t.Fatalf("topic %q is live with id %s, want %s", "phoenix", got.ID, newID)
 	}
 	// A later sync does not repair it either: a.applied already matches.
 	a.syncTopics()

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent"
+	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
 )
@@ -1266,12 +1267,12 @@ func TestMetadataNeverListsATopicWithoutPartitions(t *testing.T) {
 	}
 }
 
-// CreateTopics and CreatePartitions past MaxTopicPartitions are refused
+// CreateTopics and CreatePartitions past controller.MaxTopicPartitions are refused
 // with INVALID_PARTITIONS and a message; nothing is created.
 func TestTopicPartitionLimitOnTheWire(t *testing.T) {
 	a := startAgent(t, noAutoCreate)
 	c := dialRaw(t, a.Addr())
-	req := createTopicsReq(false, topicSpec{name: "huge", partitions: agent.MaxTopicPartitions + 1, rf: 1})
+	req := createTopicsReq(false, topicSpec{name: "huge", partitions: controller.MaxTopicPartitions + 1, rf: 1})
 	r := do[*kmsg.CreateTopicsResponse](c, 4, req)
 	if r.Topics[0].ErrorCode != kerr.InvalidPartitions.Code || !strings.Contains(deref(r.Topics[0].ErrorMessage), "at most") {
 		t.Fatalf("create: %d %q", r.Topics[0].ErrorCode, deref(r.Topics[0].ErrorMessage))
@@ -1279,7 +1280,7 @@ func TestTopicPartitionLimitOnTheWire(t *testing.T) {
 	createTopic(t, c, "grow", 2, nil)
 	cp := kmsg.NewPtrCreatePartitionsRequest()
 	cpt := kmsg.NewCreatePartitionsRequestTopic()
-	cpt.Topic, cpt.Count = "grow", agent.MaxTopicPartitions+1
+	cpt.Topic, cpt.Count = "grow", controller.MaxTopicPartitions+1
 	cp.Topics = append(cp.Topics, cpt)
 	cp.TimeoutMillis = 5000
 	pr := do[*kmsg.CreatePartitionsResponse](c, 1, cp)

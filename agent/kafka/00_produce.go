@@ -1,0 +1,221 @@
+package kafka
+
+// Produce: v3-12
+//
+// Each partition's records must be exactly one RecordBatch v2; it is
+// validated (size against max.message.bytes first, then CRC-32C, counts,
+// no control bit), checked against the idempotent producer's sequence
+// window, given offsets and the leader epoch in place, and queued to the WAL
+// before the next request on the connection is read. The reply waits for
+// the batch: acks=1 until the leader's WAL has it, acks=all until the high
+// watermark passes it (every in-sync replica has it), at most the
+// request's timeout. acks=all with fewer in-sync replicas than
+// min.insync.replicas is refused with NOT_ENOUGH_REPLICAS before anything
+// is written; acks=0 is never answered.
+// Duplicates of one of the producer's last five batches are answered with
+// the original offsets.
+//
+// Version notes:
+// * v3: RecordBatch only; transactional id (transactions are not served)
+// * v5: LogStartOffset in response
+// * v8: per-record errors and ErrorMessage
+// * v9: flexible versions
+// * v13 (topic ids) is not served.
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/group"
+	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
+)
+
+func init() { register(0, 3, 12, handleProduce) }
+
+func handleProduce(s *Server, r *request) (reply, error) {
+	start := time.Now()
+	req := r.kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	type waitFor struct {
+		rp   *kmsg.ProduceResponseTopicPartition
+		done chan error
+	}
+	var waits []waitFor
+	failedAcks0 := false
+	live := s.b.SessionLive()
+	fail := func(rp *kmsg.ProduceResponseTopicPartition, code int16, err error) {
+		rp.ErrorCode = code
+		if req.Version >= 8 && err != nil {
+			rp.ErrorMessage = errMsg(err)
+		}
+	}
+
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		resp.Topics = append(resp.Topics, st)
+		rs := &resp.Topics[len(resp.Topics)-1]
+		t := s.b.TopicByName(rt.Topic)
+		for i, rp := range rt.Partitions {
+			sp := &rs.Partitions[i]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			switch {
+			case req.TransactionID != nil:
+				fail(sp, kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactions are not supported"))
+				continue
+			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+				fail(sp, kerr.InvalidRequiredAcks.Code, fmt.Errorf("acks must be -1, 0 or 1, got %d", req.Acks))
+				continue
+			case rt.Topic == group.OffsetsTopic:
+				fail(sp, kerr.InvalidTopicException.Code, errInternalTopic)
+				continue
+			case t == nil && metadata.ValidateTopicName(rt.Topic) != nil:
+				fail(sp, kerr.InvalidTopicException.Code, fmt.Errorf("invalid topic name %q", rt.Topic))
+				continue
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Parts):
+				fail(sp, kerr.UnknownTopicOrPartition.Code, nil)
+				continue
+			case !t.Parts[rp.Partition].IsLeader():
+				fail(sp, kerr.NotLeaderForPartition.Code, nil)
+				continue
+			}
+			if s.b.UnflushedBytes() >= s.cfg.WALMaxBytes {
+				// The bucket is behind (or down): refuse with a
+				// retriable error rather than grow the WAL without bound.
+				fail(sp, kerr.KafkaStorageError.Code, fmt.Errorf("unflushed data reached --wal-max-bytes (%d); the bucket is not keeping up", s.cfg.WALMaxBytes))
+				continue
+			}
+			h, err := batch.ValidateProduce(rp.Records, t.MaxMessageBytes(s.topicDefaults()))
+			if err != nil {
+				fail(sp, errCode(err), err)
+				continue
+			}
+			if h.Transactional() {
+				fail(sp, kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactional batches are not supported"))
+				continue
+			}
+			if tt, _ := t.ConfigValue("message.timestamp.type", s.topicDefaults()); tt == "LogAppendTime" {
+				sp.LogAppendTime = time.Now().UnixMilli()
+				setLogAppendTime(rp.Records, sp.LogAppendTime)
+				// The index keeps what the bytes now say.
+				h.MaxTimestamp = sp.LogAppendTime
+				h.Attributes |= 1 << 3
+			}
+			p := t.Parts[rp.Partition]
+			if !live {
+				// Woken from a pause, or cut off: act on it before the
+				// heartbeat loop does (see checkSession).
+				p.SetSessionLapsed(true)
+			}
+			done := make(chan error, 1)
+			res, err := p.Append(rp.Records, h, req.Acks, func(err error) { done <- err })
+			if err != nil {
+				fail(sp, errCode(err), err)
+				sp.LogAppendTime = -1
+				failedAcks0 = true
+				continue
+			}
+			sp.BaseOffset = res.BaseOffset
+			sp.LogStartOffset = res.LogStart
+			if res.Duplicate {
+				// A duplicate's original LogAppendTime isn't kept.
+				sp.LogAppendTime = -1
+			}
+			waits = append(waits, waitFor{rp: sp, done: done})
+			s.metrics.produced(res.Duplicate, len(rp.Records), h.NumRecords)
+		}
+	}
+	if s.b.UnflushedBytes() >= s.cfg.FlushBytes {
+		s.b.Flush()
+	}
+	if req.Acks == 0 {
+		// Kafka closes an acks=0 producer's connection on any error, the
+		// only way to make it refresh metadata (e.g. after a leader move).
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					failedAcks0 = true
+				}
+			}
+		}
+		if failedAcks0 {
+			return nil, fmt.Errorf("acks=0 produce failed for at least one partition")
+		}
+		return nil, nil
+	}
+	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
+	return func() kmsg.Response {
+		defer s.metrics.produceDone(start)
+		// TimeoutMillis bounds the wait for the in-sync replicas (acks=all),
+		// from when the request was read; the leader's own WAL write
+		// (acks=1) is waited for regardless, as Kafka's leader append is
+		// synchronous.
+		var expiry <-chan time.Time
+		if req.Acks == -1 {
+			timer := time.NewTimer(time.Until(start.Add(timeout)))
+			defer timer.Stop()
+			expiry = timer.C
+		}
+		expired := false
+		for _, w := range waits {
+			var err error
+			if expired {
+				select {
+				case err = <-w.done:
+				default:
+					err = errTimedOut
+				}
+			} else {
+				select {
+				case err = <-w.done:
+				case <-expiry:
+					expired = true
+					select {
+					case err = <-w.done:
+					default:
+						err = errTimedOut
+					}
+				case <-r.ctx.Done():
+					// The agent or connection is going away: answer
+					// nothing, so the client retries elsewhere rather
+					// than take an error for an outcome not known.
+					return nil
+				}
+			}
+			if err != nil {
+				fail(w.rp, errCode(err), err)
+				w.rp.BaseOffset = -1
+			}
+		}
+		return resp
+	}, nil
+}
+
+// errTimedOut: the in-sync replicas did not all take the batch within the
+// request's timeout. The batch stays in the log and may still be
+// replicated; an idempotent producer's retry is answered as a duplicate.
+var errTimedOut = fmt.Errorf("%w: not replicated to every in-sync replica within the request timeout", context.DeadlineExceeded)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// setLogAppendTime marks a batch as LogAppendTime with max timestamp ts and
+// recomputes its CRC, as a Kafka broker does for such topics.
+func setLogAppendTime(b []byte, ts int64) {
+	attrs := uint16(b[21])<<8 | uint16(b[22])
+	attrs |= 1 << 3
+	b[21], b[22] = byte(attrs>>8), byte(attrs)
+	for i := 0; i < 8; i++ {
+		b[35+i] = byte(uint64(ts) >> (56 - 8*i))
+	}
+	crc := crc32.Checksum(b[21:], castagnoli)
+	b[17], b[18], b[19], b[20] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
+}

@@ -1,0 +1,164 @@
+package kafka
+
+// Fetch: v4-16
+//
+// Serves whole batches below the high watermark, the batch holding the
+// requested offset first. The first batch of the response is returned even
+// if it exceeds MaxBytes or the partition's limit (KIP-74), so a consumer
+// always progresses. Waits up to MaxWaitMillis for MinBytes, woken whenever
+// any partition's high watermark moves. A partition named more than once
+// is answered once. Fetch sessions (KIP-227) are not
+// kept: every response is full and carries session id 0, which clients
+// treat as "sessions unavailable".
+//
+// Version notes:
+// * v4: LastStableOffset (= high watermark: no transactions), isolation level
+// * v5: LogStartOffset
+// * v7: sessions (declined as above)
+// * v9: CurrentLeaderEpoch fencing (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH)
+// * v11: rack (ignored: one replica serves)
+// * v12: flexible versions, LastFetchedEpoch (divergence is checked by clients
+//   through OffsetForLeaderEpoch)
+// * v13: topics by TopicID (UNKNOWN_TOPIC_ID)
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/agent/topic"
+)
+
+func init() { register(1, 4, 16, handleFetch) }
+
+// fetchMaxBytes is Kafka's fetch.max.bytes default: the most one response
+// carries, however much the client asks for.
+const fetchMaxBytes = 55 << 20
+
+func handleFetch(s *Server, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.FetchRequest)
+	return func() kmsg.Response {
+		deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+		for {
+			wake := s.b.DataMoved()
+			resp, n, stop := s.fetchOnce(r.ctx, req)
+			// MinBytes 0 (or no wait) answers at once, as Kafka does.
+			if stop || (n > 0 && n >= int(req.MinBytes)) || req.MinBytes <= 0 || !time.Now().Before(deadline) {
+				return resp
+			}
+			timer := time.NewTimer(time.Until(deadline))
+			select {
+			case <-wake:
+			case <-timer.C:
+			case <-r.ctx.Done():
+				timer.Stop()
+				return resp
+			}
+			timer.Stop()
+		}
+	}, nil
+}
+
+// fetchOnce builds a response from what is readable now. stop says an error
+// makes waiting pointless.
+func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	// Capped by fetch.max.bytes whatever the client asks; the first batch
+	// is returned regardless (KIP-74).
+	budget := min(max(int(req.MaxBytes), 0), fetchMaxBytes)
+	total, stop := 0, false
+	// A partition named twice is answered once, as Kafka's fetch map
+	// keeps one entry per partition: repeats would multiply the
+	// response past every limit.
+	type tp struct {
+		name string
+		id   [16]byte
+		p    int32
+	}
+	seen := make(map[tp]bool)
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		var t *topic.Topic
+		if req.Version >= 13 {
+			t = s.b.TopicByID(uuid.UUID(rt.TopicID))
+		} else {
+			t = s.b.TopicByName(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			k := tp{rt.Topic, rt.TopicID, rp.Partition}
+			if req.Version >= 13 {
+				k.name = ""
+			}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			// Empty, not null: librdkafka rejects a null record set.
+			sp.RecordBatches = []byte{}
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			switch {
+			case t == nil && req.Version >= 13:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+				stop = true
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Parts):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				stop = true
+			case !t.Parts[rp.Partition].IsLeader():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+				stop = true
+			default:
+				p := t.Parts[rp.Partition]
+				o := p.Offsets()
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, o.Epoch); code != 0 {
+					sp.ErrorCode = code
+					stop = true
+					break
+				}
+				// Only the response's first batch may overshoot the limits.
+				limit := max(min(int(rp.PartitionMaxBytes), budget), 0)
+				data, o, err := p.Read(ctx, rp.FetchOffset, limit, total == 0)
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HW, o.HW, o.LogStart
+				if err != nil {
+					sp.ErrorCode = errCode(err)
+					if !errors.Is(err, partition.ErrOffsetOutOfRange) {
+						s.log.Warn("fetch read", "topic", t.Name, "partition", rp.Partition, "err", err)
+					}
+					stop = true
+					break
+				}
+				if data != nil {
+					sp.RecordBatches = data
+				}
+				total += len(data)
+				budget -= len(data)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		if len(st.Partitions) > 0 || len(rt.Partitions) == 0 {
+			resp.Topics = append(resp.Topics, st)
+		}
+	}
+	return resp, total, stop
+}
+
+// checkLeaderEpoch fences clients with a stale or future view (KIP-320).
+// -1 means the client doesn't know.
+func checkLeaderEpoch(clientEpoch, epoch int32) int16 {
+	switch {
+	case clientEpoch < 0 || clientEpoch == epoch:
+		return 0
+	case clientEpoch < epoch:
+		return kerr.FencedLeaderEpoch.Code
+	default:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+}

@@ -1,0 +1,105 @@
+package kafka
+
+// ListOffsets: v1-8
+//
+// Timestamps: -2 earliest (log start), -1 latest (high watermark), -3 the
+// offset of the largest timestamp (v7+), -4 earliest local (v8+; the log
+// start, since every retained offset is readable here); otherwise, as Kafka
+// answers it, the earliest offset at or after the log start whose record
+// timestamp is at or after the given one, with that record's timestamp (every
+// record of a LogAppendTime batch has the batch's max timestamp). Both
+// lookups span the bucket and the WAL (timestamps.go): committed ranges are
+// narrowed by their min/max timestamps in metadata, WAL batches by the
+// partition's index, and the batches that qualify are walked record by
+// record (decompressed if need be); a batch that cannot be read or decoded
+// is answered by its first offset and max timestamp, so a consumer may then
+// see a few records before the timestamp, never miss one after it. A range
+// the bucket cannot serve answers KAFKA_STORAGE_ERROR (retriable).
+//
+// Version notes:
+// * v2: isolation level (no transactions: LSO = high watermark)
+// * v4: CurrentLeaderEpoch fencing, LeaderEpoch in response
+// * v6: flexible versions
+
+import (
+	"context"
+	"time"
+
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(2, 1, 8, handleListOffsets) }
+
+// listOffsetsBucketTimeout bounds the bucket reads of one request's
+// timestamp lookups.
+const listOffsetsBucketTimeout = 30 * time.Second
+
+func handleListOffsets(s *Server, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	// Answered in request order, as Kafka does, even when a timestamp
+	// lookup waits on the bucket.
+	ctx, cancel := context.WithTimeout(r.ctx, listOffsetsBucketTimeout)
+	defer cancel()
+	return now(s.listOffsets(ctx, req)), nil
+}
+
+func (s *Server) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := s.b.TopicByName(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			switch {
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Parts):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !t.Parts[rp.Partition].IsLeader() && req.ReplicaID != -2:
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			default:
+				p := t.Parts[rp.Partition]
+				o := p.Offsets()
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, o.Epoch); code != 0 {
+					sp.ErrorCode = code
+					break
+				}
+				sp.LeaderEpoch = o.Epoch
+				switch ts := rp.Timestamp; {
+				case ts == -2 || (ts == -4 && req.Version >= 8):
+					sp.Offset = o.LogStart
+				case ts == -1:
+					sp.Offset = o.HW
+				case ts == -3 && req.Version >= 7:
+					hit, ok, err := p.MaxTimestamp(ctx)
+					setTimestampHit(&sp, hit, ok, err)
+				case ts < 0:
+					sp.ErrorCode = kerr.UnsupportedVersion.Code
+				default:
+					hit, ok, err := p.OffsetForTimestamp(ctx, ts)
+					setTimestampHit(&sp, hit, ok, err)
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// setTimestampHit answers a timestamp lookup: the record found with the
+// epoch of its batch, which clients use to detect truncation; offset,
+// timestamp and epoch -1 when there is none.
+func setTimestampHit(sp *kmsg.ListOffsetsResponseTopicPartition, hit partition.Hit, ok bool, err error) {
+	switch {
+	case err != nil:
+		sp.ErrorCode, sp.LeaderEpoch = errCode(err), -1
+	case ok:
+		sp.Offset, sp.Timestamp, sp.LeaderEpoch = hit.Offset, hit.Timestamp, hit.Epoch
+	default:
+		sp.LeaderEpoch = -1
+	}
+}

@@ -1,0 +1,91 @@
+package kafka
+
+// OffsetCommit: v2-v9
+//
+// Commits go to the group's offsets partition as records and are answered
+// once committed there (every in-sync replica has them). A member commits
+// with its generation; a commit from outside the group (generation -1, no
+// member: tools, offset resets, consumers without a group) is accepted
+// only while the group is Empty or unknown, so it cannot race a live
+// member. OFFSET_METADATA_TOO_LARGE above 4096 bytes of metadata;
+// UNKNOWN_TOPIC_OR_PARTITION (nothing stored) for a topic or partition
+// that does not exist.
+//
+// Version notes:
+// * v2-v4: RetentionTimeMillis (ignored: offsets.retention applies)
+// * v5: no RetentionTimeMillis
+// * v6: LeaderEpoch per partition
+// * v7: InstanceID
+// * v8: flexible versions
+// * v10 (topic ids) is not served.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(8, 2, 9, handleOffsetCommit) }
+
+func handleOffsetCommit(s *Server, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.OffsetCommitRequest)
+	c, code := s.b.Coordinator(req.Group)
+	if code != 0 {
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return now(resp), nil
+	}
+	// Offsets for topics or partitions that do not exist are refused
+	// with UNKNOWN_TOPIC_OR_PARTITION and not stored, as Kafka does; the
+	// rest go to the coordinator.
+	known := *req
+	known.Topics = nil
+	var unknown []kmsg.OffsetCommitResponseTopic
+	for _, rt := range req.Topics {
+		t := s.b.TopicByName(rt.Topic)
+		kt := rt
+		kt.Partitions = nil
+		var ut *kmsg.OffsetCommitResponseTopic
+		for _, rp := range rt.Partitions {
+			if t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.Parts) {
+				kt.Partitions = append(kt.Partitions, rp)
+				continue
+			}
+			if ut == nil {
+				unknown = append(unknown, kmsg.NewOffsetCommitResponseTopic())
+				ut = &unknown[len(unknown)-1]
+				ut.Topic = rt.Topic
+			}
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, kerr.UnknownTopicOrPartition.Code
+			ut.Partitions = append(ut.Partitions, sp)
+		}
+		if len(kt.Partitions) > 0 {
+			known.Topics = append(known.Topics, kt)
+		}
+	}
+	if len(unknown) > 0 && len(known.Topics) == 0 {
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		resp.Topics = unknown
+		return now(resp), nil
+	}
+	ch := make(chan *kmsg.OffsetCommitResponse, 1)
+	c.Commit(&known, func(resp *kmsg.OffsetCommitResponse) { ch <- resp })
+	return func() kmsg.Response {
+		select {
+		case resp := <-ch:
+			resp.Topics = append(resp.Topics, unknown...)
+			return resp
+		case <-r.ctx.Done():
+			return nil
+		}
+	}, nil
+}

@@ -1,0 +1,140 @@
+package kafka
+
+// OffsetFetch: v1-v9
+//
+// A group's committed offsets, -1 for partitions without one; a null topic
+// list (v2+) fetches every committed partition. v8+ asks for several groups
+// at once; each is answered by this agent only if it coordinates it
+// (else NOT_COORDINATOR for that group).
+//
+// Version notes:
+// * v2: top-level ErrorCode, null topics = all
+// * v5: LeaderEpoch
+// * v6: flexible versions
+// * v7: RequireStable (nothing is ever unstable: no transactions)
+// * v8: batched Groups
+// * v9: MemberID/MemberEpoch: a consumer-protocol (KIP-848) member must
+//   fetch at its current epoch (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID);
+//   ignored for classic groups
+// * v10 (topic ids) is not served.
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(9, 1, 9, handleOffsetFetch) }
+
+type fetchedTopic struct {
+	topic string
+	parts []kmsg.OffsetFetchResponseGroupTopicPartition
+}
+
+// fetchGroupOffsets answers one group: topics nil means all.
+func (s *Server) fetchGroupOffsets(groupID, memberID string, memberEpoch int32, topics map[string][]int32, order []string) ([]fetchedTopic, int16) {
+	c, code := s.b.Coordinator(groupID)
+	if code != 0 {
+		return nil, code
+	}
+	offs, code := c.FetchOffsetsAs(groupID, memberID, memberEpoch, topics)
+	if code != 0 {
+		return nil, code
+	}
+	byTopic := map[string][]kmsg.OffsetFetchResponseGroupTopicPartition{}
+	for tp, o := range offs {
+		p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		p.Partition, p.Offset, p.LeaderEpoch = tp.Partition, o.Offset, o.LeaderEpoch
+		if o.Offset >= 0 {
+			m := o.Metadata
+			p.Metadata = &m
+		}
+		byTopic[tp.Topic] = append(byTopic[tp.Topic], p)
+	}
+	if order == nil {
+		for t := range byTopic {
+			order = append(order, t)
+		}
+		sort.Strings(order)
+	}
+	var out []fetchedTopic
+	for _, t := range order {
+		ps := byTopic[t]
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Partition < ps[j].Partition })
+		out = append(out, fetchedTopic{topic: t, parts: ps})
+	}
+	return out, 0
+}
+
+func handleOffsetFetch(s *Server, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.OffsetFetchRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			topics, order := requestedTopics(rg.Topics == nil, len(rg.Topics), func(i int) (string, []int32) { return rg.Topics[i].Topic, rg.Topics[i].Partitions })
+			memberID := ""
+			if rg.MemberID != nil {
+				memberID = *rg.MemberID
+			}
+			got, code := s.fetchGroupOffsets(rg.Group, memberID, rg.MemberEpoch, topics, order)
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group, g.ErrorCode = rg.Group, code
+			for _, ft := range got {
+				t := kmsg.NewOffsetFetchResponseGroupTopic()
+				t.Topic, t.Partitions = ft.topic, ft.parts
+				g.Topics = append(g.Topics, t)
+			}
+			resp.Groups = append(resp.Groups, g)
+		}
+		return now(resp), nil
+	}
+	all := req.Topics == nil && req.Version >= 2
+	topics, order := requestedTopics(all, len(req.Topics), func(i int) (string, []int32) { return req.Topics[i].Topic, req.Topics[i].Partitions })
+	got, code := s.fetchGroupOffsets(req.Group, "", -1, topics, order)
+	if req.Version >= 2 {
+		resp.ErrorCode = code
+	}
+	if code != 0 {
+		// Per partition too, for clients before v2.
+		for _, rt := range req.Topics {
+			t := kmsg.NewOffsetFetchResponseTopic()
+			t.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				sp := kmsg.NewOffsetFetchResponseTopicPartition()
+				sp.Partition, sp.Offset, sp.ErrorCode = p, -1, code
+				t.Partitions = append(t.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, t)
+		}
+		return now(resp), nil
+	}
+	for _, ft := range got {
+		t := kmsg.NewOffsetFetchResponseTopic()
+		t.Topic = ft.topic
+		for _, p := range ft.parts {
+			sp := kmsg.NewOffsetFetchResponseTopicPartition()
+			sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata
+			t.Partitions = append(t.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return now(resp), nil
+}
+
+// requestedTopics turns a request's topic list into what FetchOffsets
+// takes (nil for all) and the order to answer in.
+func requestedTopics(all bool, n int, at func(int) (string, []int32)) (map[string][]int32, []string) {
+	if all {
+		return nil, nil
+	}
+	topics := map[string][]int32{}
+	var order []string
+	for i := 0; i < n; i++ {
+		t, ps := at(i)
+		if _, seen := topics[t]; !seen {
+			order = append(order, t)
+		}
+		topics[t] = append(topics[t], ps...)
+	}
+	return topics, order
+}

@@ -1,0 +1,74 @@
+package kafka
+
+// FindCoordinator: v0-v5
+//
+// A group's coordinator is the leader of its __consumer_offsets partition
+// (abs(javaHash(group)) % partitions, as Kafka). The topic is created on
+// the first request, answered COORDINATOR_NOT_AVAILABLE meanwhile so the
+// client retries; so is a partition without a live leader. Transaction
+// coordinators (type 1) are not served: transactions are not.
+//
+// Version notes:
+// * v1: CoordinatorType, ErrorMessage
+// * v3: flexible versions
+// * v4: batched CoordinatorKeys (KIP-699)
+
+import (
+	"github.com/tlog-io/tlog/agent/group"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(10, 0, 5, handleFindCoordinator) }
+
+func handleFindCoordinator(s *Server, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	if req.CoordinatorType == 0 && s.b.TopicByName(group.OffsetsTopic) == nil {
+		if err := s.b.EnsureOffsetsTopic(r.ctx); err != nil {
+			s.log.Warn("create "+group.OffsetsTopic, "err", err)
+		}
+	}
+	for _, key := range keys {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key, c.NodeID = key, -1
+		c.ErrorCode, c.ErrorMessage = s.findCoordinator(req.CoordinatorType, key, &c)
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	if req.Version < 4 && len(resp.Coordinators) == 1 {
+		c := resp.Coordinators[0]
+		resp.Coordinators = nil
+		resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.NodeID, c.Host, c.Port
+		if req.Version >= 1 {
+			resp.ErrorMessage = c.ErrorMessage
+		}
+	}
+	return now(resp), nil
+}
+
+func (s *Server) findCoordinator(typ int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) (int16, *string) {
+	msg := func(s string) *string { return &s }
+	switch {
+	case typ != 0:
+		return kerr.CoordinatorNotAvailable.Code, msg("transactions are not supported")
+	case key == "":
+		return kerr.InvalidGroupID.Code, msg("empty group id")
+	}
+	t := s.b.TopicByName(group.OffsetsTopic)
+	if t == nil || len(t.Parts) == 0 {
+		return kerr.CoordinatorNotAvailable.Code, msg(group.OffsetsTopic + " is being created")
+	}
+	mp := t.Meta.Partitions[group.CoordinatorPartition(key, len(t.Parts))]
+	st := s.b.State()
+	ag, ok := st.Agents[mp.Leader]
+	if mp.Leader < 0 || !ok || ag.Fenced {
+		return kerr.CoordinatorNotAvailable.Code, msg("the group's offsets partition has no live leader")
+	}
+	c.NodeID = ag.ID
+	c.Host, c.Port = splitHostPort(ag.Addr)
+	return 0, nil
+}

@@ -1,0 +1,51 @@
+package kafka
+
+// OffsetForLeaderEpoch: v2-4
+//
+// For each partition, the largest leader epoch at or below the requested
+// one and the offset where the next epoch began (or the log end), from the
+// epoch cache rebuilt out of the batches themselves. Clients use it to
+// detect truncation after a leader change (KIP-320).
+//
+// Version notes:
+// * v2: CurrentLeaderEpoch fencing
+// * v3: ReplicaID
+// * v4: flexible versions
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(23, 2, 4, handleOffsetForLeaderEpoch) }
+
+func handleOffsetForLeaderEpoch(s *Server, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		t := s.b.TopicByName(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			switch {
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Parts):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !t.Parts[rp.Partition].IsLeader():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			default:
+				p := t.Parts[rp.Partition]
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.Offsets().Epoch); code != 0 {
+					sp.ErrorCode = code
+					break
+				}
+				sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return now(resp), nil
+}

@@ -1,0 +1,141 @@
+package topic
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// ErrInvalidConfig: a config name or value tlog does not accept.
+var ErrInvalidConfig = errors.New("invalid config")
+
+// Defaults are the agent settings some topic configs default to.
+type Defaults struct {
+	MaxMessageBytes int32
+}
+
+// Config is one topic-level config tlog honours. Names and defaults
+// follow Kafka's.
+type Config struct {
+	Name string
+	Type int8 // DescribeConfigs ConfigType: 1 boolean, 2 string, 3 int, 5 long, 7 list
+	Doc  string
+	// Broker is the broker-level synonym shown in DescribeConfigs.
+	Broker   string
+	def      func(d Defaults, rf int) string
+	validate func(v string) error
+}
+
+// Default is the config's value on a topic that does not set it.
+func (c Config) Default(d Defaults, rf int) string { return c.def(d, rf) }
+
+// Validate checks one value of the config.
+func (c Config) Validate(v string) error { return c.validate(v) }
+
+func constDefault(v string) func(Defaults, int) string {
+	return func(Defaults, int) string { return v }
+}
+
+func intRange(lo, hi int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("%w: %q is not an integer in [%d, %d]", ErrInvalidConfig, v, lo, hi)
+		}
+		return nil
+	}
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range vals {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %q is not one of %v", ErrInvalidConfig, v, vals)
+	}
+}
+
+// Configs is every topic config tlog honours, in the order DescribeConfigs
+// lists them.
+var Configs = []Config{
+	{Name: "cleanup.policy", Type: 7, Doc: "Only delete: tlog drops whole segments by time or size.",
+		def: constDefault("delete"), validate: oneOf("delete"), Broker: "log.cleanup.policy"},
+	{Name: "compression.type", Type: 2, Doc: "Batches are stored as the producer compressed them.",
+		def: constDefault("producer"), validate: oneOf("producer"), Broker: "compression.type"},
+	{Name: "max.message.bytes", Type: 3, Doc: "Largest record batch accepted.",
+		def:      func(d Defaults, _ int) string { return strconv.Itoa(int(d.MaxMessageBytes)) },
+		validate: intRange(0, 1<<31-1), Broker: "message.max.bytes"},
+	{Name: "message.timestamp.type", Type: 2, Doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps the append time.",
+		def: constDefault("CreateTime"), validate: oneOf("CreateTime", "LogAppendTime"), Broker: "log.message.timestamp.type"},
+	{Name: "min.insync.replicas", Type: 3, Doc: "Replicas that must hold a batch before acks=all succeeds.",
+		def:      func(_ Defaults, rf int) string { return strconv.Itoa(min(2, max(rf, 1))) },
+		validate: intRange(1, 1<<31-1), Broker: "min.insync.replicas"},
+	{Name: "retention.bytes", Type: 5, Doc: "Bytes kept per partition before old segments are dropped; -1 is unlimited.",
+		def: constDefault("-1"), validate: intRange(-1, 1<<63-1), Broker: "log.retention.bytes"},
+	{Name: "retention.ms", Type: 5, Doc: "How long segments are kept; -1 is forever.",
+		def: constDefault("604800000"), validate: intRange(-1, 1<<63-1), Broker: "log.retention.ms"},
+}
+
+// Lookup finds a topic config by name.
+func Lookup(name string) (Config, bool) {
+	for _, c := range Configs {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Config{}, false
+}
+
+// ValidateConfigs checks names and values of configs set on a topic.
+func ValidateConfigs(cfgs map[string]string) error {
+	names := make([]string, 0, len(cfgs))
+	for k := range cfgs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		c, ok := Lookup(k)
+		if !ok {
+			return fmt.Errorf("%w: unknown topic config %q", ErrInvalidConfig, k)
+		}
+		if err := c.validate(cfgs[k]); err != nil {
+			return fmt.Errorf("config %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// ConfigValue returns the topic's effective value of a config and whether
+// it is set on the topic (as opposed to defaulted).
+func (t *Topic) ConfigValue(name string, d Defaults) (string, bool) {
+	if v, ok := t.Configs[name]; ok {
+		return v, true
+	}
+	c, ok := Lookup(name)
+	if !ok {
+		return "", false
+	}
+	return c.def(d, t.ReplicationFactor()), false
+}
+
+// ReplicationFactor is the replica count of the topic's first partition
+// (1 for a topic without partitions).
+func (t *Topic) ReplicationFactor() int {
+	if t.Meta != nil && len(t.Meta.Partitions) > 0 {
+		return len(t.Meta.Partitions[0].Replicas)
+	}
+	return 1
+}
+
+// MaxMessageBytes is the largest record batch the topic accepts.
+func (t *Topic) MaxMessageBytes(d Defaults) int {
+	v, _ := t.ConfigValue("max.message.bytes", d)
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return int(d.MaxMessageBytes)
+	}
+	return n
+}
