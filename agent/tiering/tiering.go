@@ -240,6 +240,14 @@ func (tr *Tiering) flushOnce(ctx context.Context) (int64, error) {
 		}
 		return 0, fmt.Errorf("commit %s: %w", key, err)
 	}
+	// The leader trims its own WAL now; followers trim when the commit
+	// reaches them through the journal (the agent's metadata sync), and
+	// that sync finds nothing left to do here.
+	for _, fp := range parts {
+		if err := fp.h.P.SetFlushedEnd(fp.end); err != nil {
+			tr.log.Warn("trim flushed batches from the WAL", "topic", fp.h.Name, "partition", fp.h.Index, "err", err)
+		}
+	}
 	tr.log.Debug("flushed segment", "object", key, "bytes", len(body), "partitions", len(parts),
 		"upload", uploaded.Round(time.Millisecond), "total", time.Since(start).Round(time.Millisecond))
 	tr.flushes.Add(1)
