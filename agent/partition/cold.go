@@ -109,6 +109,35 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int, minOne
 	return append(out, more...), o2, nil
 }
 
+// ReadCommitted is Read for read_committed consumers: whole batches below
+// the last stable offset only, with the aborted transactions overlapping
+// what it returns (the consumer drops their records).
+func (p *Partition) ReadCommitted(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, Offsets, []AbortedTxn, error) {
+	data, o, err := p.Read(ctx, offset, maxBytes, minOne)
+	if err != nil || len(data) == 0 {
+		return data, o, nil, err
+	}
+	cut, end := 0, offset
+	for cut < len(data) {
+		h, size, err := batch.Next(data[cut:])
+		if err != nil {
+			return nil, o, nil, fmt.Errorf("%w: partition %s/%d at %d: %v", ErrStorage, p.cfg.Topic, p.cfg.Index, end, err)
+		}
+		if h.BaseOffset >= o.LSO {
+			break
+		}
+		cut += size
+		end = h.LastOffset() + 1
+	}
+	if cut == 0 {
+		return nil, o, nil, nil
+	}
+	p.mu.Lock()
+	aborted := p.producers.abortedIn(offset, end)
+	p.mu.Unlock()
+	return data[:cut], o, aborted, nil
+}
+
 // readCold reads from the segment range holding offset. It returns the
 // batches and the offset after the last one.
 func (p *Partition) readCold(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, int64, error) {

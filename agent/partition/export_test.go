@@ -7,3 +7,10 @@ func (p *Partition) WALOffsetForTimestamp(ts int64) (offset, timestamp int64, ok
 }
 
 func (p *Partition) WALMaxTimestamp() (offset, timestamp int64, ok bool) { return p.walMaxTimestamp() }
+
+// Aborted lists the partition's aborted transactions.
+func (p *Partition) Aborted() []AbortedTxn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.producers.abortedIn(0, 1<<62)
+}

@@ -254,7 +254,7 @@ func (p *Partition) AppendReplicated(data []byte, truncate, reset, hw int64, don
 		batches[i] = data[pos : pos+sizes[i]]
 		bases[i] = h.BaseOffset
 		pos += sizes[i]
-		p.appendLocked(h, sizes[i], nil)
+		p.appendLocked(h, batches[i], false)
 	}
 	end := p.leo
 	reserved = false
@@ -327,8 +327,8 @@ func (p *Partition) resetAndUnlock(at int64) error {
 	p.epochs = nil
 	// Producer state of what was flushed is not here: producers start
 	// fresh, as Kafka treats expired producer state.
-	p.baseProducers = map[int64]*producer{}
-	p.producers = map[int64]*producer{}
+	p.baseProducers = newProducerTable()
+	p.producers = newProducerTable()
 	p.producersEnd = at
 	if at > 0 {
 		p.missingProducers = at

@@ -24,9 +24,9 @@ func (p *Partition) Load(b []byte) (stale bool, err error) {
 		// Below the log start or already in the bucket, but its producer
 		// state still counts until DropStale snapshots it.
 		if h.BaseOffset >= p.producersEnd {
-			updateProducer(p.baseProducers, entryOf(h, 0, 0))
+			p.baseProducers.update(entryOf(h, b, 0, 0))
 			p.producersEnd = h.LastOffset() + 1
-			updateProducer(p.producers, entryOf(h, 0, 0))
+			p.producers.update(entryOf(h, b, 0, 0))
 		}
 		return true, nil
 	}
@@ -34,29 +34,46 @@ func (p *Partition) Load(b []byte) (stale bool, err error) {
 		return false, fmt.Errorf("partition %s/%d: recover: batch at %d after log end %d: %w",
 			p.cfg.Topic, p.cfg.Index, h.BaseOffset, p.leo, batch.ErrCorrupt)
 	}
-	p.appendLocked(h, len(b), nil)
+	p.appendLocked(h, b, false)
 	p.durable = p.leo
 	return false, nil
 }
 
-func entryOf(h batch.Header, size int, now int64) entry {
-	return entry{
+// entryOf indexes batch b (header h) of size bytes.
+func entryOf(h batch.Header, b []byte, size int, now int64) entry {
+	e := entry{
 		base: h.BaseOffset, last: h.LastOffset(), maxTS: h.MaxTimestamp,
 		size: int32(size), epoch: h.PartitionLeaderEpoch,
 		pid: h.ProducerID, pepoch: h.ProducerEpoch, firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+		txn: h.Transactional(), control: -1,
 		appended: now,
 	}
+	if h.Control() {
+		// An unreadable marker (none is written so) counts as an abort:
+		// read_committed consumers then skip, never show, what it ends.
+		e.control = batch.ControlAbort
+		if typ, err := batch.ControlType(b); err == nil {
+			e.control = typ
+		}
+	}
+	return e
 }
 
-// appendLocked records a stamped batch in the index, epoch cache and
-// producer state.
-func (p *Partition) appendLocked(h batch.Header, size int, data []byte) {
+// appendLocked records stamped batch b in the index, epoch cache and
+// producer state; keep holds b in memory (the leader, until the HW passes
+// it).
+func (p *Partition) appendLocked(h batch.Header, b []byte, keep bool) {
+	size := len(b)
+	var data []byte
+	if keep {
+		data = b
+	}
 	if len(p.index) == 0 && h.BaseOffset > p.leo {
 		// The log starts at the first batch kept (logStart may fall
 		// inside it).
 		p.leo = h.BaseOffset
 	}
-	e := entryOf(h, size, p.cfg.Clock.Now().UnixNano())
+	e := entryOf(h, b, size, p.cfg.Clock.Now().UnixNano())
 	e.data = data
 	if data == nil && p.dataFrom == len(p.index) {
 		p.dataFrom++
@@ -70,7 +87,7 @@ func (p *Partition) appendLocked(h batch.Header, size int, data []byte) {
 		p.epochs = append(p.epochs, EpochStart{Epoch: h.PartitionLeaderEpoch, StartOffset: h.BaseOffset})
 	}
 	if e.base >= p.producersEnd { // else a restored snapshot covers it
-		updateProducer(p.producers, e)
+		p.producers.update(e)
 	}
 	p.leo = h.LastOffset() + 1
 }
@@ -200,7 +217,15 @@ func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error
 		p.mu.Unlock()
 		return AppendResult{}, ErrProducersLoading // deciding duplicates needs it
 	}
-	if h.ProducerID >= 0 {
+	if h.ProducerID >= 0 && h.Control() {
+		// A marker carries no sequence; it may not come from an epoch
+		// older than the producer's (a fenced coordinator).
+		if ps := p.producers.byID[h.ProducerID]; ps != nil && h.ProducerEpoch < ps.epoch {
+			p.mu.Unlock()
+			return AppendResult{}, fmt.Errorf("%w: marker for producer %d at epoch %d, producer is at %d",
+				ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, ps.epoch)
+		}
+	} else if h.ProducerID >= 0 {
 		dup, isDup, err := p.checkSequenceLocked(h)
 		if err != nil && p.lapsed {
 			// A leader that may have been replaced may also be behind
@@ -231,7 +256,7 @@ func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error
 	batch.SetPartitionLeaderEpoch(b, p.epoch)
 	h.BaseOffset = base
 	h.PartitionLeaderEpoch = p.epoch
-	p.appendLocked(h, len(b), b)
+	p.appendLocked(h, b, true)
 	end := p.leo
 	res := AppendResult{BaseOffset: base, LogStart: p.logStart}
 	p.waiters = append(p.waiters, waiter{end: end, needHW: needHW, done: done})
@@ -288,10 +313,13 @@ func (p *Partition) written(gen uint64, end int64, err error) {
 	p.finish(ready)
 }
 
-// Offsets is a consistent view of the partition's bounds.
+// Offsets is a consistent view of the partition's bounds. LSO, the last
+// stable offset, is the HW or, below it, the first offset of a
+// transaction not yet completed (or whose marker the HW has not passed):
+// read_committed consumers read below it.
 type Offsets struct {
-	LogStart, FlushedEnd, HW, LEO int64
-	Epoch                         int32
+	LogStart, FlushedEnd, HW, LEO, LSO int64
+	Epoch                              int32
 }
 
 // Offsets returns the current bounds.
@@ -302,7 +330,7 @@ func (p *Partition) Offsets() Offsets {
 }
 
 func (p *Partition) offsetsLocked() Offsets {
-	return Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, Epoch: p.epoch}
+	return Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, LSO: p.producers.firstUnstable(p.hw), Epoch: p.epoch}
 }
 
 // readWAL is Read from the WAL alone: an offset below what it holds is
@@ -533,10 +561,24 @@ func (p *Partition) dropBelowLogStartAndUnlock() error {
 	if p.cfg.OnWALBytes != nil && dropped > 0 {
 		p.cfg.OnWALBytes(-dropped)
 	}
+	p.baseProducers.dropBelow(p.logStart)
+	p.producers.dropBelow(p.logStart)
 	snap := encodeProducers(p.baseProducers, p.producersEnd)
 	p.mu.Unlock()
 	if err := p.cfg.WAL.PutProducerSnapshot(p.cfg.Key, snap); err != nil {
 		return err
 	}
 	return p.cfg.WAL.DeleteBefore(p.cfg.Key, keepBase)
+}
+
+// AppendMarker appends the COMMIT (commit) or ABORT marker ending producer
+// pid's transaction at epoch, as Append does with acks=all: done runs once
+// every in-sync replica has it.
+func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32, done func(error)) (AppendResult, error) {
+	b := batch.EncodeControl(pid, epoch, commit, coordinatorEpoch, p.cfg.Clock.Now().UnixMilli())
+	h, err := batch.ParseHeader(b)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return p.Append(b, h, -1, done)
 }

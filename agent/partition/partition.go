@@ -57,6 +57,8 @@ type entry struct {
 	pid               int64
 	pepoch            int16
 	firstSeq, lastSeq int32
+	txn               bool // a transactional batch
+	control           int16 // a marker: batch.ControlAbort or ControlCommit; else -1
 	appended          int64 // unix nanos this replica got the batch (Config.Clock)
 	// data holds the batch on the leader until the high watermark passes
 	// it, so followers are fed from memory while it is still in flight to
@@ -142,8 +144,8 @@ type Partition struct {
 	// producers is the idempotent-producer state as of the log end;
 	// baseProducers as of producersEnd, where the WAL's batches for it
 	// begin (restored from, and written to, WAL snapshots).
-	producers     map[int64]*producer
-	baseProducers map[int64]*producer
+	producers     *producerTable
+	baseProducers *producerTable
 	producersEnd  int64
 	// missingProducers ≥ 0: the log starts there without the producer
 	// state of what came before (a restart at the flushed end, or a lost
@@ -183,8 +185,8 @@ func New(cfg Config) *Partition {
 		durable:          start,
 		leo:              start,
 		leaderHW:         -1,
-		producers:        make(map[int64]*producer),
-		baseProducers:    make(map[int64]*producer),
+		producers:        newProducerTable(),
+		baseProducers:    newProducerTable(),
 		since:            cfg.Clock.Now(),
 		missingProducers: -1,
 	}
@@ -376,7 +378,7 @@ func (p *Partition) Stats() Stats {
 		Offsets:   p.offsetsLocked(),
 		Batches:   len(p.index),
 		WALBytes:  bytes,
-		Producers: len(p.producers),
+		Producers: len(p.producers.byID),
 	}
 }
 

@@ -31,6 +31,7 @@ type bopts struct {
 	epoch int16
 	seq   int32
 	ts    int64 // first timestamp; record i is at ts+i
+	txn   bool  // transactional
 }
 
 var plain = bopts{pid: -1, epoch: -1, seq: -1, ts: 1000}
@@ -56,6 +57,9 @@ func mkBatch(o bopts, n int) []byte {
 	rb.ProducerID = o.pid
 	rb.ProducerEpoch = o.epoch
 	rb.FirstSequence = o.seq
+	if o.txn {
+		rb.Attributes |= 0x10
+	}
 	rb.NumRecords = int32(n)
 	rb.Records = recs
 	b := rb.AppendTo(nil)

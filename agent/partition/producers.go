@@ -1,13 +1,17 @@
 package partition
 
-// Idempotent-producer state: the last five batches of each producer, the
-// sequence check a produce passes before it is given offsets, and the
-// snapshots that carry the state through flushes and restarts.
+// Producer state: the last five batches of each idempotent producer, the
+// sequence check a produce passes before it is given offsets, each
+// producer's open transaction, the completed transactions whose markers
+// the high watermark has not passed (together they bound the last stable
+// offset), the aborted transactions (read_committed consumers skip them),
+// and the snapshots that carry all of it through flushes and restarts.
 
 import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/tlog-io/tlog/tier/batch"
 )
@@ -49,27 +53,125 @@ func (ps *producer) find(first, last int32) (seqEntry, bool) {
 	return seqEntry{}, false
 }
 
-// updateProducer records batch e in a producer table.
-func updateProducer(m map[int64]*producer, e entry) {
+// AbortedTxn is one aborted transaction in a partition: its producer, its
+// first offset here and the offset of its ABORT marker.
+type AbortedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
+	LastOffset  int64
+}
+
+// txnSpan is a completed transaction's first offset and marker offset.
+type txnSpan struct{ first, marker int64 }
+
+// producerTable is producer state as of some offset.
+type producerTable struct {
+	byID map[int64]*producer
+	// open maps producers with a transaction open here to its first
+	// offset; unstable holds completed transactions until the high
+	// watermark passes their marker; aborted is ordered by marker offset.
+	open     map[int64]int64
+	unstable []txnSpan
+	aborted  []AbortedTxn
+}
+
+func newProducerTable() *producerTable {
+	return &producerTable{byID: map[int64]*producer{}, open: map[int64]int64{}}
+}
+
+func (t *producerTable) clone() *producerTable {
+	c := &producerTable{
+		byID:     make(map[int64]*producer, len(t.byID)),
+		open:     make(map[int64]int64, len(t.open)),
+		unstable: slices.Clone(t.unstable),
+		aborted:  slices.Clone(t.aborted),
+	}
+	for id, ps := range t.byID {
+		cp := *ps
+		c.byID[id] = &cp
+	}
+	for id, first := range t.open {
+		c.open[id] = first
+	}
+	return c
+}
+
+// update applies batch e.
+func (t *producerTable) update(e entry) {
 	if e.pid < 0 {
 		return
 	}
-	ps := m[e.pid]
+	if e.control >= 0 {
+		// A marker ends the producer's transaction here (if it wrote
+		// anything here); it carries no sequence. One from a newer
+		// epoch (the coordinator fenced the producer) moves the
+		// producer to it: the next batch starts at sequence 0.
+		if ps := t.byID[e.pid]; ps == nil || e.pepoch > ps.epoch {
+			t.byID[e.pid] = &producer{epoch: e.pepoch}
+		}
+		if first, ok := t.open[e.pid]; ok {
+			delete(t.open, e.pid)
+			t.unstable = append(t.unstable, txnSpan{first: first, marker: e.base})
+			if e.control == batch.ControlAbort {
+				t.aborted = append(t.aborted, AbortedTxn{ProducerID: e.pid, FirstOffset: first, LastOffset: e.base})
+			}
+		}
+		return
+	}
+	if _, ok := t.open[e.pid]; e.txn && !ok {
+		t.open[e.pid] = e.base
+	}
+	ps := t.byID[e.pid]
 	if ps == nil || ps.epoch != e.pepoch {
 		ps = &producer{epoch: e.pepoch}
-		m[e.pid] = ps
+		t.byID[e.pid] = ps
 	}
 	ps.add(seqEntry{firstSeq: e.firstSeq, lastSeq: e.lastSeq, base: e.base, last: e.last})
 }
 
+// firstUnstable is the last stable offset given high watermark hw: the
+// first offset of a transaction open, or completed by a marker the HW has
+// not passed, else hw. It forgets completed transactions the HW passed.
+func (t *producerTable) firstUnstable(hw int64) int64 {
+	lso := hw
+	for _, first := range t.open {
+		lso = min(lso, first)
+	}
+	keep := t.unstable[:0]
+	for _, s := range t.unstable {
+		if s.marker >= hw {
+			keep = append(keep, s)
+			lso = min(lso, s.first)
+		}
+	}
+	t.unstable = keep
+	return lso
+}
+
+// abortedIn lists the aborted transactions overlapping [from, to).
+func (t *producerTable) abortedIn(from, to int64) []AbortedTxn {
+	i := sort.Search(len(t.aborted), func(i int) bool { return t.aborted[i].LastOffset >= from })
+	var out []AbortedTxn
+	for _, a := range t.aborted[i:] {
+		if a.FirstOffset < to {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// dropBelow forgets aborted transactions wholly below offset (retention).
+func (t *producerTable) dropBelow(offset int64) {
+	i := sort.Search(len(t.aborted), func(i int) bool { return t.aborted[i].LastOffset >= offset })
+	if i > 0 {
+		t.aborted = slices.Clone(t.aborted[i:])
+	}
+}
+
 // producersAtLocked is producer state as of end: the base state plus the
 // index's batches from producersEnd up to end.
-func (p *Partition) producersAtLocked(end int64) map[int64]*producer {
-	m := make(map[int64]*producer, len(p.baseProducers))
-	for id, ps := range p.baseProducers {
-		cp := *ps
-		m[id] = &cp
-	}
+func (p *Partition) producersAtLocked(end int64) *producerTable {
+	m := p.baseProducers.clone()
 	for _, e := range p.index {
 		if e.base < p.producersEnd {
 			continue
@@ -77,13 +179,13 @@ func (p *Partition) producersAtLocked(end int64) map[int64]*producer {
 		if e.last >= end {
 			break
 		}
-		updateProducer(m, e)
+		m.update(e)
 	}
 	return m
 }
 
 func (p *Partition) checkSequenceLocked(h batch.Header) (seqEntry, bool, error) {
-	ps := p.producers[h.ProducerID]
+	ps := p.producers.byID[h.ProducerID]
 	switch {
 	case ps == nil:
 		// No state for this producer (new, or its batches are gone with
@@ -98,6 +200,14 @@ func (p *Partition) checkSequenceLocked(h batch.Header) (seqEntry, bool, error) 
 	case h.ProducerEpoch < ps.epoch:
 		return seqEntry{}, false, fmt.Errorf("%w: producer %d epoch %d is older than %d",
 			ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, ps.epoch)
+	}
+	if ps.n == 0 {
+		// Moved to this epoch by a marker: the epoch's first batch.
+		if h.BaseSequence != 0 {
+			return seqEntry{}, false, fmt.Errorf("%w: producer %d epoch %d starts at sequence %d, want 0",
+				ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+		}
+		return seqEntry{}, false, nil
 	}
 	if e, ok := ps.find(h.BaseSequence, h.LastSequence()); ok {
 		return e, true, nil
@@ -126,8 +236,12 @@ func (p *Partition) ProducerSnapshot(end int64) []byte {
 }
 
 // encodeProducers serialises producer state as of end: end offset, then
-// per producer id, epoch and its recent batches.
-func encodeProducers(m map[int64]*producer, end int64) []byte {
+// per producer id, epoch and its recent batches; then, if any transaction
+// state exists, the transaction section (txnSectionMagic; open
+// transactions, completed ones not yet stable, aborted ones). Snapshots
+// written before transactions end after the producers and still load.
+func encodeProducers(t *producerTable, end int64) []byte {
+	m := t.byID
 	ids := make([]int64, 0, len(m))
 	for id := range m {
 		ids = append(ids, id)
@@ -148,7 +262,86 @@ func encodeProducers(m map[int64]*producer, end int64) []byte {
 			b = binary.BigEndian.AppendUint64(b, uint64(e.last))
 		}
 	}
+	if len(t.open) == 0 && len(t.unstable) == 0 && len(t.aborted) == 0 {
+		return b
+	}
+	b = append(b, txnSectionMagic...)
+	open := make([]int64, 0, len(t.open))
+	for id := range t.open {
+		open = append(open, id)
+	}
+	slices.Sort(open)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(open)))
+	for _, id := range open {
+		b = binary.BigEndian.AppendUint64(b, uint64(id))
+		b = binary.BigEndian.AppendUint64(b, uint64(t.open[id]))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(t.unstable)))
+	for _, s := range t.unstable {
+		b = binary.BigEndian.AppendUint64(b, uint64(s.first))
+		b = binary.BigEndian.AppendUint64(b, uint64(s.marker))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(t.aborted)))
+	for _, a := range t.aborted {
+		b = binary.BigEndian.AppendUint64(b, uint64(a.ProducerID))
+		b = binary.BigEndian.AppendUint64(b, uint64(a.FirstOffset))
+		b = binary.BigEndian.AppendUint64(b, uint64(a.LastOffset))
+	}
 	return b
+}
+
+var txnSectionMagic = []byte("TXN1")
+
+// decodeTxnSection reads the transaction section of a snapshot into t.
+// Every count is checked against the bytes left before anything is sized
+// from it.
+func decodeTxnSection(b []byte, t *producerTable) error {
+	if len(b) < len(txnSectionMagic) || string(b[:len(txnSectionMagic)]) != string(txnSectionMagic) {
+		return fmt.Errorf("producer snapshot: unknown trailing section: %w", batch.ErrCorrupt)
+	}
+	b = b[len(txnSectionMagic):]
+	count := func(each int) (int, error) {
+		if len(b) < 4 {
+			return 0, fmt.Errorf("producer snapshot: truncated transaction section: %w", batch.ErrCorrupt)
+		}
+		n := int(binary.BigEndian.Uint32(b))
+		b = b[4:]
+		if n < 0 || n > len(b)/each {
+			return 0, fmt.Errorf("producer snapshot: %d transaction entries in %d bytes: %w", n, len(b), batch.ErrCorrupt)
+		}
+		return n, nil
+	}
+	u64 := func() int64 {
+		v := int64(binary.BigEndian.Uint64(b))
+		b = b[8:]
+		return v
+	}
+	n, err := count(16)
+	if err != nil {
+		return err
+	}
+	for range n {
+		id := u64()
+		t.open[id] = u64()
+	}
+	if n, err = count(16); err != nil {
+		return err
+	}
+	t.unstable = make([]txnSpan, n)
+	for i := range n {
+		t.unstable[i] = txnSpan{first: u64(), marker: u64()}
+	}
+	if n, err = count(24); err != nil {
+		return err
+	}
+	t.aborted = make([]AbortedTxn, n)
+	for i := range n {
+		t.aborted[i] = AbortedTxn{ProducerID: u64(), FirstOffset: u64(), LastOffset: u64()}
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("producer snapshot: %d bytes after the transaction section: %w", len(b), batch.ErrCorrupt)
+	}
+	return nil
 }
 
 const producerRecordSize = 8 + 2 + 2 + producerWindow*24
@@ -163,10 +356,10 @@ func (p *Partition) RestoreProducers(snap []byte) error {
 	end := int64(binary.BigEndian.Uint64(snap))
 	n := int(binary.BigEndian.Uint32(snap[8:]))
 	rest := snap[12:]
-	if n < 0 || len(rest) != n*producerRecordSize {
+	if n < 0 || n > len(rest)/producerRecordSize {
 		return fmt.Errorf("partition %s/%d: producer snapshot length mismatch: %w", p.cfg.Topic, p.cfg.Index, batch.ErrCorrupt)
 	}
-	producers := make(map[int64]*producer, n)
+	producers := newProducerTable()
 	for i := 0; i < n; i++ {
 		r := rest[i*producerRecordSize:]
 		ps := &producer{epoch: int16(binary.BigEndian.Uint16(r[8:])), n: int(r[10]), next: int(r[11])}
@@ -180,7 +373,12 @@ func (p *Partition) RestoreProducers(snap []byte) error {
 				base: int64(binary.BigEndian.Uint64(e[8:])), last: int64(binary.BigEndian.Uint64(e[16:])),
 			}
 		}
-		producers[int64(binary.BigEndian.Uint64(r))] = ps
+		producers.byID[int64(binary.BigEndian.Uint64(r))] = ps
+	}
+	if tail := rest[n*producerRecordSize:]; len(tail) > 0 {
+		if err := decodeTxnSection(tail, producers); err != nil {
+			return fmt.Errorf("partition %s/%d: %w", p.cfg.Topic, p.cfg.Index, err)
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -209,7 +407,7 @@ func (p *Partition) AdoptProducers(snap []byte) error {
 	p.mu.Lock()
 	missing := p.missingProducers
 	if missing >= 0 && len(snap) == 0 {
-		p.baseProducers = map[int64]*producer{}
+		p.baseProducers = newProducerTable()
 		p.producersEnd = missing
 		p.producers = p.producersAtLocked(p.leo + 1)
 		p.missingProducers = -1
