@@ -57,7 +57,7 @@ type entry struct {
 	pid               int64
 	pepoch            int16
 	firstSeq, lastSeq int32
-	txn               bool // a transactional batch
+	txn               bool  // a transactional batch
 	control           int16 // a marker: batch.ControlAbort or ControlCommit; else -1
 	appended          int64 // unix nanos this replica got the batch (Config.Clock)
 	// data holds the batch on the leader until the high watermark passes
