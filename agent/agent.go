@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/group"
@@ -94,6 +95,14 @@ type Agent struct {
 
 	front *kafka.Server // the Kafka listener and handlers
 
+	pidMu   sync.Mutex // producer ids (producerids.go)
+	pidNext int64
+	pidEnd  int64
+
+	txnMu     sync.Mutex
+	txnCoords map[int32]*txnCoord // by __transaction_state partition
+	markerCl  *kgo.Client         // markers for partitions other agents lead (txns.go)
+
 	// connsMu guards peerConns and closing, so Close reaches every peer
 	// connection.
 	connsMu sync.Mutex
@@ -131,6 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		incarnation: time.Now().UnixNano(), // an identity, unique per process start: real time
 		startEpoch:  map[wal.PartKey]int32{},
 		coords:      map[int32]*groupCoord{},
+		txnCoords:   map[int32]*txnCoord{},
 	}
 	a.data.init()
 	a.metaChanged.init()
@@ -548,6 +558,7 @@ func (a *Agent) syncTopics() {
 	}
 	a.repl.Reconcile()
 	a.reconcileCoordinators()
+	a.reconcileTxnCoordinators()
 	a.data.signal()
 	a.metaChanged.signal()
 }
@@ -639,6 +650,12 @@ func (a *Agent) Abandon() error {
 		a.repl.StopAll()
 	}
 	a.closeCoordinators()
+	a.closeTxnCoordinators()
+	a.txnMu.Lock()
+	if a.markerCl != nil {
+		a.markerCl.Close()
+	}
+	a.txnMu.Unlock()
 	if a.front != nil {
 		a.front.Wait()
 	}

@@ -114,6 +114,16 @@ type Config struct {
 
 	GroupConsumerHeartbeatInterval time.Duration
 	GroupConsumerSessionTimeout    time.Duration
+
+	// Transactions. TransactionPartitions: partitions of
+	// __transaction_state (transaction.state.log.num.partitions).
+	// TransactionMaxTimeout: the longest transaction.timeout.ms a
+	// producer may ask for (transaction.max.timeout.ms).
+	// TransactionCheckInterval: how often coordinators look for
+	// transactions past their timeout to abort.
+	TransactionPartitions    int32
+	TransactionMaxTimeout    time.Duration
+	TransactionCheckInterval time.Duration
 }
 
 // Defaults is the one table of configuration defaults: a zero field of a
@@ -150,6 +160,10 @@ var Defaults = Config{
 
 	GroupConsumerHeartbeatInterval: 5 * time.Second,
 	GroupConsumerSessionTimeout:    45 * time.Second,
+
+	TransactionPartitions:    16,
+	TransactionMaxTimeout:    15 * time.Minute,
+	TransactionCheckInterval: 10 * time.Second,
 }
 
 // orDefault sets *v to def when it is not positive.
@@ -190,6 +204,9 @@ func (c *Config) setDefaults() {
 	orDefault(&c.ReplicaLagMax, d.ReplicaLagMax)
 	orDefault(&c.BalanceInterval, d.BalanceInterval)
 	orDefault(&c.OffsetsPartitions, d.OffsetsPartitions)
+	orDefault(&c.TransactionPartitions, d.TransactionPartitions)
+	orDefault(&c.TransactionMaxTimeout, d.TransactionMaxTimeout)
+	orDefault(&c.TransactionCheckInterval, d.TransactionCheckInterval)
 	// Negative means none; zero, the default.
 	switch {
 	case c.GroupInitialRebalanceDelay == 0:

@@ -9,6 +9,7 @@ import (
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/topic"
+	"github.com/tlog-io/tlog/agent/txn"
 	"github.com/tlog-io/tlog/metadata"
 )
 
@@ -110,3 +111,10 @@ func (b backend) Flush()                                       { b.a.tier.Kick()
 func (b backend) SetDraining(ctx context.Context, id int32, draining bool) error {
 	return b.a.SetDraining(ctx, id, draining)
 }
+
+func (b backend) NewProducerID(ctx context.Context) (int64, error) { return b.a.newProducerID(ctx) }
+
+func (b backend) TxnCoordinator(txnID string) (*txn.Coordinator, int16) {
+	return b.a.txnCoordinatorFor(txnID)
+}
+func (b backend) EnsureTxnTopic(ctx context.Context) error { return b.a.ensureTxnTopic(ctx) }

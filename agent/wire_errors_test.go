@@ -624,8 +624,10 @@ func TestWireIdempotentProducer(t *testing.T) {
 	c := dialRaw(t, a.Addr())
 	createTopic(t, c, "idem", 1, nil)
 
-	if r := initProducerID(c, kmsg.StringPtr("txn"), -1, -1); r.ErrorCode == 0 {
-		t.Errorf("InitProducerId with a transactional id succeeded (pid %d): transactions are not served", r.ProducerID)
+	// A transactional id before its coordinator was looked up: no
+	// __transaction_state yet, so no coordinator.
+	if r := initProducerID(c, kmsg.StringPtr("txn"), -1, -1); r.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Errorf("InitProducerId with a transactional id before FindCoordinator: error %d, want COORDINATOR_NOT_AVAILABLE", r.ErrorCode)
 	}
 	ip := initProducerID(c, nil, -1, -1)
 	if ip.ErrorCode != 0 || ip.ProducerID < 0 || ip.ProducerEpoch != 0 {

@@ -13,10 +13,13 @@ package kafka
 // min.insync.replicas is refused with NOT_ENOUGH_REPLICAS before anything
 // is written; acks=0 is never answered.
 // Duplicates of one of the producer's last five batches are answered with
-// the original offsets.
+// the original offsets. A transactional batch needs the request's
+// transactional id, and a partition its coordinator has in the producer's
+// open transaction (KIP-890's verification, made where the coordinator is
+// this agent); otherwise INVALID_TXN_STATE, and nothing is written.
 //
 // Version notes:
-// * v3: RecordBatch only; transactional id (transactions are not served)
+// * v3: RecordBatch only; transactional id
 // * v5: LogStartOffset in response
 // * v8: per-record errors and ErrorMessage
 // * v9: flexible versions
@@ -32,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent/group"
+	"github.com/tlog-io/tlog/agent/txn"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier/batch"
 )
@@ -69,9 +73,6 @@ func handleProduce(s *Server, r *request) (reply, error) {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			switch {
-			case req.TransactionID != nil:
-				fail(sp, kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactions are not supported"))
-				continue
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				fail(sp, kerr.InvalidRequiredAcks.Code, fmt.Errorf("acks must be -1, 0 or 1, got %d", req.Acks))
 				continue
@@ -99,8 +100,8 @@ func handleProduce(s *Server, r *request) (reply, error) {
 				fail(sp, errCode(err), err)
 				continue
 			}
-			if h.Transactional() {
-				fail(sp, kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactional batches are not supported"))
+			if code, err := s.checkTransactional(req.TransactionID, h, rt.Topic, rp.Partition); code != 0 {
+				fail(sp, code, err)
 				continue
 			}
 			if tt, _ := t.ConfigValue("message.timestamp.type", s.topicDefaults()); tt == "LogAppendTime" {
@@ -198,6 +199,34 @@ func handleProduce(s *Server, r *request) (reply, error) {
 		}
 		return resp
 	}, nil
+}
+
+// checkTransactional checks a batch against the request's transactional
+// id: a transactional batch needs one, and (where this agent coordinates
+// the id) a partition in the producer's open transaction; a request with
+// one carries only transactional batches.
+func (s *Server) checkTransactional(txnID *string, h batch.Header, topicName string, idx int32) (int16, error) {
+	switch {
+	case txnID == nil && h.Transactional():
+		return kerr.InvalidRecord.Code, fmt.Errorf("a transactional batch needs the request's transactional id")
+	case txnID == nil:
+		return 0, nil
+	case !h.Transactional():
+		return kerr.InvalidRecord.Code, fmt.Errorf("a request with a transactional id carries only transactional batches")
+	}
+	c, code := s.b.TxnCoordinator(*txnID)
+	if code != 0 {
+		// Another agent coordinates the id: the partition is not
+		// verified here (a cross-agent check is still to be built).
+		return 0, nil
+	}
+	if code := c.Includes(*txnID, h.ProducerID, h.ProducerEpoch, txn.TP{Topic: topicName, Partition: idx}); code != 0 {
+		if code == kerr.InvalidProducerEpoch.Code || code == kerr.InvalidProducerIDMapping.Code {
+			return code, fmt.Errorf("producer %d epoch %d is not transactional id %q's", h.ProducerID, h.ProducerEpoch, *txnID)
+		}
+		return kerr.InvalidTxnState.Code, fmt.Errorf("%s/%d is not in transactional id %q's open transaction", topicName, idx, *txnID)
+	}
+	return 0, nil
 }
 
 // errTimedOut: the in-sync replicas did not all take the batch within the

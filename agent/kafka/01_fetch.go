@@ -12,7 +12,9 @@ package kafka
 // treat as "sessions unavailable".
 //
 // Version notes:
-// * v4: LastStableOffset (= high watermark: no transactions), isolation level
+// * v4: LastStableOffset, isolation level: read_committed (1) reads below
+//   the LSO only and gets the aborted transactions the data overlaps
+//   (AbortedTransactions), which the client drops
 // * v5: LogStartOffset
 // * v7: sessions (declined as above)
 // * v9: CurrentLeaderEpoch fencing (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH)
@@ -125,8 +127,20 @@ func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 				}
 				// Only the response's first batch may overshoot the limits.
 				limit := max(min(int(rp.PartitionMaxBytes), budget), 0)
-				data, o, err := p.Read(ctx, rp.FetchOffset, limit, total == 0)
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HW, o.HW, o.LogStart
+				var data []byte
+				var err error
+				if req.IsolationLevel == 1 {
+					var aborted []partition.AbortedTxn
+					data, o, aborted, err = p.ReadCommitted(ctx, rp.FetchOffset, limit, total == 0)
+					for _, at := range aborted {
+						ka := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+						ka.ProducerID, ka.FirstOffset = at.ProducerID, at.FirstOffset
+						sp.AbortedTransactions = append(sp.AbortedTransactions, ka)
+					}
+				} else {
+					data, o, err = p.Read(ctx, rp.FetchOffset, limit, total == 0)
+				}
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HW, o.LSO, o.LogStart
 				if err != nil {
 					sp.ErrorCode = errCode(err)
 					if !errors.Is(err, partition.ErrOffsetOutOfRange) {

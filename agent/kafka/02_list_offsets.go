@@ -2,7 +2,8 @@ package kafka
 
 // ListOffsets: v1-8
 //
-// Timestamps: -2 earliest (log start), -1 latest (high watermark), -3 the
+// Timestamps: -2 earliest (log start), -1 latest (the high watermark, or
+// for read_committed the last stable offset), -3 the
 // offset of the largest timestamp (v7+), -4 earliest local (v8+; the log
 // start, since every retained offset is readable here); otherwise, as Kafka
 // answers it, the earliest offset at or after the log start whose record
@@ -17,7 +18,7 @@ package kafka
 // the bucket cannot serve answers KAFKA_STORAGE_ERROR (retriable).
 //
 // Version notes:
-// * v2: isolation level (no transactions: LSO = high watermark)
+// * v2: isolation level (read_committed: latest is the LSO)
 // * v4: CurrentLeaderEpoch fencing, LeaderEpoch in response
 // * v6: flexible versions
 
@@ -71,6 +72,8 @@ func (s *Server) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) 
 				switch ts := rp.Timestamp; {
 				case ts == -2 || (ts == -4 && req.Version >= 8):
 					sp.Offset = o.LogStart
+				case ts == -1 && req.IsolationLevel == 1:
+					sp.Offset = o.LSO
 				case ts == -1:
 					sp.Offset = o.HW
 				case ts == -3 && req.Version >= 7:

@@ -5,8 +5,9 @@ package kafka
 // A group's coordinator is the leader of its __consumer_offsets partition
 // (abs(javaHash(group)) % partitions, as Kafka). The topic is created on
 // the first request, answered COORDINATOR_NOT_AVAILABLE meanwhile so the
-// client retries; so is a partition without a live leader. Transaction
-// coordinators (type 1) are not served: transactions are not.
+// client retries; so is a partition without a live leader. A
+// transactional id's coordinator (type 1) is the leader of its
+// __transaction_state partition, found the same way.
 //
 // Version notes:
 // * v1: CoordinatorType, ErrorMessage
@@ -15,6 +16,7 @@ package kafka
 
 import (
 	"github.com/tlog-io/tlog/agent/group"
+	"github.com/tlog-io/tlog/agent/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -28,9 +30,14 @@ func handleFindCoordinator(s *Server, r *request) (reply, error) {
 	if req.Version < 4 {
 		keys = []string{req.CoordinatorKey}
 	}
-	if req.CoordinatorType == 0 && s.b.TopicByName(group.OffsetsTopic) == nil {
+	switch {
+	case req.CoordinatorType == 0 && s.b.TopicByName(group.OffsetsTopic) == nil:
 		if err := s.b.EnsureOffsetsTopic(r.ctx); err != nil {
 			s.log.Warn("create "+group.OffsetsTopic, "err", err)
+		}
+	case req.CoordinatorType == 1 && s.b.TopicByName(txn.Topic) == nil:
+		if err := s.b.EnsureTxnTopic(r.ctx); err != nil {
+			s.log.Warn("create "+txn.Topic, "err", err)
 		}
 	}
 	for _, key := range keys {
@@ -52,21 +59,27 @@ func handleFindCoordinator(s *Server, r *request) (reply, error) {
 
 func (s *Server) findCoordinator(typ int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) (int16, *string) {
 	msg := func(s string) *string { return &s }
+	topicName := group.OffsetsTopic
 	switch {
+	case typ == 1:
+		if key == "" {
+			return kerr.InvalidRequest.Code, msg("empty transactional id")
+		}
+		topicName = txn.Topic
 	case typ != 0:
-		return kerr.CoordinatorNotAvailable.Code, msg("transactions are not supported")
+		return kerr.InvalidRequest.Code, msg("unknown coordinator type")
 	case key == "":
 		return kerr.InvalidGroupID.Code, msg("empty group id")
 	}
-	t := s.b.TopicByName(group.OffsetsTopic)
+	t := s.b.TopicByName(topicName)
 	if t == nil || len(t.Parts) == 0 {
-		return kerr.CoordinatorNotAvailable.Code, msg(group.OffsetsTopic + " is being created")
+		return kerr.CoordinatorNotAvailable.Code, msg(topicName + " is being created")
 	}
 	mp := t.Meta.Partitions[group.CoordinatorPartition(key, len(t.Parts))]
 	st := s.b.State()
 	ag, ok := st.Agents[mp.Leader]
 	if mp.Leader < 0 || !ok || ag.Fenced {
-		return kerr.CoordinatorNotAvailable.Code, msg("the group's offsets partition has no live leader")
+		return kerr.CoordinatorNotAvailable.Code, msg("the coordinator's partition of " + topicName + " has no live leader")
 	}
 	c.NodeID = ag.ID
 	c.Host, c.Port = splitHostPort(ag.Addr)

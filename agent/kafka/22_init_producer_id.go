@@ -4,9 +4,10 @@ package kafka
 //
 // Hands out producer ids for idempotent producers from blocks the
 // controller journals (AllocateProducerIDs), so ids are never reused across
-// agents or restarts. Every call gets a fresh id at epoch 0, as Kafka answers
-// non-transactional producers. Transactional ids are refused: transactions
-// are not served.
+// agents or restarts. Every call without a transactional id gets a fresh id
+// at epoch 0, as Kafka answers non-transactional producers. With one, the
+// transaction coordinator of the id answers: the id's producer id at its
+// next epoch, fencing the previous producer (see agent/txn).
 //
 // Version notes:
 // * v2: ThrottleMillis
@@ -14,32 +15,25 @@ package kafka
 // * v4: flexible versions
 
 import (
-	"context"
-	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(22, 0, 5, handleInitProducerID) }
-
-// producerIDBlock is how many ids one journal entry reserves.
-const producerIDBlock = 1000
 
 func handleInitProducerID(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return now(resp), nil
+		return s.initTransactional(r, req, resp)
 	}
 	// Without a transactional id Kafka always hands out a fresh id, even
 	// when the client names its current one (KIP-360 epoch bumps are for
 	// transactional producers), and so do we.
-	id, err := s.nextProducerID(r.ctx)
+	id, err := s.b.NewProducerID(r.ctx)
 	if err != nil {
 		s.log.Warn("allocate producer id", "err", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
@@ -49,21 +43,40 @@ func handleInitProducerID(s *Server, r *request) (reply, error) {
 	return now(resp), nil
 }
 
-func (s *Server) nextProducerID(ctx context.Context) (int64, error) {
-	s.pidMu.Lock()
-	defer s.pidMu.Unlock()
-	if s.pidNext >= s.pidEnd {
-		st, err := s.b.Propose(ctx, metadata.AllocateProducerIDs{Agent: s.cfg.ID, Count: producerIDBlock})
-		if err != nil {
-			return 0, err
-		}
-		b, ok := st.ProducerBlocks[s.cfg.ID]
-		if !ok {
-			return 0, fmt.Errorf("producer id block missing after allocation")
-		}
-		s.pidNext, s.pidEnd = b.First, b.First+b.Count
+func (s *Server) initTransactional(r *request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) (reply, error) {
+	if *req.TransactionalID == "" {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return now(resp), nil
 	}
-	id := s.pidNext
-	s.pidNext++
-	return id, nil
+	c, code := s.b.TxnCoordinator(*req.TransactionalID)
+	if code != 0 {
+		resp.ErrorCode = code
+		return now(resp), nil
+	}
+	pid, epoch := int64(-1), int16(-1)
+	if req.Version >= 3 {
+		pid, epoch = req.ProducerID, req.ProducerEpoch
+	}
+	type result struct {
+		pid   int64
+		epoch int16
+		code  int16
+	}
+	done := make(chan result, 1)
+	timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
+	c.InitProducerID(r.ctx, *req.TransactionalID, timeout, pid, epoch, func(p int64, e int16, code int16) {
+		done <- result{p, e, code}
+	})
+	return func() kmsg.Response {
+		select {
+		case res := <-done:
+			resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = res.pid, res.epoch, res.code
+			if res.code == kerr.ProducerFenced.Code && req.Version < 4 {
+				resp.ErrorCode = kerr.InvalidProducerEpoch.Code // PRODUCER_FENCED is v4+
+			}
+		case <-r.ctx.Done():
+			return nil
+		}
+		return resp
+	}, nil
 }

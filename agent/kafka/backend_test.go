@@ -16,6 +16,7 @@ import (
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/topic"
+	"github.com/tlog-io/tlog/agent/txn"
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata"
 )
@@ -143,15 +144,27 @@ func (b *memBackend) Coordinator(string) (*group.Coordinator, int16) {
 }
 func (b *memBackend) Coordinators() []*group.Coordinator       { return nil }
 func (b *memBackend) EnsureOffsetsTopic(context.Context) error { return nil }
-func (b *memBackend) GroupTopicNames() map[[16]byte]string     { return nil }
-func (b *memBackend) SessionLive() bool                        { return true }
-func (b *memBackend) UnflushedBytes() int64                    { return 0 }
-func (b *memBackend) Flush()                                   {}
+func (b *memBackend) TxnCoordinator(string) (*txn.Coordinator, int16) {
+	return nil, kerr.CoordinatorNotAvailable.Code
+}
+func (b *memBackend) EnsureTxnTopic(context.Context) error { return nil }
+func (b *memBackend) GroupTopicNames() map[[16]byte]string { return nil }
+func (b *memBackend) SessionLive() bool                    { return true }
+func (b *memBackend) UnflushedBytes() int64                { return 0 }
+func (b *memBackend) Flush()                               {}
 
 func (b *memBackend) DataMoved() <-chan struct{} {
 	b.dataMu.Lock()
 	defer b.dataMu.Unlock()
 	return b.data
+}
+
+func (b *memBackend) NewProducerID(ctx context.Context) (int64, error) {
+	st, err := b.Propose(ctx, metadata.AllocateProducerIDs{Agent: memAgent, Count: 1})
+	if err != nil {
+		return 0, err
+	}
+	return st.ProducerBlocks[memAgent].First, nil
 }
 
 func (b *memBackend) SetDraining(ctx context.Context, id int32, draining bool) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/topic"
+	"github.com/tlog-io/tlog/agent/txn"
 	"github.com/tlog-io/tlog/metadata"
 )
 
@@ -44,6 +45,12 @@ type Backend interface {
 	Coordinator(groupID string) (*group.Coordinator, int16)
 	Coordinators() []*group.Coordinator
 	EnsureOffsetsTopic(ctx context.Context) error
+	// TxnCoordinator is the transaction coordinator for txnID if this
+	// agent is it, else a Kafka error code as Coordinator gives.
+	// EnsureTxnTopic creates the topic the transaction coordinators keep
+	// their state in, if missing.
+	TxnCoordinator(txnID string) (*txn.Coordinator, int16)
+	EnsureTxnTopic(ctx context.Context) error
 	// GroupTopicNames maps topic ids to names, for consumer groups that
 	// name topics by id.
 	GroupTopicNames() map[[16]byte]string
@@ -58,6 +65,9 @@ type Backend interface {
 	// Flush asks the tiering loop to flush now.
 	UnflushedBytes() int64
 	Flush()
+	// NewProducerID hands out a producer id never used before.
+	NewProducerID(ctx context.Context) (int64, error)
+
 	// SetDraining marks an agent to be emptied of replicas (or no
 	// longer), through the controller.
 	SetDraining(ctx context.Context, id int32, draining bool) error
@@ -92,10 +102,6 @@ type Server struct {
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool
-
-	pidMu   sync.Mutex
-	pidNext int64
-	pidEnd  int64
 }
 
 // New makes a server; Serve starts it. Its metrics register on reg.

@@ -132,3 +132,18 @@ func infoOf(t *txn) Info {
 	return Info{TransactionalID: t.id, ProducerID: t.pid, Epoch: t.epoch, State: t.state,
 		Timeout: t.timeout, Started: t.started, Partitions: sortedTPs(t.partitions)}
 }
+
+// WritesSinceSnapshot counts records written since the last Snapshotted:
+// how much a rewrite of the partition would shed.
+func (c *Coordinator) WritesSinceSnapshot() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// Snapshotted records that the partition was rewritten from Snapshot.
+func (c *Coordinator) Snapshotted() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes = 0
+}

@@ -1,0 +1,79 @@
+package kafka
+
+// WriteTxnMarkers: v0-1
+//
+// A transaction coordinator on another agent ends a transaction on
+// partitions this agent leads: each marker (a COMMIT or ABORT control
+// batch with the producer's id and epoch) is appended and answered once
+// every in-sync replica has it. A marker from an epoch older than the
+// producer's is refused with INVALID_PRODUCER_EPOCH.
+//
+// Version notes:
+// * v1: flexible versions
+
+import (
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(27, 0, 1, handleWriteTxnMarkers) }
+
+func handleWriteTxnMarkers(s *Server, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.WriteTxnMarkersRequest)
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	var wg sync.WaitGroup
+	for _, m := range req.Markers {
+		rm := kmsg.NewWriteTxnMarkersResponseMarker()
+		rm.ProducerID = m.ProducerID
+		for _, mt := range m.Topics {
+			rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			rt.Topic = mt.Topic
+			rt.Partitions = make([]kmsg.WriteTxnMarkersResponseMarkerTopicPartition, len(mt.Partitions))
+			rm.Topics = append(rm.Topics, rt)
+		}
+		resp.Markers = append(resp.Markers, rm)
+	}
+	for i, m := range req.Markers {
+		for j, mt := range m.Topics {
+			t := s.b.TopicByName(mt.Topic)
+			for k, idx := range mt.Partitions {
+				sp := &resp.Markers[i].Topics[j].Partitions[k]
+				*sp = kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				sp.Partition = idx
+				p := t.Partition(idx)
+				switch {
+				case p == nil:
+					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+					continue
+				case !p.IsLeader():
+					sp.ErrorCode = kerr.NotLeaderForPartition.Code
+					continue
+				}
+				wg.Add(1)
+				done := func(err error) {
+					sp.ErrorCode = errCode(err)
+					wg.Done()
+				}
+				if _, err := p.AppendMarker(m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch, done); err != nil {
+					done(err)
+				}
+			}
+		}
+	}
+	return func() kmsg.Response {
+		waited := make(chan struct{})
+		go func() {
+			wg.Wait()
+			close(waited)
+		}()
+		select {
+		case <-waited:
+			return resp
+		case <-r.ctx.Done():
+			<-waited // the appends finish or fail as the partitions close
+			return nil
+		}
+	}, nil
+}

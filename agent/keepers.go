@@ -1,0 +1,493 @@
+package agent
+
+// Coordinators whose state lives in an internal topic (the group
+// coordinators in __consumer_offsets, the transaction coordinators in
+// __transaction_state): one runs per partition this agent leads. This file
+// is what they share: on election the partition is replayed into the
+// coordinator; its writes go to the partition in order, acknowledged once
+// the in-sync replicas have them; the partition is rewritten compactly
+// from time to time; the coordinator closes when leadership moves.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/agent/topic"
+	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
+)
+
+// keeper is a coordinator kept in an internal topic partition.
+type keeper interface {
+	// Apply replays one record (before Loaded).
+	Apply(key, value []byte, now time.Time) error
+	// Loaded ends the replay: the coordinator serves from now on.
+	Loaded()
+	// Snapshot is the whole state as records, for a rewrite.
+	Snapshot() []batch.KV
+	WritesSinceSnapshot() int64
+	Snapshotted()
+	Close()
+}
+
+// keeperRun is a coordinator with the partition it writes to.
+type keeperRun[K keeper] struct {
+	c    K
+	p    *partition.Partition
+	idx  int32
+	w    *stateWriter
+	stop chan struct{}
+	what string // for logs: "consumer groups", "transactions"
+}
+
+// reconcileKeepers starts a coordinator (made by newK) for every partition
+// of the internal topic this agent now leads, and closes those it no
+// longer leads. The caller holds the lock guarding coords.
+func reconcileKeepers[K keeper](a *Agent, topicName string, coords map[int32]*keeperRun[K], what string, newK func(*keeperRun[K]) K) {
+	t := a.topicByName(topicName)
+	for idx, kr := range coords {
+		if t == nil || int(idx) >= len(t.Parts) || t.Parts[idx] != kr.p || !kr.p.IsLeader() {
+			delete(coords, idx)
+			close(kr.stop)
+			a.wg.Add(1) // from a sync, itself on the agent's wait group
+			go func() {
+				defer a.wg.Done()
+				kr.c.Close()
+			}()
+		}
+	}
+	if t == nil || a.ctx.Err() != nil {
+		return
+	}
+	for i, p := range t.Parts {
+		idx := int32(i)
+		if !p.IsLeader() || coords[idx] != nil {
+			continue
+		}
+		kr := &keeperRun[K]{p: p, idx: idx, stop: make(chan struct{}), what: what}
+		kr.w = newStateWriter(a, p, kr.stop, func() []batch.KV { return kr.c.Snapshot() })
+		kr.c = newK(kr)
+		coords[idx] = kr
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			runKeeper(a, t, kr)
+		}()
+	}
+}
+
+// closeKeepers closes every coordinator in coords (shutdown); the caller
+// has taken them out of the map.
+func closeKeepers[K keeper](coords map[int32]*keeperRun[K]) {
+	for _, kr := range coords {
+		close(kr.stop)
+		kr.c.Close()
+	}
+}
+
+// runKeeper loads the partition into the coordinator, then rewrites the
+// partition compactly whenever enough has been written since the last
+// rewrite.
+func runKeeper[K keeper](a *Agent, t *topic.Topic, gc *keeperRun[K]) {
+	start := time.Now()
+	// Until it loads, the groups answer COORDINATOR_LOAD_IN_PROGRESS; keep
+	// trying while the bucket is down. A retry replays from the log start:
+	// records set state by key, so applying a prefix twice changes nothing.
+	var n int
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		var err error
+		if n, err = loadKeeper(a, t, gc); err == nil {
+			break
+		}
+		if a.ctx.Err() != nil {
+			return
+		}
+		a.log.Warn("load "+gc.what, "topic", t.Name, "partition", gc.idx, "err", err, "retry_in", backoff)
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-gc.stop:
+			return
+		case <-time.After(backoff):
+		}
+	}
+	gc.c.Loaded()
+	lvl := slog.LevelDebug
+	if n > 0 {
+		lvl = slog.LevelInfo
+	}
+	a.log.Log(a.ctx, lvl, gc.what+" loaded", "topic", t.Name, "partition", gc.idx, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	tick := time.NewTicker(a.cfg.GroupSnapshotInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-gc.stop:
+			return
+		case <-tick.C:
+		}
+		if gc.c.WritesSinceSnapshot() < keeperSnapshotAfter {
+			continue
+		}
+		if err := compactKeeper(a, t, gc); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("rewrite "+gc.what, "topic", t.Name, "partition", gc.idx, "err", err)
+		}
+	}
+}
+
+// keeperSnapshotAfter: records written before a rewrite is worth it.
+const keeperSnapshotAfter = 1000
+
+// loadKeeper waits until every record the previous coordinator may have
+// acknowledged is committed here (the HW reaches the log end as of the
+// election), then replays the partition from its start.
+func loadKeeper[K keeper](a *Agent, t *topic.Topic, gc *keeperRun[K]) (int, error) {
+	end := gc.p.Offsets().LEO
+	for gc.p.Offsets().HW < end {
+		select {
+		case <-a.ctx.Done():
+			return 0, a.ctx.Err()
+		case <-gc.stop:
+			return 0, errors.New("no longer the leader")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	ctx, cancel := context.WithCancel(a.ctx)
+	var watch sync.WaitGroup
+	defer watch.Wait()
+	defer cancel()
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		select {
+		case <-gc.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	now := time.Now()
+	n := 0
+	off := gc.p.Offsets().LogStart
+	for off < end {
+		data, _, err := gc.p.Read(ctx, off, 1<<20, true)
+		if err != nil {
+			return n, fmt.Errorf("read %s/%d at %d: %w", t.Name, gc.idx, off, err)
+		}
+		if len(data) == 0 {
+			return n, fmt.Errorf("read %s/%d at %d: nothing below %d", t.Name, gc.idx, off, end)
+		}
+		for rest := data; len(rest) > 0; {
+			_, size, err := batch.Next(rest)
+			if err != nil {
+				return n, fmt.Errorf("%s/%d at %d: %w", t.Name, gc.idx, off, err)
+			}
+			recs, err := batch.Records(rest[:size], 64<<20)
+			if err != nil {
+				return n, fmt.Errorf("%s/%d at %d: %w", t.Name, gc.idx, off, err)
+			}
+			for _, r := range recs {
+				if r.Offset < off {
+					continue // below the log start, inside the first batch
+				}
+				if err := gc.c.Apply(r.Key, r.Value, now); err != nil {
+					a.log.Warn("skipping an unreadable record", "topic", t.Name, "partition", gc.idx, "offset", r.Offset, "err", err)
+				}
+				n++
+				off = r.Offset + 1
+			}
+			rest = rest[size:]
+		}
+	}
+	return n, nil
+}
+
+// compactKeeper rewrites the partition: the coordinator's whole state is
+// appended afresh, then the log start moves to where it begins, so the
+// partition holds what the state is, not its history.
+func compactKeeper[K keeper](a *Agent, t *topic.Topic, gc *keeperRun[K]) error {
+	done := make(chan struct{})
+	var first int64
+	var werr error
+	gc.w.snapshot(func(base int64, err error) {
+		first, werr = base, err
+		close(done)
+	})
+	select {
+	case <-done:
+	case <-gc.stop:
+		return nil
+	case <-a.ctx.Done():
+		return nil
+	}
+	if werr != nil {
+		return werr
+	}
+	if first < 0 {
+		return nil // nothing to keep
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := a.propose(ctx, metadata.SetLogStart{TopicID: t.ID, Partition: gc.idx, Offset: first}); err != nil {
+		return err
+	}
+	gc.c.Snapshotted()
+	a.log.Debug("rewrote "+gc.what, "topic", t.Name, "partition", gc.idx, "log_start", first)
+	return gc.p.SetLogStart(first)
+}
+
+// stateWriter appends a coordinator's records to its partition in the
+// order they are issued, with a bounded wait for the in-sync replicas.
+type stateWriter struct {
+	a    *Agent
+	p    *partition.Partition
+	stop <-chan struct{}
+	snap func() []batch.KV // the coordinator's whole state
+
+	mu    sync.Mutex
+	cond  *sync.Cond
+	queue []stateWrite
+	// inOrder holds the appends issued and not yet reported, oldest
+	// first: their completions run on whatever goroutine finishes them,
+	// but the coordinator hears of them in the order they were issued
+	// (two commits of one group's offsets must apply oldest first).
+	inOrder    []*stateResult
+	delivering bool
+}
+
+// stateResult is one append's outcome, waiting for its turn.
+type stateResult struct {
+	gw    stateWrite
+	ready bool
+	base  int64
+	err   error
+}
+
+// deliver reports completed appends from the oldest, stopping at the
+// first still running. One goroutine delivers at a time.
+func (w *stateWriter) deliver() {
+	w.mu.Lock()
+	if w.delivering {
+		w.mu.Unlock()
+		return // the goroutine delivering picks ours up
+	}
+	w.delivering = true
+	for len(w.inOrder) > 0 && w.inOrder[0].ready {
+		// Popped only once reported: a snapshot waits for inOrder to
+		// empty, and must see this write in the coordinator's state.
+		r := w.inOrder[0]
+		w.mu.Unlock()
+		r.gw.done(r.base, r.err)
+		w.mu.Lock()
+		w.inOrder = w.inOrder[1:]
+		w.cond.Broadcast()
+	}
+	w.delivering = false
+	w.mu.Unlock()
+}
+
+type stateWrite struct {
+	recs     []batch.KV
+	done     func(base int64, err error)
+	snapshot bool // write the coordinator's whole state, once all before it completed
+}
+
+func newStateWriter(a *Agent, p *partition.Partition, stop <-chan struct{}, snap func() []batch.KV) *stateWriter {
+	w := &stateWriter{a: a, p: p, stop: stop, snap: snap}
+	w.cond = sync.NewCond(&w.mu)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		w.run()
+	}()
+	return w
+}
+
+// write is the coordinator's Config.Write. It never blocks.
+func (w *stateWriter) write(recs []batch.KV, done func(error)) {
+	w.enqueue(stateWrite{recs: recs, done: func(_ int64, err error) { done(err) }})
+}
+
+// snapshot queues a rewrite; done gets the offset it starts at (-1 if
+// there was nothing to write).
+func (w *stateWriter) snapshot(done func(base int64, err error)) {
+	w.enqueue(stateWrite{snapshot: true, done: done})
+}
+
+func (w *stateWriter) enqueue(gw stateWrite) {
+	w.mu.Lock()
+	w.queue = append(w.queue, gw)
+	w.cond.Broadcast()
+	w.mu.Unlock()
+}
+
+func (w *stateWriter) run() {
+	stopped := make(chan struct{})
+	var watch sync.WaitGroup
+	defer watch.Wait()
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		select {
+		case <-w.stop:
+		case <-w.a.ctx.Done():
+		}
+		w.mu.Lock()
+		close(stopped)
+		w.cond.Broadcast()
+		w.mu.Unlock()
+	}()
+	isStopped := func() bool {
+		select {
+		case <-stopped:
+			return true
+		default:
+			return false
+		}
+	}
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && !isStopped() {
+			w.cond.Wait()
+		}
+		if isStopped() {
+			q := w.queue
+			w.queue = nil
+			w.mu.Unlock()
+			for _, gw := range q {
+				gw.done(-1, kerr.NotLeaderForPartition)
+			}
+			return
+		}
+		gw := w.queue[0]
+		w.queue = w.queue[1:]
+		if gw.snapshot {
+			// Everything written before must be in the coordinator's
+			// state before it is captured.
+			for len(w.inOrder) > 0 && !isStopped() {
+				w.cond.Wait()
+			}
+			w.mu.Unlock()
+			gw.recs = w.snap()
+			if len(gw.recs) == 0 {
+				gw.done(-1, nil)
+				continue
+			}
+		} else {
+			w.mu.Unlock()
+		}
+		w.append(gw)
+	}
+}
+
+// append writes gw's records as batches of at most maxBytes and calls
+// done once all are committed, with the first batch's offset.
+func (w *stateWriter) append(gw stateWrite) {
+	const maxBytes = 512 << 10
+	var chunks [][]batch.KV
+	size := 0
+	for i, r := range gw.recs {
+		if i == 0 || size+len(r.Key)+len(r.Value) > maxBytes {
+			chunks = append(chunks, nil)
+			size = 0
+		}
+		chunks[len(chunks)-1] = append(chunks[len(chunks)-1], r)
+		size += len(r.Key) + len(r.Value) + 16
+	}
+	res := &stateResult{gw: gw}
+	var (
+		mu      sync.Mutex
+		left    = len(chunks)
+		first   = int64(-1)
+		failure error
+		once    sync.Once
+	)
+	finish := func(base int64, idx int, err error) {
+		mu.Lock()
+		if idx == 0 {
+			first = base
+		}
+		if err != nil && failure == nil {
+			failure = err
+		}
+		left--
+		last := left == 0
+		mu.Unlock()
+		if last {
+			once.Do(func() {
+				w.mu.Lock()
+				res.ready = true
+				if failure != nil {
+					res.base, res.err = -1, failure
+				} else {
+					res.base = first
+				}
+				w.mu.Unlock()
+				w.deliver()
+			})
+		}
+	}
+	w.mu.Lock()
+	w.inOrder = append(w.inOrder, res)
+	if len(chunks) == 0 {
+		res.ready = true // nothing to write
+	}
+	w.mu.Unlock()
+	if len(chunks) == 0 {
+		w.deliver()
+	}
+	now := time.Now().UnixMilli()
+	for i, chunk := range chunks {
+		b := batch.Encode(chunk, now)
+		h, err := batch.ValidateProduce(b, math.MaxInt32)
+		if err != nil {
+			finish(-1, i, kerr.CorruptMessage)
+			continue
+		}
+		// The completion may run before Append returns the offset it
+		// assigned: it waits for it.
+		var once sync.Once
+		assigned := make(chan int64, 1)
+		complete := func(err error) {
+			go func() {
+				base := <-assigned
+				assigned <- base
+				once.Do(func() { finish(base, i, err) })
+			}()
+		}
+		timer := time.AfterFunc(w.a.cfg.GroupWriteTimeout, func() { complete(kerr.RequestTimedOut) })
+		res, err := w.p.Append(b, h, -1, func(err error) {
+			timer.Stop()
+			complete(stateWriteErr(err))
+		})
+		if err != nil {
+			timer.Stop()
+			assigned <- -1
+			complete(stateWriteErr(err))
+			continue
+		}
+		assigned <- res.BaseOffset
+	}
+}
+
+// stateWriteErr turns a partition append error into the Kafka error the
+// coordinator maps for its clients.
+func stateWriteErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, partition.ErrNotLeader), errors.Is(err, partition.ErrClosed):
+		return kerr.NotLeaderForPartition
+	case errors.Is(err, partition.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas
+	}
+	return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+}

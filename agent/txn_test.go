@@ -1,0 +1,126 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tlog-io/tlog/tests/tlogtest"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// consumeAll reads topic from the start until it has read n records (or
+// the deadline), with the given isolation level, and returns the values.
+func consumeAll(t *testing.T, addr, topic string, n int, iso kgo.IsolationLevel) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	return got
+}
+
+// One transaction committed, one aborted, one committed: read_committed
+// consumers see the committed records only, in order; read_uncommitted
+// ones see all three transactions' records. A second producer with the
+// same transactional id fences the first.
+func TestTransactionsCommitAbort(t *testing.T) {
+	a := startAgent(t, quiet)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(tlogtest.NewClient(t, a.Addr()))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "tx"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()), kgo.TransactionalID("tx-producer"),
+		kgo.DefaultProduceTopic("tx"), kgo.TransactionTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	txn := func(prefix string, commit bool) {
+		t.Helper()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			if err := p.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("%s-%d", prefix, i))).FirstErr(); err != nil {
+				t.Fatalf("produce %s-%d: %v", prefix, i, err)
+			}
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end transaction %s (commit %v): %v", prefix, commit, err)
+		}
+	}
+	txn("a", true)
+	txn("b", false)
+	txn("c", true)
+
+	want := []string{"a-0", "a-1", "a-2", "a-3", "a-4", "c-0", "c-1", "c-2", "c-3", "c-4"}
+	if got := consumeAll(t, a.Addr(), "tx", len(want), kgo.ReadCommitted()); !slices.Equal(got, want) {
+		t.Fatalf("read_committed got %v, want %v", got, want)
+	}
+	if got := consumeAll(t, a.Addr(), "tx", 15, kgo.ReadUncommitted()); len(got) != 15 || got[5] != "b-0" {
+		t.Fatalf("read_uncommitted got %v, want all 15 records", got)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "tx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("tx", 0); o.Offset != 18 { // 15 records and 3 markers
+		t.Fatalf("end offset %d, want 18", o.Offset)
+	}
+
+	// A zombie: a new producer takes the transactional id over.
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, kgo.StringRecord("zombie-0")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p2, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()), kgo.TransactionalID("tx-producer"), kgo.DefaultProduceTopic("tx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if err := p2.BeginTransaction(); err != nil { // InitProducerID aborts the zombie's transaction
+		t.Fatal(err)
+	}
+	if err := p2.ProduceSync(ctx, kgo.StringRecord("d-0")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	err = p.ProduceSync(ctx, kgo.StringRecord("zombie-1")).FirstErr()
+	if err == nil {
+		err = p.EndTransaction(ctx, kgo.TryCommit)
+	}
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("the fenced producer's write or commit: %v, want PRODUCER_FENCED", err)
+	}
+	want = append(want, "d-0")
+	if got := consumeAll(t, a.Addr(), "tx", len(want), kgo.ReadCommitted()); !slices.Equal(got, want) {
+		t.Fatalf("read_committed after the zombie got %v, want %v", got, want)
+	}
+}

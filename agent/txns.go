@@ -1,0 +1,198 @@
+package agent
+
+// Transactions live in the internal topic __transaction_state: a
+// transactional id is coordinated by the leader of partition
+// abs(javaHash(id)) % N, as in Kafka. This file runs one txn.Coordinator
+// per partition of it this agent leads (keepers.go runs it) and writes the
+// coordinators' markers: to partitions this agent leads directly, to the
+// others through their leaders' WriteTxnMarkers.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/controller"
+	"github.com/tlog-io/tlog/agent/txn"
+	"github.com/tlog-io/tlog/metadata"
+)
+
+// txnKeeper is a transaction coordinator as keepers.go runs it.
+type txnKeeper struct{ *txn.Coordinator }
+
+func (k txnKeeper) Apply(key, value []byte, _ time.Time) error {
+	return k.Coordinator.Apply(key, value)
+}
+
+type txnCoord = keeperRun[txnKeeper]
+
+// txnCoordinatorFor returns the coordinator of a transactional id on this
+// agent, or the error a client gets.
+func (a *Agent) txnCoordinatorFor(txnID string) (*txn.Coordinator, int16) {
+	t := a.topicByName(txn.Topic)
+	if t == nil || len(t.Parts) == 0 {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	idx := txn.Partition(txnID, len(t.Parts))
+	a.txnMu.Lock()
+	tc := a.txnCoords[idx]
+	a.txnMu.Unlock()
+	if tc == nil || tc.p != t.Parts[idx] {
+		return nil, kerr.NotCoordinator.Code
+	}
+	return tc.c.Coordinator, 0
+}
+
+// ensureTxnTopic creates __transaction_state when the first transactional
+// producer shows up.
+func (a *Agent) ensureTxnTopic(ctx context.Context) error {
+	if a.topicByName(txn.Topic) != nil {
+		return nil
+	}
+	st := a.meta.State()
+	spec, err := controller.PlanTopic(st, controller.NewTopic{
+		Name:              txn.Topic,
+		Partitions:        a.cfg.TransactionPartitions,
+		ReplicationFactor: int16(min(3, len(controller.PlacementOrder(st)))),
+		// Kept whole: the coordinator rewrites it compactly itself.
+		Configs: map[string]string{"retention.ms": "-1", "retention.bytes": "-1"},
+	}, a.cfg.DefaultPartitions)
+	if err == nil {
+		_, err = a.propose(ctx, spec)
+	}
+	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
+		return err
+	}
+	return nil
+}
+
+// reconcileTxnCoordinators starts a coordinator for every partition of
+// __transaction_state this agent now leads and closes the others.
+func (a *Agent) reconcileTxnCoordinators() {
+	a.txnMu.Lock()
+	defer a.txnMu.Unlock()
+	reconcileKeepers(a, txn.Topic, a.txnCoords, "transactions", func(tc *txnCoord) txnKeeper {
+		return txnKeeper{txn.New(txn.Config{
+			Write:         tc.w.write,
+			WriteMarkers:  a.writeMarkers,
+			NewProducerID: a.newProducerID,
+			MaxTimeout:    a.cfg.TransactionMaxTimeout,
+			CheckInterval: a.cfg.TransactionCheckInterval,
+			Logger:        a.log.With("transaction_partition", tc.idx),
+			Now:           a.cfg.Clock.Now,
+		})}
+	})
+}
+
+// closeTxnCoordinators closes every transaction coordinator (shutdown).
+func (a *Agent) closeTxnCoordinators() {
+	a.txnMu.Lock()
+	coords := a.txnCoords
+	a.txnCoords = map[int32]*txnCoord{}
+	a.txnMu.Unlock()
+	closeKeepers(coords)
+}
+
+// writeMarkers writes m's markers, each once the in-sync replicas of its
+// partition have it: directly where this agent leads the partition, else
+// through the leader's WriteTxnMarkers.
+func (a *Agent) writeMarkers(ctx context.Context, m txn.Markers) error {
+	var remote []txn.TP
+	var wg sync.WaitGroup
+	errs := make(chan error, len(m.Partitions))
+	for _, tp := range m.Partitions {
+		t := a.topicByName(tp.Topic)
+		p := t.Partition(tp.Partition)
+		if p == nil {
+			// Deleted since it joined the transaction: nothing to end.
+			continue
+		}
+		if !p.IsLeader() {
+			remote = append(remote, tp)
+			continue
+		}
+		wg.Add(1)
+		done := func(err error) {
+			defer wg.Done()
+			if err != nil {
+				errs <- fmt.Errorf("marker on %s/%d: %w", tp.Topic, tp.Partition, err)
+			}
+		}
+		if _, err := p.AppendMarker(m.ProducerID, m.Epoch, m.Commit, 0, done); err != nil {
+			done(err)
+		}
+	}
+	var remoteErr error
+	if len(remote) > 0 {
+		remoteErr = a.writeRemoteMarkers(ctx, m, remote)
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(append(all, remoteErr)...)
+}
+
+// writeRemoteMarkers sends WriteTxnMarkers for tps to their leaders.
+func (a *Agent) writeRemoteMarkers(ctx context.Context, m txn.Markers, tps []txn.TP) error {
+	cl, err := a.markerClient()
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	mk := kmsg.NewWriteTxnMarkersRequestMarker()
+	mk.ProducerID, mk.ProducerEpoch, mk.Committed = m.ProducerID, m.Epoch, m.Commit
+	byTopic := map[string]int{}
+	for _, tp := range tps {
+		i, ok := byTopic[tp.Topic]
+		if !ok {
+			i = len(mk.Topics)
+			byTopic[tp.Topic] = i
+			mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+			mt.Topic = tp.Topic
+			mk.Topics = append(mk.Topics, mt)
+		}
+		mk.Topics[i].Partitions = append(mk.Topics[i].Partitions, tp.Partition)
+	}
+	req.Markers = append(req.Markers, mk)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("write markers to their leaders: %w", err)
+	}
+	var errs []error
+	for _, rm := range resp.Markers {
+		for _, rt := range rm.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					errs = append(errs, fmt.Errorf("marker on %s/%d: %w", rt.Topic, rp.Partition, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// markerClient is the Kafka client markers for other agents' partitions
+// go through, made on first use (seeded with this agent's own listener:
+// it learns the others from Metadata).
+func (a *Agent) markerClient() (*kgo.Client, error) {
+	a.txnMu.Lock()
+	defer a.txnMu.Unlock()
+	if a.markerCl != nil {
+		return a.markerCl, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.cfg.Advertise), kgo.ClientID("tlog-agent-markers"))
+	if err != nil {
+		return nil, err
+	}
+	a.markerCl = cl
+	return cl, nil
+}
