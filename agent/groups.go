@@ -70,6 +70,7 @@ func (a *Agent) reconcileCoordinators() {
 	reconcileKeepers(a, group.OffsetsTopic, a.coords, "consumer groups", func(gc *groupCoord) *group.Coordinator {
 		return group.New(group.Config{
 			Write:                     gc.w.write,
+			WriteTxn:                  gc.w.writeTxn,
 			InitialRebalanceDelay:     a.cfg.GroupInitialRebalanceDelay,
 			MinSessionTimeout:         a.cfg.GroupMinSessionTimeout,
 			MaxSessionTimeout:         a.cfg.GroupMaxSessionTimeout,

@@ -118,3 +118,7 @@ func (b backend) TxnCoordinator(txnID string) (*txn.Coordinator, int16) {
 	return b.a.txnCoordinatorFor(txnID)
 }
 func (b backend) EnsureTxnTopic(ctx context.Context) error { return b.a.ensureTxnTopic(ctx) }
+
+func (b backend) TxnMarkerWritten(topicName string, idx int32, pid int64, commit bool) {
+	b.a.txnMarkerWritten(topicName, idx, pid, commit)
+}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -37,6 +36,17 @@ type keeper interface {
 	Snapshotted()
 	Close()
 }
+
+// txnReplayer is a keeper whose partition holds transactional records
+// (the group coordinators: TxnOffsetCommit): they are replayed pending
+// until their producer's marker.
+type txnReplayer interface {
+	ApplyTxn(pid int64, key, value []byte) error
+	CompleteTxn(pid int64, commit bool)
+}
+
+// rewriteGuard is a keeper that may forbid a rewrite for now.
+type rewriteGuard interface{ Rewritable() bool }
 
 // keeperRun is a coordinator with the partition it writes to.
 type keeperRun[K keeper] struct {
@@ -73,7 +83,15 @@ func reconcileKeepers[K keeper](a *Agent, topicName string, coords map[int32]*ke
 			continue
 		}
 		kr := &keeperRun[K]{p: p, idx: idx, stop: make(chan struct{}), what: what}
-		kr.w = newStateWriter(a, p, kr.stop, func() []batch.KV { return kr.c.Snapshot() })
+		kr.w = newStateWriter(a, p, kr.stop, func() []batch.KV {
+			// Checked in the writer, after every write before it is in
+			// the coordinator's state: a rewrite moves the log start
+			// past pending transactional records, so none may be.
+			if g, ok := any(kr.c).(rewriteGuard); ok && !g.Rewritable() {
+				return nil
+			}
+			return kr.c.Snapshot()
+		})
 		kr.c = newK(kr)
 		coords[idx] = kr
 		a.wg.Add(1)
@@ -186,9 +204,24 @@ func loadKeeper[K keeper](a *Agent, t *topic.Topic, gc *keeperRun[K]) (int, erro
 			return n, fmt.Errorf("read %s/%d at %d: nothing below %d", t.Name, gc.idx, off, end)
 		}
 		for rest := data; len(rest) > 0; {
-			_, size, err := batch.Next(rest)
+			h, size, err := batch.Next(rest)
 			if err != nil {
 				return n, fmt.Errorf("%s/%d at %d: %w", t.Name, gc.idx, off, err)
+			}
+			replayer, txnAware := any(gc.c).(txnReplayer)
+			if h.Control() {
+				// A transaction's marker: its pending records now count
+				// (commit) or never will.
+				if txnAware && h.LastOffset() >= off {
+					typ, err := batch.ControlType(rest[:size])
+					if err != nil {
+						return n, fmt.Errorf("%s/%d at %d: %w", t.Name, gc.idx, off, err)
+					}
+					replayer.CompleteTxn(h.ProducerID, typ == batch.ControlCommit)
+				}
+				off = max(off, h.LastOffset()+1)
+				rest = rest[size:]
+				continue
 			}
 			recs, err := batch.Records(rest[:size], 64<<20)
 			if err != nil {
@@ -198,7 +231,13 @@ func loadKeeper[K keeper](a *Agent, t *topic.Topic, gc *keeperRun[K]) (int, erro
 				if r.Offset < off {
 					continue // below the log start, inside the first batch
 				}
-				if err := gc.c.Apply(r.Key, r.Value, now); err != nil {
+				var err error
+				if h.Transactional() && txnAware {
+					err = replayer.ApplyTxn(h.ProducerID, r.Key, r.Value)
+				} else {
+					err = gc.c.Apply(r.Key, r.Value, now)
+				}
+				if err != nil {
 					a.log.Warn("skipping an unreadable record", "topic", t.Name, "partition", gc.idx, "offset", r.Offset, "err", err)
 				}
 				n++
@@ -298,6 +337,14 @@ type stateWrite struct {
 	recs     []batch.KV
 	done     func(base int64, err error)
 	snapshot bool // write the coordinator's whole state, once all before it completed
+	// txn, if set, writes the records inside producer pid's transaction
+	// at epoch (TxnOffsetCommit).
+	txn *txnProducer
+}
+
+type txnProducer struct {
+	pid   int64
+	epoch int16
 }
 
 func newStateWriter(a *Agent, p *partition.Partition, stop <-chan struct{}, snap func() []batch.KV) *stateWriter {
@@ -314,6 +361,12 @@ func newStateWriter(a *Agent, p *partition.Partition, stop <-chan struct{}, snap
 // write is the coordinator's Config.Write. It never blocks.
 func (w *stateWriter) write(recs []batch.KV, done func(error)) {
 	w.enqueue(stateWrite{recs: recs, done: func(_ int64, err error) { done(err) }})
+}
+
+// writeTxn is group.Config.WriteTxn: the records in one transactional
+// batch of producer pid at epoch. It never blocks.
+func (w *stateWriter) writeTxn(pid int64, epoch int16, recs []batch.KV, done func(error)) {
+	w.enqueue(stateWrite{recs: recs, txn: &txnProducer{pid, epoch}, done: func(_ int64, err error) { done(err) }})
 }
 
 // snapshot queues a rewrite; done gets the offset it starts at (-1 if
@@ -446,8 +499,13 @@ func (w *stateWriter) append(gw stateWrite) {
 	}
 	now := time.Now().UnixMilli()
 	for i, chunk := range chunks {
-		b := batch.Encode(chunk, now)
-		h, err := batch.ValidateProduce(b, math.MaxInt32)
+		var b []byte
+		if gw.txn != nil {
+			b = batch.EncodeTxn(chunk, now, gw.txn.pid, gw.txn.epoch)
+		} else {
+			b = batch.Encode(chunk, now)
+		}
+		h, err := batch.ParseHeader(b)
 		if err != nil {
 			finish(-1, i, kerr.CorruptMessage)
 			continue

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent/controller"
+	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/txn"
 	"github.com/tlog-io/tlog/metadata"
 )
@@ -122,7 +123,9 @@ func (a *Agent) writeMarkers(ctx context.Context, m txn.Markers) error {
 			defer wg.Done()
 			if err != nil {
 				errs <- fmt.Errorf("marker on %s/%d: %w", tp.Topic, tp.Partition, err)
+				return
 			}
+			a.txnMarkerWritten(tp.Topic, tp.Partition, m.ProducerID, m.Commit)
 		}
 		if _, err := p.AppendMarker(m.ProducerID, m.Epoch, m.Commit, 0, done); err != nil {
 			done(err)
@@ -195,4 +198,19 @@ func (a *Agent) markerClient() (*kgo.Client, error) {
 	}
 	a.markerCl = cl
 	return cl, nil
+}
+
+// txnMarkerWritten is told of every marker committed on a partition this
+// agent leads: on __consumer_offsets, the group coordinator's pending
+// transactional offsets of the producer now count, or never will.
+func (a *Agent) txnMarkerWritten(topicName string, idx int32, pid int64, commit bool) {
+	if topicName != group.OffsetsTopic {
+		return
+	}
+	a.coordMu.Lock()
+	gc := a.coords[idx]
+	a.coordMu.Unlock()
+	if gc != nil {
+		gc.c.CompleteTxn(pid, commit)
+	}
 }

@@ -68,6 +68,9 @@ type Config struct {
 	// are committed (or failed). It must not block; writes complete in
 	// the order they were issued.
 	Write func(recs []batch.KV, done func(error))
+	// WriteTxn is Write for TxnOffsetCommit: one transactional batch of
+	// producer pid at epoch (nil: transactional commits are refused).
+	WriteTxn func(pid int64, epoch int16, recs []batch.KV, done func(error))
 	// InitialRebalanceDelay: group.initial.rebalance.delay.ms (default 3s).
 	InitialRebalanceDelay time.Duration
 	// MinSessionTimeout, MaxSessionTimeout: the session timeouts a
@@ -192,8 +195,11 @@ type Coordinator struct {
 	ready  bool // loaded
 	closed bool
 	writes int64 // records written since the last snapshot
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	// pending holds transactional offsets by producer id until their
+	// transaction's marker (txnoffsets.go).
+	pending map[int64]txnOffsets
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // New returns a coordinator that answers COORDINATOR_LOAD_IN_PROGRESS

@@ -11,7 +11,9 @@ package kafka
 // * v2: top-level ErrorCode, null topics = all
 // * v5: LeaderEpoch
 // * v6: flexible versions
-// * v7: RequireStable (nothing is ever unstable: no transactions)
+// * v7: RequireStable: while a transaction has offsets pending for the
+//   partitions asked (TxnOffsetCommit, not yet ended), the answer is
+//   UNSTABLE_OFFSET_COMMIT and the client retries
 // * v8: batched Groups
 // * v9: MemberID/MemberEpoch: a consumer-protocol (KIP-848) member must
 //   fetch at its current epoch (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID);
@@ -21,6 +23,7 @@ package kafka
 import (
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -32,10 +35,13 @@ type fetchedTopic struct {
 }
 
 // fetchGroupOffsets answers one group: topics nil means all.
-func (s *Server) fetchGroupOffsets(groupID, memberID string, memberEpoch int32, topics map[string][]int32, order []string) ([]fetchedTopic, int16) {
+func (s *Server) fetchGroupOffsets(groupID, memberID string, memberEpoch int32, topics map[string][]int32, order []string, requireStable bool) ([]fetchedTopic, int16) {
 	c, code := s.b.Coordinator(groupID)
 	if code != 0 {
 		return nil, code
+	}
+	if requireStable && c.Unstable(groupID, topics) {
+		return nil, kerr.UnstableOffsetCommit.Code
 	}
 	offs, code := c.FetchOffsetsAs(groupID, memberID, memberEpoch, topics)
 	if code != 0 {
@@ -76,7 +82,7 @@ func handleOffsetFetch(s *Server, r *request) (reply, error) {
 			if rg.MemberID != nil {
 				memberID = *rg.MemberID
 			}
-			got, code := s.fetchGroupOffsets(rg.Group, memberID, rg.MemberEpoch, topics, order)
+			got, code := s.fetchGroupOffsets(rg.Group, memberID, rg.MemberEpoch, topics, order, req.RequireStable)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, ft := range got {
@@ -90,7 +96,7 @@ func handleOffsetFetch(s *Server, r *request) (reply, error) {
 	}
 	all := req.Topics == nil && req.Version >= 2
 	topics, order := requestedTopics(all, len(req.Topics), func(i int) (string, []int32) { return req.Topics[i].Topic, req.Topics[i].Partitions })
-	got, code := s.fetchGroupOffsets(req.Group, "", -1, topics, order)
+	got, code := s.fetchGroupOffsets(req.Group, "", -1, topics, order, req.RequireStable)
 	if req.Version >= 2 {
 		resp.ErrorCode = code
 	}

@@ -52,8 +52,12 @@ func handleWriteTxnMarkers(s *Server, r *request) (reply, error) {
 					continue
 				}
 				wg.Add(1)
+				topicName, pid, commit := mt.Topic, m.ProducerID, m.Committed
 				done := func(err error) {
 					sp.ErrorCode = errCode(err)
+					if err == nil {
+						s.b.TxnMarkerWritten(topicName, idx, pid, commit)
+					}
 					wg.Done()
 				}
 				if _, err := p.AppendMarker(m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch, done); err != nil {

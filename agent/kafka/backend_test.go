@@ -147,11 +147,12 @@ func (b *memBackend) EnsureOffsetsTopic(context.Context) error { return nil }
 func (b *memBackend) TxnCoordinator(string) (*txn.Coordinator, int16) {
 	return nil, kerr.CoordinatorNotAvailable.Code
 }
-func (b *memBackend) EnsureTxnTopic(context.Context) error { return nil }
-func (b *memBackend) GroupTopicNames() map[[16]byte]string { return nil }
-func (b *memBackend) SessionLive() bool                    { return true }
-func (b *memBackend) UnflushedBytes() int64                { return 0 }
-func (b *memBackend) Flush()                               {}
+func (b *memBackend) EnsureTxnTopic(context.Context) error        { return nil }
+func (b *memBackend) TxnMarkerWritten(string, int32, int64, bool) {}
+func (b *memBackend) GroupTopicNames() map[[16]byte]string        { return nil }
+func (b *memBackend) SessionLive() bool                           { return true }
+func (b *memBackend) UnflushedBytes() int64                       { return 0 }
+func (b *memBackend) Flush()                                      {}
 
 func (b *memBackend) DataMoved() <-chan struct{} {
 	b.dataMu.Lock()

@@ -51,6 +51,9 @@ type Backend interface {
 	// their state in, if missing.
 	TxnCoordinator(txnID string) (*txn.Coordinator, int16)
 	EnsureTxnTopic(ctx context.Context) error
+	// TxnMarkerWritten is told of each marker WriteTxnMarkers committed
+	// (a group coordinator applies its producer's pending offsets).
+	TxnMarkerWritten(topic string, partition int32, pid int64, commit bool)
 	// GroupTopicNames maps topic ids to names, for consumer groups that
 	// name topics by id.
 	GroupTopicNames() map[[16]byte]string

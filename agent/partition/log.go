@@ -217,12 +217,14 @@ func (p *Partition) Append(b []byte, h batch.Header, acks int16, done func(error
 		p.mu.Unlock()
 		return AppendResult{}, ErrProducersLoading // deciding duplicates needs it
 	}
-	if h.ProducerID >= 0 && h.Control() {
-		// A marker carries no sequence; it may not come from an epoch
-		// older than the producer's (a fenced coordinator).
+	if h.ProducerID >= 0 && (h.Control() || h.BaseSequence < 0) {
+		// A marker, or records a coordinator writes for a producer
+		// (TxnOffsetCommit), carry no sequence (clients' batches always
+		// do: ValidateProduce); they may not come from an epoch older
+		// than the producer's (a fenced coordinator or producer).
 		if ps := p.producers.byID[h.ProducerID]; ps != nil && h.ProducerEpoch < ps.epoch {
 			p.mu.Unlock()
-			return AppendResult{}, fmt.Errorf("%w: marker for producer %d at epoch %d, producer is at %d",
+			return AppendResult{}, fmt.Errorf("%w: batch without sequence for producer %d at epoch %d, producer is at %d",
 				ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, ps.epoch)
 		}
 	} else if h.ProducerID >= 0 {

@@ -126,6 +126,9 @@ func (t *producerTable) update(e entry) {
 		ps = &producer{epoch: e.pepoch}
 		t.byID[e.pid] = ps
 	}
+	if e.firstSeq < 0 {
+		return // a coordinator's write for the producer: no sequence
+	}
 	ps.add(seqEntry{firstSeq: e.firstSeq, lastSeq: e.lastSeq, base: e.base, last: e.last})
 }
 

@@ -399,7 +399,17 @@ type KV struct {
 // Encode builds an uncompressed RecordBatch v2 of records, all stamped
 // with timestamp ts, for a non-idempotent producer: what an agent writes
 // itself (group offsets and metadata in __consumer_offsets).
-func Encode(records []KV, ts int64) []byte {
+func Encode(records []KV, ts int64) []byte { return encode(records, ts, -1, -1, 0) }
+
+// EncodeTxn is Encode for records an agent writes on behalf of producer
+// pid at epoch inside its transaction (TxnOffsetCommit): a transactional
+// batch with the producer's id and epoch and no sequence, as Kafka's
+// coordinator writes them.
+func EncodeTxn(records []KV, ts, pid int64, epoch int16) []byte {
+	return encode(records, ts, pid, epoch, attrTransactional)
+}
+
+func encode(records []KV, ts, pid int64, epoch int16, attrs int16) []byte {
 	var recs []byte
 	for i, kv := range records {
 		r := kmsg.NewRecord()
@@ -413,9 +423,10 @@ func Encode(records []KV, ts int64) []byte {
 	rb := kmsg.NewRecordBatch()
 	rb.PartitionLeaderEpoch = -1
 	rb.Magic = 2
+	rb.Attributes = attrs
 	rb.LastOffsetDelta = int32(len(records) - 1)
 	rb.FirstTimestamp, rb.MaxTimestamp = ts, ts
-	rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = -1, -1, -1
+	rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = pid, epoch, -1
 	rb.NumRecords = int32(len(records))
 	rb.Records = recs
 	b := rb.AppendTo(nil)

@@ -1,0 +1,68 @@
+package kafka
+
+// TxnOffsetCommit: v0-3
+//
+// A transactional producer commits a group's offsets inside its
+// transaction (after AddOffsetsToTxn): the group coordinator writes them
+// to the group's offsets partition as a transactional batch with the
+// producer's id and epoch, and they become the group's offsets only when
+// the transaction's COMMIT marker reaches that partition (an ABORT drops
+// them). A topic or partition that does not exist gets
+// UNKNOWN_TOPIC_OR_PARTITION and is not written.
+//
+// Version notes:
+// * v2: LeaderEpoch per partition
+// * v3: flexible versions; GenerationID, MemberID and InstanceID, which
+//   fence a member of an older generation (KIP-447)
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(28, 0, 3, handleTxnOffsetCommit) }
+
+func handleTxnOffsetCommit(s *Server, r *request) (reply, error) {
+	req := r.kreq.(*kmsg.TxnOffsetCommitRequest)
+	answer := func(code func(topic string, p int32) int16) *kmsg.TxnOffsetCommitResponse {
+		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code(rt.Topic, rp.Partition)
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	}
+	c, code := s.b.Coordinator(req.Group)
+	if code != 0 {
+		return now(answer(func(string, int32) int16 { return code })), nil
+	}
+	for _, rt := range req.Topics {
+		t := s.b.TopicByName(rt.Topic)
+		for _, rp := range rt.Partitions {
+			if t.Partition(rp.Partition) == nil {
+				return now(answer(func(topic string, p int32) int16 {
+					if s.b.TopicByName(topic).Partition(p) == nil {
+						return kerr.UnknownTopicOrPartition.Code
+					}
+					return kerr.OperationNotAttempted.Code
+				})), nil
+			}
+		}
+	}
+	done := make(chan *kmsg.TxnOffsetCommitResponse, 1)
+	c.TxnCommit(req, func(resp *kmsg.TxnOffsetCommitResponse) { done <- resp })
+	return func() kmsg.Response {
+		select {
+		case resp := <-done:
+			return resp
+		case <-r.ctx.Done():
+			return nil
+		}
+	}, nil
+}
