@@ -122,3 +122,14 @@ func (b backend) EnsureTxnTopic(ctx context.Context) error { return b.a.ensureTx
 func (b backend) TxnMarkerWritten(topicName string, idx int32, pid int64, commit bool) {
 	b.a.txnMarkerWritten(topicName, idx, pid, commit)
 }
+
+func (b backend) TxnCoordinators() []*txn.Coordinator {
+	a := b.a
+	a.txnMu.Lock()
+	defer a.txnMu.Unlock()
+	out := make([]*txn.Coordinator, 0, len(a.txnCoords))
+	for _, tc := range a.txnCoords {
+		out = append(out, tc.c.Coordinator)
+	}
+	return out
+}

@@ -124,3 +124,70 @@ func TestTransactionsCommitAbort(t *testing.T) {
 		t.Fatalf("read_committed after the zombie got %v, want %v", got, want)
 	}
 }
+
+// The admin APIs kafka-transactions.sh uses see an open transaction:
+// ListTransactions and DescribeTransactions at its coordinator, and
+// DescribeProducers at the partition's leader with its start offset.
+func TestTransactionsAdmin(t *testing.T) {
+	a := startAgent(t, quiet)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(tlogtest.NewClient(t, a.Addr()))
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "adm"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()), kgo.TransactionalID("open-txn"),
+		kgo.DefaultProduceTopic("adm"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := listed.TransactionalIDs(); !slices.Equal(ids, []string{"open-txn"}) {
+		t.Fatalf("ListTransactions(Ongoing) = %v", ids)
+	}
+	described, err := adm.DescribeTransactions(ctx, "open-txn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := described["open-txn"]
+	if _, in := d.Topics["adm"][1]; !ok || d.Err != nil || d.State != "Ongoing" || len(d.Topics["adm"]) != 1 || !in {
+		t.Fatalf("DescribeTransactions = %+v", described)
+	}
+	prods, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"adm": {1: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	prods.EachProducer(func(dp kadm.DescribedProducer) {
+		if dp.ProducerID == d.ProducerID && dp.CurrentTxnStartOffset == 0 {
+			found = true
+		}
+	})
+	if !found {
+		t.Fatalf("DescribeProducers does not show producer %d's open transaction at offset 0: %+v", d.ProducerID, prods)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		described, err = adm.DescribeTransactions(ctx, "open-txn")
+		if err == nil && described["open-txn"].State == "CompleteCommit" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the commit: %+v, %v", described, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

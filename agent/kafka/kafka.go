@@ -50,6 +50,7 @@ type Backend interface {
 	// EnsureTxnTopic creates the topic the transaction coordinators keep
 	// their state in, if missing.
 	TxnCoordinator(txnID string) (*txn.Coordinator, int16)
+	TxnCoordinators() []*txn.Coordinator
 	EnsureTxnTopic(ctx context.Context) error
 	// TxnMarkerWritten is told of each marker WriteTxnMarkers committed
 	// (a group coordinator applies its producer's pending offsets).

@@ -8,6 +8,7 @@ package partition
 // and the snapshots that carry all of it through flushes and restarts.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -427,4 +428,35 @@ func (p *Partition) AdoptProducers(snap []byte) error {
 		}
 	}
 	return p.RestoreProducers(snap)
+}
+
+// ProducerInfo describes one producer with state in the partition
+// (DescribeProducers).
+type ProducerInfo struct {
+	ID           int64
+	Epoch        int16
+	LastSequence int32 // -1: none here at this epoch
+	// TxnStartOffset is the first offset of its open transaction here,
+	// or -1.
+	TxnStartOffset int64
+}
+
+// Producers lists the producers with state in the partition, by id.
+func (p *Partition) Producers() []ProducerInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.producers
+	out := make([]ProducerInfo, 0, len(t.byID))
+	for id, ps := range t.byID {
+		pi := ProducerInfo{ID: id, Epoch: ps.epoch, LastSequence: -1, TxnStartOffset: -1}
+		if ps.n > 0 {
+			pi.LastSequence = ps.lastEntry().lastSeq
+		}
+		if first, ok := t.open[id]; ok {
+			pi.TxnStartOffset = first
+		}
+		out = append(out, pi)
+	}
+	slices.SortFunc(out, func(x, y ProducerInfo) int { return cmp.Compare(x.ID, y.ID) })
+	return out
 }
