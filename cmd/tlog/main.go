@@ -80,7 +80,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			devCommand(), agentCommand(),
 			benchCommand(),
-			topicCommand(), produceCommand(), consumeCommand(), groupCommand(), clusterCommand(),
+			topicCommand(), produceCommand(), consumeCommand(), groupCommand(), txnCommand(), clusterCommand(),
 		},
 	}
 }
