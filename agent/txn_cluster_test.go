@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/tests/tlogtest"
 )
@@ -71,5 +73,74 @@ func TestClusterTransactionsAcrossCoordinatorKill(t *testing.T) {
 	sort.Strings(want)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("read_committed read %d records, want the %d committed ones:\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+}
+
+// A partition's leader asks the transaction's coordinator on another
+// agent before taking a transaction's first batch (AddPartitionsToTxn v4
+// VerifyOnly): a partition the producer never added is refused with
+// INVALID_TXN_STATE and nothing is written.
+func TestClusterTransactionVerification(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3)
+	c.CreateTopic("ver", 3, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := c.Client(kgo.TransactionalID("verify-me"), kgo.DefaultProduceTopic("ver"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(c.Client())
+	// Produce to a partition the coordinator's agent does not lead, so
+	// the check crosses agents.
+	var d kadm.DescribedTransaction
+	var target int32 = -1
+	for part := range int32(3) {
+		if err := p.ProduceSync(ctx, &kgo.Record{Partition: part, Value: []byte("in")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		described, err := adm.DescribeTransactions(ctx, "verify-me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d = described["verify-me"]
+		if leader := c.WaitOnLeader("ver", part, 5*time.Second); leader != d.Coordinator && target < 0 {
+			target = part
+			break
+		}
+	}
+	if target < 0 {
+		t.Fatal("every partition is led by the coordinator's agent")
+	}
+	// Three partitions: their leaders are the three agents, so one is
+	// led away from the coordinator.
+	c.CreateTopic("other", 3, 3, nil)
+	var op int32
+	leader := c.WaitOnLeader("other", op, 5*time.Second)
+	for ; leader == d.Coordinator; leader = c.WaitOnLeader("other", op, 5*time.Second) {
+		op++
+	}
+	raw := dialRaw(t, c.Agents[leader].Kafka)
+	req := produceReq(-1, "other", op, mkBatch(batchOpts{pid: d.ProducerID, epoch: d.ProducerEpoch, seq: 0, attrs: 0x10, firstTS: 1_700_000_000_000}, "never-added"))
+	req.TransactionID = kmsg.StringPtr("verify-me")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sp := do[*kmsg.ProduceResponse](raw, 9, req).Topics[0].Partitions[0]
+		if sp.ErrorCode == kerr.InvalidTxnState.Code {
+			break
+		}
+		if sp.ErrorCode != kerr.NotEnoughReplicas.Code || time.Now().After(deadline) {
+			t.Fatalf("produce to a partition not in the transaction: error %d (%s), want INVALID_TXN_STATE", sp.ErrorCode, deref(sp.ErrorMessage))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("other", op); o.Offset != 0 {
+		t.Fatalf("the refused batch was written: end offset %d", o.Offset)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -135,7 +135,19 @@ func (a *Agent) writeMarkers(ctx context.Context, m txn.Markers) error {
 	if len(remote) > 0 {
 		remoteErr = a.writeRemoteMarkers(ctx, m, remote)
 	}
-	wg.Wait()
+	// The local appends complete once replicated, or fail when their
+	// partitions close, which on shutdown is after the coordinators have
+	// closed: so stop waiting when ctx ends.
+	appended := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(appended)
+	}()
+	select {
+	case <-appended:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	close(errs)
 	var all []error
 	for err := range errs {
@@ -144,43 +156,76 @@ func (a *Agent) writeMarkers(ctx context.Context, m txn.Markers) error {
 	return errors.Join(append(all, remoteErr)...)
 }
 
-// writeRemoteMarkers sends WriteTxnMarkers for tps to their leaders.
+// writeRemoteMarkers sends WriteTxnMarkers for tps to their leaders, as
+// this agent's metadata names them.
 func (a *Agent) writeRemoteMarkers(ctx context.Context, m txn.Markers, tps []txn.TP) error {
 	cl, err := a.markerClient()
 	if err != nil {
 		return err
 	}
-	req := kmsg.NewPtrWriteTxnMarkersRequest()
-	mk := kmsg.NewWriteTxnMarkersRequestMarker()
-	mk.ProducerID, mk.ProducerEpoch, mk.Committed = m.ProducerID, m.Epoch, m.Commit
-	byTopic := map[string]int{}
+	byLeader := map[int32][]txn.TP{}
 	for _, tp := range tps {
-		i, ok := byTopic[tp.Topic]
+		leader, ok := a.leaderOf(tp.Topic, tp.Partition)
 		if !ok {
-			i = len(mk.Topics)
-			byTopic[tp.Topic] = i
-			mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-			mt.Topic = tp.Topic
-			mk.Topics = append(mk.Topics, mt)
+			return fmt.Errorf("marker on %s/%d: %w", tp.Topic, tp.Partition, kerr.LeaderNotAvailable)
 		}
-		mk.Topics[i].Partitions = append(mk.Topics[i].Partitions, tp.Partition)
-	}
-	req.Markers = append(req.Markers, mk)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return fmt.Errorf("write markers to their leaders: %w", err)
+		byLeader[leader] = append(byLeader[leader], tp)
 	}
 	var errs []error
-	for _, rm := range resp.Markers {
-		for _, rt := range rm.Topics {
-			for _, rp := range rt.Partitions {
-				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-					errs = append(errs, fmt.Errorf("marker on %s/%d: %w", rt.Topic, rp.Partition, err))
+	for leader, tps := range byLeader {
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		mk := kmsg.NewWriteTxnMarkersRequestMarker()
+		mk.ProducerID, mk.ProducerEpoch, mk.Committed = m.ProducerID, m.Epoch, m.Commit
+		byTopic := map[string]int{}
+		for _, tp := range tps {
+			i, ok := byTopic[tp.Topic]
+			if !ok {
+				i = len(mk.Topics)
+				byTopic[tp.Topic] = i
+				mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+				mt.Topic = tp.Topic
+				mk.Topics = append(mk.Topics, mt)
+			}
+			mk.Topics[i].Partitions = append(mk.Topics[i].Partitions, tp.Partition)
+		}
+		req.Markers = append(req.Markers, mk)
+		kresp, err := cl.Broker(int(leader)).Request(ctx, req)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("write markers to agent %d: %w", leader, err))
+			continue
+		}
+		for _, rm := range kresp.(*kmsg.WriteTxnMarkersResponse).Markers {
+			for _, rt := range rm.Topics {
+				for _, rp := range rt.Partitions {
+					if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+						errs = append(errs, fmt.Errorf("marker on %s/%d at agent %d: %w", rt.Topic, rp.Partition, leader, err))
+					}
 				}
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// leaderOf is the live leader of a partition in this agent's metadata.
+func (a *Agent) leaderOf(topicName string, idx int32) (int32, bool) {
+	st := a.meta.State()
+	mt, ok := st.TopicByName(topicName)
+	if !ok || idx < 0 || int(idx) >= len(mt.Partitions) {
+		return 0, false
+	}
+	leader := mt.Partitions[idx].Leader
+	ag, ok := st.Agents[leader]
+	return leader, leader >= 0 && ok && !ag.Fenced
+}
+
+// partitionCount is how many partitions a topic has here (1 if unknown,
+// so hashing stays defined).
+func (a *Agent) partitionCount(topicName string) int {
+	if t := a.topicByName(topicName); t != nil && len(t.Parts) > 0 {
+		return len(t.Parts)
+	}
+	return 1
 }
 
 // markerClient is the Kafka client markers for other agents' partitions
@@ -213,4 +258,55 @@ func (a *Agent) txnMarkerWritten(topicName string, idx int32, pid int64, commit 
 	if gc != nil {
 		gc.c.CompleteTxn(pid, commit)
 	}
+}
+
+// verifyTxn asks txnID's coordinator whether tp is in producer
+// pid/epoch's open transaction: here if this agent coordinates it, else
+// with AddPartitionsToTxn v4 VerifyOnly through the agents' client.
+func (a *Agent) verifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TP) int16 {
+	c, code := a.txnCoordinatorFor(txnID)
+	if code == 0 {
+		return c.Includes(txnID, pid, epoch, tp)
+	}
+	if code != kerr.NotCoordinator.Code {
+		return code
+	}
+	leader, ok := a.leaderOf(txn.Topic, txn.Partition(txnID, a.partitionCount(txn.Topic)))
+	if !ok {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	cl, err := a.markerClient()
+	if err != nil {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 4 // VerifyOnly
+	rt := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, rt.VerifyOnly = txnID, pid, epoch, true
+	tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+	tt.Topic, tt.Partitions = tp.Topic, []int32{tp.Partition}
+	rt.Topics = append(rt.Topics, tt)
+	req.Transactions = append(req.Transactions, rt)
+	kresp, err := cl.Broker(int(leader)).Request(ctx, req)
+	if err != nil {
+		a.log.Debug("verify a transaction with its coordinator", "transactional_id", txnID, "coordinator", leader, "err", err)
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	resp := kresp.(*kmsg.AddPartitionsToTxnResponse)
+	if resp.ErrorCode != 0 {
+		return resp.ErrorCode
+	}
+	for _, t := range resp.Transactions {
+		for _, tt := range t.Topics {
+			for _, p := range tt.Partitions {
+				if p.ErrorCode != 0 {
+					return p.ErrorCode
+				}
+			}
+		}
+		return 0
+	}
+	return kerr.CoordinatorNotAvailable.Code
 }

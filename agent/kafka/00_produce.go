@@ -15,8 +15,9 @@ package kafka
 // Duplicates of one of the producer's last five batches are answered with
 // the original offsets. A transactional batch needs the request's
 // transactional id, and a partition its coordinator has in the producer's
-// open transaction (KIP-890's verification, made where the coordinator is
-// this agent); otherwise INVALID_TXN_STATE, and nothing is written.
+// open transaction (KIP-890's verification: the coordinator, on whichever
+// agent, is asked with the transaction's first batch here); otherwise
+// INVALID_TXN_STATE, and nothing is written.
 //
 // Version notes:
 // * v3: RecordBatch only; transactional id
@@ -35,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent/group"
+	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/txn"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier/batch"
@@ -100,7 +102,7 @@ func handleProduce(s *Server, r *request) (reply, error) {
 				fail(sp, errCode(err), err)
 				continue
 			}
-			if code, err := s.checkTransactional(req.TransactionID, h, rt.Topic, rp.Partition); code != 0 {
+			if code, err := s.checkTransactional(r.ctx, req.TransactionID, h, t.Parts[rp.Partition], rt.Topic, rp.Partition); code != 0 {
 				fail(sp, code, err)
 				continue
 			}
@@ -202,10 +204,11 @@ func handleProduce(s *Server, r *request) (reply, error) {
 }
 
 // checkTransactional checks a batch against the request's transactional
-// id: a transactional batch needs one, and (where this agent coordinates
-// the id) a partition in the producer's open transaction; a request with
-// one carries only transactional batches.
-func (s *Server) checkTransactional(txnID *string, h batch.Header, topicName string, idx int32) (int16, error) {
+// id: a transactional batch needs one, and a partition in the producer's
+// open transaction, which the first batch of each transaction here checks
+// with the coordinator (Backend.VerifyTxn; KIP-890); a request with one
+// carries only transactional batches.
+func (s *Server) checkTransactional(ctx context.Context, txnID *string, h batch.Header, p *partition.Partition, topicName string, idx int32) (int16, error) {
 	switch {
 	case txnID == nil && h.Transactional():
 		return kerr.InvalidRecord.Code, fmt.Errorf("a transactional batch needs the request's transactional id")
@@ -214,19 +217,20 @@ func (s *Server) checkTransactional(txnID *string, h batch.Header, topicName str
 	case !h.Transactional():
 		return kerr.InvalidRecord.Code, fmt.Errorf("a request with a transactional id carries only transactional batches")
 	}
-	c, code := s.b.TxnCoordinator(*txnID)
-	if code != 0 {
-		// Another agent coordinates the id: the partition is not
-		// verified here (a cross-agent check is still to be built).
+	if p.InTransaction(h.ProducerID, h.ProducerEpoch) {
+		return 0, nil // verified with its first batch here
+	}
+	code := s.b.VerifyTxn(ctx, *txnID, h.ProducerID, h.ProducerEpoch, txn.TP{Topic: topicName, Partition: idx})
+	switch code {
+	case 0:
 		return 0, nil
+	case kerr.InvalidProducerEpoch.Code, kerr.InvalidProducerIDMapping.Code, kerr.ProducerFenced.Code:
+		return kerr.InvalidProducerEpoch.Code, fmt.Errorf("producer %d epoch %d is not transactional id %q's", h.ProducerID, h.ProducerEpoch, *txnID)
+	case kerr.InvalidTxnState.Code:
+		return code, fmt.Errorf("%s/%d is not in transactional id %q's open transaction", topicName, idx, *txnID)
 	}
-	if code := c.Includes(*txnID, h.ProducerID, h.ProducerEpoch, txn.TP{Topic: topicName, Partition: idx}); code != 0 {
-		if code == kerr.InvalidProducerEpoch.Code || code == kerr.InvalidProducerIDMapping.Code {
-			return code, fmt.Errorf("producer %d epoch %d is not transactional id %q's", h.ProducerID, h.ProducerEpoch, *txnID)
-		}
-		return kerr.InvalidTxnState.Code, fmt.Errorf("%s/%d is not in transactional id %q's open transaction", topicName, idx, *txnID)
-	}
-	return 0, nil
+	// The coordinator could not be asked (moving, loading): retriable.
+	return kerr.NotEnoughReplicas.Code, fmt.Errorf("cannot verify the transaction of %q with its coordinator: %s", *txnID, kerr.ErrorForCode(code))
 }
 
 // errTimedOut: the in-sync replicas did not all take the batch within the

@@ -1,6 +1,6 @@
 package kafka
 
-// AddPartitionsToTxn: v0-3
+// AddPartitionsToTxn: v0-4
 //
 // Adds partitions to the producer's transaction at its coordinator,
 // beginning the transaction if none is open. The coordinator answers once
@@ -11,7 +11,11 @@ package kafka
 //
 // Version notes:
 // * v3: flexible versions
-// * v4 (batched, broker to coordinator) is not served.
+// * v4: batched by transactional id, and VerifyOnly: a partition leader
+//   asks whether a partition is in the producer's open transaction before
+//   taking its first transactional batch there (KIP-890); answered per
+//   partition, INVALID_TXN_STATE where it is not. Clients use v3 and
+//   below (v4 is the agent-to-agent side).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,10 +25,13 @@ import (
 	"github.com/tlog-io/tlog/agent/txn"
 )
 
-func init() { register(24, 0, 3, handleAddPartitionsToTxn) }
+func init() { register(24, 0, 4, handleAddPartitionsToTxn) }
 
 func handleAddPartitionsToTxn(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.AddPartitionsToTxnRequest)
+	if req.Version >= 4 {
+		return s.addPartitionsBatched(r, req)
+	}
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	answer := func(code func(topic string, p int32) int16) {
 		for _, rt := range req.Topics {
@@ -83,4 +90,68 @@ func fencedCode(code int16, old bool) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	}
 	return code
+}
+
+// addPartitionsBatched serves v4: each transaction added to, or (VerifyOnly)
+// checked against, at this agent's coordinator.
+func (s *Server) addPartitionsBatched(r *request, req *kmsg.AddPartitionsToTxnRequest) (reply, error) {
+	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	type pending struct {
+		i    int
+		done chan int16
+	}
+	var waits []pending
+	for _, rt := range req.Transactions {
+		out := kmsg.NewAddPartitionsToTxnResponseTransaction()
+		out.TransactionalID = rt.TransactionalID
+		var tps []txn.TP
+		for _, tt := range rt.Topics {
+			ot := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+			ot.Topic = tt.Topic
+			for _, p := range tt.Partitions {
+				op := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+				op.Partition = p
+				ot.Partitions = append(ot.Partitions, op)
+				tps = append(tps, txn.TP{Topic: tt.Topic, Partition: p})
+			}
+			out.Topics = append(out.Topics, ot)
+		}
+		resp.Transactions = append(resp.Transactions, out)
+		set := func(code func(txn.TP) int16) {
+			o := &resp.Transactions[len(resp.Transactions)-1]
+			for i := range o.Topics {
+				for j := range o.Topics[i].Partitions {
+					o.Topics[i].Partitions[j].ErrorCode = code(txn.TP{Topic: o.Topics[i].Topic, Partition: o.Topics[i].Partitions[j].Partition})
+				}
+			}
+		}
+		c, code := s.b.TxnCoordinator(rt.TransactionalID)
+		switch {
+		case code != 0:
+			set(func(txn.TP) int16 { return code })
+		case rt.VerifyOnly:
+			set(func(tp txn.TP) int16 { return c.Includes(rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, tp) })
+		default:
+			done := make(chan int16, 1)
+			c.AddPartitions(rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, tps, func(code int16) { done <- code })
+			waits = append(waits, pending{i: len(resp.Transactions) - 1, done: done})
+		}
+	}
+	return func() kmsg.Response {
+		for _, w := range waits {
+			var code int16
+			select {
+			case code = <-w.done:
+			case <-r.ctx.Done():
+				return nil
+			}
+			o := &resp.Transactions[w.i]
+			for i := range o.Topics {
+				for j := range o.Topics[i].Partitions {
+					o.Topics[i].Partitions[j].ErrorCode = code
+				}
+			}
+		}
+		return resp
+	}, nil
 }

@@ -76,7 +76,10 @@ func handleWriteTxnMarkers(s *Server, r *request) (reply, error) {
 		case <-waited:
 			return resp
 		case <-r.ctx.Done():
-			<-waited // the appends finish or fail as the partitions close
+			// Shutting down: answer nothing (the coordinator retries
+			// elsewhere). The appends finish or fail as the partitions
+			// close, after the front end has stopped, so they are not
+			// waited for here.
 			return nil
 		}
 	}, nil

@@ -147,8 +147,11 @@ func (b *memBackend) EnsureOffsetsTopic(context.Context) error { return nil }
 func (b *memBackend) TxnCoordinator(string) (*txn.Coordinator, int16) {
 	return nil, kerr.CoordinatorNotAvailable.Code
 }
-func (b *memBackend) EnsureTxnTopic(context.Context) error        { return nil }
-func (b *memBackend) TxnCoordinators() []*txn.Coordinator         { return nil }
+func (b *memBackend) EnsureTxnTopic(context.Context) error { return nil }
+func (b *memBackend) TxnCoordinators() []*txn.Coordinator  { return nil }
+func (b *memBackend) VerifyTxn(context.Context, string, int64, int16, txn.TP) int16 {
+	return kerr.CoordinatorNotAvailable.Code
+}
 func (b *memBackend) TxnMarkerWritten(string, int32, int64, bool) {}
 func (b *memBackend) GroupTopicNames() map[[16]byte]string        { return nil }
 func (b *memBackend) SessionLive() bool                           { return true }

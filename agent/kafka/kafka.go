@@ -51,6 +51,9 @@ type Backend interface {
 	// their state in, if missing.
 	TxnCoordinator(txnID string) (*txn.Coordinator, int16)
 	TxnCoordinators() []*txn.Coordinator
+	// VerifyTxn asks txnID's coordinator, wherever it is, whether tp is
+	// in producer pid/epoch's open transaction: 0, or the Kafka error.
+	VerifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TP) int16
 	EnsureTxnTopic(ctx context.Context) error
 	// TxnMarkerWritten is told of each marker WriteTxnMarkers committed
 	// (a group coordinator applies its producer's pending offsets).

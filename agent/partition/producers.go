@@ -460,3 +460,13 @@ func (p *Partition) Producers() []ProducerInfo {
 	slices.SortFunc(out, func(x, y ProducerInfo) int { return cmp.Compare(x.ID, y.ID) })
 	return out
 }
+
+// InTransaction reports whether producer pid has a transaction open here
+// at epoch: its batches since the first were checked with that one.
+func (p *Partition) InTransaction(pid int64, epoch int16) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, open := p.producers.open[pid]
+	ps := p.producers.byID[pid]
+	return open && ps != nil && ps.epoch == epoch
+}
