@@ -65,9 +65,10 @@ func (a *Agent) ensureOffsetsTopic(ctx context.Context) error {
 // reconcileCoordinators starts a coordinator for every offsets partition
 // this agent now leads and closes those it no longer leads.
 func (a *Agent) reconcileCoordinators() {
+	t := a.topicByName(group.OffsetsTopic) // before coordMu: a leaf
 	a.coordMu.Lock()
 	defer a.coordMu.Unlock()
-	reconcileKeepers(a, group.OffsetsTopic, a.coords, "consumer groups", func(gc *groupCoord) *group.Coordinator {
+	reconcileKeepers(a, t, a.coords, "consumer groups", func(gc *groupCoord) *group.Coordinator {
 		return group.New(group.Config{
 			Write:                     gc.w.write,
 			WriteTxn:                  gc.w.writeTxn,

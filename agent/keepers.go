@@ -59,10 +59,9 @@ type keeperRun[K keeper] struct {
 }
 
 // reconcileKeepers starts a coordinator (made by newK) for every partition
-// of the internal topic this agent now leads, and closes those it no
-// longer leads. The caller holds the lock guarding coords.
-func reconcileKeepers[K keeper](a *Agent, topicName string, coords map[int32]*keeperRun[K], what string, newK func(*keeperRun[K]) K) {
-	t := a.topicByName(topicName)
+// of the internal topic t (nil: none) this agent now leads, and closes
+// those it no longer leads. The caller holds the lock guarding coords.
+func reconcileKeepers[K keeper](a *Agent, t *topic.Topic, coords map[int32]*keeperRun[K], what string, newK func(*keeperRun[K]) K) {
 	for idx, kr := range coords {
 		if t == nil || int(idx) >= len(t.Parts) || t.Parts[idx] != kr.p || !kr.p.IsLeader() {
 			delete(coords, idx)

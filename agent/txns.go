@@ -76,9 +76,10 @@ func (a *Agent) ensureTxnTopic(ctx context.Context) error {
 // reconcileTxnCoordinators starts a coordinator for every partition of
 // __transaction_state this agent now leads and closes the others.
 func (a *Agent) reconcileTxnCoordinators() {
+	t := a.topicByName(txn.Topic) // before txnMu: a leaf
 	a.txnMu.Lock()
 	defer a.txnMu.Unlock()
-	reconcileKeepers(a, txn.Topic, a.txnCoords, "transactions", func(tc *txnCoord) txnKeeper {
+	reconcileKeepers(a, t, a.txnCoords, "transactions", func(tc *txnCoord) txnKeeper {
 		return txnKeeper{txn.New(txn.Config{
 			Write:         tc.w.write,
 			WriteMarkers:  a.writeMarkers,

@@ -3,9 +3,10 @@ package kafka
 // EndTxn: v0-3
 //
 // Commits or aborts the producer's transaction: the coordinator writes its
-// decision to __transaction_state and answers; the markers then go to
-// every partition of the transaction. Until they all are written, the
-// producer's next AddPartitionsToTxn or EndTxn gets
+// decision to __transaction_state, then the markers to every partition of
+// the transaction, and answers once they are all in (or 1 s after the
+// decision, if they are slow: the decision stands). Until the markers are
+// in, the producer's next AddPartitionsToTxn or EndTxn gets
 // CONCURRENT_TRANSACTIONS and retries. The producer epoch is not bumped
 // per transaction (transactions version 1).
 //

@@ -146,7 +146,7 @@ func (c *Coordinator) Loaded() {
 		}
 	}
 	for _, t := range resume {
-		c.sendMarkersLocked(t)
+		c.sendMarkersLocked(t, nil)
 	}
 	c.wg.Add(1)
 	c.mu.Unlock()
@@ -369,8 +369,9 @@ func (c *Coordinator) Includes(txnID string, pid int64, epoch int16, tp TP) int1
 }
 
 // EndTxn commits or aborts txnID's open transaction: the decision is
-// written, answered, and then the markers are written to every partition
-// in it; the transaction is complete once they all are.
+// written, then the markers to every partition in it; the transaction is
+// complete once they all are, and done is answered then (or completeWait
+// after the decision).
 func (c *Coordinator) EndTxn(txnID string, pid int64, epoch int16, commit bool, done func(code int16)) {
 	c.mu.Lock()
 	if code := c.availableLocked(); code != 0 {
@@ -437,8 +438,16 @@ func (c *Coordinator) abortLocked(t *txn, fence bool) {
 	})
 }
 
-// prepareLocked writes t's Prepare state; once written it answers done
-// and starts the marker round. A failed write restores prev.
+// completeWait bounds how long EndTxn waits for the markers before
+// answering: the decision is durable once prepared, so a slow partition
+// only makes the producer's next request retry (CONCURRENT_TRANSACTIONS).
+const completeWait = time.Second
+
+// prepareLocked writes t's Prepare state and starts the marker round. A
+// failed write restores prev. done is answered once the transaction is
+// complete, or completeWait after the decision was written: answering at
+// once would send the producer's next transaction into retries while the
+// markers go out.
 func (c *Coordinator) prepareLocked(t *txn, prev State, done func(code int16)) {
 	c.writeLocked(t, func(err error) {
 		c.mu.Lock()
@@ -449,17 +458,25 @@ func (c *Coordinator) prepareLocked(t *txn, prev State, done func(code int16)) {
 			return
 		}
 		t.busy = true
+		var once sync.Once
+		var timer *time.Timer
+		answer := func() {
+			once.Do(func() {
+				timer.Stop()
+				done(0)
+			})
+		}
+		timer = time.AfterFunc(completeWait, answer)
 		if !c.closed {
-			c.sendMarkersLocked(t)
+			c.sendMarkersLocked(t, answer)
 		}
 		c.mu.Unlock()
-		done(0)
 	})
 }
 
 // sendMarkersLocked starts the marker round of t's prepared transaction
 // (t is busy until it completes).
-func (c *Coordinator) sendMarkersLocked(t *txn) {
+func (c *Coordinator) sendMarkersLocked(t *txn, completed func()) {
 	m := Markers{
 		TransactionalID: t.id, ProducerID: t.pid, Epoch: t.epoch,
 		Commit: t.state == kmsg.TransactionStatePrepareCommit, Partitions: sortedTPs(t.partitions),
@@ -482,17 +499,20 @@ func (c *Coordinator) sendMarkersLocked(t *txn) {
 			case <-time.After(backoff):
 			}
 		}
-		c.complete(t, m)
+		if c.complete(t, m) && completed != nil {
+			completed()
+		}
 	}()
 }
 
-// complete records that t's markers are all written.
-func (c *Coordinator) complete(t *txn, m Markers) {
+// complete records that t's markers are all written; false if the
+// coordinator closed first.
+func (c *Coordinator) complete(t *txn, m Markers) bool {
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return
+			return false
 		}
 		if m.Commit {
 			t.state = kmsg.TransactionStateCompleteCommit
@@ -507,10 +527,10 @@ func (c *Coordinator) complete(t *txn, m Markers) {
 		select {
 		case err = <-errc:
 		case <-c.stop:
-			return
+			return false
 		}
 		if err == nil {
-			return
+			return true
 		}
 		c.log.Warn("record completed transaction", "transactional_id", t.id, "err", err, "retry_in", backoff)
 		c.mu.Lock()
@@ -518,7 +538,7 @@ func (c *Coordinator) complete(t *txn, m Markers) {
 		c.mu.Unlock()
 		select {
 		case <-c.stop:
-			return
+			return false
 		case <-time.After(backoff):
 		}
 	}

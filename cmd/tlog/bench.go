@@ -43,6 +43,7 @@ func benchCommand() *cli.Command {
 					&cli.DurationFlag{Name: "linger", Value: 5 * time.Millisecond, Usage: "producer linger"},
 					&cli.IntFlag{Name: "max-buffered", Value: 10_000, Usage: "records in flight at most (bounds queueing in the latency figures)"},
 					&cli.BoolFlag{Name: "idempotent", Value: true, Usage: "idempotent producer (needs acks=all)"},
+					&cli.IntFlag{Name: "txn-records", Value: 0, Usage: "transactional producer committing every `N` records (0: not transactional)"},
 					&cli.StringFlag{Name: "compression", Value: "none", Usage: "none, gzip, snappy, lz4 or zstd"},
 					&cli.StringFlag{Name: "payload", Value: "random", Usage: "random (incompressible) or text (JSON-like, compresses about 5x)"},
 				}, common...),
@@ -202,6 +203,17 @@ func benchProduce(c *cli.Context) error {
 	if !c.Bool("idempotent") {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
+	txnRecords := c.Int("txn-records")
+	switch {
+	case txnRecords < 0:
+		return fail(2, "bad --txn-records %d: give 0 (not transactional) or more", txnRecords)
+	case txnRecords > 0 && (c.String("acks") != "all" || !c.Bool("idempotent")):
+		return fail(2, "--txn-records needs --acks all and --idempotent")
+	case txnRecords > 0:
+		var id [8]byte
+		rand.Read(id[:])
+		opts = append(opts, kgo.TransactionalID(fmt.Sprintf("tlog-bench-%x", id)))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fail(2, "%v", err)
@@ -240,8 +252,17 @@ func benchProduce(c *cli.Context) error {
 	var wg sync.WaitGroup
 	stopProgress := progress(ctx, "produce", &acked, int64(n))
 	start := time.Now()
-	for i := 0; i < n && ctx.Err() == nil; i++ {
+	var txnErr error
+	for i := 0; i < n && ctx.Err() == nil && txnErr == nil; i++ {
 		i := i
+		if txnRecords > 0 && i%txnRecords == 0 {
+			if i > 0 {
+				txnErr = endTxn(ctx, cl)
+			}
+			if txnErr == nil {
+				txnErr = cl.BeginTransaction()
+			}
+		}
 		sent := time.Now()
 		wg.Add(1)
 		cl.Produce(ctx, &kgo.Record{Value: valueAt(i)}, func(_ *kgo.Record, err error) {
@@ -254,12 +275,22 @@ func benchProduce(c *cli.Context) error {
 			acked.Add(1)
 		})
 	}
+	if txnRecords > 0 && txnErr == nil {
+		txnErr = endTxn(ctx, cl)
+	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
+	if txnErr != nil {
+		return fail(1, "transaction: %v", txnErr)
+	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	mode := fmt.Sprintf("produce acks=%s", c.String("acks"))
+	if txnRecords > 0 {
+		mode += fmt.Sprintf(" txn=%d", txnRecords)
+	}
 	res := benchResult{
-		Mode: fmt.Sprintf("produce acks=%s", c.String("acks")), Records: acked.Load(),
+		Mode: mode, Records: acked.Load(),
 		Bytes: acked.Load() * int64(size), Seconds: elapsed.Seconds(), Errors: errs.Load(),
 		P50Ms: percentile(lat, 0.50), P99Ms: percentile(lat, 0.99), P999Ms: percentile(lat, 0.999), MaxMs: percentile(lat, 1),
 	}
@@ -270,6 +301,14 @@ func benchProduce(c *cli.Context) error {
 		return fail(1, "%d produce errors", res.Errors)
 	}
 	return nil
+}
+
+// endTxn flushes what the transaction produced and commits it.
+func endTxn(ctx context.Context, cl *kgo.Client) error {
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	return cl.EndTransaction(ctx, kgo.TryCommit)
 }
 
 func benchConsume(c *cli.Context) error {

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,6 +33,8 @@ func storageFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "group-consumer-heartbeat-interval", Value: agent.Defaults.GroupConsumerHeartbeatInterval, Usage: "group.consumer.heartbeat.interval.ms: how often members of consumer-protocol (KIP-848) groups heartbeat"},
 		&cli.DurationFlag{Name: "group-consumer-session-timeout", Value: agent.Defaults.GroupConsumerSessionTimeout, Usage: "group.consumer.session.timeout.ms: how long a consumer-protocol group member may go without a heartbeat"},
 		&cli.IntFlag{Name: "offsets-partitions", Value: int(agent.Defaults.OffsetsPartitions), Usage: "offsets.topic.num.partitions: partitions of __consumer_offsets, fixed when it is created"},
+		&cli.IntFlag{Name: "transaction-partitions", Value: int(agent.Defaults.TransactionPartitions), Usage: "transaction.state.log.num.partitions: partitions of __transaction_state, fixed when it is created"},
+		&cli.DurationFlag{Name: "transaction-max-timeout", Value: agent.Defaults.TransactionMaxTimeout, Usage: "transaction.max.timeout.ms: the longest transaction timeout a producer may ask for"},
 	}
 }
 
@@ -124,6 +127,9 @@ func runAgent(c *cli.Context, dev bool) error {
 		AdminListen:       c.String("admin-listen"),
 		OffsetsPartitions: int32(c.Int("offsets-partitions")),
 		Logger:            log,
+
+		TransactionPartitions: int32(c.Int("transaction-partitions")),
+		TransactionMaxTimeout: c.Duration("transaction-max-timeout"),
 	}
 	switch d := c.Duration("group-initial-rebalance-delay"); {
 	case d < 0:
@@ -143,6 +149,12 @@ func runAgent(c *cli.Context, dev bool) error {
 	cfg.GroupConsumerHeartbeatInterval, cfg.GroupConsumerSessionTimeout = hb, st
 	if n := c.Int("offsets-partitions"); n <= 0 || n > 1000 {
 		return fail(2, "bad --offsets-partitions %d: give 1 to 1000", n)
+	}
+	if n := c.Int("transaction-partitions"); n <= 0 || n > 1000 {
+		return fail(2, "bad --transaction-partitions %d: give 1 to 1000", n)
+	}
+	if d := c.Duration("transaction-max-timeout"); d < time.Second {
+		return fail(2, "bad --transaction-max-timeout %v: give at least 1s", d)
 	}
 	name := "tlog dev"
 	if !dev {

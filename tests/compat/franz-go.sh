@@ -9,13 +9,15 @@
 #   KGO_LOG_LEVEL    franz-go test client logging (debug, info, none)
 #   COMPAT_VERBOSE=1 pass -v to go test
 #   COMPAT_TIMEOUT   go test -timeout (default 15m)
+#   COMPAT_CLUSTER=1 run against three `tlog agent` processes (RF=3 topics)
+#                    instead of one `tlog dev`
 #
 # The selection, and why every other real-broker test is left out, is in
 # docs/compatibility.md; keep the two in sync.
 set -euo pipefail
 
 # Tests in github.com/twmb/franz-go/pkg/kgo (v1.22.2) that talk to a real
-# broker and need neither transactions, share groups nor SCRAM/TLS.
+# broker and need neither share groups nor SCRAM/TLS.
 SELECTED=(
 	TestPing
 	TestIssue325
@@ -47,6 +49,7 @@ SELECTED=(
 	TestIssue523
 	TestGroupSimple
 	TestGroupETL
+	TestTxnEtl
 )
 
 if [ "$#" -gt 0 ]; then
@@ -60,7 +63,13 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlog-compat.XXXXXX")
 # shellcheck source=lib.sh
 . "$root/tests/compat/lib.sh"
 cd "$root"
-start_tlog_dev
+rf=1
+if [ "${COMPAT_CLUSTER:-0}" = 1 ]; then
+	start_tlog_cluster
+	rf=3
+else
+	start_tlog_dev
+fi
 
 regex="^($(IFS='|'; echo "${tests[*]}"))\$"
 verbose=()
@@ -70,7 +79,7 @@ fi
 
 echo "running: go test github.com/twmb/franz-go/pkg/kgo -run '$regex'"
 set +e
-KGO_SEEDS="$addr" KGO_TEST_RF=1 \
+KGO_SEEDS="$addr" KGO_TEST_RF=$rf \
 	go test github.com/twmb/franz-go/pkg/kgo -count=1 -timeout "${COMPAT_TIMEOUT:-15m}" "${verbose[@]}" -run "$regex"
 status=$?
 set -e

@@ -6,19 +6,25 @@
 pid=""
 status=1
 
+pids=()
+
 stop_tlog_dev() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
+	for p in $pid "${pids[@]}"; do
+		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+			kill "$p" 2>/dev/null || true
+			for _ in $(seq 1 50); do
+				kill -0 "$p" 2>/dev/null || break
+				sleep 0.1
+			done
+			kill -9 "$p" 2>/dev/null || true
+			wait "$p" 2>/dev/null || true
+		fi
+	done
+	if [ "$status" -ne 0 ] && ls "$tmp"/tlog*.log >/dev/null 2>&1; then
+		for f in "$tmp"/tlog*.log; do
+			echo "---- last ${TLOG_LOG_TAIL:-200} lines of $f ----" >&2
+			tail -n "${TLOG_LOG_TAIL:-200}" "$f" >&2 || true
 		done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	if [ "$status" -ne 0 ] && [ -f "$tmp/tlog.log" ]; then
-		echo "---- last ${TLOG_LOG_TAIL:-200} lines of tlog's log ($tmp/tlog.log) ----" >&2
-		tail -n "${TLOG_LOG_TAIL:-200}" "$tmp/tlog.log" >&2 || true
 		echo "---- (data and logs kept in $tmp) ----" >&2
 	else
 		rm -rf "$tmp"
@@ -48,4 +54,50 @@ start_tlog_dev() {
 	done
 	echo "tlog did not accept connections on $addr within 30s" >&2
 	exit 1
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_tlog_cluster starts three `tlog agent` processes sharing a
+# filesystem bucket ($tmp/bucket), topics at RF=3 by default, and sets
+# addr to their Kafka addresses, comma-separated.
+start_tlog_cluster() {
+	trap stop_tlog_dev EXIT
+	trap 'exit 130' INT TERM
+	echo "building tlog..."
+	go build -o "$tmp/tlog" ./cmd/tlog
+	mkdir -p "$tmp/bucket"
+	local ports=() i
+	addr=""
+	for i in 0 1 2; do
+		ports[i]=$(free_port)
+		local peer
+		peer=$(free_port)
+		"$tmp/tlog" --log-level "${TLOG_LOG_LEVEL:-info}" agent --id "$i" --data "$tmp/agent-$i" \
+			--bucket "file://$tmp/bucket" --listen "127.0.0.1:${ports[i]}" --peer-listen "127.0.0.1:$peer" \
+			--auto-create-topics "$@" >"$tmp/tlog-agent-$i.log" 2>&1 &
+		pids+=($!)
+		addr="${addr:+$addr,}127.0.0.1:${ports[i]}"
+	done
+	for i in 0 1 2; do
+		local ok=0
+		for _ in $(seq 1 300); do # 30 s
+			if ! kill -0 "${pids[i]}" 2>/dev/null; then
+				echo "tlog agent $i exited before accepting connections" >&2
+				exit 1
+			fi
+			if (exec 3<>"/dev/tcp/127.0.0.1/${ports[i]}") 2>/dev/null; then
+				ok=1
+				break
+			fi
+			sleep 0.1
+		done
+		if [ "$ok" -ne 1 ]; then
+			echo "tlog agent $i did not accept connections within 30s" >&2
+			exit 1
+		fi
+	done
+	echo "tlog cluster of 3 agents is serving on $addr (logs in $tmp)"
 }
