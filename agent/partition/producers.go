@@ -105,9 +105,12 @@ func (t *producerTable) update(e entry) {
 	if e.control >= 0 {
 		// A marker ends the producer's transaction here (if it wrote
 		// anything here); it carries no sequence. One from a newer
-		// epoch (the coordinator fenced the producer) moves the
-		// producer to it: the next batch starts at sequence 0.
-		if ps := t.byID[e.pid]; ps == nil || e.pepoch > ps.epoch {
+		// epoch than the producer's known one (the coordinator fenced
+		// it) moves the producer to that epoch: its next batch must
+		// start at sequence 0. A producer with no state here stays
+		// unknown (any sequence is taken, as Kafka does): a marker
+		// says nothing of its sequences.
+		if ps := t.byID[e.pid]; ps != nil && e.pepoch > ps.epoch {
 			t.byID[e.pid] = &producer{epoch: e.pepoch}
 		}
 		if first, ok := t.open[e.pid]; ok {

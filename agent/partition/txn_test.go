@@ -130,3 +130,16 @@ func TestMarkerFencesOlderEpoch(t *testing.T) {
 		t.Fatalf("LSO = %d, want 2 (the new transaction)", o.LSO)
 	}
 }
+
+// A marker for a producer this replica has no state for (its log starts
+// after the producer's batches, or they expired) leaves it unknown: the
+// producer's next batch, whatever its sequence, is taken, as Kafka takes
+// an unknown producer's.
+func TestMarkerForUnknownProducerKeepsItUnknown(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, partition.Config{})
+	f.marker(9, 0, true)
+	if _, _, err := f.append(mkBatch(bopts{pid: 9, epoch: 0, seq: 2890, ts: 100, txn: true}, 1)); err != nil {
+		t.Fatalf("a batch of a producer known only from a marker: %v", err)
+	}
+}
