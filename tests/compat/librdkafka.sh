@@ -17,7 +17,9 @@
 # Environment:
 #   TLOG_LOG_LEVEL     tlog's --log-level (default info)
 #   LIBRDKAFKA_CACHE   where the built suite is kept
-#   COMPAT_VERBOSE=1   print every test's output, not only failures'
+#   COMPAT_VERBOSE=1   print every test's output, not only failures
+#   COMPAT_CLUSTER=1   run against three `tlog agent` processes instead of
+#                      one `tlog dev` (tests that need replication factor 3)'
 #
 # The selection, and why the other broker tests are left out, is in
 # docs/compatibility.md; keep the two in sync.
@@ -80,7 +82,13 @@ TLOG_LOG_TAIL=100
 # shellcheck source=lib.sh
 . "$root/tests/compat/lib.sh"
 cd "$root"
-start_tlog_dev --group-initial-rebalance-delay 0s --partitions 4
+if [ "${COMPAT_CLUSTER:-0}" = 1 ]; then
+	# Three agents: tests that create topics with replication factor 3
+	# (0103_transactions) need three brokers.
+	start_tlog_cluster --group-initial-rebalance-delay 0s --partitions 4
+else
+	start_tlog_dev --group-initial-rebalance-delay 0s --partitions 4
+fi
 
 cat >"$tmp/test.conf" <<EOF
 bootstrap.servers=$addr
