@@ -9,13 +9,10 @@ package agent
 
 import (
 	"context"
-	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/group"
-	"github.com/tlog-io/tlog/metadata"
 )
 
 // groupCoord is a group coordinator with the partition it writes to.
@@ -42,24 +39,7 @@ func (a *Agent) coordinatorFor(groupID string) (*group.Coordinator, int16) {
 // ensureOffsetsTopic creates __consumer_offsets when the first group
 // client shows up.
 func (a *Agent) ensureOffsetsTopic(ctx context.Context) error {
-	if a.topicByName(group.OffsetsTopic) != nil {
-		return nil
-	}
-	st := a.meta.State()
-	spec, err := controller.PlanTopic(st, controller.NewTopic{
-		Name:              group.OffsetsTopic,
-		Partitions:        a.cfg.OffsetsPartitions,
-		ReplicationFactor: int16(min(3, len(controller.PlacementOrder(st)))),
-		// Kept whole: the coordinator rewrites it compactly itself.
-		Configs: map[string]string{"retention.ms": "-1", "retention.bytes": "-1"},
-	}, a.cfg.DefaultPartitions)
-	if err == nil {
-		_, err = a.propose(ctx, spec)
-	}
-	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
-		return err
-	}
-	return nil
+	return a.ensureInternalTopic(ctx, group.OffsetsTopic, a.cfg.OffsetsPartitions)
 }
 
 // reconcileCoordinators starts a coordinator for every offsets partition

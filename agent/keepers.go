@@ -18,6 +18,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/topic"
 	"github.com/tlog-io/tlog/metadata"
@@ -56,6 +57,29 @@ type keeperRun[K keeper] struct {
 	w    *stateWriter
 	stop chan struct{}
 	what string // for logs: "consumer groups", "transactions"
+}
+
+// ensureInternalTopic creates a coordinators' internal topic, if missing,
+// with the given partitions, replicated to up to three agents and kept
+// whole (the coordinators rewrite it compactly themselves).
+func (a *Agent) ensureInternalTopic(ctx context.Context, name string, partitions int32) error {
+	if a.topicByName(name) != nil {
+		return nil
+	}
+	st := a.meta.State()
+	spec, err := controller.PlanTopic(st, controller.NewTopic{
+		Name:              name,
+		Partitions:        partitions,
+		ReplicationFactor: int16(min(3, len(controller.PlacementOrder(st)))),
+		Configs:           map[string]string{"retention.ms": "-1", "retention.bytes": "-1"},
+	}, a.cfg.DefaultPartitions)
+	if err == nil {
+		_, err = a.propose(ctx, spec)
+	}
+	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
+		return err
+	}
+	return nil
 }
 
 // reconcileKeepers starts a coordinator (made by newK) for every partition

@@ -18,10 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/txn"
-	"github.com/tlog-io/tlog/metadata"
 )
 
 // txnKeeper is a transaction coordinator as keepers.go runs it.
@@ -50,27 +48,10 @@ func (a *Agent) txnCoordinatorFor(txnID string) (*txn.Coordinator, int16) {
 	return tc.c.Coordinator, 0
 }
 
-// ensureTxnTopic creates __transaction_state when the first transactional
-// producer shows up.
+// ensureTxnTopic creates __transaction_state when the first
+// transactional producer shows up.
 func (a *Agent) ensureTxnTopic(ctx context.Context) error {
-	if a.topicByName(txn.Topic) != nil {
-		return nil
-	}
-	st := a.meta.State()
-	spec, err := controller.PlanTopic(st, controller.NewTopic{
-		Name:              txn.Topic,
-		Partitions:        a.cfg.TransactionPartitions,
-		ReplicationFactor: int16(min(3, len(controller.PlacementOrder(st)))),
-		// Kept whole: the coordinator rewrites it compactly itself.
-		Configs: map[string]string{"retention.ms": "-1", "retention.bytes": "-1"},
-	}, a.cfg.DefaultPartitions)
-	if err == nil {
-		_, err = a.propose(ctx, spec)
-	}
-	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
-		return err
-	}
-	return nil
+	return a.ensureInternalTopic(ctx, txn.Topic, a.cfg.TransactionPartitions)
 }
 
 // reconcileTxnCoordinators starts a coordinator for every partition of
