@@ -60,6 +60,30 @@ func TestClusterTransactionsAcrossCoordinatorKill(t *testing.T) {
 	coord := d["cluster-txn"].Coordinator
 	c.Kill(coord)
 	t.Logf("killed the coordinator, agent %d", coord)
+	// Wait until the cluster has fenced the agent and a new coordinator
+	// answers. franz-go otherwise races itself: a cached coordinator that
+	// drops out of metadata between resolving and dialing it fails
+	// AddPartitionsToTxn with a fatal "unknown broker" (it would against
+	// Kafka too); the failover itself is what this test checks.
+	tlogtest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		brokers, err := adm.ListBrokers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, b := range brokers {
+			if b.NodeID == coord {
+				return fmt.Errorf("agent %d is still in metadata", coord)
+			}
+		}
+		d, err := adm.DescribeTransactions(ctx, "cluster-txn")
+		if err != nil {
+			return err
+		}
+		if dt := d["cluster-txn"]; dt.Err != nil || dt.Coordinator == coord {
+			return fmt.Errorf("coordinator %d (killed %d), error %v", dt.Coordinator, coord, dt.Err)
+		}
+		return nil
+	})
 	txn(3, true)
 	txn(4, false)
 	txn(5, true)
