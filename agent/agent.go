@@ -410,6 +410,21 @@ func (a *Agent) recover() error {
 			return err
 		}
 	}
+	a.mu.RLock()
+	var parts []*partition.Partition
+	for _, t := range a.byID {
+		for _, p := range t.Parts {
+			if p != nil {
+				parts = append(parts, p)
+			}
+		}
+	}
+	a.mu.RUnlock()
+	for _, p := range parts {
+		if err := p.Recovered(); err != nil {
+			return fmt.Errorf("agent: recover: %w", err)
+		}
+	}
 	for p := range staleParts {
 		if err := p.DropStale(); err != nil {
 			return err

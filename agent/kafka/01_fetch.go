@@ -143,7 +143,7 @@ func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HW, o.LSO, o.LogStart
 				if err != nil {
 					sp.ErrorCode = errCode(err)
-					if !errors.Is(err, partition.ErrOffsetOutOfRange) {
+					if !errors.Is(err, partition.ErrOffsetOutOfRange) && !errors.Is(err, partition.ErrProducersLoading) {
 						s.log.Warn("fetch read", "topic", t.Name, "partition", rp.Partition, "err", err)
 					}
 					stop = true

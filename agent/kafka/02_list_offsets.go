@@ -72,6 +72,8 @@ func (s *Server) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) 
 				switch ts := rp.Timestamp; {
 				case ts == -2 || (ts == -4 && req.Version >= 8):
 					sp.Offset = o.LogStart
+				case ts == -1 && req.IsolationLevel == 1 && o.LSO < 0:
+					sp.ErrorCode = errCode(partition.ErrProducersLoading)
 				case ts == -1 && req.IsolationLevel == 1:
 					sp.Offset = o.LSO
 				case ts == -1:

@@ -117,6 +117,11 @@ func (p *Partition) ReadCommitted(ctx context.Context, offset int64, maxBytes in
 	if err != nil || len(data) == 0 {
 		return data, o, nil, err
 	}
+	if o.LSO < 0 {
+		// Which transactions aborted is part of the producer state: serve
+		// nothing until it loads rather than aborted records.
+		return nil, o, nil, ErrProducersLoading
+	}
 	cut, end := 0, offset
 	for cut < len(data) {
 		h, size, err := batch.Next(data[cut:])

@@ -300,9 +300,25 @@ func (p *Partition) truncateAndUnlock(to int64) error {
 	for len(p.epochs) > 0 && p.epochs[len(p.epochs)-1].StartOffset >= to {
 		p.epochs = p.epochs[:len(p.epochs)-1]
 	}
-	p.producers = p.producersAtLocked(to)
+	forget := to < p.producersEnd
+	if forget {
+		// The base state claims batches the cut removes (a snapshot
+		// from a version that folded it further): rebuild it from the
+		// bucket at the flushed end, and replay what the WAL holds.
+		p.forgetProducersLocked(p.flushed)
+	} else {
+		p.producers = p.producersAtLocked(to)
+	}
 	p.gen++
 	p.mu.Unlock()
+	if forget {
+		if err := p.cfg.WAL.DeleteProducerSnapshot(p.cfg.Key); err != nil {
+			p.mu.Lock()
+			p.failed = err
+			p.mu.Unlock()
+			return fmt.Errorf("%w: truncate: %v", ErrStorage, err)
+		}
+	}
 	if err := p.cfg.WAL.DeleteFrom(p.cfg.Key, to); err != nil {
 		p.mu.Lock()
 		p.failed = err
@@ -325,17 +341,12 @@ func (p *Partition) resetAndUnlock(at int64) error {
 	p.flushed = max(p.flushed, at)
 	p.leo, p.durable, p.hw = at, at, at
 	p.epochs = nil
-	// Producer state of what was flushed is not here: producers start
-	// fresh, as Kafka treats expired producer state.
-	p.baseProducers = newProducerTable()
-	p.producers = newProducerTable()
-	p.producersEnd = at
-	if at > 0 {
-		p.missingProducers = at
-	}
+	p.forgetProducersLocked(at)
 	p.gen++
 	p.mu.Unlock()
-	if err := p.cfg.WAL.DeleteFrom(p.cfg.Key, 0); err != nil {
+	// The WAL's producer snapshot goes too: kept, a restart would take it
+	// for the state at the log start and miss every batch in between.
+	if err := p.cfg.WAL.DropPartition(p.cfg.Key); err != nil {
 		p.mu.Lock()
 		p.failed = err
 		p.mu.Unlock()

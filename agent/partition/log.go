@@ -23,6 +23,9 @@ func (p *Partition) Load(b []byte) (stale bool, err error) {
 	if h.LastOffset() < max(p.logStart, p.flushed) {
 		// Below the log start or already in the bucket, but its producer
 		// state still counts until DropStale snapshots it.
+		if h.BaseOffset > p.producersEnd && p.missingProducers < 0 {
+			p.producersGap = true // batches the snapshot does not cover are gone
+		}
 		if h.BaseOffset >= p.producersEnd {
 			p.baseProducers.update(entryOf(h, b, 0, 0))
 			p.producersEnd = h.LastOffset() + 1
@@ -37,6 +40,37 @@ func (p *Partition) Load(b []byte) (stale bool, err error) {
 	p.appendLocked(h, b, false)
 	p.durable = p.leo
 	return false, nil
+}
+
+// Recovered ends recovery (after every Load): producer state restored
+// from the WAL's snapshot must reach the batches the WAL holds, or the log
+// start if it holds none. A gap (batches neither snapshotted nor in the
+// WAL, which a version that kept the snapshot over an emptied log could
+// leave) would hide their producers and aborted transactions, so the state
+// is loaded from the bucket instead.
+func (p *Partition) Recovered() error {
+	p.mu.Lock()
+	gap := p.producersGap
+	p.producersGap = false
+	if p.missingProducers >= 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	start := max(p.flushed, p.logStart)
+	reach := start
+	if len(p.index) > 0 {
+		reach = min(reach, p.index[0].base)
+	}
+	if !gap && p.producersEnd >= reach {
+		p.mu.Unlock()
+		return nil
+	}
+	p.forgetProducersLocked(start)
+	p.mu.Unlock()
+	if err := p.cfg.WAL.DeleteProducerSnapshot(p.cfg.Key); err != nil {
+		return fmt.Errorf("partition %s/%d: %w", p.cfg.Topic, p.cfg.Index, err)
+	}
+	return nil
 }
 
 // entryOf indexes batch b (header h) of size bytes.
@@ -318,7 +352,8 @@ func (p *Partition) written(gen uint64, end int64, err error) {
 // Offsets is a consistent view of the partition's bounds. LSO, the last
 // stable offset, is the HW or, below it, the first offset of a
 // transaction not yet completed (or whose marker the HW has not passed):
-// read_committed consumers read below it.
+// read_committed consumers read below it; it is -1 while producer state
+// (which holds the transactions) is loading.
 type Offsets struct {
 	LogStart, FlushedEnd, HW, LEO, LSO int64
 	Epoch                              int32
@@ -332,7 +367,11 @@ func (p *Partition) Offsets() Offsets {
 }
 
 func (p *Partition) offsetsLocked() Offsets {
-	return Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, LSO: p.producers.firstUnstable(p.hw), Epoch: p.epoch}
+	lso := p.producers.firstUnstable(p.hw)
+	if p.missingProducers >= 0 {
+		lso = -1 // the transactions are not known until producer state loads
+	}
+	return Offsets{LogStart: p.logStart, FlushedEnd: p.flushed, HW: p.hw, LEO: p.leo, LSO: lso, Epoch: p.epoch}
 }
 
 // readWAL is Read from the WAL alone: an offset below what it holds is
@@ -541,17 +580,15 @@ func (p *Partition) dropBelowLogStartAndUnlock() error {
 	}
 	// The batches about to go are where producer state is rebuilt from
 	// (after a truncation, for snapshots): fold them into the base state
-	// first, as of the HW (what is above may yet be lost), or as of the
-	// first batch kept when the log start passed the HW (a follower told
-	// it is committed). Dropping them first would lose every producer
-	// batch between the last snapshot point and the cut.
-	end := p.hw
-	if offset > end {
-		end = keepBase
-	}
-	if end > p.producersEnd {
-		p.baseProducers = p.producersAtLocked(end)
-		p.producersEnd = end
+	// first, and no further than the first batch kept. A truncation never
+	// cuts below the flushed end, so it never cuts into what the base
+	// state claims; folding up to the HW instead left the base claiming
+	// batches a truncation then replaced, and the replacements (data and
+	// markers of other transactions) never reached producer state.
+	missing := p.missingProducers >= 0
+	if !missing && keepBase > p.producersEnd {
+		p.baseProducers = p.producersAtLocked(keepBase)
+		p.producersEnd = keepBase
 	}
 	var dropped int64
 	for _, e := range p.index[:i] {
@@ -562,6 +599,16 @@ func (p *Partition) dropBelowLogStartAndUnlock() error {
 	p.walBytes -= dropped
 	if p.cfg.OnWALBytes != nil && dropped > 0 {
 		p.cfg.OnWALBytes(-dropped)
+	}
+	if missing {
+		// Without state yet, the batches dropped cannot be folded in: it
+		// must now come from the footer where the log starts, and no
+		// snapshot is written (it would claim state this replica lacks).
+		if keepBase > p.missingProducers {
+			p.forgetProducersLocked(keepBase)
+		}
+		p.mu.Unlock()
+		return p.cfg.WAL.DeleteBefore(p.cfg.Key, keepBase)
 	}
 	p.baseProducers.dropBelow(p.logStart)
 	p.producers.dropBelow(p.logStart)

@@ -143,7 +143,9 @@ type Partition struct {
 	epochs   []EpochStart
 	// producers is the idempotent-producer state as of the log end;
 	// baseProducers as of producersEnd, where the WAL's batches for it
-	// begin (restored from, and written to, WAL snapshots).
+	// begin (restored from, and written to, WAL snapshots). producersEnd
+	// never passes the first batch the WAL keeps, so no truncation cuts
+	// into what the base state claims.
 	producers     *producerTable
 	baseProducers *producerTable
 	producersEnd  int64
@@ -151,6 +153,7 @@ type Partition struct {
 	// state of what came before (a restart at the flushed end, or a lost
 	// WAL); a segment footer can supply it (AdoptProducers).
 	missingProducers int64
+	producersGap     bool // recovery: the WAL skips batches the snapshot does not cover
 	waiters          []waiter
 	gen              uint64 // bumped when the log is cut: stale WAL completions are ignored
 	failed           error  // sticky WAL failure

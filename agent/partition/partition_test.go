@@ -613,9 +613,28 @@ func TestCloseFailsWaiters(t *testing.T) {
 func (f *fixture) load(cfg partition.Config) (*partition.Partition, int) {
 	f.t.Helper()
 	p := f.open(cfg)
+	stale := recoverFromWAL(f.t, f.w, f.key, p)
+	p.SetRole(soleLeader(cfg.LeaderEpoch)) // as the agent does once loaded
+	return p, stale
+}
+
+// recoverFromWAL replays what w holds for key into p as the agent's
+// recovery does: the producer snapshot, the batches, the check that they
+// meet, then dropping stale batches. It returns how many were stale.
+func recoverFromWAL(t *testing.T, w *wal.WAL, key wal.PartKey, p *partition.Partition) int {
+	t.Helper()
+	err := w.ProducerSnapshots(func(k wal.PartKey, snap []byte) error {
+		if k != key {
+			return nil
+		}
+		return p.RestoreProducers(snap)
+	})
+	if err != nil {
+		t.Fatalf("restore producers: %v", err)
+	}
 	stale := 0
-	err := f.w.Scan(func(k wal.PartKey, _ int64, b []byte) error {
-		if k != f.key {
+	err = w.Scan(func(k wal.PartKey, _ int64, b []byte) error {
+		if k != key {
 			return nil
 		}
 		s, err := p.Load(b)
@@ -625,10 +644,17 @@ func (f *fixture) load(cfg partition.Config) (*partition.Partition, int) {
 		return err
 	})
 	if err != nil {
-		f.t.Fatalf("load: %v", err)
+		t.Fatalf("load: %v", err)
 	}
-	p.SetRole(soleLeader(cfg.LeaderEpoch)) // as the agent does once loaded
-	return p, stale
+	if err := p.Recovered(); err != nil {
+		t.Fatalf("recovered: %v", err)
+	}
+	if stale > 0 {
+		if err := p.DropStale(); err != nil {
+			t.Fatalf("drop stale: %v", err)
+		}
+	}
+	return stale
 }
 
 func (f *fixture) reopenWAL() {

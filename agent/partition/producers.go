@@ -396,6 +396,21 @@ func (p *Partition) RestoreProducers(snap []byte) error {
 	return nil
 }
 
+// forgetProducersLocked drops producer state: the log holds no state of
+// what precedes at. Above 0 it is missing until a segment footer supplies
+// it (AdoptProducers); the batches the index holds from at on are then
+// replayed on top. Until then idempotent batches are refused and
+// read_committed readers wait (the aborted transactions are part of it).
+func (p *Partition) forgetProducersLocked(at int64) {
+	p.baseProducers = newProducerTable()
+	p.producersEnd = at
+	p.producers = p.producersAtLocked(p.leo + 1)
+	p.missingProducers = -1
+	if at > 0 {
+		p.missingProducers = at
+	}
+}
+
 // ProducersMissing reports whether the log starts without the producer
 // state of what precedes it, and where.
 func (p *Partition) ProducersMissing() (int64, bool) {

@@ -18,10 +18,11 @@ import (
 // replicaSet is one partition on three agents (ids 0, 1, 2), each with
 // its own WAL, with the test carrying batches between them.
 type replicaSet struct {
-	t   *testing.T
-	key wal.PartKey
-	ws  [3]*wal.WAL
-	ps  [3]*partition.Partition
+	t    *testing.T
+	key  wal.PartKey
+	ws   [3]*wal.WAL
+	dirs [3]string
+	ps   [3]*partition.Partition
 }
 
 func newReplicaSet(t *testing.T) *replicaSet { return newReplicaSetOn(t, nil) }
@@ -36,7 +37,8 @@ func newReplicaSetOn(t *testing.T, clk clock.Clock) *replicaSet {
 	t.Helper()
 	rs := &replicaSet{t: t, key: wal.NewPartKey([16]byte{7}, 0)}
 	for i := range rs.ws {
-		rs.ws[i] = openWAL(t, t.TempDir())
+		rs.dirs[i] = t.TempDir()
+		rs.ws[i] = openWAL(t, rs.dirs[i])
 		w := rs.ws[i]
 		t.Cleanup(func() { w.Close() })
 		rs.ps[i] = partition.New(partition.Config{Key: rs.key, Topic: "r", WAL: w, Clock: clk})

@@ -2,11 +2,13 @@ package partition_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"slices"
 	"testing"
 
 	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/tier/batch"
 )
 
@@ -141,5 +143,136 @@ func TestMarkerForUnknownProducerKeepsItUnknown(t *testing.T) {
 	f.marker(9, 0, true)
 	if _, _, err := f.append(mkBatch(bopts{pid: 9, epoch: 0, seq: 2890, ts: 100, txn: true}, 1)); err != nil {
 		t.Fatalf("a batch of a producer known only from a marker: %v", err)
+	}
+}
+
+// A follower that cuts its log below its high watermark (after a flush
+// folded producer state) still learns of the transactions its new leader
+// wrote there: the replacement batches reach producer state, and the
+// aborted transaction is reported to read_committed readers. Producer
+// state once folded up to the HW, so the replacements were skipped as
+// "already counted" and the aborted records read as committed.
+func TestTruncationKeepsTransactionState(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1, 2)
+	for range 2 {
+		rs.put(0, mkBatch(plain, 1)) // 0, 1
+	}
+	for _, f := range []int{1, 2} {
+		if err := rs.ship(0, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs.elect(0, 1, 0, 1) // replica 2 falls out of the ISR at 2
+	rs.put(0, mkBatch(plain, 1))
+	for range 2 { // the second round carries the HW
+		if err := rs.ship(0, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o := rs.ps[1].Offsets(); o.HW != 3 {
+		t.Fatalf("follower offsets %+v, want HW 3", o)
+	}
+	if err := rs.ps[1].SetFlushedEnd(1); err != nil {
+		t.Fatal(err)
+	}
+	// Replica 2 leads epoch 2 from offset 2: a transaction it aborts.
+	rs.elect(2, 2, 2, 1)
+	if _, _, err := rs.produce(2, mkBatch(bopts{pid: 7, epoch: 0, seq: 0, ts: 1, txn: true}, 1), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.ps[2].AppendMarker(7, 0, false, 0, func(error) {}); err != nil {
+		t.Fatal(err)
+	}
+	data, _, err := rs.ps[2].ReadForFollower(2, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.shipData(2, 1, data, 2, -1); err != nil {
+		t.Fatal(err)
+	}
+	want := []partition.AbortedTxn{{ProducerID: 7, FirstOffset: 2, LastOffset: 3}}
+	if got := rs.ps[1].Aborted(); !slices.Equal(got, want) {
+		t.Fatalf("aborted after the cut: %v, want %v", got, want)
+	}
+}
+
+// A follower reset to the flushed end (too far behind) has no producer
+// state for what precedes it, also after a restart: the WAL's old
+// snapshot must not pass for it. Until a footer supplies it, the LSO is
+// unknown and read_committed readers get ErrProducersLoading, not records
+// whose aborted transactions it does not know.
+func TestResetFollowerWaitsForProducerState(t *testing.T) {
+	rs := newReplicaSet(t)
+	rs.elect(0, 1, 0, 1)
+	rs.put(0, mkBatch(bopts{pid: 7, epoch: 0, seq: 0, ts: 1, txn: true}, 1)) // 0
+	rs.put(0, mkBatch(plain, 1))                                             // 1
+	for range 2 {
+		if err := rs.ship(0, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rs.ps[1].SetFlushedEnd(1); err != nil { // writes a WAL snapshot at 1
+		t.Fatal(err)
+	}
+	if err := rs.ps[1].SetFlushedEnd(10); err != nil { // past its log end: reset
+		t.Fatal(err)
+	}
+	check := func(p *partition.Partition, when string) {
+		t.Helper()
+		if at, missing := p.ProducersMissing(); !missing || at != 10 {
+			t.Fatalf("%s: producers missing %v at %d, want at 10", when, missing, at)
+		}
+		if o := p.Offsets(); o.LSO != -1 {
+			t.Fatalf("%s: LSO %d while producer state loads, want -1", when, o.LSO)
+		}
+	}
+	check(rs.ps[1], "after the reset")
+	rs.ps[1].Close()
+	if err := rs.ws[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	w := openWAL(t, rs.dirs[1])
+	t.Cleanup(func() { w.Close() })
+	p := partition.New(partition.Config{Key: rs.key, Topic: "r", WAL: w, FlushedEnd: 10, LeaderEpoch: 2})
+	recoverFromWAL(t, w, rs.key, p)
+	p.SetRole(partition.Role{Leader: true, Epoch: 2, Self: 1, ISR: []int32{1}, Replicas: []int32{0, 1, 2}, MinISR: 1})
+	check(p, "after a restart")
+	res, done, err := func() (partition.AppendResult, <-chan error, error) {
+		b := mkBatch(plain, 1)
+		h, _ := batch.ValidateProduce(b, 1<<20)
+		done := make(chan error, 1)
+		res, err := p.Append(b, h, 1, func(err error) { done <- err })
+		return res, done, err
+	}()
+	if err != nil || res.BaseOffset != 10 {
+		t.Fatalf("append at the flushed end: %+v %v", res, err)
+	}
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := p.ReadCommitted(context.Background(), 10, 1<<20, true); !errors.Is(err, partition.ErrProducersLoading) {
+		t.Fatalf("read_committed while producer state loads: %v, want ErrProducersLoading", err)
+	}
+}
+
+// A WAL snapshot that ends before the log start, with no batches between,
+// is a gap: recovery hands the partition to the bucket for its producer
+// state instead of taking the snapshot as current.
+func TestRecoveryGapLoadsProducersFromBucket(t *testing.T) {
+	f := newFixture(t, partition.Config{})
+	f.p.Close()
+	empty := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 3), 0)
+	if err := f.w.PutProducerSnapshot(f.key, empty); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := f.load(partition.Config{FlushedEnd: 10})
+	defer p.Close()
+	if at, missing := p.ProducersMissing(); !missing || at != 10 {
+		t.Fatalf("producers missing %v at %d, want at 10", missing, at)
+	}
+	var snaps int
+	if err := f.w.ProducerSnapshots(func(wal.PartKey, []byte) error { snaps++; return nil }); err != nil || snaps != 0 {
+		t.Fatalf("%d WAL snapshots left (%v), want the stale one gone", snaps, err)
 	}
 }

@@ -434,6 +434,15 @@ func (w *WAL) PutProducerSnapshot(p PartKey, snap []byte) error {
 	return nil
 }
 
+// DeleteProducerSnapshot removes p's producer state (the partition no
+// longer has it: it loads it from the bucket instead).
+func (w *WAL) DeleteProducerSnapshot(p PartKey) error {
+	if err := w.deleteKeys([][]byte{producerKey(p)}); err != nil {
+		return fmt.Errorf("wal: delete producer snapshot: %w", err)
+	}
+	return nil
+}
+
 // ProducerSnapshots calls fn for every stored producer snapshot.
 func (w *WAL) ProducerSnapshots(fn func(p PartKey, snap []byte) error) error {
 	return w.store.Iterate([]byte{producerPrefix}, nil, true, func(it Item) (bool, error) {
