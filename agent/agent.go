@@ -255,14 +255,15 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.front = kafka.New(kafka.Config{
-		ID:                cfg.ID,
-		ClusterID:         a.clusterID,
-		MaxRequestBytes:   cfg.MaxRequestBytes,
-		MaxMessageBytes:   cfg.MaxMessageBytes,
-		DefaultPartitions: cfg.DefaultPartitions,
-		AutoCreateTopics:  cfg.AutoCreateTopics,
-		WALMaxBytes:       cfg.WALMaxBytes,
-		FlushBytes:        cfg.FlushBytes,
+		ID:                 cfg.ID,
+		ClusterID:          a.clusterID,
+		MaxRequestBytes:    cfg.MaxRequestBytes,
+		MaxMessageBytes:    cfg.MaxMessageBytes,
+		DefaultPartitions:  cfg.DefaultPartitions,
+		AutoCreateTopics:   cfg.AutoCreateTopics,
+		WALMaxBytes:        cfg.WALMaxBytes,
+		FlushBytes:         cfg.FlushBytes,
+		TransactionVersion: cfg.TransactionVersion,
 	}, backend{a}, a.log, a.obs.reg)
 	a.front.Serve(a.ln)
 	for _, fn := range []func(){a.tier.Run, a.repl.RunISR} {

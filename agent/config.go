@@ -124,6 +124,11 @@ type Config struct {
 	TransactionPartitions    int32
 	TransactionMaxTimeout    time.Duration
 	TransactionCheckInterval time.Duration
+	// TransactionVersion is the transaction.version feature level
+	// ApiVersions finalizes: 2 (KIP-890 part 2: clients let produces add
+	// partitions and every EndTxn bump the epoch) or 1. Give every agent
+	// the same.
+	TransactionVersion int16
 }
 
 // Defaults is the one table of configuration defaults: a zero field of a
@@ -164,10 +169,11 @@ var Defaults = Config{
 	TransactionPartitions:    16,
 	TransactionMaxTimeout:    15 * time.Minute,
 	TransactionCheckInterval: 10 * time.Second,
+	TransactionVersion:       2,
 }
 
 // orDefault sets *v to def when it is not positive.
-func orDefault[T int32 | int64 | time.Duration](v *T, def T) {
+func orDefault[T int16 | int32 | int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
@@ -206,6 +212,7 @@ func (c *Config) setDefaults() {
 	orDefault(&c.OffsetsPartitions, d.OffsetsPartitions)
 	orDefault(&c.TransactionPartitions, d.TransactionPartitions)
 	orDefault(&c.TransactionMaxTimeout, d.TransactionMaxTimeout)
+	orDefault(&c.TransactionVersion, d.TransactionVersion)
 	orDefault(&c.TransactionCheckInterval, d.TransactionCheckInterval)
 	// Negative means none; zero, the default.
 	switch {

@@ -134,6 +134,6 @@ func (b backend) TxnCoordinators() []*txn.Coordinator {
 	return out
 }
 
-func (b backend) VerifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TP) int16 {
-	return b.a.verifyTxn(ctx, txnID, pid, epoch, tp)
+func (b backend) VerifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TP, add bool) int16 {
+	return b.a.verifyTxn(ctx, txnID, pid, epoch, tp, add)
 }

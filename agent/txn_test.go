@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -43,9 +44,20 @@ func consumeAll(t *testing.T, addr, topic string, n int, iso kgo.IsolationLevel)
 // One transaction committed, one aborted, one committed: read_committed
 // consumers see the committed records only, in order; read_uncommitted
 // ones see all three transactions' records. A second producer with the
-// same transactional id fences the first.
+// same transactional id fences the first. Under both transaction
+// versions: with 2 (franz-go follows the finalized feature) the produces
+// add the partition and every EndTxn bumps the epoch; with 1 the client
+// adds partitions itself and the epoch stays.
 func TestTransactionsCommitAbort(t *testing.T) {
-	a := startAgent(t, quiet)
+	for _, version := range []int16{1, 2} {
+		t.Run(fmt.Sprintf("transaction.version=%d", version), func(t *testing.T) {
+			testTransactionsCommitAbort(t, version)
+		})
+	}
+}
+
+func testTransactionsCommitAbort(t *testing.T, version int16) {
+	a := startAgent(t, quiet, func(c *agent.Config) { c.TransactionVersion = version })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(tlogtest.NewClient(t, a.Addr()))
@@ -75,6 +87,13 @@ func TestTransactionsCommitAbort(t *testing.T) {
 	txn("a", true)
 	txn("b", false)
 	txn("c", true)
+	d, err := adm.DescribeTransactions(ctx, "tx-producer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[int16]int16{1: 0, 2: 3}[version]; d["tx-producer"].ProducerEpoch != want {
+		t.Fatalf("epoch after three transactions %d, want %d", d["tx-producer"].ProducerEpoch, want)
+	}
 
 	want := []string{"a-0", "a-1", "a-2", "a-3", "a-4", "c-0", "c-1", "c-2", "c-3", "c-4"}
 	if got := consumeAll(t, a.Addr(), "tx", len(want), kgo.ReadCommitted()); !slices.Equal(got, want) {

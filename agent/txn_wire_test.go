@@ -139,3 +139,58 @@ func TestWireTransactionsBadInput(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Transactions version 2 on the wire: a Produce v12 batch adds its
+// partition (no AddPartitionsToTxn); EndTxn v5 bumps the epoch and names
+// it; a late write from the ended transaction's epoch is fenced; a retried
+// EndTxn at the old epoch is answered with the new one; a Produce below
+// v12 still only verifies.
+func TestWireTransactionsVersion2(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, quiet)
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "t2", 2, nil)
+	const id = "wire-tv2"
+	retryCodes(t, "FindCoordinator", func() int16 {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorType, req.CoordinatorKey = 1, id
+		return do[*kmsg.FindCoordinatorResponse](c, 3, req).ErrorCode
+	})
+	var pid int64
+	var epoch int16
+	retryCodes(t, "InitProducerId", func() int16 {
+		r := initProducerID(c, kmsg.StringPtr(id), -1, -1)
+		pid, epoch = r.ProducerID, r.ProducerEpoch
+		return r.ErrorCode
+	})
+	produce := func(version int16, p int32, seq int32, e int16) int16 {
+		req := produceReq(-1, "t2", p, mkBatch(batchOpts{pid: pid, epoch: e, seq: seq, attrs: 0x10, firstTS: 1_700_000_000_000}, "v"))
+		req.TransactionID = kmsg.StringPtr(id)
+		return do[*kmsg.ProduceResponse](c, version, req).Topics[0].Partitions[0].ErrorCode
+	}
+	retryCodes(t, "Produce v12 opening the transaction", func() int16 { return produce(12, 0, 0, epoch) })
+	end := func(e int16, commit bool) *kmsg.EndTxnResponse {
+		req := kmsg.NewPtrEndTxnRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = id, pid, e, commit
+		return do[*kmsg.EndTxnResponse](c, 5, req)
+	}
+	var resp *kmsg.EndTxnResponse
+	retryCodes(t, "EndTxn v5", func() int16 { resp = end(epoch, true); return resp.ErrorCode })
+	if resp.ProducerID != pid || resp.ProducerEpoch != epoch+1 {
+		t.Fatalf("EndTxn v5 answered producer %d epoch %d, want %d epoch %d", resp.ProducerID, resp.ProducerEpoch, pid, epoch+1)
+	}
+	if code := produce(12, 0, 1, epoch); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("late write at the ended transaction's epoch: error %d, want INVALID_PRODUCER_EPOCH", code)
+	}
+	if r := end(epoch, true); r.ErrorCode != 0 || r.ProducerEpoch != epoch+1 {
+		t.Fatalf("retried EndTxn: error %d epoch %d, want 0 and %d", r.ErrorCode, r.ProducerEpoch, epoch+1)
+	}
+	if code := produce(9, 1, 0, epoch+1); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("Produce v9 to a partition never added: error %d, want INVALID_TXN_STATE", code)
+	}
+	retryCodes(t, "Produce v12 at the new epoch", func() int16 { return produce(12, 1, 0, epoch+1) })
+	retryCodes(t, "EndTxn v5 abort", func() int16 { resp = end(epoch+1, false); return resp.ErrorCode })
+	if resp.ProducerEpoch != epoch+2 {
+		t.Fatalf("abort answered epoch %d, want %d", resp.ProducerEpoch, epoch+2)
+	}
+}

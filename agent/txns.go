@@ -243,12 +243,39 @@ func (a *Agent) txnMarkerWritten(topicName string, idx int32, pid int64, commit 
 }
 
 // verifyTxn asks txnID's coordinator whether tp is in producer
-// pid/epoch's open transaction: here if this agent coordinates it, else
-// with AddPartitionsToTxn v4 VerifyOnly through the agents' client.
-func (a *Agent) verifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TP) int16 {
+// pid/epoch's open transaction, or (add) adds it: here if this agent
+// coordinates it, else with AddPartitionsToTxn v5 (VerifyOnly unless add)
+// through the agents' client. An add that finds the previous transaction
+// still completing is retried for up to 100 ms, as Kafka's brokers do.
+func (a *Agent) verifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TP, add bool) int16 {
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for {
+		code := a.verifyTxnOnce(ctx, txnID, pid, epoch, tp, add)
+		if code != kerr.ConcurrentTransactions.Code || !add || time.Now().After(deadline) {
+			return code
+		}
+		select {
+		case <-ctx.Done():
+			return code
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (a *Agent) verifyTxnOnce(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TP, add bool) int16 {
 	c, code := a.txnCoordinatorFor(txnID)
 	if code == 0 {
-		return c.Includes(txnID, pid, epoch, tp)
+		if !add {
+			return c.Includes(txnID, pid, epoch, tp)
+		}
+		done := make(chan int16, 1)
+		c.AddPartitions(txnID, pid, epoch, []txn.TP{tp}, func(code int16) { done <- code })
+		select {
+		case code := <-done:
+			return code
+		case <-ctx.Done():
+			return kerr.RequestTimedOut.Code
+		}
 	}
 	if code != kerr.NotCoordinator.Code {
 		return code
@@ -264,9 +291,9 @@ func (a *Agent) verifyTxn(ctx context.Context, txnID string, pid int64, epoch in
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
-	req.Version = 4 // VerifyOnly
+	req.Version = 5
 	rt := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, rt.VerifyOnly = txnID, pid, epoch, true
+	rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, rt.VerifyOnly = txnID, pid, epoch, !add
 	tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
 	tt.Topic, tt.Partitions = tp.Topic, []int32{tp.Partition}
 	rt.Topics = append(rt.Topics, tt)

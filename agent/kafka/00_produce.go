@@ -24,6 +24,9 @@ package kafka
 // * v5: LogStartOffset in response
 // * v8: per-record errors and ErrorMessage
 // * v9: flexible versions
+// * v12: transactions version 2: the first batch of a transaction on a
+//   partition adds the partition to it (the coordinator is asked to, on
+//   whichever agent it is)
 // * v13 (topic ids) is not served.
 
 import (
@@ -102,7 +105,7 @@ func handleProduce(s *Server, r *request) (reply, error) {
 				fail(sp, errCode(err), err)
 				continue
 			}
-			if code, err := s.checkTransactional(r.ctx, req.TransactionID, h, t.Parts[rp.Partition], rt.Topic, rp.Partition); code != 0 {
+			if code, err := s.checkTransactional(r.ctx, req.TransactionID, h, t.Parts[rp.Partition], rt.Topic, rp.Partition, req.Version >= 12); code != 0 {
 				fail(sp, code, err)
 				continue
 			}
@@ -207,8 +210,10 @@ func handleProduce(s *Server, r *request) (reply, error) {
 // id: a transactional batch needs one, and a partition in the producer's
 // open transaction, which the first batch of each transaction here checks
 // with the coordinator (Backend.VerifyTxn; KIP-890); a request with one
-// carries only transactional batches.
-func (s *Server) checkTransactional(ctx context.Context, txnID *string, h batch.Header, p *partition.Partition, topicName string, idx int32) (int16, error) {
+// carries only transactional batches. With add (Produce v12, transactions
+// version 2) the coordinator adds the partition instead: such clients
+// send no AddPartitionsToTxn.
+func (s *Server) checkTransactional(ctx context.Context, txnID *string, h batch.Header, p *partition.Partition, topicName string, idx int32, add bool) (int16, error) {
 	switch {
 	case txnID == nil && h.Transactional():
 		return kerr.InvalidRecord.Code, fmt.Errorf("a transactional batch needs the request's transactional id")
@@ -220,10 +225,14 @@ func (s *Server) checkTransactional(ctx context.Context, txnID *string, h batch.
 	if p.InTransaction(h.ProducerID, h.ProducerEpoch) {
 		return 0, nil // verified with its first batch here
 	}
-	code := s.b.VerifyTxn(ctx, *txnID, h.ProducerID, h.ProducerEpoch, txn.TP{Topic: topicName, Partition: idx})
+	code := s.b.VerifyTxn(ctx, *txnID, h.ProducerID, h.ProducerEpoch, txn.TP{Topic: topicName, Partition: idx}, add)
 	switch code {
 	case 0:
 		return 0, nil
+	case kerr.ConcurrentTransactions.Code:
+		// The previous transaction's markers are still going out (the
+		// agent retried briefly): the producer retries.
+		return code, fmt.Errorf("transactional id %q is completing its previous transaction", *txnID)
 	case kerr.InvalidProducerEpoch.Code, kerr.InvalidProducerIDMapping.Code, kerr.ProducerFenced.Code:
 		return kerr.InvalidProducerEpoch.Code, fmt.Errorf("producer %d epoch %d is not transactional id %q's", h.ProducerID, h.ProducerEpoch, *txnID)
 	case kerr.InvalidTxnState.Code:

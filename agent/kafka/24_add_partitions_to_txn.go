@@ -1,6 +1,6 @@
 package kafka
 
-// AddPartitionsToTxn: v0-4
+// AddPartitionsToTxn: v0-5
 //
 // Adds partitions to the producer's transaction at its coordinator,
 // beginning the transaction if none is open. The coordinator answers once
@@ -16,6 +16,9 @@ package kafka
 //   taking its first transactional batch there (KIP-890); answered per
 //   partition, INVALID_TXN_STATE where it is not. Clients use v3 and
 //   below (v4 is the agent-to-agent side).
+// * v5: as v4; a partition leader also adds (not VerifyOnly) for Produce
+//   v12 and the group coordinator for TxnOffsetCommit v5 (transactions
+//   version 2)
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,7 +28,7 @@ import (
 	"github.com/tlog-io/tlog/agent/txn"
 )
 
-func init() { register(24, 0, 4, handleAddPartitionsToTxn) }
+func init() { register(24, 0, 5, handleAddPartitionsToTxn) }
 
 func handleAddPartitionsToTxn(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.AddPartitionsToTxnRequest)

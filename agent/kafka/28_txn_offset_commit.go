@@ -1,6 +1,6 @@
 package kafka
 
-// TxnOffsetCommit: v0-3
+// TxnOffsetCommit: v0-5
 //
 // A transactional producer commits a group's offsets inside its
 // transaction (after AddOffsetsToTxn): the group coordinator writes them
@@ -14,13 +14,20 @@ package kafka
 // * v2: LeaderEpoch per partition
 // * v3: flexible versions; GenerationID, MemberID and InstanceID, which
 //   fence a member of an older generation (KIP-447)
+// * v4: the group's offsets partition must be in the transaction (checked
+//   with the transaction's coordinator, KIP-890)
+// * v5: transactions version 2: it is added to the transaction instead
+//   (such clients send no AddOffsetsToTxn)
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/group"
+	"github.com/tlog-io/tlog/agent/txn"
 )
 
-func init() { register(28, 0, 3, handleTxnOffsetCommit) }
+func init() { register(28, 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.TxnOffsetCommitRequest)
@@ -53,6 +60,22 @@ func handleTxnOffsetCommit(s *Server, r *request) (reply, error) {
 					return kerr.OperationNotAttempted.Code
 				})), nil
 			}
+		}
+	}
+	if req.Version >= 4 {
+		t := s.b.TopicByName(group.OffsetsTopic)
+		if t == nil || len(t.Parts) == 0 {
+			return now(answer(func(string, int32) int16 { return kerr.CoordinatorNotAvailable.Code })), nil
+		}
+		tp := txn.TP{Topic: group.OffsetsTopic, Partition: group.CoordinatorPartition(req.Group, len(t.Parts))}
+		code := s.b.VerifyTxn(r.ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp, req.Version >= 5)
+		switch code {
+		case 0:
+		case kerr.InvalidTxnState.Code, kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code,
+			kerr.InvalidProducerIDMapping.Code, kerr.ConcurrentTransactions.Code:
+			return now(answer(func(string, int32) int16 { return code })), nil
+		default: // the transaction's coordinator could not be asked
+			return now(answer(func(string, int32) int16 { return kerr.CoordinatorNotAvailable.Code })), nil
 		}
 	}
 	done := make(chan *kmsg.TxnOffsetCommitResponse, 1)

@@ -149,7 +149,7 @@ func (b *memBackend) TxnCoordinator(string) (*txn.Coordinator, int16) {
 }
 func (b *memBackend) EnsureTxnTopic(context.Context) error { return nil }
 func (b *memBackend) TxnCoordinators() []*txn.Coordinator  { return nil }
-func (b *memBackend) VerifyTxn(context.Context, string, int64, int16, txn.TP) int16 {
+func (b *memBackend) VerifyTxn(context.Context, string, int64, int16, txn.TP, bool) int16 {
 	return kerr.CoordinatorNotAvailable.Code
 }
 func (b *memBackend) TxnMarkerWritten(string, int32, int64, bool) {}

@@ -53,7 +53,9 @@ type Backend interface {
 	TxnCoordinators() []*txn.Coordinator
 	// VerifyTxn asks txnID's coordinator, wherever it is, whether tp is
 	// in producer pid/epoch's open transaction: 0, or the Kafka error.
-	VerifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TP) int16
+	// With add (transactions version 2) it adds tp instead, beginning
+	// the transaction if none is open.
+	VerifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TP, add bool) int16
 	EnsureTxnTopic(ctx context.Context) error
 	// TxnMarkerWritten is told of each marker WriteTxnMarkers committed
 	// (a group coordinator applies its producer's pending offsets).
@@ -92,6 +94,9 @@ type Config struct {
 	// FlushBytes asks for a flush once that much is.
 	WALMaxBytes int64
 	FlushBytes  int64
+	// TransactionVersion is the transaction.version level ApiVersions
+	// finalizes (0: none).
+	TransactionVersion int16
 }
 
 // Server serves the Kafka protocol on one listener.

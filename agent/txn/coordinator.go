@@ -96,7 +96,18 @@ type txn struct {
 	started    time.Time // when the transaction began (Ongoing)
 	updated    time.Time
 	busy       bool // a write or marker round is in flight: others wait
+	// tv2: the client ends transactions with EndTxn v5+ (transactions
+	// version 2, KIP-890 part 2), which bumps the epoch every time.
+	tv2 bool
+	// prevPID is the producer id before the last one ran out of epochs
+	// (a TV2 retry may still name it); nextPID the one the transaction
+	// being completed moves to (-1: none).
+	prevPID, nextPID int64
 }
+
+// maxEpoch is the last epoch a producer id has; a TV2 bump that would
+// reach it moves the transactional id to a new producer id.
+const maxEpoch = 1<<15 - 1
 
 // Coordinator coordinates the transactional ids of one partition.
 type Coordinator struct {
@@ -227,7 +238,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, txnID string, timeout 
 			c.InitProducerID(ctx, txnID, timeout, pid, epoch, done)
 			return
 		}
-		t = &txn{id: txnID, pid: id, epoch: -1, state: kmsg.TransactionStateEmpty, partitions: map[TP]struct{}{}}
+		t = &txn{id: txnID, pid: id, epoch: -1, state: kmsg.TransactionStateEmpty, partitions: map[TP]struct{}{}, prevPID: -1, nextPID: -1}
 		c.txns[txnID] = t
 	}
 	switch {
@@ -259,7 +270,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, txnID string, timeout 
 			return
 		}
 		c.mu.Lock()
-		t.pid, t.epoch = id, -1
+		t.prevPID, t.pid, t.epoch = t.pid, id, -1
 	}
 	t.epoch++
 	t.timeout = timeout
@@ -279,14 +290,16 @@ func (c *Coordinator) InitProducerID(ctx context.Context, txnID string, timeout 
 // checkProducerLocked is the error for a request from pid/epoch on t.
 func checkProducerLocked(t *txn, pid int64, epoch int16) int16 {
 	switch {
+	case t != nil && (t.busy || t.state == kmsg.TransactionStatePrepareCommit || t.state == kmsg.TransactionStatePrepareAbort):
+		// First, as Kafka does: the producer may already hold the epoch
+		// (or producer id) the transaction completing moves to.
+		return kerr.ConcurrentTransactions.Code
 	case t == nil || t.pid != pid:
 		return kerr.InvalidProducerIDMapping.Code
 	case epoch < t.epoch:
 		return kerr.ProducerFenced.Code
 	case epoch > t.epoch:
 		return kerr.InvalidProducerEpoch.Code
-	case t.busy || t.state == kmsg.TransactionStatePrepareCommit || t.state == kmsg.TransactionStatePrepareAbort:
-		return kerr.ConcurrentTransactions.Code
 	}
 	return 0
 }
@@ -371,29 +384,36 @@ func (c *Coordinator) Includes(txnID string, pid int64, epoch int16, tp TP) int1
 // EndTxn commits or aborts txnID's open transaction: the decision is
 // written, then the markers to every partition in it; the transaction is
 // complete once they all are, and done is answered then (or completeWait
-// after the decision).
-func (c *Coordinator) EndTxn(txnID string, pid int64, epoch int16, commit bool, done func(code int16)) {
+// after the decision) with the producer id and epoch the producer goes on
+// with. tv2 (EndTxn v5+, KIP-890 part 2) bumps the epoch with every
+// decision, so the markers fence any late write of the transaction.
+func (c *Coordinator) EndTxn(ctx context.Context, txnID string, pid int64, epoch int16, commit, tv2 bool, done func(pid int64, epoch int16, code int16)) {
+	fail := func(code int16) { done(-1, -1, code) }
 	c.mu.Lock()
 	if code := c.availableLocked(); code != 0 {
 		c.mu.Unlock()
-		done(code)
+		fail(code)
 		return
 	}
 	t := c.txns[txnID]
+	if tv2 {
+		c.endTxnV2Locked(ctx, t, txnID, pid, epoch, commit, done)
+		return
+	}
 	if t != nil && t.pid == pid && t.epoch == epoch && !t.busy {
 		// A retry of an EndTxn already done is answered as done.
 		switch t.state {
 		case kmsg.TransactionStateCompleteCommit, kmsg.TransactionStateCompleteAbort:
 			c.mu.Unlock()
 			if (t.state == kmsg.TransactionStateCompleteCommit) == commit {
-				done(0)
+				done(t.pid, t.epoch, 0)
 			} else {
-				done(kerr.InvalidTxnState.Code)
+				fail(kerr.InvalidTxnState.Code)
 			}
 			return
 		case kmsg.TransactionStateEmpty:
 			c.mu.Unlock()
-			done(kerr.InvalidTxnState.Code)
+			fail(kerr.InvalidTxnState.Code)
 			return
 		}
 	}
@@ -401,23 +421,136 @@ func (c *Coordinator) EndTxn(txnID string, pid int64, epoch int16, commit bool, 
 		same := (t.state == kmsg.TransactionStatePrepareCommit) == commit
 		c.mu.Unlock()
 		if same {
-			done(kerr.ConcurrentTransactions.Code)
+			fail(kerr.ConcurrentTransactions.Code)
 		} else {
-			done(kerr.InvalidTxnState.Code)
+			fail(kerr.InvalidTxnState.Code)
 		}
 		return
 	}
 	if code := checkProducerLocked(t, pid, epoch); code != 0 {
 		c.mu.Unlock()
-		done(code)
+		fail(code)
 		return
 	}
+	t.state = prepared(commit)
+	c.prepareLocked(t, kmsg.TransactionStateOngoing, func(code int16) { done(pid, epoch, code) })
+	c.mu.Unlock()
+}
+
+func prepared(commit bool) State {
 	if commit {
-		t.state = kmsg.TransactionStatePrepareCommit
-	} else {
-		t.state = kmsg.TransactionStatePrepareAbort
+		return kmsg.TransactionStatePrepareCommit
 	}
-	c.prepareLocked(t, kmsg.TransactionStateOngoing, done)
+	return kmsg.TransactionStatePrepareAbort
+}
+
+// endTxnV2Locked is EndTxn for transactions version 2 (Kafka's rules):
+// a retry names the epoch before the bump (or the producer id before an
+// epoch overflow) and is answered with what the producer goes on with; an
+// abort with nothing open still bumps the epoch (the client aborts when
+// none of its writes got in). Called with c.mu held; releases it.
+func (c *Coordinator) endTxnV2Locked(ctx context.Context, t *txn, txnID string, pid int64, epoch int16, commit bool, done func(pid int64, epoch int16, code int16)) {
+	fail := func(code int16) {
+		c.mu.Unlock()
+		done(-1, -1, code)
+	}
+	if t == nil {
+		fail(kerr.InvalidProducerIDMapping.Code)
+		return
+	}
+	if t.busy {
+		fail(kerr.ConcurrentTransactions.Code)
+		return
+	}
+	retryOnBump := t.pid == pid && epoch >= 0 && t.epoch == epoch+1
+	retryOnOverflow := t.prevPID == pid && epoch == maxEpoch-1 && t.epoch == 0
+	retry := retryOnBump || retryOnOverflow
+	if t.pid != pid && !retryOnOverflow {
+		fail(kerr.InvalidProducerIDMapping.Code)
+		return
+	}
+	if !retry && epoch != t.epoch {
+		fail(kerr.ProducerFenced.Code)
+		return
+	}
+	switch t.state {
+	case kmsg.TransactionStatePrepareCommit, kmsg.TransactionStatePrepareAbort:
+		if (t.state == kmsg.TransactionStatePrepareCommit) == commit {
+			fail(kerr.ConcurrentTransactions.Code)
+		} else {
+			fail(kerr.InvalidTxnState.Code)
+		}
+		return
+	case kmsg.TransactionStateCompleteCommit, kmsg.TransactionStateCompleteAbort:
+		if retry {
+			if (t.state == kmsg.TransactionStateCompleteCommit) != commit {
+				fail(kerr.InvalidTxnState.Code)
+				return
+			}
+			c.mu.Unlock()
+			done(t.pid, t.epoch, 0)
+			return
+		}
+		if commit {
+			fail(kerr.InvalidTxnState.Code)
+			return
+		}
+	case kmsg.TransactionStateEmpty:
+		if retry {
+			fail(kerr.ProducerFenced.Code)
+			return
+		}
+		if commit {
+			fail(kerr.InvalidTxnState.Code)
+			return
+		}
+	case kmsg.TransactionStateOngoing:
+		if retry {
+			fail(kerr.ProducerFenced.Code)
+			return
+		}
+	}
+	// Decide, bumping the epoch; at the last epoch the producer moves to
+	// a new id (allocated first, outside the lock).
+	if t.epoch >= maxEpoch-1 && t.nextPID < 0 {
+		c.mu.Unlock()
+		id, err := c.cfg.NewProducerID(ctx)
+		if err != nil {
+			done(-1, -1, kerr.CoordinatorNotAvailable.Code)
+			return
+		}
+		c.mu.Lock()
+		if c.txns[txnID] == t && t.nextPID < 0 {
+			t.nextPID = id
+		}
+		c.mu.Unlock()
+		c.EndTxn(ctx, txnID, pid, epoch, commit, true, done)
+		return
+	}
+	prevState, prevEpoch, prevTV2 := t.state, t.epoch, t.tv2
+	if t.state != kmsg.TransactionStateOngoing {
+		// Nothing open (an abort of a transaction none of whose writes
+		// got in): an empty one, so the bump is recorded like any.
+		t.started = c.cfg.Now()
+		t.partitions = map[TP]struct{}{}
+	}
+	t.epoch++
+	t.tv2 = true
+	t.state = prepared(commit)
+	nextPID, nextEpoch := t.pid, t.epoch
+	if t.nextPID >= 0 {
+		nextPID, nextEpoch = t.nextPID, 0
+	}
+	c.prepareLocked(t, prevState, func(code int16) {
+		if code != 0 {
+			c.mu.Lock()
+			t.epoch, t.tv2 = prevEpoch, prevTV2
+			c.mu.Unlock()
+			done(-1, -1, code)
+			return
+		}
+		done(nextPID, nextEpoch, 0)
+	})
 	c.mu.Unlock()
 }
 
@@ -520,6 +653,9 @@ func (c *Coordinator) complete(t *txn, m Markers) bool {
 			t.state = kmsg.TransactionStateCompleteAbort
 		}
 		t.partitions = map[TP]struct{}{}
+		if t.nextPID >= 0 {
+			t.prevPID, t.pid, t.epoch, t.nextPID = t.pid, t.nextPID, 0, -1
+		}
 		errc := make(chan error, 1)
 		c.writeLocked(t, func(err error) { errc <- err })
 		c.mu.Unlock()

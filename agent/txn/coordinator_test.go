@@ -93,9 +93,21 @@ func (h *harness) add(id string, pid int64, epoch int16, tps ...txn.TP) int16 {
 }
 
 func (h *harness) end(id string, pid int64, epoch int16, commit bool) int16 {
-	ch := make(chan int16, 1)
-	h.c.EndTxn(id, pid, epoch, commit, func(c int16) { ch <- c })
-	return <-ch
+	_, _, code := h.endTxn(id, pid, epoch, commit, false)
+	return code
+}
+
+// endTxn is EndTxn (tv2: v5+), with the producer id and epoch answered.
+func (h *harness) endTxn(id string, pid int64, epoch int16, commit, tv2 bool) (int64, int16, int16) {
+	type res struct {
+		pid   int64
+		epoch int16
+		code  int16
+	}
+	ch := make(chan res, 1)
+	h.c.EndTxn(context.Background(), id, pid, epoch, commit, tv2, func(p int64, e int16, c int16) { ch <- res{p, e, c} })
+	r := <-ch
+	return r.pid, r.epoch, r.code
 }
 
 // waitState waits until id's transaction is in state want.
@@ -278,5 +290,75 @@ func TestPartitionMatchesKafka(t *testing.T) {
 		if got := txn.Partition(c.id, 50); got != c.want {
 			t.Errorf("Partition(%q) = %d, want %d", c.id, got, c.want)
 		}
+	}
+}
+
+// Transactions version 2 (EndTxn v5): each decision bumps the epoch and
+// the markers carry the new one; a retry at the old epoch is answered
+// with the new one; an abort with nothing open bumps too; a write from
+// the old epoch is fenced; at the last epoch the producer moves to a new
+// id, and a retry naming the old id is still recognised.
+func TestTransactionsVersion2(t *testing.T) {
+	h := newHarness(t, nil)
+	pid, _, _ := h.init("v2", -1, -1)
+	if c := h.add("v2", pid, 0, a0); c != 0 {
+		t.Fatalf("add: %d", c)
+	}
+	gotPID, gotEpoch, code := h.endTxn("v2", pid, 0, true, true)
+	if code != 0 || gotPID != pid || gotEpoch != 1 {
+		t.Fatalf("commit: pid %d epoch %d code %d, want %d 1 0", gotPID, gotEpoch, code, pid)
+	}
+	h.waitState("v2", kmsg.TransactionStateCompleteCommit)
+	if m := h.markersSent(); len(m) != 1 || m[0].ProducerID != pid || m[0].Epoch != 1 || !m[0].Commit {
+		t.Fatalf("markers %+v, want one COMMIT at epoch 1", m)
+	}
+	if p, e, c := h.endTxn("v2", pid, 0, true, true); c != 0 || p != pid || e != 1 {
+		t.Fatalf("retried commit: pid %d epoch %d code %d", p, e, c)
+	}
+	if _, _, c := h.endTxn("v2", pid, 0, false, true); c != kerr.InvalidTxnState.Code {
+		t.Fatalf("abort retried after commit: %d, want INVALID_TXN_STATE", c)
+	}
+	if c := h.add("v2", pid, 0, a1); c != kerr.ProducerFenced.Code {
+		t.Fatalf("add at the epoch before the bump: %d, want PRODUCER_FENCED", c)
+	}
+	if _, _, c := h.endTxn("v2", pid, 1, true, true); c != kerr.InvalidTxnState.Code {
+		t.Fatalf("commit with nothing open: %d, want INVALID_TXN_STATE", c)
+	}
+	// An abort with nothing open (no write got in) bumps the epoch.
+	if p, e, c := h.endTxn("v2", pid, 1, false, true); c != 0 || p != pid || e != 2 {
+		t.Fatalf("empty abort: pid %d epoch %d code %d, want epoch 2", p, e, c)
+	}
+	h.waitState("v2", kmsg.TransactionStateCompleteAbort)
+
+	// At the last epoch: a new producer id, at epoch 0.
+	key := kmsg.NewTxnMetadataKey()
+	key.TransactionalID = "old"
+	val := kmsg.NewTxnMetadataValue()
+	val.ProducerID, val.ProducerEpoch, val.TimeoutMillis, val.State = 500, 1<<15-2, 10_000, kmsg.TransactionStateOngoing
+	vt := kmsg.NewTxnMetadataValueTopic()
+	vt.Topic, vt.Partitions = "a", []int32{0}
+	val.Topics = append(val.Topics, vt)
+	h2 := newHarness(t, []batch.KV{{Key: key.AppendTo(nil), Value: val.AppendTo(nil)}})
+	p, e, c := h2.endTxn("old", 500, 1<<15-2, true, true)
+	if c != 0 || p == 500 || e != 0 {
+		t.Fatalf("commit at the last epoch: pid %d epoch %d code %d, want a new id at epoch 0", p, e, c)
+	}
+	info := h2.waitState("old", kmsg.TransactionStateCompleteCommit)
+	if info.ProducerID != p || info.Epoch != 0 {
+		t.Fatalf("after the overflow: %+v", info)
+	}
+	if m := h2.markersSent(); len(m) != 1 || m[0].ProducerID != 500 || m[0].Epoch != 1<<15-1 {
+		t.Fatalf("markers %+v, want the old id at the last epoch", m)
+	}
+	if rp, re, rc := h2.endTxn("old", 500, 1<<15-2, true, true); rc != 0 || rp != p || re != 0 {
+		t.Fatalf("retry naming the old id: pid %d epoch %d code %d", rp, re, rc)
+	}
+	// All of it is in the log: a new coordinator replays it.
+	h2.mu.Lock()
+	replay := slices.Clone(h2.log)
+	h2.mu.Unlock()
+	h3 := newHarness(t, append([]batch.KV{{Key: key.AppendTo(nil), Value: val.AppendTo(nil)}}, replay...))
+	if rp, re, rc := h3.endTxn("old", 500, 1<<15-2, true, true); rc != 0 || rp != p || re != 0 {
+		t.Fatalf("retry after replay: pid %d epoch %d code %d", rp, re, rc)
 	}
 }

@@ -20,6 +20,14 @@ func encode(t *txn) batch.KV {
 	val.TimeoutMillis = int32(t.timeout / time.Millisecond)
 	val.State = t.state
 	val.LastUpdateTimestamp = t.updated.UnixMilli()
+	if t.tv2 || t.prevPID >= 0 || t.nextPID >= 0 {
+		// Version 1 carries these as tagged fields, as Kafka writes them.
+		val.Version = 1
+		val.PreviousProducerID, val.NextProducerID = t.prevPID, t.nextPID
+		if t.tv2 {
+			val.ClientTransactionVersion = 2
+		}
+	}
 	val.StartTimestamp = -1
 	if t.state != kmsg.TransactionStateEmpty {
 		val.StartTimestamp = t.started.UnixMilli()
@@ -63,6 +71,7 @@ func (c *Coordinator) Apply(k, v []byte) error {
 		id: key.TransactionalID, pid: val.ProducerID, epoch: val.ProducerEpoch,
 		timeout: time.Duration(val.TimeoutMillis) * time.Millisecond, state: val.State,
 		partitions: map[TP]struct{}{}, updated: time.UnixMilli(val.LastUpdateTimestamp),
+		tv2: val.ClientTransactionVersion >= 2, prevPID: val.PreviousProducerID, nextPID: val.NextProducerID,
 	}
 	if val.StartTimestamp >= 0 {
 		t.started = time.UnixMilli(val.StartTimestamp)

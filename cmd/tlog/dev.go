@@ -34,6 +34,7 @@ func storageFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "group-consumer-session-timeout", Value: agent.Defaults.GroupConsumerSessionTimeout, Usage: "group.consumer.session.timeout.ms: how long a consumer-protocol group member may go without a heartbeat"},
 		&cli.IntFlag{Name: "offsets-partitions", Value: int(agent.Defaults.OffsetsPartitions), Usage: "offsets.topic.num.partitions: partitions of __consumer_offsets, fixed when it is created"},
 		&cli.IntFlag{Name: "transaction-partitions", Value: int(agent.Defaults.TransactionPartitions), Usage: "transaction.state.log.num.partitions: partitions of __transaction_state, fixed when it is created"},
+		&cli.IntFlag{Name: "transaction-version", Value: int(agent.Defaults.TransactionVersion), Usage: "transaction.version feature level advertised to clients: 2 (epoch bump per transaction, KIP-890) or 1; the same on every agent"},
 		&cli.DurationFlag{Name: "transaction-max-timeout", Value: agent.Defaults.TransactionMaxTimeout, Usage: "transaction.max.timeout.ms: the longest transaction timeout a producer may ask for"},
 	}
 }
@@ -130,6 +131,7 @@ func runAgent(c *cli.Context, dev bool) error {
 
 		TransactionPartitions: int32(c.Int("transaction-partitions")),
 		TransactionMaxTimeout: c.Duration("transaction-max-timeout"),
+		TransactionVersion:    int16(c.Int("transaction-version")),
 	}
 	switch d := c.Duration("group-initial-rebalance-delay"); {
 	case d < 0:
@@ -152,6 +154,9 @@ func runAgent(c *cli.Context, dev bool) error {
 	}
 	if n := c.Int("transaction-partitions"); n <= 0 || n > 1000 {
 		return fail(2, "bad --transaction-partitions %d: give 1 to 1000", n)
+	}
+	if v := c.Int("transaction-version"); v != 1 && v != 2 {
+		return fail(2, "bad --transaction-version %d: give 1 or 2", v)
 	}
 	if d := c.Duration("transaction-max-timeout"); d < time.Second {
 		return fail(2, "bad --transaction-max-timeout %v: give at least 1s", d)
