@@ -76,6 +76,59 @@ if [ ! -x "$cache/tests/test-runner" ]; then
 	)
 fi
 
+# ---- one patch to the suite, for a timing assumption ----
+# 0103's "init_transactions(): timeout on first" calls init_transactions()
+# with a 1 ms timeout on a new producer and requires it to time out: it
+# assumes a coordinator takes longer than 1 ms to connect, find and answer
+# InitProducerId. tlog on loopback often answers within it. The patch
+# keeps every check for the case it was written for (the call timed out)
+# and accepts the call finishing in time; the rest of 0103 is unchanged.
+# Applied once (it leaves a marker), and the runner rebuilt.
+patch_0103() {
+	local f="$cache/tests/0103-transactions.c"
+	[ -f "$f.tlog-patched" ] && return 0
+	python3 - "$f" <<'PY'
+import sys
+path = sys.argv[1]
+src = open(path).read()
+old = """        error = rd_kafka_init_transactions(p, 1);
+        TEST_ASSERT(error, "Expected init_transactions() to fail");
+        TEST_SAY("error: %s, %d\\n", rd_kafka_error_string(error),
+                 rd_kafka_error_is_retriable(error));
+        TEST_ASSERT(rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT,
+                    "Expected ERR__TIMED_OUT, not %s: %s",
+                    rd_kafka_error_name(error), rd_kafka_error_string(error));
+        TEST_ASSERT(rd_kafka_error_is_retriable(error),
+                    "Expected error to be retriable");
+        rd_kafka_error_destroy(error);
+
+        TEST_CALL_ERROR__(rd_kafka_init_transactions(p, 30 * 1000));
+"""
+new = """        error = rd_kafka_init_transactions(p, 1);
+        if (!error) /* tlog: the coordinator answered within 1 ms */
+                TEST_SAY("init_transactions() finished within 1 ms\\n");
+        else {
+        TEST_SAY("error: %s, %d\\n", rd_kafka_error_string(error),
+                 rd_kafka_error_is_retriable(error));
+        TEST_ASSERT(rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT,
+                    "Expected ERR__TIMED_OUT, not %s: %s",
+                    rd_kafka_error_name(error), rd_kafka_error_string(error));
+        TEST_ASSERT(rd_kafka_error_is_retriable(error),
+                    "Expected error to be retriable");
+        rd_kafka_error_destroy(error);
+
+        TEST_CALL_ERROR__(rd_kafka_init_transactions(p, 30 * 1000));
+        }
+"""
+if src.count(old) != 1:
+    sys.exit("0103-transactions.c is not the 2.0.2 text this patch expects")
+open(path, "w").write(src.replace(old, new))
+PY
+	touch "$f.tlog-patched"
+	make -C "$cache/tests" -j"$(nproc)" build >/dev/null
+}
+patch_0103
+
 # ---- tlog dev ----
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlog-rdk.XXXXXX")
 TLOG_LOG_TAIL=100
