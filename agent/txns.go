@@ -238,7 +238,7 @@ func (a *Agent) txnMarkerWritten(topicName string, idx int32, pid int64, commit 
 	gc := a.coords[idx]
 	a.coordMu.Unlock()
 	if gc != nil {
-		gc.c.CompleteTxn(pid, commit)
+		gc.c.MarkerWritten(pid, commit)
 	}
 }
 

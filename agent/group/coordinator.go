@@ -198,6 +198,11 @@ type Coordinator struct {
 	// pending holds transactional offsets by producer id until their
 	// transaction's marker (txnoffsets.go).
 	pending map[int64]txnOffsets
+	// markers holds markers committed while the partition is replayed
+	// (MarkerWritten), applied once it is: applied at once, one could
+	// arrive before the replay reaches its transaction's offsets, which
+	// would then stay pending for good.
+	markers []txnMarker
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -215,8 +220,12 @@ func New(cfg Config) *Coordinator {
 // Loaded marks the replay done: requests are served from now on.
 func (c *Coordinator) Loaded() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.ready = true
-	c.mu.Unlock()
+	for _, m := range c.markers {
+		c.completeTxnLocked(m.pid, m.commit)
+	}
+	c.markers = nil
 }
 
 // Close stops the coordinator (this agent no longer leads its partition):

@@ -162,11 +162,34 @@ func (c *Coordinator) ApplyTxn(pid int64, key, value []byte) error {
 	return nil
 }
 
-// CompleteTxn applies producer pid's marker: its pending offsets become
-// the groups' (commit) or are dropped.
+type txnMarker struct {
+	pid    int64
+	commit bool
+}
+
+// CompleteTxn applies producer pid's marker read by the replay: its
+// pending offsets become the groups' (commit) or are dropped.
 func (c *Coordinator) CompleteTxn(pid int64, commit bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.completeTxnLocked(pid, commit)
+}
+
+// MarkerWritten applies producer pid's marker just committed on the
+// partition; during the replay it waits until the replay is done (the
+// transaction's offsets may not be replayed yet; the marker itself lies
+// past what the replay reads).
+func (c *Coordinator) MarkerWritten(pid int64, commit bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ready {
+		c.markers = append(c.markers, txnMarker{pid, commit})
+		return
+	}
+	c.completeTxnLocked(pid, commit)
+}
+
+func (c *Coordinator) completeTxnLocked(pid int64, commit bool) {
 	pend := c.pending[pid]
 	delete(c.pending, pid)
 	if !commit {
