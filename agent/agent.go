@@ -38,12 +38,17 @@ import (
 
 // Agent is a running tlog agent.
 type Agent struct {
-	cfg       Config
-	log       *slog.Logger
-	meta      *metadata.Store
-	wal       *wal.WAL
-	ln        net.Listener
-	clusterID string
+	cfg  Config
+	log  *slog.Logger
+	meta *metadata.Store
+	wal  *wal.WAL
+	ln   net.Listener // the first Kafka port
+	// kafkaLns are every Kafka port (listeners.go); listenersAdvertised
+	// their names and advertised addresses, as heartbeats carry them
+	// ("" with only the default --listen port).
+	kafkaLns            []kafkaListener
+	listenersAdvertised string
+	clusterID           string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -225,12 +230,8 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		}
 	}
 
-	a.ln, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("agent: listen on %s: %w", cfg.Listen, err)
-	}
-	if a.cfg.Advertise == "" {
-		a.cfg.Advertise = a.ln.Addr().String()
+	if err := a.openListeners(); err != nil {
+		return nil, err
 	}
 	if err := a.startPeer(); err != nil {
 		return nil, err
@@ -255,17 +256,25 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.front = kafka.New(kafka.Config{
-		ID:                 cfg.ID,
-		ClusterID:          a.clusterID,
-		MaxRequestBytes:    cfg.MaxRequestBytes,
-		MaxMessageBytes:    cfg.MaxMessageBytes,
-		DefaultPartitions:  cfg.DefaultPartitions,
-		AutoCreateTopics:   cfg.AutoCreateTopics,
-		WALMaxBytes:        cfg.WALMaxBytes,
-		FlushBytes:         cfg.FlushBytes,
-		TransactionVersion: cfg.TransactionVersion,
+		ID:                  cfg.ID,
+		ClusterID:           a.clusterID,
+		MaxRequestBytes:     cfg.MaxRequestBytes,
+		MaxMessageBytes:     cfg.MaxMessageBytes,
+		DefaultPartitions:   cfg.DefaultPartitions,
+		AutoCreateTopics:    cfg.AutoCreateTopics,
+		WALMaxBytes:         cfg.WALMaxBytes,
+		FlushBytes:          cfg.FlushBytes,
+		TransactionVersion:  cfg.TransactionVersion,
+		SASLSessionLifetime: cfg.SASLSessionLifetime,
 	}, backend{a}, a.log, a.obs.reg)
-	a.front.Serve(a.ln)
+	a.serveListeners()
+	if cfg.BootstrapUser != "" {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.ensureBootstrapUser()
+		}()
+	}
 	for _, fn := range []func(){a.tier.Run, a.repl.RunISR} {
 		a.wg.Add(1)
 		go func() {
@@ -284,7 +293,8 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 func (a *Agent) awaitRegistration(ctx context.Context) error {
 	for {
 		if info, ok := a.meta.State().Agents[a.cfg.ID]; ok && info.Incarnation == a.incarnation && !info.Fenced &&
-			info.Addr == a.cfg.Advertise && info.PeerAddr == a.cfg.PeerAdvertise {
+			info.Addr == a.cfg.Advertise && info.PeerAddr == a.cfg.PeerAdvertise &&
+			metadata.EncodeListeners(info.Listeners) == a.listenersAdvertised {
 			a.syncTopics()
 			return nil
 		}
@@ -650,8 +660,8 @@ func (a *Agent) Abandon() error {
 	}
 	if a.front != nil {
 		a.front.Stop()
-	} else if a.ln != nil {
-		a.ln.Close()
+	} else {
+		a.closeListeners()
 	}
 	if a.peerLn != nil {
 		a.peerLn.Close()

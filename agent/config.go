@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tlog-io/tlog/agent/kafka"
 	"github.com/tlog-io/tlog/agent/peer"
 	"github.com/tlog-io/tlog/agent/wal"
 	"github.com/tlog-io/tlog/metadata/clock"
@@ -18,6 +19,22 @@ type Config struct {
 	Advertise string // address given to clients
 	Zone      string
 	Bucket    tier.Bucket
+
+	// Listeners are the Kafka ports, each with its security protocol
+	// ([NAME=]PROTOCOL://ADDR); empty: one PLAINTEXT port on Listen. The
+	// first is the agent's main address (Advertise names it).
+	Listeners []kafka.ListenerSpec
+	// TLS for SSL and SASL_SSL listeners: a certificate and key (PEM
+	// files, read again when they change), and a CA bundle that makes SSL
+	// listeners require client certificates (the subject is then the
+	// principal) and SASL_SSL ones accept them.
+	TLSCertFile, TLSKeyFile, TLSClientCAFile string
+	// SASLSessionLifetime is connections.max.reauth.ms (0: none).
+	SASLSessionLifetime time.Duration
+	// BootstrapUser, with BootstrapPassword, is a SCRAM-SHA-512 and
+	// SCRAM-SHA-256 user the agent creates (or resets) at start, so a
+	// new SASL cluster has someone to log in as.
+	BootstrapUser, BootstrapPassword string
 
 	// WALSync fsyncs every WAL group commit before acknowledging.
 	WALSync bool

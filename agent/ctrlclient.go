@@ -136,6 +136,7 @@ func (a *Agent) heartbeat() peer.Heartbeat {
 	return peer.Heartbeat{
 		ID: a.cfg.ID, Addr: a.cfg.Advertise, PeerAddr: a.cfg.PeerAdvertise, AdminAddr: a.AdminAddr(),
 		Zone: a.cfg.Zone, Incarnation: a.incarnation, Seq: a.meta.State().Seq,
+		Listeners: a.listenersAdvertised,
 	}
 }
 

@@ -54,6 +54,7 @@ func (s *State) Next(cmds ...Command) (*State, error) {
 type txn struct {
 	s                                     *State
 	agentsOwned, topicsOwned, blocksOwned bool
+	usersOwned                            bool
 	ownedTopics                           map[uuid.UUID]bool
 }
 
@@ -81,6 +82,15 @@ func (tx *txn) blocks() map[int32]ProducerBlock {
 		tx.s.ProducerBlocks, tx.blocksOwned = m, true
 	}
 	return tx.s.ProducerBlocks
+}
+
+func (tx *txn) users() map[string]map[string]ScramCredential {
+	if !tx.usersOwned {
+		m := make(map[string]map[string]ScramCredential, len(tx.s.Users)+1)
+		maps.Copy(m, tx.s.Users)
+		tx.s.Users, tx.usersOwned = m, true
+	}
+	return tx.s.Users
 }
 
 // topics returns writable topic and name maps.

@@ -29,6 +29,7 @@ var (
 	ErrInvalidCommand     = errors.New("invalid command")
 	ErrInvalidAgent       = errors.New("invalid agent")
 	ErrUnknownAgent       = errors.New("unknown agent")
+	ErrUnknownUser        = errors.New("unknown user or mechanism")
 	ErrTopicExists        = errors.New("topic already exists")
 	ErrInvalidTopic       = errors.New("invalid topic name")
 	ErrUnknownTopic       = errors.New("unknown topic")
@@ -69,6 +70,7 @@ var errorKinds = []struct {
 	{"offset_out_of_range", ErrOffsetOutOfRange},
 	{"invalid_agent", ErrInvalidAgent},
 	{"unknown_agent", ErrUnknownAgent},
+	{"unknown_user", ErrUnknownUser},
 	{"invalid_command", ErrInvalidCommand},
 }
 

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,43 @@ type AgentInfo struct {
 	Fenced bool `json:"fenced,omitempty"`
 	// Draining: an operator asked for everything to move off the agent.
 	Draining bool `json:"draining,omitempty"`
+	// Listeners maps each named Kafka listener to its advertised
+	// address (absent: Addr serves every name).
+	Listeners map[string]string `json:"listeners,omitempty"`
+}
+
+// AddrFor is the agent's advertised address on the named listener, or
+// Addr if it has none by that name.
+func (a AgentInfo) AddrFor(listener string) string {
+	if addr, ok := a.Listeners[listener]; ok {
+		return addr
+	}
+	return a.Addr
+}
+
+// EncodeListeners renders listeners as "NAME=HOST:PORT,..." in name order
+// (the heartbeat's form); ParseListeners is its inverse.
+func EncodeListeners(listeners map[string]string) string {
+	names := slices.Sorted(maps.Keys(listeners))
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + "=" + listeners[n]
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseListeners is the inverse of EncodeListeners (nil for "").
+func ParseListeners(s string) map[string]string {
+	if s == "" {
+		return nil
+	}
+	out := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		if name, addr, ok := strings.Cut(part, "="); ok && name != "" {
+			out[name] = addr
+		}
+	}
+	return out
 }
 
 // Topic is one topic and its partitions.
@@ -95,7 +133,9 @@ type State struct {
 	Topics          map[uuid.UUID]*Topic    `json:"topics"`
 	NextProducerID  int64                   `json:"next_producer_id"`
 	ProducerBlocks  map[int32]ProducerBlock `json:"producer_blocks"` // latest block per agent
-	names           map[string]uuid.UUID    // name index over Topics
+	// Users maps a SCRAM user to its credentials by mechanism (users.go).
+	Users map[string]map[string]ScramCredential `json:"users,omitempty"`
+	names map[string]uuid.UUID                  // name index over Topics
 }
 
 // NewState returns an empty state.
@@ -169,6 +209,7 @@ func (s *State) Clone() *State {
 		Topics:          make(map[uuid.UUID]*Topic, len(s.Topics)),
 		NextProducerID:  s.NextProducerID,
 		ProducerBlocks:  maps.Clone(s.ProducerBlocks),
+		Users:           maps.Clone(s.Users), // credentials are replaced, never mutated
 	}
 	for id, t := range s.Topics {
 		if t != nil {

@@ -356,6 +356,8 @@ func TestCommandJSONRoundTrip(t *testing.T) {
 		CommitSegments{Commits: []CommitSegment{{TopicID: id, Ref: seg(0, 1)}}},
 		AllocateProducerIDs{Agent: 1, Count: 1000},
 		ReplaceSegments{TopicID: id, Partition: 1, Old: []string{"a", "b"}, New: SegmentRef{Object: "m", Length: 9, FirstOffset: 3, LastOffset: 8, CRC: 42}},
+		SetScramCredential{User: "u", Mechanism: ScramSHA256, Credential: ScramCredential{Iterations: 4096, Salt: []byte("0123456789abcdef"), StoredKey: make([]byte, 32), ServerKey: make([]byte, 32)}},
+		DeleteScramCredential{User: "u", Mechanism: ScramSHA512},
 	}
 	if len(cmds) != len(commandDecoders) {
 		t.Fatalf("test covers %d command types, %d exist", len(cmds), len(commandDecoders))
@@ -456,5 +458,35 @@ func TestReplaceSegments(t *testing.T) {
 	}
 	if fmt.Sprint(objs) != "[a m d]" || p.FlushedEnd != 40 {
 		t.Fatalf("manifest %v flushedEnd %d, want [a m d] and 40", objs, p.FlushedEnd)
+	}
+}
+
+// SCRAM credentials: checked before they are kept (mechanism, iteration
+// bounds, key and salt lengths), replaced per mechanism, and the user gone
+// with its last one; a state's users are never shared with its successor.
+func TestScramCredentials(t *testing.T) {
+	s := NewState()
+	good := ScramCredential{Iterations: 4096, Salt: []byte("0123456789abcdef"), StoredKey: make([]byte, 64), ServerKey: make([]byte, 64)}
+	mustFail(t, s, ErrInvalidCommand, SetScramCredential{User: "", Mechanism: ScramSHA512, Credential: good})
+	mustFail(t, s, ErrInvalidCommand, SetScramCredential{User: "a", Mechanism: "PLAIN", Credential: good})
+	mustFail(t, s, ErrInvalidCommand, SetScramCredential{User: "a", Mechanism: ScramSHA256, Credential: good}) // 64-byte keys
+	low := good
+	low.Iterations = 100
+	mustFail(t, s, ErrInvalidCommand, SetScramCredential{User: "a", Mechanism: ScramSHA512, Credential: low})
+	short := good
+	short.Salt = []byte("x")
+	mustFail(t, s, ErrInvalidCommand, SetScramCredential{User: "a", Mechanism: ScramSHA512, Credential: short})
+	mustFail(t, s, ErrUnknownUser, DeleteScramCredential{User: "a", Mechanism: ScramSHA512})
+	before := s.Clone()
+	mustApply(t, s, SetScramCredential{User: "a", Mechanism: ScramSHA512, Credential: good})
+	if _, ok := s.ScramCredentialOf("a", ScramSHA512); !ok {
+		t.Fatal("credential not kept")
+	}
+	if _, ok := before.ScramCredentialOf("a", ScramSHA512); ok {
+		t.Fatal("a clone taken before changed")
+	}
+	mustApply(t, s, DeleteScramCredential{User: "a", Mechanism: ScramSHA512})
+	if _, ok := s.Users["a"]; ok {
+		t.Fatal("user kept without credentials")
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -210,7 +211,8 @@ func (ct *Controller) OnHeartbeat(c *peer.Conn, hb peer.Heartbeat) peer.Heartbea
 	}
 	info, ok := st.Agents[hb.ID]
 	if !ok || info.Addr != hb.Addr || info.PeerAddr != hb.PeerAddr || info.AdminAddr != hb.AdminAddr ||
-		info.Zone != hb.Zone || info.Incarnation != hb.Incarnation || info.Fenced {
+		info.Zone != hb.Zone || info.Incarnation != hb.Incarnation || info.Fenced ||
+		metadata.EncodeListeners(info.Listeners) != hb.Listeners {
 		if _, queued := ct.pending[hb.ID]; !queued {
 			ct.pending[hb.ID] = hb
 			ct.poke()
@@ -355,6 +357,7 @@ func (ct *Controller) tick() error {
 		next := metadata.AgentInfo{
 			ID: hb.ID, Addr: hb.Addr, PeerAddr: hb.PeerAddr, AdminAddr: hb.AdminAddr, Zone: hb.Zone,
 			Registered: info.Registered, Incarnation: hb.Incarnation, Draining: info.Draining,
+			Listeners: metadata.ParseListeners(hb.Listeners),
 		}
 		if !known {
 			// Wall time for people, not a decision: not the Clock.
@@ -363,7 +366,7 @@ func (ct *Controller) tick() error {
 		if known && info.Incarnation != hb.Incarnation {
 			restarted[hb.ID] = true
 		}
-		if next != info {
+		if !reflect.DeepEqual(next, info) {
 			cmds = append(cmds, metadata.RegisterAgent{Agent: next})
 		}
 	}

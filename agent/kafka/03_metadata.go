@@ -67,7 +67,7 @@ func handleMetadata(s *Server, r *request) (reply, error) {
 	}
 	sort.Slice(agents, func(i, j int) bool { return agents[i].ID < agents[j].ID })
 	for _, ag := range agents {
-		host, port := splitHostPort(ag.Addr)
+		host, port := splitHostPort(ag.AddrFor(r.c.lst.Name))
 		b := kmsg.NewMetadataResponseBroker()
 		b.NodeID = ag.ID
 		b.Host = host

@@ -43,7 +43,7 @@ func handleFindCoordinator(s *Server, r *request) (reply, error) {
 	for _, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID = key, -1
-		c.ErrorCode, c.ErrorMessage = s.findCoordinator(req.CoordinatorType, key, &c)
+		c.ErrorCode, c.ErrorMessage = s.findCoordinator(r.c.lst.Name, req.CoordinatorType, key, &c)
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
 	if req.Version < 4 && len(resp.Coordinators) == 1 {
@@ -57,7 +57,7 @@ func handleFindCoordinator(s *Server, r *request) (reply, error) {
 	return now(resp), nil
 }
 
-func (s *Server) findCoordinator(typ int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) (int16, *string) {
+func (s *Server) findCoordinator(listener string, typ int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) (int16, *string) {
 	msg := func(s string) *string { return &s }
 	topicName := group.OffsetsTopic
 	switch {
@@ -82,6 +82,6 @@ func (s *Server) findCoordinator(typ int8, key string, c *kmsg.FindCoordinatorRe
 		return kerr.CoordinatorNotAvailable.Code, msg("the coordinator's partition of " + topicName + " has no live leader")
 	}
 	c.NodeID = ag.ID
-	c.Host, c.Port = splitHostPort(ag.Addr)
+	c.Host, c.Port = splitHostPort(ag.AddrFor(listener))
 	return 0, nil
 }

@@ -33,7 +33,7 @@ func handleDescribeCluster(s *Server, r *request) (reply, error) {
 		if ag.Fenced {
 			continue
 		}
-		host, port := splitHostPort(ag.Addr)
+		host, port := splitHostPort(ag.AddrFor(r.c.lst.Name))
 		b := kmsg.NewDescribeClusterResponseBroker()
 		b.NodeID, b.Host, b.Port = id, host, port
 		if ag.Zone != "" {

@@ -8,9 +8,11 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,6 +99,10 @@ type Config struct {
 	// TransactionVersion is the transaction.version level ApiVersions
 	// finalizes (0: none).
 	TransactionVersion int16
+	// SASLSessionLifetime bounds a SASL session (connections.max.reauth.ms,
+	// KIP-368): clients re-authenticate before it ends, or the connection
+	// is closed. 0: sessions do not expire.
+	SASLSessionLifetime time.Duration
 }
 
 // Server serves the Kafka protocol on one listener.
@@ -108,8 +114,9 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the accept loop and each connection's two goroutines
-	ln     net.Listener
+	wg     sync.WaitGroup // the accept loops and each connection's two goroutines
+	lnMu   sync.Mutex
+	lns    []net.Listener
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
@@ -130,13 +137,25 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) *Se
 	}
 }
 
-// Serve accepts connections on ln until Stop; the server owns ln.
+// Serve accepts PLAINTEXT connections on ln until Stop; the server owns
+// ln.
 func (s *Server) Serve(ln net.Listener) {
-	s.ln = ln
+	s.ServeListener(ln, Listener{Name: Plaintext, Protocol: Plaintext})
+}
+
+// ServeListener accepts connections on ln, speaking l's protocol (TLS is
+// layered here), until Stop; the server owns ln.
+func (s *Server) ServeListener(ln net.Listener, l Listener) {
+	if l.Secure() {
+		ln = tls.NewListener(ln, l.TLS)
+	}
+	s.lnMu.Lock()
+	s.lns = append(s.lns, ln)
+	s.lnMu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.serve()
+		s.serve(ln, l)
 	}()
 }
 
@@ -144,9 +163,11 @@ func (s *Server) Serve(ln net.Listener) {
 // flight; Wait then waits for their goroutines.
 func (s *Server) Stop() {
 	s.cancel()
-	if s.ln != nil {
-		s.ln.Close()
+	s.lnMu.Lock()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
+	s.lnMu.Unlock()
 	s.connsMu.Lock()
 	s.closing = true
 	for c := range s.conns {

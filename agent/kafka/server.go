@@ -63,8 +63,12 @@ type conn struct {
 	s       *Server
 	nc      net.Conn
 	remote  string
+	lst     Listener
 	pending chan pendingReply
 	done    chan struct{}
+	// auth is the connection's authentication (sasl.go); the reader
+	// goroutine alone touches it.
+	auth authState
 }
 
 type pendingReply struct {
@@ -78,9 +82,9 @@ type pendingReply struct {
 // the reader stops reading beyond it, which is backpressure on the client.
 const maxPipelined = 16
 
-func (s *Server) serve() {
+func (s *Server) serve(ln net.Listener, l Listener) {
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -92,6 +96,7 @@ func (s *Server) serve() {
 		c := &conn{
 			s:       s,
 			nc:      nc,
+			lst:     l,
 			remote:  nc.RemoteAddr().String(),
 			pending: make(chan pendingReply, maxPipelined),
 			done:    make(chan struct{}),
@@ -137,6 +142,10 @@ func (c *conn) read() {
 	defer close(c.pending)
 	ctx, cancel := context.WithCancel(c.s.ctx)
 	defer cancel()
+	if err := c.authenticateTransport(); err != nil {
+		c.s.log.Info("closing connection: transport", "client", c.remote, "listener", c.lst.Name, "err", err)
+		return
+	}
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	var size [4]byte
 	for {
@@ -168,6 +177,11 @@ func (c *conn) read() {
 		if early != nil {
 			p = *early // answered without a handler (unsupported ApiVersions)
 		} else {
+			if err := c.admit(r.kreq.Key(), received); err != nil {
+				c.s.log.Warn("closing connection: not authenticated", "client", c.remote, "listener", c.lst.Name,
+					"api", kmsg.NameForKey(r.kreq.Key()), "err", err)
+				return
+			}
 			r.ctx = ctx
 			fn, err := c.handle(r)
 			if err != nil {
@@ -185,6 +199,11 @@ func (c *conn) read() {
 		select {
 		case c.pending <- p:
 		case <-c.done:
+			return
+		}
+		if c.auth.failed {
+			// Kafka closes a connection whose SASL exchange failed, once
+			// the client has the error.
 			return
 		}
 	}

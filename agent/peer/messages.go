@@ -65,6 +65,10 @@ type Heartbeat struct {
 	Zone        string
 	Incarnation int64
 	Seq         uint64 // metadata the agent has applied
+	// Listeners are the agent's named Kafka listeners as
+	// "NAME=HOST:PORT,..." (empty: only Addr); sent last, and only when
+	// set, so agents that predate it still decode.
+	Listeners string
 }
 
 func (m *Heartbeat) Encode(e *Enc) {
@@ -75,11 +79,17 @@ func (m *Heartbeat) Encode(e *Enc) {
 	e.String(m.Zone)
 	e.Int64(m.Incarnation)
 	e.Uint64(m.Seq)
+	if m.Listeners != "" {
+		e.String(m.Listeners)
+	}
 }
 
 func (m *Heartbeat) Decode(d *Dec) error {
 	m.ID, m.Addr, m.PeerAddr, m.AdminAddr, m.Zone = d.Int32(), d.String(), d.String(), d.String(), d.String()
 	m.Incarnation, m.Seq = d.Int64(), d.Uint64()
+	if d.Err == nil && len(d.B) > 0 {
+		m.Listeners = d.String()
+	}
 	return d.Done()
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tlog-io/tlog/agent"
+	"github.com/tlog-io/tlog/agent/kafka"
 	"github.com/tlog-io/tlog/tier/bucketurl"
 )
 
@@ -36,7 +37,30 @@ func storageFlags() []cli.Flag {
 		&cli.IntFlag{Name: "transaction-partitions", Value: int(agent.Defaults.TransactionPartitions), Usage: "transaction.state.log.num.partitions: partitions of __transaction_state, fixed when it is created"},
 		&cli.IntFlag{Name: "transaction-version", Value: int(agent.Defaults.TransactionVersion), Usage: "transaction.version feature level advertised to clients: 2 (epoch bump per transaction, KIP-890) or 1; the same on every agent"},
 		&cli.DurationFlag{Name: "transaction-max-timeout", Value: agent.Defaults.TransactionMaxTimeout, Usage: "transaction.max.timeout.ms: the longest transaction timeout a producer may ask for"},
+		&cli.StringSliceFlag{Name: "listener", Usage: "a Kafka port as [NAME=]PROTOCOL://HOST:PORT, PROTOCOL one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL (repeatable; when given, --listen is served only if also given)"},
+		&cli.StringFlag{Name: "tls-cert", Usage: "PEM certificate (chain) for SSL and SASL_SSL listeners; read again when the file changes"},
+		&cli.StringFlag{Name: "tls-key", Usage: "PEM private key for --tls-cert"},
+		&cli.StringFlag{Name: "tls-client-ca", Usage: "PEM CA bundle: SSL listeners then require client certificates (the subject is the principal)"},
+		&cli.DurationFlag{Name: "sasl-session-lifetime", Usage: "connections.max.reauth.ms: SASL clients re-authenticate within it or are disconnected (0: no limit)"},
+		&cli.StringFlag{Name: "bootstrap-user", Usage: "create (or reset) this SCRAM-SHA-512 and SCRAM-SHA-256 user at start, with the password in $TLOG_BOOTSTRAP_PASSWORD"},
 	}
+}
+
+// listenerSpecs is the Kafka ports --listener and --listen ask for (none:
+// the agent's default, one PLAINTEXT port on --listen).
+func listenerSpecs(c *cli.Context) ([]kafka.ListenerSpec, error) {
+	var specs []kafka.ListenerSpec
+	if vs := c.StringSlice("listener"); len(vs) > 0 && c.IsSet("listen") {
+		specs = append(specs, kafka.ListenerSpec{Name: kafka.Plaintext, Protocol: kafka.Plaintext, Addr: c.String("listen")})
+	}
+	for _, v := range c.StringSlice("listener") {
+		l, err := kafka.ParseListener(v)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, l)
+	}
+	return specs, nil
 }
 
 func devCommand() *cli.Command {
@@ -132,6 +156,24 @@ func runAgent(c *cli.Context, dev bool) error {
 		TransactionPartitions: int32(c.Int("transaction-partitions")),
 		TransactionMaxTimeout: c.Duration("transaction-max-timeout"),
 		TransactionVersion:    int16(c.Int("transaction-version")),
+
+		TLSCertFile:         c.String("tls-cert"),
+		TLSKeyFile:          c.String("tls-key"),
+		TLSClientCAFile:     c.String("tls-client-ca"),
+		SASLSessionLifetime: c.Duration("sasl-session-lifetime"),
+		BootstrapUser:       c.String("bootstrap-user"),
+	}
+	if cfg.Listeners, err = listenerSpecs(c); err != nil {
+		return fail(2, "bad --listener: %v", err)
+	}
+	if cfg.BootstrapUser != "" {
+		cfg.BootstrapPassword = os.Getenv("TLOG_BOOTSTRAP_PASSWORD")
+		if cfg.BootstrapPassword == "" {
+			return fail(2, "--bootstrap-user needs the password in $TLOG_BOOTSTRAP_PASSWORD")
+		}
+	}
+	if d := c.Duration("sasl-session-lifetime"); d < 0 {
+		return fail(2, "bad --sasl-session-lifetime %v: give a positive duration, or 0 for none", d)
 	}
 	switch d := c.Duration("group-initial-rebalance-delay"); {
 	case d < 0:
@@ -186,6 +228,11 @@ func runAgent(c *cli.Context, dev bool) error {
 		return fail(1, "%v", err)
 	}
 	fmt.Fprintf(c.App.Writer, "%s: serving Kafka on %s (cluster %s)\n", name, a.Addr(), a.ClusterID())
+	if len(cfg.Listeners) > 0 {
+		for _, l := range cfg.Listeners {
+			fmt.Fprintf(c.App.Writer, "  listener %s: %s://%s\n", l.Name, l.Protocol, a.KafkaAddrs()[l.Name])
+		}
+	}
 	fmt.Fprintf(c.App.Writer, "  data:   %s (write-ahead log in %s, wal-sync=%s)\n", dataDir, filepath.Join(dataDir, "wal"), c.String("wal-sync"))
 	fmt.Fprintf(c.App.Writer, "  bucket: %s\n", bucketURL)
 	if addr := a.PeerAddr(); addr != "" {

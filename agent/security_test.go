@@ -1,0 +1,198 @@
+package agent_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/tlog-io/tlog/agent"
+	"github.com/tlog-io/tlog/agent/kafka"
+	"github.com/tlog-io/tlog/tests/tlogtest"
+)
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key
+// as PEM files and returns their paths and a pool trusting it.
+func selfSigned(t *testing.T, dir, cn string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, cn+".pem"), filepath.Join(dir, cn+"-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// SASL on its own listeners beside a plaintext one: the bootstrap user
+// logs in with SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN, on SASL_PLAINTEXT
+// and SASL_SSL, and is sent to the SASL ports by Metadata; a wrong
+// password fails with SASL_AUTHENTICATION_FAILED; a request before
+// authenticating closes the connection; a TLS port fed plaintext closes
+// it; a user created with AlterUserScramCredentials logs in, and is gone
+// once deleted.
+func TestSASLAndTLSListeners(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir, "tlog-test")
+	a := startAgent(t, func(c *agent.Config) {
+		c.Listeners = []kafka.ListenerSpec{
+			{Name: "PLAIN_TEXT", Protocol: kafka.Plaintext, Addr: "127.0.0.1:0"},
+			{Name: "SASL", Protocol: kafka.SASLPlaintext, Addr: "127.0.0.1:0"},
+			{Name: "SECURE", Protocol: kafka.SASLSSL, Addr: "127.0.0.1:0"},
+		}
+		c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
+		c.BootstrapUser, c.BootstrapPassword = "admin", "s3cret-admin"
+	})
+	addrs := a.KafkaAddrs()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tlsConf := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+
+	login := func(addr string, mech sasl.Mechanism, useTLS bool) error {
+		opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.SASL(mech), kgo.RequestRetries(0)}
+		if useTLS {
+			opts = append(opts, kgo.DialTLSConfig(tlsConf.Clone()))
+		}
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+		if err != nil {
+			return err
+		}
+		for _, b := range md.Brokers {
+			if got := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))); got != addr {
+				return errors.New("metadata advertises " + got + ", not this listener's " + addr)
+			}
+		}
+		return nil
+	}
+	admin := scram.Auth{User: "admin", Pass: "s3cret-admin"}
+	tlogtest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error { return login(addrs["SASL"], admin.AsSha512Mechanism(), false) })
+	for name, mech := range map[string]sasl.Mechanism{
+		"SCRAM-SHA-256": admin.AsSha256Mechanism(),
+		"PLAIN":         plain.Auth{User: "admin", Pass: "s3cret-admin"}.AsMechanism(),
+	} {
+		if err := login(addrs["SASL"], mech, false); err != nil {
+			t.Fatalf("%s on SASL_PLAINTEXT: %v", name, err)
+		}
+	}
+	if err := login(addrs["SECURE"], admin.AsSha512Mechanism(), true); err != nil {
+		t.Fatalf("SCRAM-SHA-512 on SASL_SSL: %v", err)
+	}
+	for name, mech := range map[string]sasl.Mechanism{
+		"SCRAM-SHA-512": scram.Auth{User: "admin", Pass: "wrong"}.AsSha512Mechanism(),
+		"PLAIN":         plain.Auth{User: "admin", Pass: "wrong"}.AsMechanism(),
+		"unknown user":  scram.Auth{User: "nobody", Pass: "x"}.AsSha256Mechanism(),
+	} {
+		if err := login(addrs["SASL"], mech, false); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+			t.Fatalf("%s with a wrong password: %v, want SASL_AUTHENTICATION_FAILED", name, err)
+		}
+	}
+
+	// A Metadata request before authenticating: the connection closes.
+	raw := dialRaw(t, addrs["SASL"])
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(9)
+	raw.send(md)
+	raw.expectClosed("Metadata before SASL")
+	// Plaintext Kafka to the TLS port: the connection closes.
+	nc, err := net.Dial("tcp", addrs["SECURE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Write([]byte{0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0, 0})
+	nc.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if _, err := io.ReadAll(nc); err != nil && !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Fatalf("plaintext to the TLS port: %v, want the connection closed", err)
+	}
+
+	// A user made with AlterUserScramCredentials logs in; deleted, not.
+	admCl := tlogtest.NewClient(t, addrs["SASL"], kgo.SASL(admin.AsSha512Mechanism()))
+	adm := kadm.NewClient(admCl)
+	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "alice-pw"}})
+	if err != nil || res.Error() != nil {
+		t.Fatalf("create alice: %v %v", err, res.Error())
+	}
+	alice := scram.Auth{User: "alice", Pass: "alice-pw"}
+	if err := login(addrs["SASL"], alice.AsSha256Mechanism(), false); err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+	described, err := adm.DescribeUserSCRAMs(ctx, "alice")
+	if err != nil || described["alice"].Err != nil || len(described["alice"].CredInfos) != 1 || described["alice"].CredInfos[0].Iterations != 4096 {
+		t.Fatalf("describe alice: %+v %v", described, err)
+	}
+	if res, err := adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "alice", Mechanism: kadm.ScramSha256}}, nil); err != nil || res.Error() != nil {
+		t.Fatalf("delete alice: %v %v", err, res.Error())
+	}
+	if err := login(addrs["SASL"], alice.AsSha256Mechanism(), false); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("deleted alice: %v", err)
+	}
+	// Bad credentials, checked by the agent (kadm would refuse some first).
+	for what, up := range map[string]kmsg.AlterUserSCRAMCredentialsRequestUpsertion{
+		"10 iterations":      {Name: "bob", Mechanism: 1, Iterations: 10, Salt: make([]byte, 16), SaltedPassword: make([]byte, 32)},
+		"a short salt":       {Name: "bob", Mechanism: 1, Iterations: 4096, Salt: make([]byte, 4), SaltedPassword: make([]byte, 32)},
+		"a 20-byte password": {Name: "bob", Mechanism: 2, Iterations: 4096, Salt: make([]byte, 16), SaltedPassword: make([]byte, 20)},
+	} {
+		req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+		req.Upsertions = append(req.Upsertions, up)
+		resp, err := req.RequestWith(ctx, admCl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.Results[0].ErrorCode; code != kerr.UnacceptableCredential.Code {
+			t.Fatalf("%s: error %d, want UNACCEPTABLE_CREDENTIAL", what, code)
+		}
+	}
+	if d, err := adm.DescribeUserSCRAMs(ctx, "bob"); err != nil || !errors.Is(d["bob"].Err, kerr.ResourceNotFound) {
+		t.Fatalf("bob after refused upserts: %+v %v", d, err)
+	}
+}
