@@ -178,6 +178,10 @@ func benchProduce(c *cli.Context) error {
 	if n <= 0 || size < 0 {
 		return fail(2, "--records must be positive and --record-size not negative")
 	}
+	sec, err := securityOpts(c)
+	if err != nil {
+		return err
+	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers(c)...),
 		kgo.DefaultProduceTopic(c.String("topic")),
@@ -185,6 +189,7 @@ func benchProduce(c *cli.Context) error {
 		kgo.MaxBufferedRecords(c.Int("max-buffered")),
 		kgo.ProducerBatchMaxBytes(1 << 20),
 	}
+	opts = append(opts, sec...)
 	codec, err := compressionCodec(c.String("compression"))
 	if err != nil {
 		return err
@@ -313,13 +318,17 @@ func endTxn(ctx context.Context, cl *kgo.Client) error {
 
 func benchConsume(c *cli.Context) error {
 	n := int64(c.Int("records"))
-	cl, err := kgo.NewClient(
+	sec, err := securityOpts(c)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(sec,
 		kgo.SeedBrokers(brokers(c)...),
 		kgo.ConsumeTopics(c.String("topic")),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(8<<20),
-	)
+	)...)
 	if err != nil {
 		return fail(2, "%v", err)
 	}
@@ -371,9 +380,13 @@ func benchE2E(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	topic := c.String("topic")
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers(c)...), kgo.DefaultProduceTopic(topic),
+	sec, err := securityOpts(c)
+	if err != nil {
+		return err
+	}
+	prod, err := kgo.NewClient(append(sec, kgo.SeedBrokers(brokers(c)...), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(c.Duration("linger")),
-		kgo.MaxBufferedRecords(c.Int("max-buffered")))
+		kgo.MaxBufferedRecords(c.Int("max-buffered")))...)
 	if err != nil {
 		return fail(2, "%v", err)
 	}
@@ -388,8 +401,8 @@ func benchE2E(c *cli.Context) error {
 	}
 	from := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
-	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers(c)...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}), kgo.FetchMaxWait(100*time.Millisecond))
+	cons, err := kgo.NewClient(append(sec, kgo.SeedBrokers(brokers(c)...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		return fail(2, "%v", err)
 	}

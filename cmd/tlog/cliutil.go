@@ -190,7 +190,11 @@ func connect(c *cli.Context, opts ...kgo.Opt) (*kgo.Client, error) {
 	if len(seeds) == 0 {
 		return nil, fail(2, "--brokers is empty: give HOST:PORT[,HOST:PORT...] or set TLOG_BROKERS")
 	}
-	cl, err := kgo.NewClient(append(clientOpts(seeds), opts...)...)
+	base, err := clientOpts(c, seeds)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fail(2, "bad --brokers %q: %v", c.String("brokers"), err)
 	}
@@ -206,13 +210,19 @@ func connect(c *cli.Context, opts ...kgo.Opt) (*kgo.Client, error) {
 	return cl, nil
 }
 
-func clientOpts(seeds []string) []kgo.Opt {
-	return []kgo.Opt{
+// clientOpts are the CLI's franz-go options: seeds, timeouts and the
+// connection security settings (security.go).
+func clientOpts(c *cli.Context, seeds []string) ([]kgo.Opt, error) {
+	sec, err := securityOpts(c)
+	if err != nil {
+		return nil, err
+	}
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID("tlog-cli"),
 		kgo.DialTimeout(dialTimeout),
 		kgo.RetryTimeout(15 * time.Second),
-	}
+	}, sec...), nil
 }
 
 // requestErr describes a request that got no answer (as opposed to an

@@ -258,7 +258,11 @@ func runConsume(c *cli.Context, args []string) error {
 	if exitAtEnd && len(remaining) == 0 {
 		return nil
 	}
-	cl, err := kgo.NewClient(append(clientOpts(brokers(c)),
+	base, err := clientOpts(c, brokers(c))
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(base,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(time.Second),
@@ -353,7 +357,11 @@ func consumeGroup(ctx context.Context, c *cli.Context, topic, group string, from
 	default:
 		return fail(2, "bad --group-protocol %q: use classic or consumer", p)
 	}
-	cl, err := kgo.NewClient(append(append(clientOpts(brokers(c)), protoOpts...),
+	base, err := clientOpts(c, brokers(c))
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(append(base, protoOpts...),
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(reset),
 		kgo.DisableAutoCommit(), kgo.FetchMaxWait(time.Second),
 		kgo.OnPartitionsAssigned(func(actx context.Context, _ *kgo.Client, m map[string][]int32) {

@@ -66,11 +66,11 @@ func newApp() *cli.App {
 		Name:                 "tlog",
 		Usage:                "a Kafka-compatible log whose durable home is object storage",
 		EnableBashCompletion: true,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "brokers", Aliases: []string{"b"}, EnvVars: []string{"TLOG_BROKERS"},
 				Value: "127.0.0.1:9092", Usage: "comma-separated Kafka addresses of tlog agents"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-		},
+		}, securityFlags()...),
 		Before: func(c *cli.Context) error {
 			if cmd := c.Args().First(); cmd != "dev" && cmd != "agent" {
 				interruptWatchdog()
@@ -81,6 +81,7 @@ func newApp() *cli.App {
 			devCommand(), agentCommand(),
 			benchCommand(),
 			topicCommand(), produceCommand(), consumeCommand(), groupCommand(), txnCommand(), clusterCommand(),
+			userCommand(),
 		},
 	}
 }

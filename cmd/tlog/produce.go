@@ -156,7 +156,11 @@ func runProduce(c *cli.Context, args []string) error {
 		done()
 	}
 
-	opts = append(clientOpts(brokers(c)), append(opts,
+	base, err := clientOpts(c, brokers(c))
+	if err != nil {
+		return err
+	}
+	opts = append(base, append(opts,
 		kgo.DefaultProduceTopic(topic),
 		kgo.AllowAutoTopicCreation(),
 		kgo.ProducerBatchMaxBytes(maxMsg),
