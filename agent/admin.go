@@ -1,13 +1,16 @@
 package agent
 
 // The admin listener (Config.AdminListen) serves /metrics for Prometheus,
-// /healthz (the process is up), /readyz (the agent can serve) and Go's
-// profiles under /debug/pprof/ (so a slow path can be profiled where it
-// runs; bind the listener to loopback or a private network). It is
-// bound first thing in Start, so probes answer while the agent waits for
-// the controller lease or replays its WAL; /readyz says why it is not ready.
+// /healthz (the process is up), /readyz (the agent can serve) and, only
+// with Config.AdminPprof, Go's profiles under /debug/pprof/ (so a slow
+// path can be profiled where it runs). With Config.AdminToken every path
+// but /healthz and /readyz needs "Authorization: Bearer TOKEN" (probes
+// stay open: they say only up or not). It is bound first thing in Start,
+// so probes answer while the agent waits for the controller lease or
+// replays its WAL; /readyz says why it is not ready.
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
@@ -56,13 +59,28 @@ func (a *Agent) startAdmin() error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	if a.cfg.AdminPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	var handler http.Handler = mux
+	if token := a.cfg.AdminToken; token != "" {
+		want := []byte("Bearer " + token)
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" &&
+				subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tlog"`)
+				http.Error(w, "unauthorized: send Authorization: Bearer <the --admin-token>", http.StatusUnauthorized)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
 	ad.ln = ln
-	ad.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ad.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ad.done = make(chan struct{})
 	go func() {
 		defer close(ad.done)

@@ -8,6 +8,8 @@ package agent
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -88,8 +90,18 @@ func (a *Agent) handlePeer(c *peer.Conn, f peer.Frame) {
 			time.AfterFunc(time.Second, func() { c.Close() })
 			return
 		}
+		if err := a.checkHello(&m); err != nil {
+			c.Reply(f, &peer.HelloResp{Code: peer.Invalid, Msg: "peer authentication failed"})
+			a.log.Warn("closing peer connection: authentication failed", "peer", c.RemoteAddr(), "claims_agent", m.From, "err", err)
+			time.AfterFunc(time.Second, func() { c.Close() })
+			return
+		}
 		c.Remote = m.From
-		c.Reply(f, &peer.HelloResp{Code: peer.OK, From: a.cfg.ID})
+		resp := peer.HelloResp{Code: peer.OK, From: a.cfg.ID}
+		if len(a.cfg.ClusterSecret) > 0 {
+			resp.Proof = peer.HelloRespProof(a.cfg.ClusterSecret, a.clusterID, a.cfg.ID, m.Nonce)
+		}
+		c.Reply(f, &resp)
 		return
 	}
 	if c.Remote < 0 {
@@ -140,6 +152,46 @@ func (a *Agent) handlePeer(c *peer.Conn, f peer.Frame) {
 	}
 }
 
+// helloWindow is how far a Hello's time may be from this agent's clock;
+// its nonce is remembered that long twice over, so a recorded Hello
+// cannot be replayed.
+const helloWindow = time.Minute
+
+// checkHello authenticates a Hello when the cluster has a secret: its
+// proof must be right, recent, and not seen before.
+func (a *Agent) checkHello(m *peer.Hello) error {
+	secret := a.cfg.ClusterSecret
+	if len(secret) == 0 {
+		return nil
+	}
+	now := time.Now()
+	switch {
+	case len(m.Proof) == 0:
+		return errors.New("no proof of the cluster secret (is --cluster-secret-file set on that agent?)")
+	case len(m.Nonce) < 16 || len(m.Nonce) > 64:
+		return errors.New("bad nonce")
+	case !hmac.Equal(m.Proof, peer.HelloProof(secret, m)):
+		return errors.New("wrong proof of the cluster secret")
+	case now.Sub(time.UnixMilli(m.Time)).Abs() > helloWindow:
+		return fmt.Errorf("hello stamped %v, this agent's clock says %v", time.UnixMilli(m.Time).UTC(), now.UTC())
+	}
+	a.noncesMu.Lock()
+	defer a.noncesMu.Unlock()
+	for n, t := range a.nonces {
+		if now.Sub(t) > 2*helloWindow {
+			delete(a.nonces, n)
+		}
+	}
+	if _, seen := a.nonces[string(m.Nonce)]; seen {
+		return errors.New("a replayed hello")
+	}
+	if a.nonces == nil {
+		a.nonces = map[string]time.Time{}
+	}
+	a.nonces[string(m.Nonce)] = now
+	return nil
+}
+
 // dialPeer connects to agent id's peer port and says hello.
 func (a *Agent) dialPeer(ctx context.Context, id int32) (*peer.Conn, error) {
 	info, ok := a.meta.State().Agents[id]
@@ -154,12 +206,23 @@ func (a *Agent) dialPeer(ctx context.Context, id int32) (*peer.Conn, error) {
 	var resp peer.HelloResp
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	err = c.Call(hctx, peer.TypeHello, &peer.Hello{From: a.cfg.ID, ClusterID: a.clusterID, Incarnation: a.incarnation}, &resp)
+	hello := peer.Hello{From: a.cfg.ID, ClusterID: a.clusterID, Incarnation: a.incarnation}
+	if secret := a.cfg.ClusterSecret; len(secret) > 0 {
+		hello.Nonce = make([]byte, 16)
+		rand.Read(hello.Nonce)
+		hello.Time = time.Now().UnixMilli()
+		hello.Proof = peer.HelloProof(secret, &hello)
+	}
+	err = c.Call(hctx, peer.TypeHello, &hello, &resp)
 	if err == nil && resp.Code != peer.OK {
 		err = errors.New(resp.Msg)
 	}
 	if err == nil && resp.From != id {
 		err = fmt.Errorf("%s answers as agent %d", info.PeerAddr, resp.From)
+	}
+	if secret := a.cfg.ClusterSecret; err == nil && len(secret) > 0 &&
+		!hmac.Equal(resp.Proof, peer.HelloRespProof(secret, a.clusterID, id, hello.Nonce)) {
+		err = fmt.Errorf("%s did not prove the cluster secret", info.PeerAddr)
 	}
 	if err != nil {
 		c.Close()

@@ -35,6 +35,12 @@ type Config struct {
 	// SCRAM-SHA-256 user the agent creates (or resets) at start, so a
 	// new SASL cluster has someone to log in as.
 	BootstrapUser, BootstrapPassword string
+	// ClusterSecret, shared by every agent of the cluster, authenticates
+	// peer connections: a Hello must prove it (HMAC over a fresh nonce)
+	// before anything else on the connection is taken, and the answering
+	// agent proves it back. Empty: the peer port takes any agent of the
+	// cluster id (keep it on a private network).
+	ClusterSecret []byte
 
 	// WALSync fsyncs every WAL group commit before acknowledging.
 	WALSync bool
@@ -77,6 +83,10 @@ type Config struct {
 	// AdminListen is the admin HTTP address (/metrics, /healthz,
 	// /readyz); empty disables it.
 	AdminListen string
+	// AdminToken, if set, is the bearer token every admin path but the
+	// probes needs; AdminPprof serves /debug/pprof/ there.
+	AdminToken string
+	AdminPprof bool
 
 	// PeerListen is the peer port (replication, heartbeats, proposals),
 	// e.g. 127.0.0.1:9093. Empty is a standalone agent (tlog dev): no

@@ -109,7 +109,7 @@ func (m metrics) present(t *testing.T, name string, labels ...string) float64 {
 }
 
 func TestAdminMetricsAfterProduceFetchFlush(t *testing.T) {
-	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), fastFlush, withAdmin, func(c *agent.Config) { c.WALSync = true })
+	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), fastFlush, withAdmin, func(c *agent.Config) { c.WALSync, c.AdminPprof = true, true })
 	addr := a.AdminAddr()
 	if addr == "" {
 		t.Fatal("AdminAddr is empty with AdminListen set")
@@ -288,4 +288,35 @@ func TestAdminBucketOutage(t *testing.T) {
 		return nil
 	})
 	waitFlushed(t, a, "down", 1)
+}
+
+// The admin listener with a token: every path but the probes needs it;
+// without --admin-pprof there are no profiles at all.
+func TestAdminToken(t *testing.T) {
+	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), withAdmin, func(c *agent.Config) { c.AdminToken = "t0ken" })
+	addr := a.AdminAddr()
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusOK, "/metrics": http.StatusUnauthorized, "/debug/pprof/": http.StatusUnauthorized} {
+		if code, body := httpGet(t, addr, path); code != want {
+			t.Fatalf("%s without the token: %d %.100s, want %d", path, code, body, want)
+		}
+	}
+	get := func(path, auth string) int {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("/metrics", "Bearer t0ken"); code != http.StatusOK {
+		t.Fatalf("/metrics with the token: %d", code)
+	}
+	if code := get("/metrics", "Bearer wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("/metrics with a wrong token: %d", code)
+	}
+	if code := get("/debug/pprof/", "Bearer t0ken"); code != http.StatusNotFound {
+		t.Fatalf("/debug/pprof/ without --admin-pprof: %d, want 404", code)
+	}
 }

@@ -1,5 +1,11 @@
 package peer
 
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+)
+
 // Message types. A response carries its request's type with the high bit
 // set and the request's correlation id.
 const (
@@ -25,35 +31,80 @@ const (
 	Failed     int8 = 7 // a command was refused; Kind says why
 )
 
-// Hello opens a connection.
+// Hello opens a connection. With a cluster secret, Nonce, Time (unix
+// milliseconds) and Proof (HelloProof) prove the caller knows it; they
+// are sent last and only then, so agents without one still decode.
 type Hello struct {
 	From        int32
 	ClusterID   string
 	Incarnation int64
+	Nonce       []byte
+	Time        int64
+	Proof       []byte
 }
 
 func (m *Hello) Encode(e *Enc) {
 	e.Int32(m.From)
 	e.String(m.ClusterID)
 	e.Int64(m.Incarnation)
+	if len(m.Proof) > 0 {
+		e.Bytes(m.Nonce)
+		e.Int64(m.Time)
+		e.Bytes(m.Proof)
+	}
 }
 
 func (m *Hello) Decode(d *Dec) error {
 	m.From, m.ClusterID, m.Incarnation = d.Int32(), d.String(), d.Int64()
+	if d.Err == nil && len(d.B) > 0 {
+		m.Nonce, m.Time, m.Proof = d.Bytes(), d.Int64(), d.Bytes()
+	}
 	return d.Done()
 }
 
-// HelloResp answers Hello.
+// HelloResp answers Hello; with a cluster secret, Proof (HelloRespProof)
+// proves the answering agent knows it too.
 type HelloResp struct {
-	Code int8
-	Msg  string
-	From int32
+	Code  int8
+	Msg   string
+	From  int32
+	Proof []byte
 }
 
-func (m *HelloResp) Encode(e *Enc) { e.Int8(m.Code); e.String(m.Msg); e.Int32(m.From) }
+func (m *HelloResp) Encode(e *Enc) {
+	e.Int8(m.Code)
+	e.String(m.Msg)
+	e.Int32(m.From)
+	if len(m.Proof) > 0 {
+		e.Bytes(m.Proof)
+	}
+}
+
 func (m *HelloResp) Decode(d *Dec) error {
 	m.Code, m.Msg, m.From = d.Int8(), d.String(), d.Int32()
+	if d.Err == nil && len(d.B) > 0 {
+		m.Proof = d.Bytes()
+	}
 	return d.Done()
+}
+
+// HelloProof is HMAC-SHA256 under the cluster secret of what a Hello
+// claims: who calls, in which cluster and incarnation, with which nonce
+// and when.
+func HelloProof(secret []byte, m *Hello) []byte {
+	return mac(secret, fmt.Sprintf("tlog-peer-hello|%s|%d|%d|%x|%d", m.ClusterID, m.From, m.Incarnation, m.Nonce, m.Time))
+}
+
+// HelloRespProof is the answering agent's proof: its id, bound to the
+// caller's nonce.
+func HelloRespProof(secret []byte, clusterID string, from int32, nonce []byte) []byte {
+	return mac(secret, fmt.Sprintf("tlog-peer-hello-resp|%s|%d|%x", clusterID, from, nonce))
+}
+
+func mac(secret []byte, msg string) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(msg))
+	return h.Sum(nil)
 }
 
 // Heartbeat tells the controller an agent is alive and where it listens.

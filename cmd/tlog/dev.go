@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -29,6 +30,8 @@ func storageFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "flush-bytes", Value: agent.Defaults.FlushBytes, Usage: "seal a segment once this much is unflushed"},
 		&cli.Int64Flag{Name: "wal-max-bytes", Value: agent.Defaults.WALMaxBytes, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
 		&cli.Int64Flag{Name: "cache-bytes", Value: agent.Defaults.CacheBytes, Usage: "memory for caching segment ranges read from the bucket"},
+		&cli.StringFlag{Name: "admin-token", EnvVars: []string{"TLOG_ADMIN_TOKEN"}, Usage: "bearer token the admin listener asks for on every path but /healthz and /readyz"},
+		&cli.BoolFlag{Name: "admin-pprof", Usage: "serve Go's profiles under /debug/pprof/ on the admin listener"},
 		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
 		&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: agent.Defaults.GroupInitialRebalanceDelay, Usage: "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members (0: none)"},
 		&cli.DurationFlag{Name: "group-consumer-heartbeat-interval", Value: agent.Defaults.GroupConsumerHeartbeatInterval, Usage: "group.consumer.heartbeat.interval.ms: how often members of consumer-protocol (KIP-848) groups heartbeat"},
@@ -96,6 +99,7 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "session-timeout", Value: agent.Defaults.SessionTimeout, Usage: "silence after which the controller fences an agent and moves its leaders"},
 			&cli.DurationFlag{Name: "replica-lag-max", Value: agent.Defaults.ReplicaLagMax, Usage: "replica.lag.time.max.ms: a follower missing data longer leaves the ISR"},
 			&cli.BoolFlag{Name: "no-auto-balance", Usage: "do not move replicas and leaders to even out load (drain still works)"},
+			&cli.StringFlag{Name: "cluster-secret-file", EnvVars: []string{"TLOG_CLUSTER_SECRET_FILE"}, Usage: "file holding the secret every agent of the cluster shares: peer connections must prove it (HMAC) before anything else is taken"},
 		),
 		Action: func(c *cli.Context) error { return runAgent(c, false) },
 	}
@@ -150,6 +154,8 @@ func runAgent(c *cli.Context, dev bool) error {
 		WALMaxBytes:       c.Int64("wal-max-bytes"),
 		CacheBytes:        c.Int64("cache-bytes"),
 		AdminListen:       c.String("admin-listen"),
+		AdminToken:        c.String("admin-token"),
+		AdminPprof:        c.Bool("admin-pprof"),
 		OffsetsPartitions: int32(c.Int("offsets-partitions")),
 		Logger:            log,
 
@@ -221,6 +227,17 @@ func runAgent(c *cli.Context, dev bool) error {
 		cfg.SessionTimeout = c.Duration("session-timeout")
 		cfg.ReplicaLagMax = c.Duration("replica-lag-max")
 		cfg.NoAutoBalance = c.Bool("no-auto-balance")
+		if path := c.String("cluster-secret-file"); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return fail(2, "bad --cluster-secret-file: %v", err)
+			}
+			if cfg.ClusterSecret = bytes.TrimSpace(b); len(cfg.ClusterSecret) < 16 {
+				return fail(2, "bad --cluster-secret-file: the secret must be at least 16 bytes")
+			}
+		} else {
+			log.Warn("no --cluster-secret-file: the peer port takes any agent that names this cluster; keep it on a private network")
+		}
 		name = fmt.Sprintf("tlog agent %d", cfg.ID)
 	}
 	a, err := agent.Start(ctx, cfg)

@@ -194,9 +194,16 @@ type ProcAgent struct {
 	P     *Proc
 }
 
-// StartProcCluster starts n agents on bucketURL with extra flags.
+// StartProcCluster starts n agents on bucketURL with extra flags. They
+// share a cluster secret (peer connections authenticate), as a deployment
+// should.
 func StartProcCluster(t testing.TB, bin, bucketURL string, n int, extra ...string) *ProcCluster {
 	t.Helper()
+	secret := filepath.Join(t.TempDir(), "cluster-secret")
+	if err := os.WriteFile(secret, []byte("a test cluster's shared secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	extra = append([]string{"--cluster-secret-file", secret}, extra...)
 	c := &ProcCluster{t: t, bin: bin, Bucket: bucketURL, Extra: extra}
 	for i := range n {
 		c.Agents = append(c.Agents, &ProcAgent{ID: int32(i), Dir: t.TempDir(), Kafka: FreeAddr(t), Peer: FreeAddr(t), Admin: FreeAddr(t)})
