@@ -269,6 +269,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		FlushBytes:          cfg.FlushBytes,
 		TransactionVersion:  cfg.TransactionVersion,
 		SASLSessionLifetime: cfg.SASLSessionLifetime,
+		SuperUsers:          a.superUsers(),
 	}, backend{a}, a.log, a.obs.reg)
 	a.serveListeners()
 	if cfg.BootstrapUser != "" {

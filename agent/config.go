@@ -35,6 +35,9 @@ type Config struct {
 	// SCRAM-SHA-256 user the agent creates (or resets) at start, so a
 	// new SASL cluster has someone to log in as.
 	BootstrapUser, BootstrapPassword string
+	// SuperUsers are principals ("User:NAME") allowed everything (the
+	// bootstrap user is one).
+	SuperUsers []string
 	// ClusterSecret, shared by every agent of the cluster, authenticates
 	// peer connections: a Hello must prove it (HMAC over a fresh nonce)
 	// before anything else on the connection is taken, and the answering

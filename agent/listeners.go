@@ -173,6 +173,15 @@ func (r *certReloader) get() (*tls.Certificate, error) {
 	return r.current, nil
 }
 
+// superUsers are the configured super users and the bootstrap user.
+func (a *Agent) superUsers() []string {
+	out := append([]string(nil), a.cfg.SuperUsers...)
+	if a.cfg.BootstrapUser != "" {
+		out = append(out, "User:"+a.cfg.BootstrapUser)
+	}
+	return out
+}
+
 // ensureBootstrapUser creates (or resets) the bootstrap SCRAM user with
 // both mechanisms, retrying until a controller takes it.
 func (a *Agent) ensureBootstrapUser() {

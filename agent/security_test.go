@@ -166,6 +166,18 @@ func TestSASLAndTLSListeners(t *testing.T) {
 	if err := login(addrs["SASL"], alice.AsSha256Mechanism(), false); err != nil {
 		t.Fatalf("alice: %v", err)
 	}
+	// Alice is no super user: she may not manage users.
+	aliceAdm := kadm.NewClient(tlogtest.NewClient(t, addrs["SASL"], kgo.SASL(alice.AsSha256Mechanism())))
+	res, err = aliceAdm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "admin", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "taken-over"}})
+	if err == nil {
+		err = res["admin"].Err
+	}
+	if !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice resetting admin's password: %v, want CLUSTER_AUTHORIZATION_FAILED", err)
+	}
+	if err := login(addrs["SASL"], admin.AsSha512Mechanism(), false); err != nil {
+		t.Fatalf("admin after alice's attempt: %v", err)
+	}
 	described, err := adm.DescribeUserSCRAMs(ctx, "alice")
 	if err != nil || described["alice"].Err != nil || len(described["alice"].CredInfos) != 1 || described["alice"].CredInfos[0].Iterations != 4096 {
 		t.Fatalf("describe alice: %+v %v", described, err)

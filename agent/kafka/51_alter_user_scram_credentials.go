@@ -9,7 +9,9 @@ package kafka
 // UNSUPPORTED_SASL_MECHANISM, UNACCEPTABLE_CREDENTIAL (iterations outside
 // 4,096-16,384, a short salt, a salted password of the wrong length),
 // RESOURCE_NOT_FOUND (deleting what is not there), DUPLICATE_RESOURCE (a
-// user named twice); nothing of a user with an error is changed.
+// user named twice); nothing of a user with an error is changed. Only a
+// super user may (or anyone on a PLAINTEXT listener):
+// CLUSTER_AUTHORIZATION_FAILED otherwise.
 
 import (
 	"crypto/hmac"
@@ -68,6 +70,14 @@ func handleAlterUserScramCredentials(s *Server, r *request) (reply, error) {
 	fail := func(user string, code int16, msg string) {
 		if res := result(user); res.code == 0 {
 			res.code, res.msg = code, msg
+		}
+	}
+	if !r.mayManageUsers() {
+		for _, d := range req.Deletions {
+			fail(d.Name, kerr.ClusterAuthorizationFailed.Code, r.Principal()+" may not manage users (not a super user)")
+		}
+		for _, u := range req.Upsertions {
+			fail(u.Name, kerr.ClusterAuthorizationFailed.Code, r.Principal()+" may not manage users (not a super user)")
 		}
 	}
 	st := s.b.State()

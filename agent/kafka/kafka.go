@@ -103,6 +103,10 @@ type Config struct {
 	// KIP-368): clients re-authenticate before it ends, or the connection
 	// is closed. 0: sessions do not expire.
 	SASLSessionLifetime time.Duration
+	// SuperUsers are principals ("User:NAME") allowed everything; until
+	// ACLs, managing SCRAM users needs one of them on an authenticated
+	// connection.
+	SuperUsers []string
 }
 
 // Server serves the Kafka protocol on one listener.

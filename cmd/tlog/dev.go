@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,6 +46,7 @@ func storageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "tls-key", Usage: "PEM private key for --tls-cert"},
 		&cli.StringFlag{Name: "tls-client-ca", Usage: "PEM CA bundle: SSL listeners then require client certificates (the subject is the principal)"},
 		&cli.DurationFlag{Name: "sasl-session-lifetime", Usage: "connections.max.reauth.ms: SASL clients re-authenticate within it or are disconnected (0: no limit)"},
+		&cli.StringFlag{Name: "super-users", Usage: "principals allowed everything, comma-separated: User:a,User:b (the bootstrap user is one)"},
 		&cli.StringFlag{Name: "bootstrap-user", Usage: "create (or reset) this SCRAM-SHA-512 and SCRAM-SHA-256 user at start, with the password in $TLOG_BOOTSTRAP_PASSWORD"},
 	}
 }
@@ -168,6 +170,15 @@ func runAgent(c *cli.Context, dev bool) error {
 		TLSClientCAFile:     c.String("tls-client-ca"),
 		SASLSessionLifetime: c.Duration("sasl-session-lifetime"),
 		BootstrapUser:       c.String("bootstrap-user"),
+	}
+	for _, su := range strings.Split(c.String("super-users"), ",") {
+		if su = strings.TrimSpace(su); su == "" {
+			continue
+		}
+		if !strings.HasPrefix(su, "User:") || len(su) == len("User:") {
+			return fail(2, "bad --super-users entry %q: give User:NAME", su)
+		}
+		cfg.SuperUsers = append(cfg.SuperUsers, su)
 	}
 	if cfg.Listeners, err = listenerSpecs(c); err != nil {
 		return fail(2, "bad --listener: %v", err)
