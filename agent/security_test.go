@@ -2,19 +2,10 @@ package agent_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -32,42 +23,6 @@ import (
 	"github.com/tlog-io/tlog/tests/tlogtest"
 )
 
-// selfSigned writes a self-signed certificate for 127.0.0.1 and its key
-// as PEM files and returns their paths and a pool trusting it.
-func selfSigned(t *testing.T, dir, cn string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, cn+".pem"), filepath.Join(dir, cn+"-key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
 // SASL on its own listeners beside a plaintext one: the bootstrap user
 // logs in with SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN, on SASL_PLAINTEXT
 // and SASL_SSL, and is sent to the SASL ports by Metadata; a wrong
@@ -78,7 +33,7 @@ func selfSigned(t *testing.T, dir, cn string) (certFile, keyFile string, pool *x
 func TestSASLAndTLSListeners(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	certFile, keyFile, pool := selfSigned(t, dir, "tlog-test")
+	certFile, keyFile, pool := tlogtest.SelfSigned(t, dir, "tlog-test")
 	a := startAgent(t, func(c *agent.Config) {
 		c.Listeners = []kafka.ListenerSpec{
 			{Name: "PLAIN_TEXT", Protocol: kafka.Plaintext, Addr: "127.0.0.1:0"},

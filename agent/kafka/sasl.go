@@ -6,8 +6,8 @@ package kafka
 // SaslAuthenticate succeeds. SASL mechanisms: PLAIN, SCRAM-SHA-256 and
 // SCRAM-SHA-512, all checked against the SCRAM credentials in the metadata
 // journal (PLAIN derives the SCRAM keys from the password it is sent and
-// compares them; no password is kept anywhere). SCRAM runs on
-// github.com/xdg-go/scram.
+// compares them; no password is kept anywhere). The SCRAM exchange is
+// scram.go; the key derivation is github.com/xdg-go/scram's.
 
 import (
 	"context"
@@ -38,7 +38,7 @@ const maxSASLBytes = 16 << 10
 type authState struct {
 	principal string // "" until authenticated
 	mechanism string // chosen by SaslHandshake, "" before
-	scram     *scram.ServerConversation
+	scram     *scramServer
 	expires   time.Time // zero: no expiry
 	failed    bool      // an exchange failed: the connection closes
 }
@@ -141,37 +141,19 @@ func (c *conn) saslAuthenticate(msg []byte, now time.Time) (reply []byte, done b
 		user = u
 	default:
 		if c.auth.scram == nil {
-			hash := scram.SHA256
-			if c.auth.mechanism == metadata.ScramSHA512 {
-				hash = scram.SHA512
-			}
 			mech := c.auth.mechanism
-			srv, err := hash.NewServer(func(name string) (scram.StoredCredentials, error) {
-				cr, ok := st.ScramCredentialOf(name, mech)
-				if !ok {
-					return scram.StoredCredentials{}, errAuth
-				}
-				return scram.StoredCredentials{
-					KeyFactors: scram.KeyFactors{Salt: string(cr.Salt), Iters: cr.Iterations},
-					StoredKey:  cr.StoredKey, ServerKey: cr.ServerKey,
-				}, nil
-			})
-			if err != nil {
-				return nil, false, err
-			}
-			c.auth.scram = srv.NewConversation()
+			c.auth.scram = &scramServer{mechanism: mech, lookup: func(name string) (metadata.ScramCredential, bool) {
+				return st.ScramCredentialOf(name, mech)
+			}}
 		}
-		out, err := c.auth.scram.Step(string(msg))
+		out, done, err := c.auth.scram.Step(string(msg))
 		if err != nil {
-			return nil, false, errAuth
+			return nil, false, err
 		}
-		if !c.auth.scram.Done() {
+		if !done {
 			return []byte(out), false, nil
 		}
-		if !c.auth.scram.Valid() {
-			return nil, false, errAuth
-		}
-		user = c.auth.scram.Username()
+		user = c.auth.scram.user
 		reply = []byte(out)
 		c.auth.scram = nil
 	}

@@ -2,6 +2,9 @@ package kafka
 
 import (
 	"bytes"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +114,57 @@ func TestSASLExchangeSucceeds(t *testing.T) {
 			t.Fatalf("%s: principal %q", mech, c.auth.principal)
 		}
 	}
+}
+
+// librdkafka sends its client nonce again in front of the server's nonce
+// in the final message (its proof covers that message); Kafka accepts a
+// nonce that ends with the one it sent, and so does tlog. A nonce that
+// does not end with it is refused.
+func TestScramFinalNonceLikeKafka(t *testing.T) {
+	st := fuzzState(t)
+	cred, _ := st.ScramCredentialOf("alice", metadata.ScramSHA256)
+	for _, tc := range []struct {
+		name  string
+		nonce func(cnonce, full string) string
+		ok    bool
+	}{
+		{"exact", func(_, full string) string { return full }, true},
+		{"client nonce twice (librdkafka)", func(cnonce, full string) string { return cnonce + full }, true},
+		{"another nonce", func(cnonce, _ string) string { return cnonce + "forged" }, false},
+	} {
+		s := &scramServer{mechanism: metadata.ScramSHA256, lookup: func(string) (metadata.ScramCredential, bool) { return cred, true }}
+		first, _, err := s.Step("n,,n=alice,r=clientnonce")
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := strings.TrimPrefix(strings.Split(first, ",")[0], "r=")
+		withoutProof := "c=biws,r=" + tc.nonce("clientnonce", full)
+		authMessage := "n=alice,r=clientnonce," + first + "," + withoutProof
+		proof := clientProof(t, "alice-pw", cred, authMessage)
+		_, done, err := s.Step(withoutProof + ",p=" + proof)
+		if got := err == nil && done; got != tc.ok {
+			t.Fatalf("%s: authenticated %v (%v), want %v", tc.name, got, err, tc.ok)
+		}
+	}
+}
+
+// clientProof is RFC 5802's ClientProof for password over authMessage
+// (SHA-256).
+func clientProof(t *testing.T, password string, cred metadata.ScramCredential, authMessage string) string {
+	t.Helper()
+	salted := pbkdf2SHA256([]byte(password), cred.Salt, cred.Iterations)
+	clientKey := hmacOf(sha256.New, salted, "Client Key")
+	sig := hmacOf(sha256.New, cred.StoredKey, authMessage)
+	for i := range clientKey {
+		clientKey[i] ^= sig[i]
+	}
+	return base64.StdEncoding.EncodeToString(clientKey)
+}
+
+func pbkdf2SHA256(password, salt []byte, iter int) []byte {
+	key, err := pbkdf2.Key(sha256.New, string(password), salt, iter, sha256.Size)
+	if err != nil {
+		panic(err)
+	}
+	return key
 }
