@@ -21,10 +21,12 @@ import (
 )
 
 // maybeRestoreProducers starts loading producer state for p if it lacks
-// it (once at a time per partition).
+// it (once at a time per partition). It keeps at it until the state is
+// there: where the log starts without it can move meanwhile (a flush or
+// the log start passing it drops the batches it would replay, so the
+// state must come from a later footer), and it then loads from there.
 func (a *Agent) maybeRestoreProducers(t *topic.Topic, idx int32, p *partition.Partition) {
-	at, missing := p.ProducersMissing()
-	if !missing {
+	if _, missing := p.ProducersMissing(); !missing {
 		return
 	}
 	if _, busy := a.restoring.LoadOrStore(p.Key(), true); busy {
@@ -36,10 +38,16 @@ func (a *Agent) maybeRestoreProducers(t *topic.Topic, idx int32, p *partition.Pa
 		defer a.restoring.Delete(p.Key())
 		// Until it is loaded the partition refuses idempotent batches, so
 		// keep trying (the bucket may be down).
-		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-			err := a.restoreProducers(t, idx, p, at)
-			if err == nil || a.ctx.Err() != nil || t.Parts[idx] != p {
+		backoff := 100 * time.Millisecond
+		for {
+			at, missing := p.ProducersMissing()
+			if !missing || a.ctx.Err() != nil || t.Parts[idx] != p {
 				return
+			}
+			err := a.restoreProducers(t, idx, p, at)
+			if err == nil {
+				backoff = 100 * time.Millisecond
+				continue // loaded, or the missing point moved: look again
 			}
 			lvl := slog.LevelWarn
 			if errors.Is(err, errMetadataBehind) {
@@ -51,9 +59,7 @@ func (a *Agent) maybeRestoreProducers(t *topic.Topic, idx int32, p *partition.Pa
 				return
 			case <-time.After(backoff):
 			}
-			if now, missing := p.ProducersMissing(); !missing || now != at {
-				return // settled otherwise meanwhile
-			}
+			backoff = min(2*backoff, 5*time.Second)
 		}
 	}()
 }
@@ -69,7 +75,7 @@ var errMetadataBehind = errors.New("metadata behind")
 func (a *Agent) restoreProducers(t *topic.Topic, idx int32, p *partition.Partition, at int64) error {
 	mp, ok := a.meta.State().Partition(t.ID, idx)
 	if !ok {
-		return nil
+		return fmt.Errorf("%w: partition not in metadata", errMetadataBehind)
 	}
 	if mp.FlushedEnd < at && mp.LogStart < at {
 		// This agent's metadata has not seen the commit that put at in
@@ -95,7 +101,7 @@ func (a *Agent) restoreProducers(t *topic.Topic, idx int32, p *partition.Partiti
 		if len(snap) == 0 {
 			continue
 		}
-		if err := p.AdoptProducers(snap); err != nil {
+		if err := p.AdoptProducers(snap, at); err != nil {
 			return err
 		}
 		a.log.Debug("producer state loaded from a segment footer", "topic", t.Name, "partition", idx, "object", ref.Object)
@@ -103,5 +109,5 @@ func (a *Agent) restoreProducers(t *topic.Topic, idx int32, p *partition.Partiti
 	}
 	// Nothing to load (no segment, or only compacted ones): the producers
 	// start fresh, as after Kafka's producer-state expiry.
-	return p.AdoptProducers(nil)
+	return p.AdoptProducers(nil, at)
 }

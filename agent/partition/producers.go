@@ -424,10 +424,16 @@ func (p *Partition) ProducersMissing() (int64, bool) {
 // A snapshot from past where the log starts is refused (it would claim
 // batches this replica does not have). An empty snapshot (the bucket holds
 // none: every range expired, or none carries one) starts the producers
-// fresh, as after Kafka's producer-state expiry.
-func (p *Partition) AdoptProducers(snap []byte) error {
+// fresh, as after Kafka's producer-state expiry. at is where the caller
+// found the state missing: if it has moved since (the batches from at on
+// were dropped), nothing is adopted and the caller looks again.
+func (p *Partition) AdoptProducers(snap []byte, at int64) error {
 	p.mu.Lock()
 	missing := p.missingProducers
+	if missing != at {
+		p.mu.Unlock()
+		return nil
+	}
 	if missing >= 0 && len(snap) == 0 {
 		p.baseProducers = newProducerTable()
 		p.producersEnd = missing

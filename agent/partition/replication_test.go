@@ -509,10 +509,10 @@ func TestProducerStateMissingHoldsIdempotentAppends(t *testing.T) {
 		t.Fatalf("plain append while loading: %v", err)
 	}
 	// A snapshot from past the log start is refused; one at it is taken.
-	if err := p.AdoptProducers(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 99), 0)); err == nil {
+	if err := p.AdoptProducers(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 99), 0), 10); err == nil {
 		t.Fatal("adopted a snapshot from beyond the log start")
 	}
-	if err := p.AdoptProducers(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 10), 0)); err != nil {
+	if err := p.AdoptProducers(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 10), 0), 10); err != nil {
 		t.Fatal(err)
 	}
 	if _, missing := p.ProducersMissing(); missing {
@@ -536,7 +536,7 @@ func TestProducerStateAdoptNothing(t *testing.T) {
 	if _, err := p.Append(pb, ph, -1, func(error) {}); err != nil {
 		t.Fatalf("plain append while loading: %v", err)
 	}
-	if err := p.AdoptProducers(nil); err != nil {
+	if err := p.AdoptProducers(nil, 10); err != nil {
 		t.Fatalf("adopt nothing: %v", err)
 	}
 	if _, missing := p.ProducersMissing(); missing {

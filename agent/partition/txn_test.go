@@ -276,3 +276,44 @@ func TestRecoveryGapLoadsProducersFromBucket(t *testing.T) {
 		t.Fatalf("%d WAL snapshots left (%v), want the stale one gone", snaps, err)
 	}
 }
+
+// A replica still loading producer state whose log start then moves (a
+// flush drops the batches it would have replayed) needs the state from
+// the later point: the missing point moves with it, and a snapshot for
+// the old point is not adopted.
+func TestMissingProducerStateFollowsTheLogStart(t *testing.T) {
+	w := openWAL(t, t.TempDir())
+	t.Cleanup(func() { w.Close() })
+	p := partition.New(partition.Config{Key: wal.NewPartKey([16]byte{5}, 0), Topic: "m", FlushedEnd: 10, WAL: w})
+	p.SetRole(soleLeader(0))
+	for range 3 {
+		b := mkBatch(plain, 1)
+		h, _ := batch.ValidateProduce(b, 1<<20)
+		done := make(chan error, 1)
+		if _, err := p.Append(b, h, 1, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(t, done); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.SetFlushedEnd(12); err != nil { // 10 and 11 leave the WAL
+		t.Fatal(err)
+	}
+	if at, missing := p.ProducersMissing(); !missing || at != 12 {
+		t.Fatalf("missing %v at %d after the flush, want at 12", missing, at)
+	}
+	old := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 10), 0)
+	if err := p.AdoptProducers(old, 10); err != nil {
+		t.Fatal(err)
+	}
+	if at, missing := p.ProducersMissing(); !missing || at != 12 {
+		t.Fatalf("a snapshot for the old point was adopted: missing %v at %d", missing, at)
+	}
+	if err := p.AdoptProducers(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, 12), 0), 12); err != nil {
+		t.Fatal(err)
+	}
+	if _, missing := p.ProducersMissing(); missing {
+		t.Fatal("still missing after adopting the state at 12")
+	}
+}
