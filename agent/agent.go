@@ -48,10 +48,7 @@ type Agent struct {
 	// ("" with only the default --listen port).
 	kafkaLns            []kafkaListener
 	listenersAdvertised string
-	// nonces are the Hello nonces seen lately (cluster.go).
-	noncesMu  sync.Mutex
-	nonces    map[string]time.Time
-	clusterID string
+	clusterID           string
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -90,18 +90,29 @@ func (a *Agent) handlePeer(c *peer.Conn, f peer.Frame) {
 			time.AfterFunc(time.Second, func() { c.Close() })
 			return
 		}
-		if err := a.checkHello(&m); err != nil {
-			c.Reply(f, &peer.HelloResp{Code: peer.Invalid, Msg: "peer authentication failed"})
-			a.log.Warn("closing peer connection: authentication failed", "peer", c.RemoteAddr(), "claims_agent", m.From, "err", err)
-			time.AfterFunc(time.Second, func() { c.Close() })
+		if secret := a.cfg.ClusterSecret; len(secret) > 0 {
+			if len(m.Proof) == 0 {
+				// First the challenge, fresh for this connection.
+				c.Challenge = make([]byte, 16)
+				rand.Read(c.Challenge)
+				c.Reply(f, &peer.HelloResp{Code: peer.Challenge, From: a.cfg.ID, Challenge: c.Challenge})
+				return
+			}
+			challenge := c.Challenge
+			c.Challenge = nil // one try per challenge
+			if len(challenge) == 0 || len(m.Nonce) < 16 || len(m.Nonce) > 64 ||
+				!hmac.Equal(m.Proof, peer.HelloProof(secret, &m, a.cfg.ID, challenge)) {
+				c.Reply(f, &peer.HelloResp{Code: peer.Invalid, Msg: "peer authentication failed"})
+				a.log.Warn("closing peer connection: authentication failed (a wrong or replayed proof of the cluster secret)", "peer", c.RemoteAddr(), "claims_agent", m.From)
+				time.AfterFunc(time.Second, func() { c.Close() })
+				return
+			}
+			c.Remote = m.From
+			c.Reply(f, &peer.HelloResp{Code: peer.OK, From: a.cfg.ID, Proof: peer.HelloRespProof(secret, a.clusterID, a.cfg.ID, m.Nonce, challenge)})
 			return
 		}
 		c.Remote = m.From
-		resp := peer.HelloResp{Code: peer.OK, From: a.cfg.ID}
-		if len(a.cfg.ClusterSecret) > 0 {
-			resp.Proof = peer.HelloRespProof(a.cfg.ClusterSecret, a.clusterID, a.cfg.ID, m.Nonce)
-		}
-		c.Reply(f, &resp)
+		c.Reply(f, &peer.HelloResp{Code: peer.OK, From: a.cfg.ID})
 		return
 	}
 	if c.Remote < 0 {
@@ -152,46 +163,6 @@ func (a *Agent) handlePeer(c *peer.Conn, f peer.Frame) {
 	}
 }
 
-// helloWindow is how far a Hello's time may be from this agent's clock;
-// its nonce is remembered that long twice over, so a recorded Hello
-// cannot be replayed.
-const helloWindow = time.Minute
-
-// checkHello authenticates a Hello when the cluster has a secret: its
-// proof must be right, recent, and not seen before.
-func (a *Agent) checkHello(m *peer.Hello) error {
-	secret := a.cfg.ClusterSecret
-	if len(secret) == 0 {
-		return nil
-	}
-	now := time.Now()
-	switch {
-	case len(m.Proof) == 0:
-		return errors.New("no proof of the cluster secret (is --cluster-secret-file set on that agent?)")
-	case len(m.Nonce) < 16 || len(m.Nonce) > 64:
-		return errors.New("bad nonce")
-	case !hmac.Equal(m.Proof, peer.HelloProof(secret, m)):
-		return errors.New("wrong proof of the cluster secret")
-	case now.Sub(time.UnixMilli(m.Time)).Abs() > helloWindow:
-		return fmt.Errorf("hello stamped %v, this agent's clock says %v", time.UnixMilli(m.Time).UTC(), now.UTC())
-	}
-	a.noncesMu.Lock()
-	defer a.noncesMu.Unlock()
-	for n, t := range a.nonces {
-		if now.Sub(t) > 2*helloWindow {
-			delete(a.nonces, n)
-		}
-	}
-	if _, seen := a.nonces[string(m.Nonce)]; seen {
-		return errors.New("a replayed hello")
-	}
-	if a.nonces == nil {
-		a.nonces = map[string]time.Time{}
-	}
-	a.nonces[string(m.Nonce)] = now
-	return nil
-}
-
 // dialPeer connects to agent id's peer port and says hello.
 func (a *Agent) dialPeer(ctx context.Context, id int32) (*peer.Conn, error) {
 	info, ok := a.meta.State().Agents[id]
@@ -207,21 +178,26 @@ func (a *Agent) dialPeer(ctx context.Context, id int32) (*peer.Conn, error) {
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	hello := peer.Hello{From: a.cfg.ID, ClusterID: a.clusterID, Incarnation: a.incarnation}
-	if secret := a.cfg.ClusterSecret; len(secret) > 0 {
+	err = c.Call(hctx, peer.TypeHello, &hello, &resp)
+	secret := a.cfg.ClusterSecret
+	var challenge []byte
+	if err == nil && len(secret) > 0 && resp.Code == peer.Challenge && resp.From == id {
+		challenge = resp.Challenge
 		hello.Nonce = make([]byte, 16)
 		rand.Read(hello.Nonce)
 		hello.Time = time.Now().UnixMilli()
-		hello.Proof = peer.HelloProof(secret, &hello)
+		hello.Proof = peer.HelloProof(secret, &hello, id, challenge)
+		resp = peer.HelloResp{}
+		err = c.Call(hctx, peer.TypeHello, &hello, &resp)
 	}
-	err = c.Call(hctx, peer.TypeHello, &hello, &resp)
 	if err == nil && resp.Code != peer.OK {
 		err = errors.New(resp.Msg)
 	}
 	if err == nil && resp.From != id {
 		err = fmt.Errorf("%s answers as agent %d", info.PeerAddr, resp.From)
 	}
-	if secret := a.cfg.ClusterSecret; err == nil && len(secret) > 0 &&
-		!hmac.Equal(resp.Proof, peer.HelloRespProof(secret, a.clusterID, id, hello.Nonce)) {
+	if err == nil && len(secret) > 0 &&
+		(len(challenge) == 0 || !hmac.Equal(resp.Proof, peer.HelloRespProof(secret, a.clusterID, id, hello.Nonce, challenge))) {
 		err = fmt.Errorf("%s did not prove the cluster secret", info.PeerAddr)
 	}
 	if err != nil {

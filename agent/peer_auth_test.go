@@ -20,8 +20,9 @@ import (
 // stranger that speaks the peer protocol correctly (the cluster id and a
 // real agent's id in its Hello, then a well-formed replication frame for
 // a real partition at its leader's epoch) is refused and nothing is
-// appended; a wrong secret is refused; a recorded valid Hello replayed on
-// a new connection is refused; the agents themselves replicate as before.
+// appended; a wrong secret, a proof made for another agent, and a valid
+// proof replayed on a new connection (proofs answer a per-connection
+// challenge) are refused; the agents themselves replicate as before.
 func TestPeerPortNeedsTheClusterSecret(t *testing.T) {
 	secret := []byte("correct horse battery staple")
 	c := tlogtest.CreateCluster(t, 3, func(cfg *agent.Config) { cfg.ClusterSecret = secret })
@@ -50,7 +51,7 @@ func TestPeerPortNeedsTheClusterSecret(t *testing.T) {
 	mp, _ := c.PartitionMeta("guarded", 0)
 	clusterID := fa.ClusterID()
 
-	hello := func(h peer.Hello) (*peer.Conn, peer.HelloResp) {
+	dial := func() *peer.Conn {
 		t.Helper()
 		nc, err := net.Dial("tcp", fa.PeerAddr())
 		if err != nil {
@@ -58,20 +59,24 @@ func TestPeerPortNeedsTheClusterSecret(t *testing.T) {
 		}
 		pc := peer.NewConn(nc, func(*peer.Conn, peer.Frame) {})
 		t.Cleanup(func() { pc.Close() })
+		return pc
+	}
+	call := func(pc *peer.Conn, h peer.Hello) peer.HelloResp {
+		t.Helper()
 		var resp peer.HelloResp
 		hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
 		defer hcancel()
 		if err := pc.Call(hctx, peer.TypeHello, &h, &resp); err != nil {
-			return pc, peer.HelloResp{Code: -1, Msg: err.Error()}
+			return peer.HelloResp{Code: -1, Msg: err.Error()}
 		}
-		return pc, resp
+		return resp
 	}
-	stranger := peer.Hello{From: leader, ClusterID: clusterID, Incarnation: 1}
-	pc, resp := hello(stranger)
-	if resp.Code == peer.OK {
-		t.Fatal("a Hello without proof was accepted")
+	// A stranger: the cluster id and the leader's id, no proof. It is
+	// challenged, not admitted, and its append is not taken.
+	pc := dial()
+	if resp := call(pc, peer.Hello{From: leader, ClusterID: clusterID, Incarnation: 1}); resp.Code != peer.Challenge || len(resp.Challenge) == 0 {
+		t.Fatalf("a Hello without proof: code %d %q, want a challenge", resp.Code, resp.Msg)
 	}
-	// It sends the append anyway, as a leader would.
 	batch := tlogtest.RecordBatch("forged")
 	pc.Send(peer.TypeAppend, &peer.Append{Topic: topicID, Partition: 0, Epoch: mp.LeaderEpoch, Truncate: -1, Reset: -1, HW: before.LEO + 1, Data: stamp(batch, before.LEO, mp.LeaderEpoch)})
 	time.Sleep(300 * time.Millisecond)
@@ -79,27 +84,36 @@ func TestPeerPortNeedsTheClusterSecret(t *testing.T) {
 		t.Fatalf("the stranger's frame was appended: log end %d, was %d", after.LEO, before.LEO)
 	}
 
-	signed := func(key []byte) peer.Hello {
-		h := peer.Hello{From: leader, ClusterID: clusterID, Incarnation: 1, Nonce: make([]byte, 16), Time: time.Now().UnixMilli()}
+	// proved answers a challenge on pc with key, naming agent to.
+	proved := func(pc *peer.Conn, key []byte, to int32) (peer.Hello, peer.HelloResp) {
+		t.Helper()
+		h := peer.Hello{From: leader, ClusterID: clusterID, Incarnation: 1}
+		first := call(pc, h)
+		if first.Code != peer.Challenge {
+			t.Fatalf("first Hello: code %d %q, want a challenge", first.Code, first.Msg)
+		}
+		h.Nonce, h.Time = make([]byte, 16), time.Now().UnixMilli()
 		rand.Read(h.Nonce)
-		h.Proof = peer.HelloProof(key, &h)
-		return h
+		h.Proof = peer.HelloProof(key, &h, to, first.Challenge)
+		return h, call(pc, h)
 	}
-	if _, resp := hello(signed([]byte("wrong secret"))); resp.Code == peer.OK {
+	if _, resp := proved(dial(), []byte("wrong secret"), follower); resp.Code == peer.OK {
 		t.Fatal("a Hello with a wrong secret was accepted")
 	}
-	valid := signed(secret)
-	if _, resp := hello(valid); resp.Code != peer.OK || len(resp.Proof) == 0 {
+	if _, resp := proved(dial(), secret, leader); resp.Code == peer.OK {
+		t.Fatal("a proof made for another agent was accepted")
+	}
+	valid, resp := proved(dial(), secret, follower)
+	if resp.Code != peer.OK || len(resp.Proof) == 0 {
 		t.Fatalf("a valid Hello: code %d %q, proof %x", resp.Code, resp.Msg, resp.Proof)
 	}
-	if _, resp := hello(valid); resp.Code == peer.OK {
-		t.Fatal("a replayed Hello was accepted")
+	// Replayed on a new connection: that one has its own challenge.
+	pc2 := dial()
+	if first := call(pc2, peer.Hello{From: leader, ClusterID: clusterID, Incarnation: 1}); first.Code != peer.Challenge {
+		t.Fatalf("first Hello on a new connection: %d", first.Code)
 	}
-	stale := signed(secret)
-	stale.Time = time.Now().Add(-10 * time.Minute).UnixMilli()
-	stale.Proof = peer.HelloProof(secret, &stale)
-	if _, resp := hello(stale); resp.Code == peer.OK {
-		t.Fatal("a Hello from ten minutes ago was accepted")
+	if resp := call(pc2, valid); resp.Code == peer.OK {
+		t.Fatal("a replayed Hello was accepted")
 	}
 }
 

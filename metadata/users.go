@@ -70,6 +70,9 @@ func checkUser(user string) error {
 	if user == "" || len(user) > maxUserName || !utf8.ValidString(user) {
 		return fmt.Errorf("%w: user name must be 1 to %d bytes of UTF-8", ErrInvalidCommand, maxUserName)
 	}
+	if user == "ANONYMOUS" {
+		return fmt.Errorf("%w: ANONYMOUS is the principal of unauthenticated connections", ErrInvalidCommand)
+	}
 	return nil
 }
 

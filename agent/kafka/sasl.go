@@ -34,6 +34,14 @@ const Anonymous = "User:ANONYMOUS"
 // few hundred bytes; PLAIN a name and a password).
 const maxSASLBytes = 16 << 10
 
+// maxPreAuthBytes bounds a request before authentication (Kafka's
+// sasl.server.max.receive.size); authTimeout is how long the SASL exchange
+// may take from the connection's start.
+const (
+	maxPreAuthBytes = 512 << 10
+	authTimeout     = 30 * time.Second
+)
+
 // authState is a connection's authentication.
 type authState struct {
 	principal string // "" until authenticated
@@ -41,6 +49,7 @@ type authState struct {
 	scram     *scramServer
 	expires   time.Time // zero: no expiry
 	failed    bool      // an exchange failed: the connection closes
+	deadline  bool      // a read deadline bounds the exchange until it ends
 }
 
 // authenticateTransport sets the principal the transport gives: anonymous,
@@ -87,12 +96,13 @@ func (r *request) Principal() string { return r.c.auth.principal }
 
 // mayManageUsers says whether the request may change or list SCRAM users:
 // a super user, or anyone on a PLAINTEXT listener (it authenticates no
-// one: keep such a listener on loopback or a private network).
+// one: keep such a listener on loopback or a private network). Decided
+// by the listener, not the principal's name.
 func (r *request) mayManageUsers() bool {
-	p := r.Principal()
-	if p == Anonymous {
+	if r.c.lst.Protocol == Plaintext {
 		return true
 	}
+	p := r.Principal()
 	for _, su := range r.c.s.cfg.SuperUsers {
 		if su == p {
 			return true

@@ -146,6 +146,12 @@ func (c *conn) read() {
 		c.s.log.Info("closing connection: transport", "client", c.remote, "listener", c.lst.Name, "err", err)
 		return
 	}
+	if c.auth.principal == "" {
+		// The SASL exchange must finish in time: a connection that never
+		// authenticates holds nothing for long.
+		c.auth.deadline = true
+		c.nc.SetReadDeadline(time.Now().Add(authTimeout))
+	}
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	var size [4]byte
 	for {
@@ -156,10 +162,15 @@ func (c *conn) read() {
 			return
 		}
 		n := int32(binary.BigEndian.Uint32(size[:]))
-		// Check before allocating: the size is client-controlled.
-		if n < 8 || n > c.s.cfg.MaxRequestBytes {
+		// Check before allocating: the size is client-controlled, and
+		// before authentication it is a SASL message at most.
+		limit := c.s.cfg.MaxRequestBytes
+		if c.auth.principal == "" {
+			limit = min(limit, maxPreAuthBytes)
+		}
+		if n < 8 || n > limit {
 			c.s.log.Warn("closing connection: request size out of bounds",
-				"client", c.remote, "size", n, "max", c.s.cfg.MaxRequestBytes)
+				"client", c.remote, "size", n, "max", limit)
 			return
 		}
 		body := make([]byte, n)
@@ -168,6 +179,13 @@ func (c *conn) read() {
 			return
 		}
 		received := time.Now()
+		// Refused before decoding: an unauthenticated client gets nothing
+		// parsed but the SASL exchange.
+		if err := c.admit(int16(binary.BigEndian.Uint16(body)), received); err != nil {
+			c.s.log.Warn("closing connection: not authenticated", "client", c.remote, "listener", c.lst.Name,
+				"api", kmsg.NameForKey(int16(binary.BigEndian.Uint16(body))), "err", err)
+			return
+		}
 		r, early, err := c.decode(body)
 		if err != nil {
 			c.s.log.Warn("closing connection: bad request", "client", c.remote, "err", err)
@@ -177,11 +195,6 @@ func (c *conn) read() {
 		if early != nil {
 			p = *early // answered without a handler (unsupported ApiVersions)
 		} else {
-			if err := c.admit(r.kreq.Key(), received); err != nil {
-				c.s.log.Warn("closing connection: not authenticated", "client", c.remote, "listener", c.lst.Name,
-					"api", kmsg.NameForKey(r.kreq.Key()), "err", err)
-				return
-			}
 			r.ctx = ctx
 			fn, err := c.handle(r)
 			if err != nil {
@@ -205,6 +218,10 @@ func (c *conn) read() {
 			// Kafka closes a connection whose SASL exchange failed, once
 			// the client has the error.
 			return
+		}
+		if c.auth.deadline && c.auth.principal != "" {
+			c.auth.deadline = false
+			c.nc.SetReadDeadline(time.Time{})
 		}
 	}
 }

@@ -357,21 +357,33 @@ const producerRecordSize = 8 + 2 + 2 + producerWindow*24
 // Call it before Load; batches below the snapshot's end are then not
 // re-applied to producer state.
 func (p *Partition) RestoreProducers(snap []byte) error {
+	producers, end, err := p.decodeSnapshot(snap)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.installProducersLocked(producers, end)
+	return nil
+}
+
+// decodeSnapshot parses a producer snapshot: the state and its end.
+func (p *Partition) decodeSnapshot(snap []byte) (*producerTable, int64, error) {
 	if len(snap) < 12 {
-		return fmt.Errorf("partition %s/%d: producer snapshot of %d bytes: %w", p.cfg.Topic, p.cfg.Index, len(snap), batch.ErrCorrupt)
+		return nil, 0, fmt.Errorf("partition %s/%d: producer snapshot of %d bytes: %w", p.cfg.Topic, p.cfg.Index, len(snap), batch.ErrCorrupt)
 	}
 	end := int64(binary.BigEndian.Uint64(snap))
 	n := int(binary.BigEndian.Uint32(snap[8:]))
 	rest := snap[12:]
 	if n < 0 || n > len(rest)/producerRecordSize {
-		return fmt.Errorf("partition %s/%d: producer snapshot length mismatch: %w", p.cfg.Topic, p.cfg.Index, batch.ErrCorrupt)
+		return nil, 0, fmt.Errorf("partition %s/%d: producer snapshot length mismatch: %w", p.cfg.Topic, p.cfg.Index, batch.ErrCorrupt)
 	}
 	producers := newProducerTable()
 	for i := 0; i < n; i++ {
 		r := rest[i*producerRecordSize:]
 		ps := &producer{epoch: int16(binary.BigEndian.Uint16(r[8:])), n: int(r[10]), next: int(r[11])}
 		if ps.n > producerWindow || ps.next >= producerWindow {
-			return fmt.Errorf("partition %s/%d: producer snapshot window: %w", p.cfg.Topic, p.cfg.Index, batch.ErrCorrupt)
+			return nil, 0, fmt.Errorf("partition %s/%d: producer snapshot window: %w", p.cfg.Topic, p.cfg.Index, batch.ErrCorrupt)
 		}
 		for j := 0; j < producerWindow; j++ {
 			e := r[12+j*24:]
@@ -384,16 +396,17 @@ func (p *Partition) RestoreProducers(snap []byte) error {
 	}
 	if tail := rest[n*producerRecordSize:]; len(tail) > 0 {
 		if err := decodeTxnSection(tail, producers); err != nil {
-			return fmt.Errorf("partition %s/%d: %w", p.cfg.Topic, p.cfg.Index, err)
+			return nil, 0, fmt.Errorf("partition %s/%d: %w", p.cfg.Topic, p.cfg.Index, err)
 		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	return producers, end, nil
+}
+
+func (p *Partition) installProducersLocked(producers *producerTable, end int64) {
 	p.baseProducers = producers
 	p.producersEnd = end
 	p.producers = p.producersAtLocked(p.leo + 1)
 	p.missingProducers = -1
-	return nil
 }
 
 // forgetProducersLocked drops producer state: the log holds no state of
@@ -428,30 +441,29 @@ func (p *Partition) ProducersMissing() (int64, bool) {
 // found the state missing: if it has moved since (the batches from at on
 // were dropped), nothing is adopted and the caller looks again.
 func (p *Partition) AdoptProducers(snap []byte, at int64) error {
-	p.mu.Lock()
-	missing := p.missingProducers
-	if missing != at {
-		p.mu.Unlock()
-		return nil
-	}
-	if missing >= 0 && len(snap) == 0 {
-		p.baseProducers = newProducerTable()
-		p.producersEnd = missing
-		p.producers = p.producersAtLocked(p.leo + 1)
-		p.missingProducers = -1
-		p.mu.Unlock()
-		return nil
-	}
-	p.mu.Unlock()
-	if missing < 0 {
-		return nil
-	}
-	if len(snap) >= 8 {
-		if end := int64(binary.BigEndian.Uint64(snap)); end > missing {
-			return fmt.Errorf("partition %s/%d: producer snapshot ends at %d, past the log start %d", p.cfg.Topic, p.cfg.Index, end, missing)
+	var producers *producerTable
+	var end int64
+	if len(snap) > 0 {
+		var err error
+		if producers, end, err = p.decodeSnapshot(snap); err != nil {
+			return err
+		}
+		if end > at {
+			return fmt.Errorf("partition %s/%d: producer snapshot ends at %d, past the log start %d", p.cfg.Topic, p.cfg.Index, end, at)
 		}
 	}
-	return p.RestoreProducers(snap)
+	// Checked and installed under one lock: a flush moving the missing
+	// point in between would leave the batches from at on out.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.missingProducers < 0 || p.missingProducers != at {
+		return nil
+	}
+	if producers == nil {
+		producers, end = newProducerTable(), at
+	}
+	p.installProducersLocked(producers, end)
+	return nil
 }
 
 // ProducerInfo describes one producer with state in the partition

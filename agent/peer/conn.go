@@ -63,6 +63,10 @@ type Conn struct {
 	// Remote is whatever the owner wants to remember about the other end
 	// (the agent id after Hello). Set it before handling requests.
 	Remote int32
+	// Challenge is the nonce this end sent the caller to prove the
+	// cluster secret over (single use; the connection's reader alone
+	// touches it).
+	Challenge []byte
 }
 
 // NewConn starts serving nc: requests go to handle (nil: every request is

@@ -29,11 +29,14 @@ const (
 	Storage    int8 = 5 // the follower's WAL failed
 	Invalid    int8 = 6 // the request makes no sense (corrupt batch, bad field)
 	Failed     int8 = 7 // a command was refused; Kind says why
+	Challenge  int8 = 8 // Hello: prove the cluster secret over HelloResp.Challenge
 )
 
-// Hello opens a connection. With a cluster secret, Nonce, Time (unix
-// milliseconds) and Proof (HelloProof) prove the caller knows it; they
-// are sent last and only then, so agents without one still decode.
+// Hello opens a connection. With a cluster secret the first Hello is
+// answered with a Challenge, and a second one carries Nonce (the
+// caller's, for the answer's proof), Time (unix milliseconds, for logs)
+// and Proof (HelloProof, over the challenge); they are sent last and only
+// then, so agents without a secret still decode.
 type Hello struct {
 	From        int32
 	ClusterID   string
@@ -62,43 +65,47 @@ func (m *Hello) Decode(d *Dec) error {
 	return d.Done()
 }
 
-// HelloResp answers Hello; with a cluster secret, Proof (HelloRespProof)
-// proves the answering agent knows it too.
+// HelloResp answers Hello; with a cluster secret, Challenge (with Code
+// Challenge) is the nonce the caller must prove the secret over, and
+// Proof (HelloRespProof, with OK) proves the answering agent knows it too.
 type HelloResp struct {
-	Code  int8
-	Msg   string
-	From  int32
-	Proof []byte
+	Code      int8
+	Msg       string
+	From      int32
+	Proof     []byte
+	Challenge []byte
 }
 
 func (m *HelloResp) Encode(e *Enc) {
 	e.Int8(m.Code)
 	e.String(m.Msg)
 	e.Int32(m.From)
-	if len(m.Proof) > 0 {
+	if len(m.Proof) > 0 || len(m.Challenge) > 0 {
 		e.Bytes(m.Proof)
+		e.Bytes(m.Challenge)
 	}
 }
 
 func (m *HelloResp) Decode(d *Dec) error {
 	m.Code, m.Msg, m.From = d.Int8(), d.String(), d.Int32()
 	if d.Err == nil && len(d.B) > 0 {
-		m.Proof = d.Bytes()
+		m.Proof, m.Challenge = d.Bytes(), d.Bytes()
 	}
 	return d.Done()
 }
 
 // HelloProof is HMAC-SHA256 under the cluster secret of what a Hello
-// claims: who calls, in which cluster and incarnation, with which nonce
-// and when.
-func HelloProof(secret []byte, m *Hello) []byte {
-	return mac(secret, fmt.Sprintf("tlog-peer-hello|%s|%d|%d|%x|%d", m.ClusterID, m.From, m.Incarnation, m.Nonce, m.Time))
+// claims (who calls, in which cluster and incarnation, with which nonce)
+// bound to the agent called (to) and its challenge for this connection:
+// a proof is good once, on one connection.
+func HelloProof(secret []byte, m *Hello, to int32, challenge []byte) []byte {
+	return mac(secret, fmt.Sprintf("tlog-peer-hello|%s|%d|%d|%x|%d|%x", m.ClusterID, m.From, m.Incarnation, m.Nonce, to, challenge))
 }
 
 // HelloRespProof is the answering agent's proof: its id, bound to the
-// caller's nonce.
-func HelloRespProof(secret []byte, clusterID string, from int32, nonce []byte) []byte {
-	return mac(secret, fmt.Sprintf("tlog-peer-hello-resp|%s|%d|%x", clusterID, from, nonce))
+// caller's nonce and the challenge.
+func HelloRespProof(secret []byte, clusterID string, from int32, nonce, challenge []byte) []byte {
+	return mac(secret, fmt.Sprintf("tlog-peer-hello-resp|%s|%d|%x|%x", clusterID, from, nonce, challenge))
 }
 
 func mac(secret []byte, msg string) []byte {

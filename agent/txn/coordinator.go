@@ -273,6 +273,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, txnID string, timeout 
 		t.prevPID, t.pid, t.epoch = t.pid, id, -1
 	}
 	t.epoch++
+	t.nextPID = -1 // a move to a new id left over from a failed EndTxn
 	t.timeout = timeout
 	t.state = kmsg.TransactionStateEmpty
 	t.partitions = map[TP]struct{}{}
@@ -528,24 +529,26 @@ func (c *Coordinator) endTxnV2Locked(ctx context.Context, t *txn, txnID string, 
 		return
 	}
 	prevState, prevEpoch, prevTV2 := t.state, t.epoch, t.tv2
+	prevStarted, prevParts := t.started, t.partitions
 	if t.state != kmsg.TransactionStateOngoing {
 		// Nothing open (an abort of a transaction none of whose writes
 		// got in): an empty one, so the bump is recorded like any.
 		t.started = c.cfg.Now()
 		t.partitions = map[TP]struct{}{}
 	}
-	t.epoch++
+	if t.epoch < maxEpoch { // a fence may already have used the last one
+		t.epoch++
+	}
 	t.tv2 = true
 	t.state = prepared(commit)
 	nextPID, nextEpoch := t.pid, t.epoch
 	if t.nextPID >= 0 {
 		nextPID, nextEpoch = t.nextPID, 0
 	}
-	c.prepareLocked(t, prevState, func(code int16) {
+	c.prepareRevertLocked(t, prevState, func() {
+		t.epoch, t.tv2, t.started, t.partitions = prevEpoch, prevTV2, prevStarted, prevParts
+	}, func(code int16) {
 		if code != 0 {
-			c.mu.Lock()
-			t.epoch, t.tv2 = prevEpoch, prevTV2
-			c.mu.Unlock()
 			done(-1, -1, code)
 			return
 		}
@@ -558,17 +561,11 @@ func (c *Coordinator) endTxnV2Locked(ctx context.Context, t *txn, txnID string, 
 // epoch if fence (a timeout, or a new producer taking the id over).
 func (c *Coordinator) abortLocked(t *txn, fence bool) {
 	prevEpoch := t.epoch
-	if fence {
+	if fence && t.epoch < maxEpoch {
 		t.epoch++
 	}
 	t.state = kmsg.TransactionStatePrepareAbort
-	c.prepareLocked(t, kmsg.TransactionStateOngoing, func(code int16) {
-		if code != 0 {
-			c.mu.Lock()
-			t.epoch = prevEpoch
-			c.mu.Unlock()
-		}
-	})
+	c.prepareRevertLocked(t, kmsg.TransactionStateOngoing, func() { t.epoch = prevEpoch }, func(int16) {})
 }
 
 // completeWait bounds how long EndTxn waits for the markers before
@@ -582,10 +579,19 @@ const completeWait = time.Second
 // once would send the producer's next transaction into retries while the
 // markers go out.
 func (c *Coordinator) prepareLocked(t *txn, prev State, done func(code int16)) {
+	c.prepareRevertLocked(t, prev, nil, done)
+}
+
+// prepareRevertLocked is prepareLocked with revert, run under c.mu with
+// the state's restore if the write fails, so no request sees half of it.
+func (c *Coordinator) prepareRevertLocked(t *txn, prev State, revert func(), done func(code int16)) {
 	c.writeLocked(t, func(err error) {
 		c.mu.Lock()
 		if err != nil {
 			t.state = prev
+			if revert != nil {
+				revert()
+			}
 			c.mu.Unlock()
 			done(writeErrCode(err))
 			return
