@@ -98,6 +98,10 @@ func TestSASLAndTLSListeners(t *testing.T) {
 	md.SetVersion(9)
 	raw.send(md)
 	raw.expectClosed("Metadata before SASL")
+	// A large frame before authenticating is refused by its size alone.
+	big := dialRaw(t, addrs["SASL"])
+	big.write([]byte{0, 0x10, 0, 0}) // 1 MiB, over the 512 KiB allowed before SASL
+	big.expectClosed("a 1 MiB request before SASL")
 	// Plaintext Kafka to the TLS port: the connection closes.
 	nc, err := net.Dial("tcp", addrs["SECURE"])
 	if err != nil {
