@@ -28,6 +28,23 @@ func retryCodes(t *testing.T, what string, fn func() int16) {
 	}
 }
 
+// initTransactional finds id's coordinator (creating __transaction_state)
+// and gets id a producer id and epoch, retrying what a client retries.
+func initTransactional(t *testing.T, c *rawConn, id string) (pid int64, epoch int16) {
+	t.Helper()
+	retryCodes(t, "FindCoordinator", func() int16 {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorType, req.CoordinatorKey = 1, id
+		return do[*kmsg.FindCoordinatorResponse](c, 3, req).ErrorCode
+	})
+	retryCodes(t, "InitProducerId", func() int16 {
+		r := initProducerID(c, kmsg.StringPtr(id), -1, -1)
+		pid, epoch = r.ProducerID, r.ProducerEpoch
+		return r.ErrorCode
+	})
+	return pid, epoch
+}
+
 // Bad transactional input gets Kafka's error codes and writes nothing: a
 // transactional batch without a transactional id, a non-transactional
 // batch with one, a partition not added to the transaction, a stale
@@ -39,18 +56,7 @@ func TestWireTransactionsBadInput(t *testing.T) {
 	createTopic(t, c, "t", 2, nil)
 	const id = "wire-txn"
 
-	retryCodes(t, "FindCoordinator", func() int16 {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		req.CoordinatorType, req.CoordinatorKey = 1, id
-		return do[*kmsg.FindCoordinatorResponse](c, 3, req).ErrorCode
-	})
-	var pid int64
-	var epoch int16
-	retryCodes(t, "InitProducerId", func() int16 {
-		r := initProducerID(c, kmsg.StringPtr(id), -1, -1)
-		pid, epoch = r.ProducerID, r.ProducerEpoch
-		return r.ErrorCode
-	})
+	pid, epoch := initTransactional(t, c, id)
 	txnBatch := func(seq int32, e int16) []byte {
 		return mkBatch(batchOpts{pid: pid, epoch: e, seq: seq, attrs: 0x10, firstTS: 1_700_000_000_000}, "v")
 	}
@@ -151,18 +157,7 @@ func TestWireTransactionsVersion2(t *testing.T) {
 	c := dialRaw(t, a.Addr())
 	createTopic(t, c, "t2", 2, nil)
 	const id = "wire-tv2"
-	retryCodes(t, "FindCoordinator", func() int16 {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		req.CoordinatorType, req.CoordinatorKey = 1, id
-		return do[*kmsg.FindCoordinatorResponse](c, 3, req).ErrorCode
-	})
-	var pid int64
-	var epoch int16
-	retryCodes(t, "InitProducerId", func() int16 {
-		r := initProducerID(c, kmsg.StringPtr(id), -1, -1)
-		pid, epoch = r.ProducerID, r.ProducerEpoch
-		return r.ErrorCode
-	})
+	pid, epoch := initTransactional(t, c, id)
 	produce := func(version int16, p int32, seq int32, e int16) int16 {
 		req := produceReq(-1, "t2", p, mkBatch(batchOpts{pid: pid, epoch: e, seq: seq, attrs: 0x10, firstTS: 1_700_000_000_000}, "v"))
 		req.TransactionID = kmsg.StringPtr(id)
