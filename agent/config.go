@@ -39,9 +39,9 @@ type Config struct {
 	// bootstrap user is one).
 	SuperUsers []string
 	// ClusterSecret, shared by every agent of the cluster, authenticates
-	// peer connections: a Hello must prove it (HMAC over a fresh nonce)
-	// before anything else on the connection is taken, and the answering
-	// agent proves it back. Empty: the peer port takes any agent of the
+	// peer connections: a Hello must prove it (HMAC over the called
+	// agent's challenge for that connection) before anything else on the
+	// connection is taken, and the answering agent proves it back. Empty: the peer port takes any agent of the
 	// cluster id (keep it on a private network).
 	ClusterSecret []byte
 
