@@ -194,6 +194,8 @@ var commandDecoders = map[string]func([]byte) (Command, error){
 	"replace_segments":        decodeAs[ReplaceSegments],
 	"set_scram_credential":    decodeAs[SetScramCredential],
 	"delete_scram_credential": decodeAs[DeleteScramCredential],
+	"create_acls":             decodeAs[CreateACLs],
+	"delete_acls":             decodeAs[DeleteACLs],
 }
 
 func decodeAs[T Command](raw []byte) (Command, error) {

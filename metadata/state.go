@@ -135,7 +135,10 @@ type State struct {
 	ProducerBlocks  map[int32]ProducerBlock `json:"producer_blocks"` // latest block per agent
 	// Users maps a SCRAM user to its credentials by mechanism (users.go).
 	Users map[string]map[string]ScramCredential `json:"users,omitempty"`
-	names map[string]uuid.UUID                  // name index over Topics
+	// ACLs are the access control entries, sorted (acls.go); replaced,
+	// never changed in place.
+	ACLs  []ACL                `json:"acls,omitempty"`
+	names map[string]uuid.UUID // name index over Topics
 }
 
 // NewState returns an empty state.
@@ -210,6 +213,7 @@ func (s *State) Clone() *State {
 		NextProducerID:  s.NextProducerID,
 		ProducerBlocks:  maps.Clone(s.ProducerBlocks),
 		Users:           maps.Clone(s.Users), // credentials are replaced, never mutated
+		ACLs:            slices.Clone(s.ACLs),
 	}
 	for id, t := range s.Topics {
 		if t != nil {

@@ -358,6 +358,8 @@ func TestCommandJSONRoundTrip(t *testing.T) {
 		ReplaceSegments{TopicID: id, Partition: 1, Old: []string{"a", "b"}, New: SegmentRef{Object: "m", Length: 9, FirstOffset: 3, LastOffset: 8, CRC: 42}},
 		SetScramCredential{User: "u", Mechanism: ScramSHA256, Credential: ScramCredential{Iterations: 4096, Salt: []byte("0123456789abcdef"), StoredKey: make([]byte, 32), ServerKey: make([]byte, 32)}},
 		DeleteScramCredential{User: "u", Mechanism: ScramSHA512},
+		CreateACLs{ACLs: []ACL{{Principal: "User:a", Host: "*", ResourceType: ResourceTopic, PatternType: PatternPrefixed, Name: "orders-", Operation: OpRead, Permission: PermissionAllow}}},
+		DeleteACLs{ACLs: []ACL{{Principal: "User:*", Host: "*", ResourceType: ResourceCluster, PatternType: PatternLiteral, Name: ClusterResourceName, Operation: OpAlter, Permission: PermissionDeny}}},
 	}
 	if len(cmds) != len(commandDecoders) {
 		t.Fatalf("test covers %d command types, %d exist", len(cmds), len(commandDecoders))
