@@ -38,6 +38,9 @@ type Config struct {
 	// SuperUsers are principals ("User:NAME") allowed everything (the
 	// bootstrap user is one).
 	SuperUsers []string
+	// MaxConnectionsPerIP is max.connections.per.ip on every Kafka
+	// listener (0: no bound, as Kafka's default).
+	MaxConnectionsPerIP int
 	// ClusterSecret, shared by every agent of the cluster, authenticates
 	// peer connections: a Hello must prove it (HMAC over the called
 	// agent's challenge for that connection) before anything else on the

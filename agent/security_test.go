@@ -167,3 +167,36 @@ func TestSASLAndTLSListeners(t *testing.T) {
 		t.Fatalf("bob after refused upserts: %+v %v", d, err)
 	}
 }
+
+// max.connections.per.ip: past the bound a new connection is closed at
+// once; once one closes, another is taken.
+func TestMaxConnectionsPerIP(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, func(c *agent.Config) { c.MaxConnectionsPerIP = 2 })
+	apiVersions := func(c *rawConn) {
+		t.Helper()
+		if r := do[*kmsg.ApiVersionsResponse](c, 2, kmsg.NewPtrApiVersionsRequest()); r.ErrorCode != 0 {
+			t.Fatalf("ApiVersions: %d", r.ErrorCode)
+		}
+	}
+	first, second := dialRaw(t, a.Addr()), dialRaw(t, a.Addr())
+	apiVersions(first)
+	apiVersions(second)
+	third := dialRaw(t, a.Addr())
+	third.write(kmsg.NewRequestFormatter().AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 1))
+	third.expectClosed("a third connection from one address")
+	first.nc.Close()
+	tlogtest.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		c, err := net.DialTimeout("tcp", a.Addr(), time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		rc := &rawConn{t: t, nc: c, f: kmsg.NewRequestFormatter()}
+		rc.write(rc.f.AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 1))
+		if _, err := rc.readFrame(2 * time.Second); err != nil {
+			return err
+		}
+		return nil
+	})
+}

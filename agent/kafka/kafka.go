@@ -107,6 +107,10 @@ type Config struct {
 	// ACLs, managing SCRAM users needs one of them on an authenticated
 	// connection.
 	SuperUsers []string
+	// MaxConnectionsPerIP bounds the connections from one address
+	// (max.connections.per.ip; 0: no bound): past it a new connection is
+	// closed at once.
+	MaxConnectionsPerIP int
 }
 
 // Server serves the Kafka protocol on one listener.
@@ -124,6 +128,7 @@ type Server struct {
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
+	perIP   map[string]int
 	closing bool
 }
 
@@ -138,6 +143,7 @@ func New(cfg Config, b Backend, log *slog.Logger, reg prometheus.Registerer) *Se
 		ctx:     ctx,
 		cancel:  cancel,
 		conns:   make(map[*conn]struct{}),
+		perIP:   make(map[string]int),
 	}
 }
 

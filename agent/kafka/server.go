@@ -64,6 +64,7 @@ type conn struct {
 	nc      net.Conn
 	remote  string
 	lst     Listener
+	ip      string // the client's address, for max.connections.per.ip
 	pending chan pendingReply
 	done    chan struct{}
 	// auth is the connection's authentication (sasl.go); the reader
@@ -101,12 +102,20 @@ func (s *Server) serve(ln net.Listener, l Listener) {
 			pending: make(chan pendingReply, maxPipelined),
 			done:    make(chan struct{}),
 		}
+		c.ip = remoteIP(c.remote)
 		s.connsMu.Lock()
 		if s.closing {
 			s.connsMu.Unlock()
 			nc.Close()
 			return
 		}
+		if limit := s.cfg.MaxConnectionsPerIP; limit > 0 && s.perIP[c.ip] >= limit {
+			s.connsMu.Unlock()
+			s.log.Warn("closing connection: too many from one address", "client", c.remote, "listener", l.Name, "max_connections_per_ip", limit)
+			nc.Close()
+			continue
+		}
+		s.perIP[c.ip]++
 		s.conns[c] = struct{}{}
 		s.connsMu.Unlock()
 		s.wg.Add(2)
@@ -134,8 +143,22 @@ func (c *conn) clientHost() string {
 func (c *conn) close() {
 	c.nc.Close()
 	c.s.connsMu.Lock()
-	delete(c.s.conns, c)
+	if _, ok := c.s.conns[c]; ok {
+		delete(c.s.conns, c)
+		if c.s.perIP[c.ip]--; c.s.perIP[c.ip] <= 0 {
+			delete(c.s.perIP, c.ip)
+		}
+	}
 	c.s.connsMu.Unlock()
+}
+
+// remoteIP is the address part of host:port.
+func remoteIP(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	return host
 }
 
 func (c *conn) read() {
