@@ -1,11 +1,14 @@
 package consumer
 
 import (
+	"crypto/tls"
+
 	"context"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // Option configures a Consumer.
@@ -33,6 +36,10 @@ type config struct {
 	onRevoked    func(context.Context, []TopicPartition)
 	onError      func(error)
 	kgoOpts      []kgo.Opt
+	// security: TLS and SASL (security.go), and a bad SASL setting.
+	tls     *tls.Config
+	sasl    sasl.Mechanism
+	saslErr error
 }
 
 // WithGroup consumes topics as a member of a consumer group: the broker
@@ -115,6 +122,8 @@ func (c *config) validate(brokers []string) error {
 	switch {
 	case len(brokers) == 0:
 		return fmt.Errorf("consumer: no brokers given")
+	case c.saslErr != nil:
+		return c.saslErr
 	case c.group != "" && len(c.assignments) > 0:
 		return fmt.Errorf("consumer: WithGroup and WithAssignment exclude each other")
 	case c.group == "" && len(c.assignments) == 0:
@@ -164,12 +173,13 @@ func (c *config) kgo(brokers []string, g *groupHooks) []kgo.Opt {
 	if c.reset != nil {
 		reset = *c.reset
 	}
-	opts := []kgo.Opt{
+	sec, _ := c.securityOpts() // validate refused a bad setting
+	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(id),
 		kgo.FetchMaxWait(wait),
 		kgo.ConsumeResetOffset(reset.kgo()),
-	}
+	}, sec...)
 	if c.group != "" {
 		opts = append(opts,
 			// No ConsumeTopics: kgo joins once it has topics, and the

@@ -1,10 +1,13 @@
 package producer
 
 import (
+	"crypto/tls"
+
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // Acks is how many replicas must have a record before a send succeeds.
@@ -70,6 +73,10 @@ type config struct {
 	maxBatch     int32
 	noAutoCreate bool
 	kgoOpts      []kgo.Opt
+	// security: TLS and SASL (security.go), and a bad SASL setting.
+	tls     *tls.Config
+	sasl    sasl.Mechanism
+	saslErr error
 }
 
 // WithAcks sets the acknowledgement level (default AcksAll). AcksLeader and
@@ -146,11 +153,15 @@ func (c *config) kgo(brokers []string) ([]kgo.Opt, error) {
 	if part == nil {
 		part = DefaultPartitioner()
 	}
-	opts := []kgo.Opt{
+	sec, err := c.securityOpts()
+	if err != nil {
+		return nil, err
+	}
+	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(id),
 		kgo.RecordPartitioner(explicitPartitioner{part}),
-	}
+	}, sec...)
 	switch c.acks {
 	case AcksAll:
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
