@@ -267,6 +267,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		TransactionVersion:  cfg.TransactionVersion,
 		SASLSessionLifetime: cfg.SASLSessionLifetime,
 		SuperUsers:          a.superUsers(),
+		Authorizer:          cfg.Authorizer,
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 	}, backend{a}, a.log, a.obs.reg)
 	a.serveListeners()

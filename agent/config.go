@@ -38,6 +38,10 @@ type Config struct {
 	// SuperUsers are principals ("User:NAME") allowed everything (the
 	// bootstrap user is one).
 	SuperUsers []string
+	// Authorizer makes every Kafka request ask the ACLs in the journal
+	// (authorizer.class.name); super users pass. Off, everyone may do
+	// everything but manage users and ACLs over authenticated listeners.
+	Authorizer bool
 	// MaxConnectionsPerIP is max.connections.per.ip on every Kafka
 	// listener (0: no bound, as Kafka's default).
 	MaxConnectionsPerIP int

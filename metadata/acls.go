@@ -194,3 +194,45 @@ func (s *State) Authorized(principal, host, resourceType, name, op string) bool 
 	}
 	return allowed
 }
+
+// ACLFilter selects ACLs as DescribeAcls and DeleteAcls filters do: an
+// empty field matches anything. PatternType may also be PatternMatch:
+// every ACL that applies to the resource Name (literal equal, the
+// literal wildcard, or a prefix of it); with PatternType empty or a
+// pattern type the name must equal the ACL's.
+type ACLFilter struct {
+	Principal, Host, ResourceType, PatternType, Name, Operation, Permission string
+}
+
+// PatternMatch is ACLFilter's "what applies to this resource" pattern.
+const PatternMatch = "match"
+
+// Matches says whether f selects a.
+func (f ACLFilter) Matches(a ACL) bool {
+	eq := func(want, got string) bool { return want == "" || want == got }
+	if !eq(f.Principal, a.Principal) || !eq(f.Host, a.Host) || !eq(f.ResourceType, a.ResourceType) ||
+		!eq(f.Operation, a.Operation) || !eq(f.Permission, a.Permission) {
+		return false
+	}
+	if f.PatternType == PatternMatch {
+		if f.Name == "" {
+			return true
+		}
+		if a.PatternType == PatternPrefixed {
+			return strings.HasPrefix(f.Name, a.Name)
+		}
+		return a.Name == f.Name || a.Name == WildcardName
+	}
+	return eq(f.PatternType, a.PatternType) && eq(f.Name, a.Name)
+}
+
+// MatchingACLs is every ACL f selects, in the journal's order.
+func (s *State) MatchingACLs(f ACLFilter) []ACL {
+	var out []ACL
+	for _, a := range s.ACLs {
+		if f.Matches(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}

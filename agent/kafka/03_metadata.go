@@ -34,7 +34,6 @@ import (
 
 func init() { register(3, 0, 12, handleMetadata) }
 
-const authorizedOpsUnknown = -2147483648
 
 func handleMetadata(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.MetadataRequest)

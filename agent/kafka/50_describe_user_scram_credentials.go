@@ -5,7 +5,8 @@ package kafka
 // Lists SCRAM users with each credential's mechanism and iteration count
 // (never salts or keys): the named users (RESOURCE_NOT_FOUND for one that
 // has none, DUPLICATE_RESOURCE for one named twice), or all when Users is
-// null. Only a super user may (or anyone on a PLAINTEXT listener).
+// null. Needs DESCRIBE on the cluster with an authorizer; without one a
+// super user (or anyone on a PLAINTEXT listener).
 
 import (
 	"sort"
@@ -33,9 +34,9 @@ func scramMechanismName(id int8) string {
 func handleDescribeUserScramCredentials(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
-	if !r.mayManageUsers() {
+	if !r.mayManage(metadata.OpDescribe) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
-		resp.ErrorMessage = kmsg.StringPtr(r.Principal() + " may not list users (not a super user)")
+		resp.ErrorMessage = kmsg.StringPtr(r.Principal() + " may not list users (DESCRIBE on the cluster)")
 		return now(resp), nil
 	}
 	st := s.b.State()

@@ -9,9 +9,9 @@ package kafka
 // UNSUPPORTED_SASL_MECHANISM, UNACCEPTABLE_CREDENTIAL (iterations outside
 // 4,096-16,384, a short salt, a salted password of the wrong length),
 // RESOURCE_NOT_FOUND (deleting what is not there), DUPLICATE_RESOURCE (a
-// user named twice); nothing of a user with an error is changed. Only a
-// super user may (or anyone on a PLAINTEXT listener):
-// CLUSTER_AUTHORIZATION_FAILED otherwise.
+// user named twice); nothing of a user with an error is changed. Needs
+// ALTER on the cluster with an authorizer; without one a super user (or
+// anyone on a PLAINTEXT listener): CLUSTER_AUTHORIZATION_FAILED otherwise.
 
 import (
 	"crypto/hmac"
@@ -72,12 +72,12 @@ func handleAlterUserScramCredentials(s *Server, r *request) (reply, error) {
 			res.code, res.msg = code, msg
 		}
 	}
-	if !r.mayManageUsers() {
+	if !r.mayManage(metadata.OpAlter) {
 		for _, d := range req.Deletions {
-			fail(d.Name, kerr.ClusterAuthorizationFailed.Code, r.Principal()+" may not manage users (not a super user)")
+			fail(d.Name, kerr.ClusterAuthorizationFailed.Code, r.Principal()+" may not manage users (ALTER on the cluster)")
 		}
 		for _, u := range req.Upsertions {
-			fail(u.Name, kerr.ClusterAuthorizationFailed.Code, r.Principal()+" may not manage users (not a super user)")
+			fail(u.Name, kerr.ClusterAuthorizationFailed.Code, r.Principal()+" may not manage users (ALTER on the cluster)")
 		}
 	}
 	st := s.b.State()

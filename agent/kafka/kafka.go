@@ -103,10 +103,12 @@ type Config struct {
 	// KIP-368): clients re-authenticate before it ends, or the connection
 	// is closed. 0: sessions do not expire.
 	SASLSessionLifetime time.Duration
-	// SuperUsers are principals ("User:NAME") allowed everything; until
-	// ACLs, managing SCRAM users needs one of them on an authenticated
-	// connection.
+	// SuperUsers are principals ("User:NAME") allowed everything.
 	SuperUsers []string
+	// Authorizer makes every API ask the ACLs (authz.go); without it
+	// everyone may do everything but manage users and ACLs over an
+	// authenticated listener.
+	Authorizer bool
 	// MaxConnectionsPerIP bounds the connections from one address
 	// (max.connections.per.ip; 0: no bound): past it a new connection is
 	// closed at once.

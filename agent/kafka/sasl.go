@@ -94,23 +94,6 @@ func (c *conn) admit(key int16, now time.Time) error {
 // Principal is the connection's authenticated principal.
 func (r *request) Principal() string { return r.c.auth.principal }
 
-// mayManageUsers says whether the request may change or list SCRAM users:
-// a super user, or anyone on a PLAINTEXT listener (it authenticates no
-// one: keep such a listener on loopback or a private network). Decided
-// by the listener, not the principal's name.
-func (r *request) mayManageUsers() bool {
-	if r.c.lst.Protocol == Plaintext {
-		return true
-	}
-	p := r.Principal()
-	for _, su := range r.c.s.cfg.SuperUsers {
-		if su == p {
-			return true
-		}
-	}
-	return false
-}
-
 // saslHandshake picks the mechanism for the exchange that follows; on an
 // authenticated connection it begins a re-authentication.
 func (c *conn) saslHandshake(mechanism string) int16 {

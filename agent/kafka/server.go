@@ -70,6 +70,9 @@ type conn struct {
 	// auth is the connection's authentication (sasl.go); the reader
 	// goroutine alone touches it.
 	auth authState
+	// internal marks requests another agent sent over the peer port
+	// (Server.HandleInternal): they run as the cluster, not a principal.
+	internal bool
 }
 
 type pendingReply struct {

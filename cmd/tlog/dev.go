@@ -47,6 +47,7 @@ func storageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "tls-client-ca", Usage: "PEM CA bundle: SSL listeners then require client certificates (the subject is the principal)"},
 		&cli.DurationFlag{Name: "sasl-session-lifetime", Usage: "connections.max.reauth.ms: SASL clients re-authenticate within it or are disconnected (0: no limit)"},
 		&cli.IntFlag{Name: "max-connections-per-ip", Usage: "max.connections.per.ip: Kafka connections one address may hold; more are closed at once (0: no bound)"},
+		&cli.StringFlag{Name: "authorizer", Value: "none", Usage: "authorizer.class.name: acl (every request is checked against the ACLs `tlog acl` manages; super users pass) or none (everyone may do everything)"},
 		&cli.StringFlag{Name: "super-users", Usage: "principals allowed everything, comma-separated: User:a,User:b (the bootstrap user is one)"},
 		&cli.StringFlag{Name: "bootstrap-user", Usage: "create (or reset) this SCRAM-SHA-512 and SCRAM-SHA-256 user at start, with the password in $TLOG_BOOTSTRAP_PASSWORD"},
 	}
@@ -175,6 +176,13 @@ func runAgent(c *cli.Context, dev bool) error {
 	}
 	if cfg.MaxConnectionsPerIP < 0 {
 		return fail(2, "bad --max-connections-per-ip %d: give 0 (no bound) or more", cfg.MaxConnectionsPerIP)
+	}
+	switch c.String("authorizer") {
+	case "acl":
+		cfg.Authorizer = true
+	case "none", "":
+	default:
+		return fail(2, "bad --authorizer %q: give acl or none", c.String("authorizer"))
 	}
 	for _, su := range strings.Split(c.String("super-users"), ",") {
 		if su = strings.TrimSpace(su); su == "" {
