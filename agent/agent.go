@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/group"
@@ -99,6 +98,9 @@ type Agent struct {
 	tier     *tiering.Tiering
 
 	front *kafka.Server // the Kafka listener and handlers
+	// frontLive is front once made, for the peer port's Kafka requests
+	// (internalcalls.go), which may arrive before it is.
+	frontLive atomic.Pointer[kafka.Server]
 
 	pidMu   sync.Mutex // producer ids (producerids.go)
 	pidNext int64
@@ -106,7 +108,9 @@ type Agent struct {
 
 	txnMu     sync.Mutex
 	txnCoords map[int32]*txnCoord // by __transaction_state partition
-	markerCl  *kgo.Client         // markers for partitions other agents lead (txns.go)
+	// kafkaPeers are peer connections carrying Kafka requests to other
+	// agents (markers, transaction checks: internalcalls.go).
+	kafkaPeers map[int32]*peer.Conn
 
 	// connsMu guards peerConns and closing, so Close reaches every peer
 	// connection.
@@ -270,6 +274,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		Authorizer:          cfg.Authorizer,
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 	}, backend{a}, a.log, a.obs.reg)
+	a.frontLive.Store(a.front)
 	a.serveListeners()
 	if cfg.BootstrapUser != "" {
 		a.wg.Add(1)
@@ -680,11 +685,6 @@ func (a *Agent) Abandon() error {
 	}
 	a.closeCoordinators()
 	a.closeTxnCoordinators()
-	a.txnMu.Lock()
-	if a.markerCl != nil {
-		a.markerCl.Close()
-	}
-	a.txnMu.Unlock()
 	if a.front != nil {
 		a.front.Wait()
 	}

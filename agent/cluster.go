@@ -154,6 +154,11 @@ func (a *Agent) handlePeer(c *peer.Conn, f peer.Frame) {
 		if err = peer.Decode(f.Body, &m); err == nil {
 			a.repl.OnAppend(c, f, m)
 		}
+	case peer.TypeKafka:
+		var m peer.Kafka
+		if err = peer.Decode(f.Body, &m); err == nil {
+			a.onKafkaPeer(c, f, m)
+		}
 	default:
 		err = fmt.Errorf("unknown message type %d", f.Type)
 	}

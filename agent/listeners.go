@@ -34,11 +34,6 @@ func (a *Agent) openListeners() error {
 	if len(specs) == 0 {
 		specs = []kafka.ListenerSpec{{Name: kafka.Plaintext, Protocol: kafka.Plaintext, Addr: a.cfg.Listen}}
 	}
-	if a.cfg.PeerListen != "" && specs[0].Protocol != kafka.Plaintext {
-		// Agents call each other's first listener (transaction markers
-		// and checks) without credentials.
-		return fmt.Errorf("agent: in a cluster the first --listener must be PLAINTEXT (on a private interface): agents reach each other on it; %s is %s", specs[0].Name, specs[0].Protocol)
-	}
 	var tlsConf *tls.Config
 	names := map[string]bool{}
 	for _, s := range specs {

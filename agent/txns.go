@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent/group"
@@ -139,12 +138,8 @@ func (a *Agent) writeMarkers(ctx context.Context, m txn.Markers) error {
 }
 
 // writeRemoteMarkers sends WriteTxnMarkers for tps to their leaders, as
-// this agent's metadata names them.
+// this agent's metadata names them, over the peer port.
 func (a *Agent) writeRemoteMarkers(ctx context.Context, m txn.Markers, tps []txn.TP) error {
-	cl, err := a.markerClient()
-	if err != nil {
-		return err
-	}
 	byLeader := map[int32][]txn.TP{}
 	for _, tp := range tps {
 		leader, ok := a.leaderOf(tp.Topic, tp.Partition)
@@ -156,6 +151,7 @@ func (a *Agent) writeRemoteMarkers(ctx context.Context, m txn.Markers, tps []txn
 	var errs []error
 	for leader, tps := range byLeader {
 		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		req.Version = 1
 		mk := kmsg.NewWriteTxnMarkersRequestMarker()
 		mk.ProducerID, mk.ProducerEpoch, mk.Committed = m.ProducerID, m.Epoch, m.Commit
 		byTopic := map[string]int{}
@@ -171,7 +167,7 @@ func (a *Agent) writeRemoteMarkers(ctx context.Context, m txn.Markers, tps []txn
 			mk.Topics[i].Partitions = append(mk.Topics[i].Partitions, tp.Partition)
 		}
 		req.Markers = append(req.Markers, mk)
-		kresp, err := cl.Broker(int(leader)).Request(ctx, req)
+		kresp, err := a.kafkaPeer(ctx, leader, req)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("write markers to agent %d: %w", leader, err))
 			continue
@@ -208,23 +204,6 @@ func (a *Agent) partitionCount(topicName string) int {
 		return len(t.Parts)
 	}
 	return 1
-}
-
-// markerClient is the Kafka client markers for other agents' partitions
-// go through, made on first use (seeded with this agent's own listener:
-// it learns the others from Metadata).
-func (a *Agent) markerClient() (*kgo.Client, error) {
-	a.txnMu.Lock()
-	defer a.txnMu.Unlock()
-	if a.markerCl != nil {
-		return a.markerCl, nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.cfg.Advertise), kgo.ClientID("tlog-agent-markers"))
-	if err != nil {
-		return nil, err
-	}
-	a.markerCl = cl
-	return cl, nil
 }
 
 // txnMarkerWritten is told of every marker committed on a partition this
@@ -284,10 +263,6 @@ func (a *Agent) verifyTxnOnce(ctx context.Context, txnID string, pid int64, epoc
 	if !ok {
 		return kerr.CoordinatorNotAvailable.Code
 	}
-	cl, err := a.markerClient()
-	if err != nil {
-		return kerr.CoordinatorNotAvailable.Code
-	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
@@ -298,7 +273,7 @@ func (a *Agent) verifyTxnOnce(ctx context.Context, txnID string, pid int64, epoc
 	tt.Topic, tt.Partitions = tp.Topic, []int32{tp.Partition}
 	rt.Topics = append(rt.Topics, tt)
 	req.Transactions = append(req.Transactions, rt)
-	kresp, err := cl.Broker(int(leader)).Request(ctx, req)
+	kresp, err := a.kafkaPeer(ctx, leader, req)
 	if err != nil {
 		a.log.Debug("verify a transaction with its coordinator", "transactional_id", txnID, "coordinator", leader, "err", err)
 		return kerr.CoordinatorNotAvailable.Code

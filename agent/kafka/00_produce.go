@@ -18,6 +18,9 @@ package kafka
 // open transaction (KIP-890's verification: the coordinator, on whichever
 // agent, is asked with the transaction's first batch here); otherwise
 // INVALID_TXN_STATE, and nothing is written.
+// With an authorizer: WRITE on the transactional id if one is given
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and WRITE on each topic
+// (TOPIC_AUTHORIZATION_FAILED, asked before the topic's existence).
 //
 // Version notes:
 // * v3: RecordBatch only; transactional id
@@ -66,7 +69,9 @@ func handleProduce(s *Server, r *request) (reply, error) {
 		}
 	}
 
+	txnAllowed := req.TransactionID == nil || r.allowedTxnID(*req.TransactionID, metadata.OpWrite)
 	for _, rt := range req.Topics {
+		topicAllowed := r.allowedTopic(rt.Topic, metadata.OpWrite)
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
@@ -80,6 +85,12 @@ func handleProduce(s *Server, r *request) (reply, error) {
 			switch {
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				fail(sp, kerr.InvalidRequiredAcks.Code, fmt.Errorf("acks must be -1, 0 or 1, got %d", req.Acks))
+				continue
+			case !txnAllowed:
+				fail(sp, kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("%s may not write transactional id %q", r.Principal(), *req.TransactionID))
+				continue
+			case !topicAllowed:
+				fail(sp, kerr.TopicAuthorizationFailed.Code, fmt.Errorf("%s may not write topic %q", r.Principal(), rt.Topic))
 				continue
 			case rt.Topic == group.OffsetsTopic:
 				fail(sp, kerr.InvalidTopicException.Code, errInternalTopic)

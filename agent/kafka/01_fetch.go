@@ -10,6 +10,8 @@ package kafka
 // is answered once. Fetch sessions (KIP-227) are not
 // kept: every response is full and carries session id 0, which clients
 // treat as "sessions unavailable".
+// With an authorizer: READ on each topic (TOPIC_AUTHORIZATION_FAILED,
+// asked before the topic's existence when it is named).
 //
 // Version notes:
 // * v4: LastStableOffset, isolation level: read_committed (1) reads below
@@ -24,7 +26,6 @@ package kafka
 // * v13: topics by TopicID (UNKNOWN_TOPIC_ID)
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/topic"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(1, 4, 16, handleFetch) }
@@ -48,7 +50,7 @@ func handleFetch(s *Server, r *request) (reply, error) {
 		deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 		for {
 			wake := s.b.DataMoved()
-			resp, n, stop := s.fetchOnce(r.ctx, req)
+			resp, n, stop := s.fetchOnce(r, req)
 			// MinBytes 0 (or no wait) answers at once, as Kafka does.
 			if stop || (n > 0 && n >= int(req.MinBytes)) || req.MinBytes <= 0 || !time.Now().Before(deadline) {
 				return resp
@@ -68,7 +70,8 @@ func handleFetch(s *Server, r *request) (reply, error) {
 
 // fetchOnce builds a response from what is readable now. stop says an error
 // makes waiting pointless.
-func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+func (s *Server) fetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+	ctx := r.ctx
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	// Capped by fetch.max.bytes whatever the client asks; the first batch
 	// is returned regardless (KIP-74).
@@ -93,6 +96,12 @@ func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 		} else {
 			t = s.b.TopicByName(rt.Topic)
 		}
+		allowed := true
+		if req.Version >= 13 {
+			allowed = t == nil || r.allowedTopic(t.Name, metadata.OpRead)
+		} else {
+			allowed = r.allowedTopic(rt.Topic, metadata.OpRead)
+		}
 		for _, rp := range rt.Partitions {
 			k := tp{rt.Topic, rt.TopicID, rp.Partition}
 			if req.Version >= 13 {
@@ -108,6 +117,9 @@ func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 			sp.RecordBatches = []byte{}
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				stop = true
 			case t == nil && req.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 				stop = true

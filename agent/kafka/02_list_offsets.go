@@ -16,6 +16,7 @@ package kafka
 // is answered by its first offset and max timestamp, so a consumer may then
 // see a few records before the timestamp, never miss one after it. A range
 // the bucket cannot serve answers KAFKA_STORAGE_ERROR (retriable).
+// With an authorizer: DESCRIBE on each topic (TOPIC_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v2: isolation level (read_committed: latest is the LSO)
@@ -26,9 +27,11 @@ import (
 	"context"
 	"time"
 
-	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(2, 1, 8, handleListOffsets) }
@@ -43,20 +46,23 @@ func handleListOffsets(s *Server, r *request) (reply, error) {
 	// lookup waits on the bucket.
 	ctx, cancel := context.WithTimeout(r.ctx, listOffsetsBucketTimeout)
 	defer cancel()
-	return now(s.listOffsets(ctx, req)), nil
+	return now(s.listOffsets(ctx, r, req)), nil
 }
 
-func (s *Server) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
+func (s *Server) listOffsets(ctx context.Context, r *request, req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		t := s.b.TopicByName(rt.Topic)
+		allowed := r.allowedTopic(rt.Topic, metadata.OpDescribe)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Parts):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case !t.Parts[rp.Partition].IsLeader() && req.ReplicaID != -2:

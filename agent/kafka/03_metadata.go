@@ -8,6 +8,10 @@ package kafka
 // list (v1+) means all topics. Missing topics are created when the agent
 // allows auto-creation and the request does (v4+; always for older
 // versions), with num.partitions partitions.
+// With an authorizer: a topic needs DESCRIBE to be listed (all topics:
+// the others are left out; named ones: TOPIC_AUTHORIZATION_FAILED,
+// whether or not they exist), and auto-creation CREATE on the cluster or
+// the topic.
 //
 // Version notes:
 // * v1: ControllerID, IsInternal, Rack
@@ -15,7 +19,8 @@ package kafka
 // * v4: AllowAutoTopicCreation
 // * v5: OfflineReplicas
 // * v7: LeaderEpoch
-// * v8: authorized operations (we answer "unknown", -2147483648)
+// * v8: authorized operations (when asked for; "unknown", -2147483648,
+//   otherwise)
 // * v9: flexible versions
 // * v10: TopicID; topics may be requested by id (v10+ with null name)
 
@@ -34,7 +39,6 @@ import (
 
 func init() { register(3, 0, 12, handleMetadata) }
 
-
 func handleMetadata(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
@@ -49,6 +53,9 @@ func handleMetadata(s *Server, r *request) (reply, error) {
 		for _, rt := range req.Topics {
 			if rt.Topic == nil || *rt.Topic == group.OffsetsTopic || s.b.TopicByName(*rt.Topic) != nil || metadata.ValidateTopicName(*rt.Topic) != nil {
 				continue
+			}
+			if !r.allowedTopic(*rt.Topic, metadata.OpDescribe) || !r.mayCreateTopic(*rt.Topic) {
+				continue // answered TOPIC_AUTHORIZATION_FAILED below
 			}
 			if err := s.createTopic(r.ctx, *rt.Topic); err != nil && errCode(err) != kerr.TopicAlreadyExists.Code {
 				s.log.Warn("auto-create topic", "topic", *rt.Topic, "err", err)
@@ -81,6 +88,9 @@ func handleMetadata(s *Server, r *request) (reply, error) {
 	resp.ClusterID = &cid
 	resp.ControllerID = s.b.ControllerID()
 	resp.AuthorizedOperations = authorizedOpsUnknown
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = r.authorizedOps(metadata.ResourceCluster, metadata.ClusterResourceName, clusterOps)
+	}
 
 	describe := func(mt *metadata.Topic) kmsg.MetadataResponseTopic {
 		t := kmsg.NewMetadataResponseTopic()
@@ -89,6 +99,9 @@ func handleMetadata(s *Server, r *request) (reply, error) {
 		t.TopicID = mt.ID
 		t.IsInternal = isInternalTopic(mt.Name)
 		t.AuthorizedOperations = authorizedOpsUnknown
+		if req.IncludeTopicAuthorizedOperations {
+			t.AuthorizedOperations = r.authorizedOps(metadata.ResourceTopic, mt.Name, topicOps)
+		}
 		for i, mp := range mt.Partitions {
 			p := kmsg.NewMetadataResponseTopicPartition()
 			p.Partition = int32(i)
@@ -113,6 +126,9 @@ func handleMetadata(s *Server, r *request) (reply, error) {
 		names := make([]string, 0, len(st.Topics))
 		byName := make(map[string]*metadata.Topic, len(st.Topics))
 		for _, mt := range st.Topics {
+			if !r.allowedTopic(mt.Name, metadata.OpDescribe) {
+				continue
+			}
 			names = append(names, mt.Name)
 			byName[mt.Name] = mt
 		}
@@ -131,7 +147,14 @@ func handleMetadata(s *Server, r *request) (reply, error) {
 		case rt.TopicID != uuid.Nil:
 			mt = st.Topics[uuid.UUID(rt.TopicID)]
 		}
-		if mt != nil {
+		var allowed bool
+		switch {
+		case rt.Topic != nil:
+			allowed = r.allowedTopic(*rt.Topic, metadata.OpDescribe)
+		case mt != nil:
+			allowed = r.allowedTopic(mt.Name, metadata.OpDescribe)
+		}
+		if mt != nil && allowed {
 			resp.Topics = append(resp.Topics, describe(mt))
 			continue
 		}
@@ -139,8 +162,14 @@ func handleMetadata(s *Server, r *request) (reply, error) {
 		t.Topic = rt.Topic
 		t.TopicID = rt.TopicID
 		switch {
+		case mt != nil && rt.Topic == nil:
+			// Named by id and not describable: neither its name nor its
+			// existence is told.
+			t.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		case rt.Topic == nil:
 			t.ErrorCode = kerr.UnknownTopicID.Code
+		case !allowed, autoCreate && !r.mayCreateTopic(*rt.Topic):
+			t.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		case metadata.ValidateTopicName(*rt.Topic) != nil:
 			t.ErrorCode = kerr.InvalidTopicException.Code
 		case createErr[*rt.Topic] != nil:
@@ -161,6 +190,12 @@ func handleMetadata(s *Server, r *request) (reply, error) {
 		resp.Topics = append(resp.Topics, t)
 	}
 	return now(resp), nil
+}
+
+// mayCreateTopic says whether the principal may create the topic: CREATE
+// on the cluster or on the topic, as Kafka asks.
+func (r *request) mayCreateTopic(name string) bool {
+	return r.allowedCluster(metadata.OpCreate) || r.allowedTopic(name, metadata.OpCreate)
 }
 
 func isInternalTopic(name string) bool { return name == "__consumer_offsets" }

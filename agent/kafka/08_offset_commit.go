@@ -10,6 +10,9 @@ package kafka
 // member. OFFSET_METADATA_TOO_LARGE above 4096 bytes of metadata;
 // UNKNOWN_TOPIC_OR_PARTITION (nothing stored) for a topic or partition
 // that does not exist.
+// With an authorizer: READ on the group (GROUP_AUTHORIZATION_FAILED for
+// every partition), READ on each topic (TOPIC_AUTHORIZATION_FAILED, not
+// committed).
 //
 // Version notes:
 // * v2-v4: RetentionTimeMillis (ignored: offsets.retention applies)
@@ -22,6 +25,8 @@ package kafka
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(8, 2, 9, handleOffsetCommit) }
@@ -29,6 +34,9 @@ func init() { register(8, 2, 9, handleOffsetCommit) }
 func handleOffsetCommit(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.OffsetCommitRequest)
 	c, code := s.b.Coordinator(req.Group)
+	if !r.allowedGroup(req.Group, metadata.OpRead) {
+		code = kerr.GroupAuthorizationFailed.Code
+	}
 	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 		for _, rt := range req.Topics {
@@ -43,19 +51,21 @@ func handleOffsetCommit(s *Server, r *request) (reply, error) {
 		}
 		return now(resp), nil
 	}
-	// Offsets for topics or partitions that do not exist are refused
-	// with UNKNOWN_TOPIC_OR_PARTITION and not stored, as Kafka does; the
-	// rest go to the coordinator.
+	// Offsets for topics the principal may not read, or topics or
+	// partitions that do not exist, are refused (TOPIC_AUTHORIZATION_FAILED,
+	// UNKNOWN_TOPIC_OR_PARTITION) and not stored, as Kafka does; the rest
+	// go to the coordinator.
 	known := *req
 	known.Topics = nil
 	var unknown []kmsg.OffsetCommitResponseTopic
 	for _, rt := range req.Topics {
+		allowed := r.allowedTopic(rt.Topic, metadata.OpRead)
 		t := s.b.TopicByName(rt.Topic)
 		kt := rt
 		kt.Partitions = nil
 		var ut *kmsg.OffsetCommitResponseTopic
 		for _, rp := range rt.Partitions {
-			if t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.Parts) {
+			if allowed && t != nil && rp.Partition >= 0 && int(rp.Partition) < len(t.Parts) {
 				kt.Partitions = append(kt.Partitions, rp)
 				continue
 			}
@@ -66,6 +76,9 @@ func handleOffsetCommit(s *Server, r *request) (reply, error) {
 			}
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition, sp.ErrorCode = rp.Partition, kerr.UnknownTopicOrPartition.Code
+			if !allowed {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
 			ut.Partitions = append(ut.Partitions, sp)
 		}
 		if len(kt.Partitions) > 0 {

@@ -6,6 +6,9 @@ package kafka
 // list (v2+) fetches every committed partition. v8+ asks for several groups
 // at once; each is answered by this agent only if it coordinates it
 // (else NOT_COORDINATOR for that group).
+// With an authorizer: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED),
+// DESCRIBE on each topic named (else TOPIC_AUTHORIZATION_FAILED for its
+// partitions; with all topics asked, such topics are left out).
 //
 // Version notes:
 // * v2: top-level ErrorCode, null topics = all
@@ -25,6 +28,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(9, 1, 9, handleOffsetFetch) }
@@ -34,11 +39,31 @@ type fetchedTopic struct {
 	parts []kmsg.OffsetFetchResponseGroupTopicPartition
 }
 
-// fetchGroupOffsets answers one group: topics nil means all.
-func (s *Server) fetchGroupOffsets(groupID, memberID string, memberEpoch int32, topics map[string][]int32, order []string, requireStable bool) ([]fetchedTopic, int16) {
+// fetchGroupOffsets answers one group: topics nil means all. Topics the
+// principal may not describe are left out of all, and answered
+// TOPIC_AUTHORIZATION_FAILED when named.
+func (s *Server) fetchGroupOffsets(r *request, groupID, memberID string, memberEpoch int32, topics map[string][]int32, order []string, requireStable bool) ([]fetchedTopic, int16) {
+	if !r.allowedGroup(groupID, metadata.OpDescribe) {
+		return nil, kerr.GroupAuthorizationFailed.Code
+	}
 	c, code := s.b.Coordinator(groupID)
 	if code != 0 {
 		return nil, code
+	}
+	var denied map[string][]int32
+	if topics != nil {
+		allowed := map[string][]int32{}
+		for t, ps := range topics {
+			if r.allowedTopic(t, metadata.OpDescribe) {
+				allowed[t] = ps
+				continue
+			}
+			if denied == nil {
+				denied = map[string][]int32{}
+			}
+			denied[t] = ps
+		}
+		topics = allowed
 	}
 	if requireStable && c.Unstable(groupID, topics) {
 		return nil, kerr.UnstableOffsetCommit.Code
@@ -57,14 +82,26 @@ func (s *Server) fetchGroupOffsets(groupID, memberID string, memberEpoch int32, 
 		}
 		byTopic[tp.Topic] = append(byTopic[tp.Topic], p)
 	}
-	if order == nil {
+	if topics == nil {
 		for t := range byTopic {
-			order = append(order, t)
+			if r.allowedTopic(t, metadata.OpDescribe) {
+				order = append(order, t)
+			}
 		}
 		sort.Strings(order)
 	}
 	var out []fetchedTopic
 	for _, t := range order {
+		if ps, ok := denied[t]; ok {
+			ft := fetchedTopic{topic: t}
+			for _, p := range ps {
+				fp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				fp.Partition, fp.Offset, fp.ErrorCode = p, -1, kerr.TopicAuthorizationFailed.Code
+				ft.parts = append(ft.parts, fp)
+			}
+			out = append(out, ft)
+			continue
+		}
 		ps := byTopic[t]
 		sort.Slice(ps, func(i, j int) bool { return ps[i].Partition < ps[j].Partition })
 		out = append(out, fetchedTopic{topic: t, parts: ps})
@@ -82,7 +119,7 @@ func handleOffsetFetch(s *Server, r *request) (reply, error) {
 			if rg.MemberID != nil {
 				memberID = *rg.MemberID
 			}
-			got, code := s.fetchGroupOffsets(rg.Group, memberID, rg.MemberEpoch, topics, order, req.RequireStable)
+			got, code := s.fetchGroupOffsets(r, rg.Group, memberID, rg.MemberEpoch, topics, order, req.RequireStable)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, ft := range got {
@@ -96,7 +133,7 @@ func handleOffsetFetch(s *Server, r *request) (reply, error) {
 	}
 	all := req.Topics == nil && req.Version >= 2
 	topics, order := requestedTopics(all, len(req.Topics), func(i int) (string, []int32) { return req.Topics[i].Topic, req.Topics[i].Partitions })
-	got, code := s.fetchGroupOffsets(req.Group, "", -1, topics, order, req.RequireStable)
+	got, code := s.fetchGroupOffsets(r, req.Group, "", -1, topics, order, req.RequireStable)
 	if req.Version >= 2 {
 		resp.ErrorCode = code
 	}
@@ -119,7 +156,7 @@ func handleOffsetFetch(s *Server, r *request) (reply, error) {
 		t.Topic = ft.topic
 		for _, p := range ft.parts {
 			sp := kmsg.NewOffsetFetchResponseTopicPartition()
-			sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata
+			sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata, sp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
 			t.Partitions = append(t.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, t)

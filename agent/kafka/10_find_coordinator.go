@@ -8,6 +8,9 @@ package kafka
 // client retries; so is a partition without a live leader. A
 // transactional id's coordinator (type 1) is the leader of its
 // __transaction_state partition, found the same way.
+// With an authorizer: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED) or
+// transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), per key, before
+// the internal topic is created.
 //
 // Version notes:
 // * v1: CoordinatorType, ErrorMessage
@@ -19,6 +22,8 @@ import (
 	"github.com/tlog-io/tlog/agent/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(10, 0, 5, handleFindCoordinator) }
@@ -30,7 +35,22 @@ func handleFindCoordinator(s *Server, r *request) (reply, error) {
 	if req.Version < 4 {
 		keys = []string{req.CoordinatorKey}
 	}
+	// Keys the principal may not describe are answered before anything
+	// else, and only allowed ones create the internal topic.
+	denied := make([]int16, len(keys))
+	anyAllowed := false
+	for i, key := range keys {
+		switch {
+		case req.CoordinatorType == 0 && !r.allowedGroup(key, metadata.OpDescribe):
+			denied[i] = kerr.GroupAuthorizationFailed.Code
+		case req.CoordinatorType == 1 && !r.allowedTxnID(key, metadata.OpDescribe):
+			denied[i] = kerr.TransactionalIDAuthorizationFailed.Code
+		default:
+			anyAllowed = true
+		}
+	}
 	switch {
+	case len(keys) > 0 && !anyAllowed:
 	case req.CoordinatorType == 0 && s.b.TopicByName(group.OffsetsTopic) == nil:
 		if err := s.b.EnsureOffsetsTopic(r.ctx); err != nil {
 			s.log.Warn("create "+group.OffsetsTopic, "err", err)
@@ -40,10 +60,17 @@ func handleFindCoordinator(s *Server, r *request) (reply, error) {
 			s.log.Warn("create "+txn.Topic, "err", err)
 		}
 	}
-	for _, key := range keys {
+	for i, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID = key, -1
-		c.ErrorCode, c.ErrorMessage = s.findCoordinator(r.c.lst.Name, req.CoordinatorType, key, &c)
+		switch denied[i] {
+		case 0:
+			c.ErrorCode, c.ErrorMessage = s.findCoordinator(r.c.lst.Name, req.CoordinatorType, key, &c)
+		case kerr.GroupAuthorizationFailed.Code:
+			c.ErrorCode, c.ErrorMessage = denied[i], kmsg.StringPtr(r.Principal()+" may not describe group "+key)
+		default:
+			c.ErrorCode, c.ErrorMessage = denied[i], kmsg.StringPtr(r.Principal()+" may not describe transactional id "+key)
+		}
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
 	if req.Version < 4 && len(resp.Coordinators) == 1 {

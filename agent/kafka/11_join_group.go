@@ -9,6 +9,7 @@ package kafka
 // clients joining without a member id get MEMBER_ID_REQUIRED and one to
 // rejoin with (KIP-394); static members (group.instance.id, v5+) keep
 // their place across restarts without a rebalance (KIP-345).
+// With an authorizer: READ on the group (GROUP_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v1: RebalanceTimeoutMillis
@@ -20,7 +21,10 @@ package kafka
 // * v9: SkipAssignment (KIP-814)
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(11, 0, 9, handleJoinGroup) }
@@ -28,6 +32,9 @@ func init() { register(11, 0, 9, handleJoinGroup) }
 func handleJoinGroup(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.JoinGroupRequest)
 	c, code := s.b.Coordinator(req.Group)
+	if !r.allowedGroup(req.Group, metadata.OpRead) {
+		code = kerr.GroupAuthorizationFailed.Code
+	}
 	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.ErrorCode, resp.Generation, resp.MemberID = code, -1, req.MemberID

@@ -4,6 +4,8 @@ package kafka
 //
 // Members leave (v3+: several at once, by member id or group.instance.id);
 // the rest rebalance, or the group becomes Empty.
+// With an authorizer: READ on the group (GROUP_AUTHORIZATION_FAILED, at the
+// top level only).
 //
 // Version notes:
 // * v3: Members (batched, with instance ids)
@@ -11,9 +13,11 @@ package kafka
 // * v5: Reason
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent/group"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(13, 0, 5, handleLeaveGroup) }
@@ -22,6 +26,9 @@ func handleLeaveGroup(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	c, code := s.b.Coordinator(req.Group)
+	if !r.allowedGroup(req.Group, metadata.OpRead) {
+		code = kerr.GroupAuthorizationFailed.Code
+	}
 	if code != 0 {
 		resp.ErrorCode = code
 		return now(resp), nil

@@ -6,6 +6,7 @@ package kafka
 // SyncGroup is answered with its part once the assignment is committed to
 // the group's offsets partition. REBALANCE_IN_PROGRESS while members are
 // rejoining; ILLEGAL_GENERATION for an old generation.
+// With an authorizer: READ on the group (GROUP_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v3: InstanceID
@@ -13,7 +14,10 @@ package kafka
 // * v5: ProtocolType and Protocol, checked against the group's
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(14, 0, 5, handleSyncGroup) }
@@ -21,6 +25,9 @@ func init() { register(14, 0, 5, handleSyncGroup) }
 func handleSyncGroup(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.SyncGroupRequest)
 	c, code := s.b.Coordinator(req.Group)
+	if !r.allowedGroup(req.Group, metadata.OpRead) {
+		code = kerr.GroupAuthorizationFailed.Code
+	}
 	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 		resp.ErrorCode = code

@@ -10,14 +10,19 @@ package kafka
 // assignments in the consumer protocol's encoding, the assignor as the
 // protocol (Kafka answers GROUP_ID_NOT_FOUND instead; this way tools that
 // compute lag from DescribeGroups keep working).
+// With an authorizer: DESCRIBE on each group (GROUP_AUTHORIZATION_FAILED
+// for that group, nothing else told).
 //
 // Version notes:
-// * v3: AuthorizedOperations (unknown)
+// * v3: AuthorizedOperations (when IncludeAuthorizedOperations)
 // * v4: InstanceID of members
 // * v5: flexible versions
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(15, 0, 5, handleDescribeGroups) }
@@ -28,6 +33,9 @@ func handleDescribeGroups(s *Server, r *request) (reply, error) {
 	var names map[[16]byte]string
 	for _, id := range req.Groups {
 		c, code := s.b.Coordinator(id)
+		if !r.allowedGroup(id, metadata.OpDescribe) {
+			code = kerr.GroupAuthorizationFailed.Code
+		}
 		if code != 0 {
 			g := kmsg.NewDescribeGroupsResponseGroup()
 			g.Group, g.ErrorCode = id, code
@@ -37,7 +45,11 @@ func handleDescribeGroups(s *Server, r *request) (reply, error) {
 		if names == nil {
 			names = s.b.GroupTopicNames()
 		}
-		resp.Groups = append(resp.Groups, c.Describe(id, names))
+		g := c.Describe(id, names)
+		if req.Version >= 3 && req.IncludeAuthorizedOperations && g.ErrorCode == 0 {
+			g.AuthorizedOperations = r.authorizedOps(metadata.ResourceGroup, id, groupOps)
+		}
+		resp.Groups = append(resp.Groups, g)
 	}
 	return now(resp), nil
 }

@@ -5,6 +5,8 @@ package kafka
 // The groups this agent coordinates (clients ask every agent and merge),
 // optionally filtered by state (v4+) and type (v5+: "classic", or
 // "consumer" for KIP-848 groups).
+// With an authorizer: every group with DESCRIBE on the cluster, else only
+// the groups with DESCRIBE on them (no error).
 //
 // Version notes:
 // * v3: flexible versions
@@ -16,6 +18,8 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(16, 0, 5, handleListGroups) }
@@ -23,6 +27,7 @@ func init() { register(16, 0, 5, handleListGroups) }
 func handleListGroups(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	all := r.allowedCluster(metadata.OpDescribe)
 	for _, c := range s.b.Coordinators() {
 		infos, code := c.List()
 		if code != 0 {
@@ -34,6 +39,9 @@ func handleListGroups(s *Server, r *request) (reply, error) {
 				continue
 			}
 			if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, g.Type) }) {
+				continue
+			}
+			if !all && !r.allowedGroup(g.ID, metadata.OpDescribe) {
 				continue
 			}
 			lg := kmsg.NewListGroupsResponseGroup()

@@ -7,6 +7,9 @@ package kafka
 // min(3, agents)); an explicit replica assignment requires both to be -1.
 // Configs are checked against the topic configs tlog honours
 // (INVALID_CONFIG otherwise). ValidateOnly checks without creating.
+// With an authorizer: CREATE on the cluster or the topic
+// (TOPIC_AUTHORIZATION_FAILED); the configs come back only with
+// DESCRIBE_CONFIGS on the topic (else ConfigErrorCode says why).
 //
 // Version notes:
 // * v1: ValidateOnly, ErrorMessage
@@ -20,11 +23,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/topic"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(19, 0, 7, handleCreateTopics) }
@@ -71,6 +76,8 @@ func handleCreateTopics(s *Server, r *request) (reply, error) {
 			configs[c.Name] = *c.Value
 		}
 		switch {
+		case !r.mayCreateTopic(rt.Topic):
+			setErr(fmt.Errorf("%w: %s may not create topic %q", errTopicAuthorization, r.Principal(), rt.Topic))
 		case rt.Topic == group.OffsetsTopic:
 			setErr(errInternalTopic)
 		case seen[rt.Topic] > 1:
@@ -91,7 +98,9 @@ func handleCreateTopics(s *Server, r *request) (reply, error) {
 			st.TopicID = spec.ID
 			st.NumPartitions = int32(len(spec.Partitions))
 			st.ReplicationFactor = int16(len(spec.Partitions[0].Replicas))
-			if req.Version >= 5 {
+			if req.Version >= 5 && !r.allowedTopic(rt.Topic, metadata.OpDescribeConfigs) {
+				st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if req.Version >= 5 {
 				t := &topic.Topic{Configs: spec.Configs}
 				st.Configs = s.describeTopicConfigsForCreate(t, len(spec.Partitions[0].Replicas))
 			}
@@ -104,8 +113,19 @@ func handleCreateTopics(s *Server, r *request) (reply, error) {
 	return now(resp), nil
 }
 
+// errTopicAuthorization and errClusterAuthorization mark refusals by the
+// authorizer.
+var (
+	errTopicAuthorization   = errors.New("topic authorization failed")
+	errClusterAuthorization = errors.New("cluster authorization failed")
+)
+
 func createErrCode(err error) int16 {
 	switch {
+	case errors.Is(err, errTopicAuthorization):
+		return kerr.TopicAuthorizationFailed.Code
+	case errors.Is(err, errClusterAuthorization):
+		return kerr.ClusterAuthorizationFailed.Code
 	case errors.Is(err, controller.ErrInvalidPartitions):
 		return kerr.InvalidPartitions.Code
 	case errors.Is(err, controller.ErrInvalidReplicationFactor):

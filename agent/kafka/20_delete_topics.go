@@ -5,6 +5,9 @@ package kafka
 // Served by the controller. Removes the topic from metadata; every agent
 // then closes its partitions and drops their WAL entries (and, once
 // flushed data exists, garbage collection removes unreferenced objects).
+// With an authorizer: DELETE on the topic (TOPIC_AUTHORIZATION_FAILED,
+// asked before its existence when named; by id, an unknown id is
+// UNKNOWN_TOPIC_ID and a known one's name is told only with DESCRIBE).
 //
 // Version notes:
 // * v4: flexible versions
@@ -51,6 +54,14 @@ func handleDeleteTopics(s *Server, r *request) (reply, error) {
 			mt = state.Topics[tg.id]
 		}
 		switch {
+		case tg.name != nil && !r.allowedTopic(*tg.name, metadata.OpDelete),
+			mt != nil && tg.name == nil && !r.allowedTopic(mt.Name, metadata.OpDelete):
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			st.ErrorMessage = kmsg.StringPtr(r.Principal() + " may not delete this topic")
+			if mt != nil && tg.name == nil && r.allowedTopic(mt.Name, metadata.OpDescribe) {
+				name := mt.Name
+				st.Topic = &name
+			}
 		case mt == nil && tg.name == nil:
 			st.ErrorCode = kerr.UnknownTopicID.Code
 		case mt != nil && mt.Name == group.OffsetsTopic:

@@ -6,6 +6,7 @@ package kafka
 // watermark). The new log start is journaled first, so every replica and a
 // restarted agent agree on it; then the partition drops WAL batches wholly
 // below it. An offset beyond the high watermark is OFFSET_OUT_OF_RANGE.
+// With an authorizer: DELETE on the topic (TOPIC_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v2: flexible versions
@@ -27,11 +28,14 @@ func handleDeleteRecords(s *Server, r *request) (reply, error) {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		t := s.b.TopicByName(rt.Topic)
+		allowed := r.allowedTopic(rt.Topic, metadata.OpDelete)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
 			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Parts):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case t.Name == group.OffsetsTopic:

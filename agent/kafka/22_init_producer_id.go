@@ -8,6 +8,9 @@ package kafka
 // at epoch 0, as Kafka answers non-transactional producers. With one, the
 // transaction coordinator of the id answers: the id's producer id at its
 // next epoch, fencing the previous producer (see agent/txn).
+// With an authorizer: WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); without one IDEMPOTENT_WRITE on
+// the cluster or WRITE on some topic (CLUSTER_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v2: ThrottleMillis
@@ -19,6 +22,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(22, 0, 5, handleInitProducerID) }
@@ -27,6 +32,14 @@ func handleInitProducerID(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	switch {
+	case req.TransactionalID != nil && !r.allowedTxnID(*req.TransactionalID, metadata.OpWrite):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return now(resp), nil
+	case req.TransactionalID == nil && !r.allowedCluster(metadata.OpIdempotentWrite) && !r.allowedAnyTopic(metadata.OpWrite):
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return now(resp), nil
+	}
 	if req.TransactionalID != nil {
 		return s.initTransactional(r, req, resp)
 	}

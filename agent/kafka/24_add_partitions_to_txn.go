@@ -8,6 +8,10 @@ package kafka
 // not exist fails with UNKNOWN_TOPIC_OR_PARTITION and the others with
 // OPERATION_NOT_ATTEMPTED, as Kafka answers; otherwise every partition
 // gets the coordinator's one answer.
+// With an authorizer: v0-3 WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and on each topic
+// (TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED); v4+
+// CLUSTER_ACTION on the cluster (CLUSTER_AUTHORIZATION_FAILED), as Kafka.
 //
 // Version notes:
 // * v3: flexible versions
@@ -26,6 +30,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/txn"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(24, 0, 5, handleAddPartitionsToTxn) }
@@ -48,19 +53,30 @@ func handleAddPartitionsToTxn(s *Server, r *request) (reply, error) {
 			resp.Topics = append(resp.Topics, st)
 		}
 	}
+	if !r.allowedTxnID(req.TransactionalID, metadata.OpWrite) {
+		answer(func(string, int32) int16 { return kerr.TransactionalIDAuthorizationFailed.Code })
+		return now(resp), nil
+	}
 	var tps []txn.TP
-	missing := false
+	denied := map[string]bool{}
+	failed := false
 	for _, rt := range req.Topics {
+		if !r.allowedTopic(rt.Topic, metadata.OpWrite) {
+			denied[rt.Topic], failed = true, true
+		}
 		t := s.b.TopicByName(rt.Topic)
 		for _, p := range rt.Partitions {
 			if t.Partition(p) == nil || rt.Topic == group.OffsetsTopic || rt.Topic == txn.Topic {
-				missing = true
+				failed = true
 			}
 			tps = append(tps, txn.TP{Topic: rt.Topic, Partition: p})
 		}
 	}
-	if missing {
+	if failed { // Kafka adds none if any fails
 		answer(func(topic string, p int32) int16 {
+			if denied[topic] {
+				return kerr.TopicAuthorizationFailed.Code
+			}
 			if t := s.b.TopicByName(topic); t.Partition(p) == nil || topic == group.OffsetsTopic || topic == txn.Topic {
 				return kerr.UnknownTopicOrPartition.Code
 			}
@@ -99,6 +115,12 @@ func fencedCode(code int16, old bool) int16 {
 // checked against, at this agent's coordinator.
 func (s *Server) addPartitionsBatched(r *request, req *kmsg.AddPartitionsToTxnRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	// Only agents send v4+; the sender has authorized the producer, so
+	// Kafka asks no WRITE here.
+	if !r.allowedCluster(metadata.OpClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return now(resp), nil
+	}
 	type pending struct {
 		i    int
 		done chan int16

@@ -5,6 +5,9 @@ package kafka
 // Adds a group's __consumer_offsets partition to the producer's
 // transaction, so the offsets it commits with TxnOffsetCommit are
 // committed or aborted with the transaction.
+// With an authorizer: WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), READ on the group
+// (GROUP_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v3: flexible versions
@@ -15,6 +18,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/txn"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(25, 0, 3, handleAddOffsetsToTxn) }
@@ -22,6 +26,14 @@ func init() { register(25, 0, 3, handleAddOffsetsToTxn) }
 func handleAddOffsetsToTxn(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	switch {
+	case !r.allowedTxnID(req.TransactionalID, metadata.OpWrite):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return now(resp), nil
+	case !r.allowedGroup(req.Group, metadata.OpRead):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return now(resp), nil
+	}
 	if req.Group == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return now(resp), nil

@@ -8,6 +8,8 @@ package kafka
 // decision, if they are slow: the decision stands). Until the markers are
 // in, the producer's next AddPartitionsToTxn or EndTxn gets
 // CONCURRENT_TRANSACTIONS and retries.
+// With an authorizer: WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v2: PRODUCER_FENCED (older versions get INVALID_PRODUCER_EPOCH)
@@ -19,7 +21,10 @@ package kafka
 //   abort with no transaction open is taken (it bumps the epoch)
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(26, 0, 5, handleEndTxn) }
@@ -28,6 +33,10 @@ func handleEndTxn(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if !r.allowedTxnID(req.TransactionalID, metadata.OpWrite) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return now(resp), nil
+	}
 	c, code := s.b.TxnCoordinator(req.TransactionalID)
 	if code != 0 {
 		resp.ErrorCode = code

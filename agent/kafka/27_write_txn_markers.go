@@ -7,6 +7,8 @@ package kafka
 // batch with the producer's id and epoch) is appended and answered once
 // every in-sync replica has it. A marker from an epoch older than the
 // producer's is refused with INVALID_PRODUCER_EPOCH.
+// With an authorizer: CLUSTER_ACTION on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED on every partition, nothing written).
 //
 // Version notes:
 // * v1: flexible versions
@@ -16,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(27, 0, 1, handleWriteTxnMarkers) }
@@ -34,6 +38,18 @@ func handleWriteTxnMarkers(s *Server, r *request) (reply, error) {
 			rm.Topics = append(rm.Topics, rt)
 		}
 		resp.Markers = append(resp.Markers, rm)
+	}
+	if !r.allowedCluster(metadata.OpClusterAction) {
+		for i, m := range req.Markers {
+			for j, mt := range m.Topics {
+				for k, idx := range mt.Partitions {
+					sp := &resp.Markers[i].Topics[j].Partitions[k]
+					*sp = kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+					sp.Partition, sp.ErrorCode = idx, kerr.ClusterAuthorizationFailed.Code
+				}
+			}
+		}
+		return now(resp), nil
 	}
 	for i, m := range req.Markers {
 		for j, mt := range m.Topics {

@@ -7,6 +7,9 @@ package kafka
 // list the agent's settings, read-only. Synonyms (v1+) name the broker
 // default behind a topic config; documentation (v3+) says what tlog does
 // with it.
+// With an authorizer: DESCRIBE_CONFIGS on the topic
+// (TOPIC_AUTHORIZATION_FAILED) or on the cluster for BROKER resources
+// (CLUSTER_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v1: IncludeSynonyms, ConfigSource
@@ -16,9 +19,11 @@ package kafka
 import (
 	"strconv"
 
-	"github.com/tlog-io/tlog/agent/topic"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/topic"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(32, 0, 4, handleDescribeConfigs) }
@@ -57,6 +62,11 @@ func handleDescribeConfigs(s *Server, r *request) (reply, error) {
 		switch rr.ResourceType {
 		case resourceTopic:
 			t := s.b.TopicByName(rr.ResourceName)
+			if !r.allowedTopic(rr.ResourceName, metadata.OpDescribeConfigs) {
+				sr.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				sr.ErrorMessage = kmsg.StringPtr(r.Principal() + " may not describe this topic's configs")
+				break
+			}
 			if t == nil {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
@@ -82,6 +92,11 @@ func handleDescribeConfigs(s *Server, r *request) (reply, error) {
 				sr.Configs = append(sr.Configs, rc)
 			}
 		case resourceBroker:
+			if !r.allowedCluster(metadata.OpDescribeConfigs) {
+				sr.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+				sr.ErrorMessage = kmsg.StringPtr(r.Principal() + " may not describe broker configs")
+				break
+			}
 			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(s.cfg.ID)) {
 				sr.ErrorCode = kerr.InvalidRequest.Code
 				msg := "describe broker configs on the agent itself"

@@ -6,6 +6,8 @@ package kafka
 // their defaults), as Kafka's legacy AlterConfigs does. Validated like
 // CreateTopics configs; ValidateOnly checks without changing. Broker
 // configs are static and refused.
+// With an authorizer: ALTER_CONFIGS on the topic
+// (TOPIC_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v2: flexible versions
@@ -64,6 +66,9 @@ func alterErr(err error) (int16, *string) {
 func (s *Server) alterTopicConfigs(r *request, resType int8, name string, change func(cur map[string]string) (map[string]string, error), validateOnly bool) error {
 	if resType != resourceTopic {
 		return fmt.Errorf("%w: only topic configs can be altered (broker configs are set by flags)", controller.ErrInvalidRequest)
+	}
+	if !r.allowedTopic(name, metadata.OpAlterConfigs) {
+		return fmt.Errorf("%w: %s may not alter the configs of topic %q", errTopicAuthorization, r.Principal(), name)
 	}
 	mt, ok := s.b.State().TopicByName(name)
 	if !ok {

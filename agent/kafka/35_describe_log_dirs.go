@@ -9,6 +9,8 @@ package kafka
 // committed segment ranges; offset lag: records below the high watermark
 // not flushed yet, so flushedEnd = HW - lag). tlog cluster status reads
 // both. A null topic list describes every partition.
+// With an authorizer: DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED
+// from v3, an empty answer before).
 //
 // Version notes:
 // * v1: ThrottleMillis semantics
@@ -19,8 +21,11 @@ package kafka
 import (
 	"slices"
 
-	"github.com/tlog-io/tlog/agent/topic"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/topic"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(35, 1, 4, handleDescribeLogDirs) }
@@ -28,6 +33,10 @@ func init() { register(35, 1, 4, handleDescribeLogDirs) }
 func handleDescribeLogDirs(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !r.allowedCluster(metadata.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return now(resp), nil
+	}
 	walDir := kmsg.NewDescribeLogDirsResponseDir()
 	walDir.Dir = "wal"
 	bucketDir := kmsg.NewDescribeLogDirsResponseDir()

@@ -5,6 +5,7 @@ package kafka
 // Served by the controller. Only grows a topic; new partitions are placed
 // like CreateTopics places them, or as the request assigns them.
 // ValidateOnly checks without changing anything.
+// With an authorizer: ALTER on the topic (TOPIC_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v2: flexible versions
@@ -38,6 +39,9 @@ func handleCreatePartitions(s *Server, r *request) (reply, error) {
 }
 
 func (s *Server) createPartitions(r *request, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	if !r.allowedTopic(rt.Topic, metadata.OpAlter) {
+		return fmt.Errorf("%w: %s may not add partitions to topic %q", errTopicAuthorization, r.Principal(), rt.Topic)
+	}
 	st := s.b.State()
 	mt, ok := st.TopicByName(rt.Topic)
 	if !ok {

@@ -5,12 +5,17 @@ package kafka
 // Deletes empty groups and their committed offsets (tombstones in the
 // offsets partition); NON_EMPTY_GROUP while members remain,
 // GROUP_ID_NOT_FOUND for unknown ones.
+// With an authorizer: DELETE on each group (GROUP_AUTHORIZATION_FAILED for
+// that group, not deleted).
 //
 // Version notes:
 // * v2: flexible versions
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(42, 0, 2, handleDeleteGroups) }
@@ -22,6 +27,9 @@ func handleDeleteGroups(s *Server, r *request) (reply, error) {
 	for i, id := range req.Groups {
 		codes[i] = make(chan int16, 1)
 		c, code := s.b.Coordinator(id)
+		if !r.allowedGroup(id, metadata.OpDelete) {
+			code = kerr.GroupAuthorizationFailed.Code
+		}
 		if code != 0 {
 			codes[i] <- code
 			continue

@@ -10,6 +10,9 @@ package kafka
 // tlog.agent.draining: SET true moves every replica and leader off the
 // agent (tlog cluster drain), SET false or DELETE lets them come back.
 // Other broker configs are static (flags) and refused.
+// With an authorizer: ALTER_CONFIGS on the topic
+// (TOPIC_AUTHORIZATION_FAILED), or on the cluster for BROKER resources
+// (CLUSTER_AUTHORIZATION_FAILED).
 //
 // Version notes:
 // * v1: flexible versions
@@ -20,9 +23,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/topic"
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
@@ -111,6 +116,9 @@ func (s *Server) topicConfigValueByName(topicName, name string, cur map[string]s
 const drainConfig = "tlog.agent.draining"
 
 func (s *Server) alterBrokerConfigs(r *request, rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	if !r.allowedCluster(metadata.OpAlterConfigs) {
+		return fmt.Errorf("%w: %s may not alter broker configs", errClusterAuthorization, r.Principal())
+	}
 	id, err := strconv.ParseInt(rr.ResourceName, 10, 32)
 	if err != nil {
 		return fmt.Errorf("%w: broker resource %q is not an agent id", controller.ErrInvalidRequest, rr.ResourceName)

@@ -3,7 +3,9 @@ package kafka
 // DescribeCluster: v0-1
 //
 // Every live (unfenced) agent as a broker, the controller (the lease holder, as
-// far as this agent knows) and the cluster id fixed in the bucket.
+// far as this agent knows) and the cluster id fixed in the bucket. With
+// an authorizer anyone authenticated may ask, as in Kafka; the cluster's
+// authorized operations are told when asked for.
 //
 // Version notes:
 // * v1: EndpointType: only brokers (1) are described; controllers (2) are
@@ -12,6 +14,8 @@ package kafka
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(60, 0, 1, handleDescribeCluster) }
@@ -28,6 +32,9 @@ func handleDescribeCluster(s *Server, r *request) (reply, error) {
 	resp.ClusterID = s.cfg.ClusterID
 	resp.ControllerID = s.b.ControllerID()
 	resp.ClusterAuthorizedOperations = authorizedOpsUnknown
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = r.authorizedOps(metadata.ResourceCluster, metadata.ClusterResourceName, clusterOps)
+	}
 	for _, id := range st.AgentIDs() {
 		ag := st.Agents[id]
 		if ag.Fenced {

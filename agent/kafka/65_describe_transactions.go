@@ -6,10 +6,18 @@ package kafka
 // producer id and epoch, state, timeout, start time and partitions.
 // NOT_COORDINATOR for ids another agent coordinates (clients find it with
 // FindCoordinator), TRANSACTIONAL_ID_NOT_FOUND for unknown ones.
+// With an authorizer: DESCRIBE on each transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); topics without DESCRIBE are
+// left out of the partitions, as Kafka does.
 
 import (
-	"github.com/tlog-io/tlog/agent/txn"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent/txn"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(65, 0, 0, handleDescribeTransactions) }
@@ -21,6 +29,11 @@ func handleDescribeTransactions(s *Server, r *request) (reply, error) {
 		ts := kmsg.NewDescribeTransactionsResponseTransactionState()
 		ts.TransactionalID = id
 		ts.ProducerID, ts.ProducerEpoch, ts.StartTimestamp = -1, -1, -1
+		if !r.allowedTxnID(id, metadata.OpDescribe) {
+			ts.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			resp.TransactionStates = append(resp.TransactionStates, ts)
+			continue
+		}
 		c, code := s.b.TxnCoordinator(id)
 		if code == 0 {
 			var info txn.Info
@@ -44,6 +57,9 @@ func handleDescribeTransactions(s *Server, r *request) (reply, error) {
 					}
 					ts.Topics[i].Partitions = append(ts.Topics[i].Partitions, tp.Partition)
 				}
+				ts.Topics = slices.DeleteFunc(ts.Topics, func(t kmsg.DescribeTransactionsResponseTransactionStateTopic) bool {
+					return !r.allowedTopic(t.Topic, metadata.OpDescribe)
+				})
 			}
 		}
 		ts.ErrorCode = code

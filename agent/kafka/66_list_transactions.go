@@ -6,6 +6,7 @@ package kafka
 // producer id and (v1) by how long the transaction has been running; an
 // admin client asks every agent and merges the answers. An unknown state
 // filter is listed in UnknownStateFilters and matches nothing.
+// With an authorizer: only ids with DESCRIBE on them are listed.
 
 import (
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(66, 0, 1, handleListTransactions) }
@@ -44,6 +47,8 @@ func handleListTransactions(s *Server, r *request) (reply, error) {
 				continue
 			case req.Version >= 1 && req.DurationFilterMillis >= 0 &&
 				(info.Started.IsZero() || at.Sub(info.Started) < time.Duration(req.DurationFilterMillis)*time.Millisecond):
+				continue
+			case !r.allowedTxnID(info.TransactionalID, metadata.OpDescribe):
 				continue
 			}
 			ts := kmsg.NewListTransactionsResponseTransactionState()

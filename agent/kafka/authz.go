@@ -16,7 +16,7 @@ import (
 	"math"
 	"slices"
 
-		"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/metadata"
 )
 
 // authorizedOpsUnknown is Kafka's "not asked for" authorized-operations

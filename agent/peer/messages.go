@@ -15,6 +15,7 @@ const (
 	TypePush      uint8 = 4 // controller → agent, one-way: a journal entry
 	TypeProbe     uint8 = 5 // leader → follower: where does your log end?
 	TypeAppend    uint8 = 6 // leader → follower: batches, truncation, HW
+	TypeKafka     uint8 = 7 // agent → agent: a Kafka request run as the cluster (markers, transaction checks)
 
 	responseBit uint8 = 0x80
 )
@@ -287,6 +288,35 @@ type AppendResp struct {
 func (m *AppendResp) Encode(e *Enc) { e.Int8(m.Code); e.String(m.Msg); e.Int64(m.LEO) }
 func (m *AppendResp) Decode(d *Dec) error {
 	m.Code, m.Msg, m.LEO = d.Int8(), d.String(), d.Int64()
+	return d.Done()
+}
+
+// Kafka carries one Kafka request body (kmsg encoding, no header) for
+// the called agent's front end to run as the cluster itself: requests
+// agents make of each other (WriteTxnMarkers, AddPartitionsToTxn v4+)
+// travel here, over the authenticated peer port, not a Kafka listener.
+type Kafka struct {
+	Key     int16
+	Version int16
+	Body    []byte
+}
+
+func (m *Kafka) Encode(e *Enc) { e.Int16(m.Key); e.Int16(m.Version); e.Bytes(m.Body) }
+func (m *Kafka) Decode(d *Dec) error {
+	m.Key, m.Version, m.Body = d.Int16(), d.Int16(), d.Bytes()
+	return d.Done()
+}
+
+// KafkaResp carries the response body, or (Code ≠ OK) why there is none.
+type KafkaResp struct {
+	Code int8
+	Msg  string
+	Body []byte
+}
+
+func (m *KafkaResp) Encode(e *Enc) { e.Int8(m.Code); e.String(m.Msg); e.Bytes(m.Body) }
+func (m *KafkaResp) Decode(d *Dec) error {
+	m.Code, m.Msg, m.Body = d.Int8(), d.String(), d.Bytes()
 	return d.Done()
 }
 

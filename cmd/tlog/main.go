@@ -82,6 +82,7 @@ func newApp() *cli.App {
 			benchCommand(),
 			topicCommand(), produceCommand(), consumeCommand(), groupCommand(), txnCommand(), clusterCommand(),
 			userCommand(),
+			aclCommand(),
 		},
 	}
 }
