@@ -53,3 +53,69 @@ func TestCLISASL(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// tlog acl against an agent with --authorizer acl: alice, with no ACLs,
+// can neither create a topic nor produce (exit 1, the authorization error
+// named); the super user grants CREATE on the cluster and WRITE on the
+// topic with `tlog acl create`, after which both work; `tlog acl list`
+// shows the grants and `tlog acl delete` takes them away again. Bad
+// principals and operations exit 2 before anything is sent, and alice may
+// not manage ACLs herself.
+func TestCLIACLs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the tlog binary")
+	}
+	bin := tlogtest.BuildTlog(t)
+	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), func(c *agent.Config) {
+		c.Listeners = []kafka.ListenerSpec{{Name: "SASL", Protocol: kafka.SASLPlaintext, Addr: "127.0.0.1:0"}}
+		c.BootstrapUser, c.BootstrapPassword = "admin", "admin-secret"
+		c.Authorizer = true
+	})
+	addr := a.Addr()
+	admin := func(args ...string) []string {
+		return append([]string{"--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "admin", "--sasl-password", "admin-secret"}, args...)
+	}
+	alice := func(args ...string) []string {
+		return append([]string{"--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "alice", "--sasl-password", "alice-pw"}, args...)
+	}
+	tlogtest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		if r := cliRun(t, bin, addr, "", admin("user", "list")...); r.code != 0 {
+			return errorString(r.String())
+		}
+		return nil
+	})
+	cliOK(t, bin, addr, "alice-pw\n", admin("user", "create", "alice", "--password-stdin")...)
+
+	cliFails(t, bin, addr, 1, []string{"may not create topic"}, alice("topic", "create", "orders", "--partitions", "1")...)
+	cliFails(t, bin, addr, 1, []string{"CLUSTER_AUTHORIZATION_FAILED"}, alice("acl", "list")...)
+	cliOK(t, bin, addr, "", admin("acl", "create", "--allow-principal", "User:alice", "--operation", "create", "--cluster")...)
+	cliOK(t, bin, addr, "", alice("topic", "create", "orders", "--partitions", "1")...)
+	if r := cliRun(t, bin, addr, "o-1\n", alice("produce", "orders")...); r.code != 1 || !strings.Contains(r.stderr, "TOPIC_AUTHORIZATION_FAILED") {
+		t.Fatalf("produce without WRITE: want exit 1 naming TOPIC_AUTHORIZATION_FAILED, got %s", r)
+	}
+	cliOK(t, bin, addr, "", admin("acl", "create", "--allow-principal", "User:alice", "--operation", "write,describe", "--topic", "ord", "--resource-pattern-type", "prefixed")...)
+	cliOK(t, bin, addr, "o-1\n", alice("produce", "orders")...)
+
+	out := cliOK(t, bin, addr, "", admin("acl", "list", "--topic", "orders", "--resource-pattern-type", "match")...).stdout
+	for _, want := range []string{"prefixed", "ord", "User:alice", "write", "describe"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("acl list --topic orders --resource-pattern-type match: no %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "kafka-cluster") {
+		t.Fatalf("acl list for topic orders shows the cluster ACL:\n%s", out)
+	}
+	del := cliOK(t, bin, addr, "", admin("acl", "delete", "--principal", "User:alice", "--topic", "ord", "--resource-pattern-type", "prefixed")...).stdout
+	if strings.Count(del, "deleted:") != 2 {
+		t.Fatalf("acl delete: want 2 deleted, got\n%s", del)
+	}
+	if r := cliRun(t, bin, addr, "o-2\n", alice("produce", "orders")...); r.code != 1 {
+		t.Fatalf("produce after the grant was deleted: want exit 1, got %s", r)
+	}
+
+	cliFails(t, bin, addr, 2, []string{"User:NAME"}, admin("acl", "create", "--allow-principal", "alice", "--operation", "read", "--topic", "x")...)
+	cliFails(t, bin, addr, 2, []string{"--operation"}, admin("acl", "create", "--allow-principal", "User:alice", "--operation", "fly", "--topic", "x")...)
+	cliFails(t, bin, addr, 2, []string{"resource"}, admin("acl", "create", "--allow-principal", "User:alice", "--operation", "read")...)
+	cliFails(t, bin, addr, 2, []string{"--principal"}, admin("acl", "delete")...)
+	cliFails(t, bin, addr, 1, []string{"CLUSTER_AUTHORIZATION_FAILED"}, alice("acl", "create", "--allow-principal", "User:alice", "--operation", "all", "--cluster")...)
+}

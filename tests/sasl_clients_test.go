@@ -1,12 +1,17 @@
 package tests
 
 import (
+	"context"
 	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/agent/kafka"
@@ -82,5 +87,62 @@ func TestConfluentKafkaSASLPlain(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(string(out), "auth-failed") {
 		t.Fatalf("confluent-kafka with a wrong password: %v\n%s", err, out)
+	}
+}
+
+// kcat (librdkafka) against --authorizer acl as a SCRAM user with no ACLs:
+// producing and consuming fail with librdkafka's topic-authorization
+// error and a non-zero exit; once the super user grants WRITE and READ
+// (with kadm's CreateACLs), the same commands work.
+func TestKcatACLs(t *testing.T) {
+	kcatPath(t)
+	a := startSASLAgent(t, kafka.SASLPlaintext, func(c *agent.Config) { c.Authorizer = true })
+	addr := a.Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	tlogtest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		_, err := adm.CreateTopic(ctx, 1, 1, nil, "guarded")
+		return err
+	})
+	if res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "carol", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "carol-pw"}}); err != nil || res.Error() != nil {
+		t.Fatalf("create carol: %v %v", err, res.Error())
+	}
+	carol := []string{"-b", addr, "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=SCRAM-SHA-256",
+		"-X", "sasl.username=carol", "-X", "sasl.password=carol-pw"}
+	kcatFails := func(what, stdin string, args ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, kcatPath(t), args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || !strings.Contains(strings.ToLower(string(out)), "authorization failed") {
+			t.Fatalf("%s without ACLs: want a non-zero exit naming the authorization failure, got %v:\n%s", what, err, out)
+		}
+	}
+	kcatFails("produce", "denied\n", append(carol, "-P", "-t", "guarded")...)
+	kcatFails("consume", "", append(carol, "-C", "-t", "guarded", "-e", "-q")...)
+
+	acls := kadm.NewACLs().Allow("User:carol").Topics("guarded").
+		Operations(kadm.OpWrite, kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral)
+	res, err := adm.CreateACLs(ctx, acls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("create ACL: %v", r.Err)
+		}
+	}
+	runKcat(t, "one\ntwo\n", append(carol, "-P", "-t", "guarded")...)
+	if got := runKcat(t, "", append(carol, "-C", "-t", "guarded", "-e", "-q", "-f", "%s@%o\n")...); got != "one@0\ntwo@1\n" {
+		t.Fatalf("consume with READ: got %q", got)
 	}
 }
