@@ -157,7 +157,8 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.ctrl = controller.New(a.ctx, controller.Config{
 		ID: cfg.ID, SessionTimeout: cfg.SessionTimeout, DisconnectGrace: cfg.DisconnectGrace,
 		BalanceInterval: cfg.BalanceInterval, NoAutoBalance: cfg.NoAutoBalance, LeaseTTL: cfg.LeaseTTL,
-		Bucket: cfg.Bucket, Logger: a.log, Clock: cfg.Clock, Propose: a.propose, Journaled: a.syncTopics,
+		ReplaceFencedAfter: max(cfg.ReplaceFencedAfter, 0),
+		Bucket:             cfg.Bucket, Logger: a.log, Clock: cfg.Clock, Propose: a.propose, Journaled: a.syncTopics,
 	})
 	a.client = &ctrlClient{a: a}
 	// No session until the controller first answers (nothing is led

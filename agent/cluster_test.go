@@ -763,3 +763,46 @@ func TestClusterBucketOutage(t *testing.T) {
 		}
 	}
 }
+
+// An agent that dies and stays away has its replicas moved to the live
+// agents once it has been fenced for --replace-fenced-after: every
+// partition is back to three replicas without it, in sync, and takes
+// acks=all writes; nothing acknowledged before or after is lost.
+func TestClusterReplacesLongFencedAgent(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 4, func(cfg *agent.Config) {
+		cfg.ReplaceFencedAfter = 2 * time.Second
+		cfg.NoAutoBalance = true // the moves must come from the replacement alone
+	})
+	c.CreateTopic("gone", 4, 3, nil)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "gone", 0, 2000)
+	ctl := c.Controller(5 * time.Second)
+	victim := int32(-1)
+	for id := int32(0); id < 4 && victim < 0; id++ {
+		if id == ctl.ID {
+			continue
+		}
+		for p := int32(0); p < 4; p++ {
+			if mp, _ := c.PartitionMeta("gone", p); slices.Contains(mp.Replicas, id) {
+				victim = id
+				break
+			}
+		}
+	}
+	if victim < 0 {
+		t.Fatal("no agent but the controller holds a replica")
+	}
+	c.Kill(victim)
+	tlogtest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		for p := int32(0); p < 4; p++ {
+			mp, _ := ctl.A.PartitionMeta("gone", p)
+			if slices.Contains(mp.Replicas, victim) || len(mp.Target) > 0 || len(mp.Replicas) != 3 || len(mp.ISR) != 3 {
+				return fmt.Errorf("partition %d: replicas %v target %v isr %v", p, mp.Replicas, mp.Target, mp.ISR)
+			}
+		}
+		return nil
+	})
+	produceN(t, cl, acked, "gone", 2000, 2000)
+	tlogtest.VerifyAll(t, ctl.Kafka, acked, false)
+}

@@ -129,6 +129,10 @@ type Config struct {
 	// leaders; NoAutoBalance turns that off.
 	BalanceInterval time.Duration
 	NoAutoBalance   bool
+	// ReplaceFencedAfter: replicas on an agent fenced (unheard from)
+	// this long move to live agents, as a drain moves them (negative:
+	// never). Drains and these moves happen with NoAutoBalance too.
+	ReplaceFencedAfter time.Duration
 
 	// Consumer groups. OffsetsPartitions: partitions of __consumer_offsets
 	// (offsets.topic.num.partitions). GroupInitialRebalanceDelay holds a
@@ -172,25 +176,26 @@ type Config struct {
 // Config takes its value here, and the CLI's flags (cmd/tlog) default to
 // and show the same values.
 var Defaults = Config{
-	Listen:            "127.0.0.1:9092",
-	DefaultPartitions: 1,
-	MaxMessageBytes:   1 << 20,
-	MaxRequestBytes:   100 << 20,
-	LeaseTTL:          3 * time.Second,
-	FlushInterval:     250 * time.Millisecond,
-	FlushBytes:        8 << 20,
-	SegmentBytes:      8 << 20,
-	WALMaxBytes:       1 << 30,
-	CacheBytes:        256 << 20,
-	RetentionInterval: 30 * time.Second,
-	OrphanGrace:       10 * time.Minute,
-	CompactInterval:   30 * time.Second,
-	CompactBytes:      64 << 20,
-	HeartbeatInterval: 250 * time.Millisecond,
-	SessionTimeout:    3 * time.Second,
-	DisconnectGrace:   500 * time.Millisecond,
-	ReplicaLagMax:     10 * time.Second,
-	BalanceInterval:   5 * time.Second,
+	Listen:             "127.0.0.1:9092",
+	DefaultPartitions:  1,
+	MaxMessageBytes:    1 << 20,
+	MaxRequestBytes:    100 << 20,
+	LeaseTTL:           3 * time.Second,
+	FlushInterval:      250 * time.Millisecond,
+	FlushBytes:         8 << 20,
+	SegmentBytes:       8 << 20,
+	WALMaxBytes:        1 << 30,
+	CacheBytes:         256 << 20,
+	RetentionInterval:  30 * time.Second,
+	OrphanGrace:        10 * time.Minute,
+	CompactInterval:    30 * time.Second,
+	CompactBytes:       64 << 20,
+	HeartbeatInterval:  250 * time.Millisecond,
+	SessionTimeout:     3 * time.Second,
+	DisconnectGrace:    500 * time.Millisecond,
+	ReplicaLagMax:      10 * time.Second,
+	BalanceInterval:    5 * time.Second,
+	ReplaceFencedAfter: 10 * time.Minute,
 
 	OffsetsPartitions:          16,
 	GroupInitialRebalanceDelay: 3 * time.Second,
@@ -246,6 +251,9 @@ func (c *Config) setDefaults() {
 	orDefault(&c.DisconnectGrace, d.DisconnectGrace)
 	orDefault(&c.ReplicaLagMax, d.ReplicaLagMax)
 	orDefault(&c.BalanceInterval, d.BalanceInterval)
+	if c.ReplaceFencedAfter == 0 { // negative: never
+		c.ReplaceFencedAfter = d.ReplaceFencedAfter
+	}
 	orDefault(&c.OffsetsPartitions, d.OffsetsPartitions)
 	orDefault(&c.TransactionPartitions, d.TransactionPartitions)
 	orDefault(&c.TransactionMaxTimeout, d.TransactionMaxTimeout)

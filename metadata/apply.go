@@ -480,7 +480,15 @@ func (c SetISR) apply(tx *txn) error {
 }
 
 func (c SetAgentFenced) apply(tx *txn) error {
-	return tx.updateAgent(c.ID, "fenced", func(a *AgentInfo) { a.Fenced = c.Fenced })
+	return tx.updateAgent(c.ID, "fenced", func(a *AgentInfo) {
+		if c.Fenced && !a.Fenced {
+			a.FencedAt = c.At
+		}
+		if !c.Fenced {
+			a.FencedAt = time.Time{}
+		}
+		a.Fenced = c.Fenced
+	})
 }
 
 func (c SetAgentDraining) apply(tx *txn) error {

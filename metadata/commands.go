@@ -105,6 +105,9 @@ type SetISR struct {
 type SetAgentFenced struct {
 	ID     int32 `json:"id"`
 	Fenced bool  `json:"fenced"`
+	// At is when the controller fenced the agent (its clock), kept as
+	// AgentInfo.FencedAt: replicas move off an agent fenced for long.
+	At time.Time `json:"at,omitzero"`
 }
 
 // SetAgentDraining marks an agent to be emptied of replicas (or no longer).

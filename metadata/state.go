@@ -26,6 +26,9 @@ type AgentInfo struct {
 	// Fenced: the controller has stopped hearing from the agent. It leads
 	// nothing, and is left out of ISRs and of the brokers clients see.
 	Fenced bool `json:"fenced,omitempty"`
+	// FencedAt is when it was fenced (zero: not fenced, or fenced by a
+	// controller that did not say when).
+	FencedAt time.Time `json:"fenced_at,omitzero"`
 	// Draining: an operator asked for everything to move off the agent.
 	Draining bool `json:"draining,omitempty"`
 	// Listeners maps each named Kafka listener to its advertised

@@ -51,6 +51,9 @@ type Config struct {
 	DisconnectGrace time.Duration
 	BalanceInterval time.Duration
 	NoAutoBalance   bool
+	// ReplaceFencedAfter: replicas on an agent fenced this long move to
+	// live agents at the next balancing round (0: never).
+	ReplaceFencedAfter time.Duration
 	LeaseTTL        time.Duration
 	// Bucket holds the unreachable-controller votes.
 	Bucket tier.Bucket
@@ -399,7 +402,7 @@ func (ct *Controller) tick() error {
 			} else if dropped && !silent {
 				why = fmt.Sprintf("heartbeat connection down for %v", now.Sub(l.lostConn).Round(time.Millisecond))
 			}
-			fence = append(fence, metadata.SetAgentFenced{ID: id, Fenced: true})
+			fence = append(fence, metadata.SetAgentFenced{ID: id, Fenced: true, At: now.UTC()})
 			whys = append(whys, why)
 		} else {
 			heard++
@@ -462,9 +465,13 @@ func (ct *Controller) tick() error {
 	cmds = append(cmds, Elections(proj, restarted)...)
 	if proj2, err := st.Next(cmds...); err == nil {
 		cmds = append(cmds, Reassignments(proj2)...)
-		if balance && !ct.cfg.NoAutoBalance {
+		if balance {
 			if proj3, err := st.Next(cmds...); err == nil {
-				cmds = append(cmds, Balance(proj3)...)
+				if ct.cfg.NoAutoBalance {
+					cmds = append(cmds, Evacuate(proj3, ct.goneFor(now))...)
+				} else {
+					cmds = append(cmds, BalanceEvacuating(proj3, ct.goneFor(now))...)
+				}
 			}
 		}
 	}
@@ -495,6 +502,20 @@ func (ct *Controller) tick() error {
 		ct.mu.Unlock()
 	}
 	return nil
+}
+
+// goneFor says which fenced agents have been fenced for
+// ReplaceFencedAfter by now: their replicas move to live agents, so a
+// partition does not stay short of replicas (or unwritable at acks=all)
+// for as long as an agent stays away. 0 keeps replicas where they are.
+func (ct *Controller) goneFor(now time.Time) func(metadata.AgentInfo) bool {
+	after := ct.cfg.ReplaceFencedAfter
+	if after <= 0 {
+		return nil
+	}
+	return func(ag metadata.AgentInfo) bool {
+		return ag.Fenced && !ag.FencedAt.IsZero() && now.Sub(ag.FencedAt) >= after
+	}
 }
 
 // stepDown gives up the lease (so a successor need not wait a TTL) and

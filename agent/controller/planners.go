@@ -114,7 +114,22 @@ const maxMoves = 64
 
 // Balance drains, evens out replicas and preferred leaders over live
 // agents, and hands leadership to preferred replicas that are in sync.
-func Balance(st *metadata.State) []metadata.Command {
+func Balance(st *metadata.State) []metadata.Command { return balance(st, nil, true) }
+
+// BalanceEvacuating is Balance that also moves replicas off the agents
+// gone says are gone for good (fenced for long), as off draining ones.
+func BalanceEvacuating(st *metadata.State, gone func(metadata.AgentInfo) bool) []metadata.Command {
+	return balance(st, gone, true)
+}
+
+// Evacuate is only the moves off draining and gone agents (and the
+// hand-over of leadership from draining ones): what runs when automatic
+// balancing is off.
+func Evacuate(st *metadata.State, gone func(metadata.AgentInfo) bool) []metadata.Command {
+	return balance(st, gone, false)
+}
+
+func balance(st *metadata.State, gone func(metadata.AgentInfo) bool, evenOut bool) []metadata.Command {
 	var eligible []int32
 	for _, id := range st.AgentIDs() {
 		if ag := st.Agents[id]; !ag.Fenced && !ag.Draining {
@@ -185,7 +200,7 @@ func Balance(st *metadata.State) []metadata.Command {
 		inFlight++
 	}
 
-	// Replicas on draining agents move first.
+	// Replicas on draining (or long-gone) agents move first.
 	for _, pt := range parts {
 		if inFlight >= maxMoves {
 			break
@@ -194,7 +209,7 @@ func Balance(st *metadata.State) []metadata.Command {
 			continue
 		}
 		for _, id := range pt.p.Replicas {
-			if st.Agents[id].Draining {
+			if st.Agents[id].Draining || (gone != nil && st.Agents[id].Fenced && gone(st.Agents[id])) {
 				if to := pickFor(pt.p.Replicas, id); to >= 0 {
 					move(pt, id, to)
 				}
@@ -203,7 +218,7 @@ func Balance(st *metadata.State) []metadata.Command {
 		}
 	}
 	// Then even out the replica counts.
-	for inFlight < maxMoves {
+	for evenOut && inFlight < maxMoves {
 		hi, lo := eligible[0], eligible[0]
 		for _, id := range eligible {
 			if replicas[id] > replicas[hi] {
@@ -231,7 +246,7 @@ func Balance(st *metadata.State) []metadata.Command {
 	}
 	// Then the preferred-leader counts, by reordering replicas (no data
 	// moves).
-	for range len(parts) {
+	for i := 0; evenOut && i < len(parts); i++ {
 		hi, lo := eligible[0], eligible[0]
 		for _, id := range eligible {
 			if leaders[id] > leaders[hi] {
@@ -270,6 +285,9 @@ func Balance(st *metadata.State) []metadata.Command {
 	for _, pt := range parts {
 		p := pt.p
 		if moved[p] || len(p.Target) > 0 || p.Leader < 0 || len(p.Replicas) == 0 {
+			continue
+		}
+		if !evenOut && !st.Agents[p.Leader].Draining {
 			continue
 		}
 		want := int32(-1)

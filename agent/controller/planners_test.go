@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -122,5 +123,57 @@ func TestDrainBlocker(t *testing.T) {
 	st = apply(t, st, metadata.SetAgentDraining{ID: 3, Draining: true})
 	if err := controller.DrainBlocker(st, 0); err == nil || errors.Is(err, metadata.ErrUnknownAgent) {
 		t.Fatalf("the only other agent is draining too: %v", err)
+	}
+}
+
+// An agent fenced longer than the replacement delay is evacuated like a
+// drained one: each partition it held gets a target with a live agent in
+// its place (keeping the others); one fenced more recently, or with no
+// fencing time, keeps its replicas. Evacuate (automatic balancing off)
+// moves those replicas and nothing else.
+func TestReplicasLeaveAgentsFencedForLong(t *testing.T) {
+	st, id := cluster(t, 4, []int32{0, 1, 2}, []int32{1, 2, 0}, []int32{3, 0, 1})
+	fencedAt := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	st = apply(t, st, metadata.SetAgentFenced{ID: 2, Fenced: true, At: fencedAt})
+	st = apply(t, st, controller.Elections(st, nil)...)
+	if got := st.Agents[2].FencedAt; !got.Equal(fencedAt) {
+		t.Fatalf("FencedAt %v, want %v", got, fencedAt)
+	}
+	after := func(d time.Duration) func(metadata.AgentInfo) bool {
+		return func(ag metadata.AgentInfo) bool { return !ag.FencedAt.IsZero() && fencedAt.Add(d).Sub(ag.FencedAt) >= time.Minute }
+	}
+	for _, cmd := range controller.Evacuate(st, after(30*time.Second)) {
+		t.Fatalf("fenced 30 s (under a minute): got %v", cmd)
+	}
+	cmds := controller.Evacuate(st, after(2*time.Minute))
+	if len(cmds) != 2 {
+		t.Fatalf("fenced 2 minutes: want a reassignment of each of its 2 partitions, got %v", cmds)
+	}
+	for _, c := range cmds {
+		r, ok := c.(metadata.Reassign)
+		if !ok {
+			t.Fatalf("got %T %v, want Reassign", c, c)
+		}
+		old := st.Topics[id].Partitions[r.Partition].Replicas
+		if slices.Contains(r.Target, 2) || !slices.Contains(r.Target, 3) || len(r.Target) != len(old) {
+			t.Errorf("partition %d: replicas %v, target %v: want 2 replaced by 3", r.Partition, old, r.Target)
+		}
+		for _, keep := range old {
+			if keep != 2 && !slices.Contains(r.Target, keep) {
+				t.Errorf("partition %d: target %v drops live replica %d", r.Partition, r.Target, keep)
+			}
+		}
+	}
+	// Balancing proper does the same moves first.
+	if got := controller.BalanceEvacuating(st, after(2*time.Minute)); len(got) < 2 {
+		t.Fatalf("BalanceEvacuating: %v", got)
+	}
+	// Unfenced, the time is forgotten.
+	st = apply(t, st, metadata.SetAgentFenced{ID: 2, Fenced: false})
+	if !st.Agents[2].FencedAt.IsZero() {
+		t.Fatalf("FencedAt %v after unfencing", st.Agents[2].FencedAt)
+	}
+	if cmds := controller.Evacuate(st, after(time.Hour)); len(cmds) != 0 {
+		t.Fatalf("nothing fenced or draining: Evacuate gives %v", cmds)
 	}
 }

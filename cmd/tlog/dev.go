@@ -102,7 +102,8 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "heartbeat-interval", Value: agent.Defaults.HeartbeatInterval, Usage: "how often the agent heartbeats to the controller"},
 			&cli.DurationFlag{Name: "session-timeout", Value: agent.Defaults.SessionTimeout, Usage: "silence after which the controller fences an agent and moves its leaders"},
 			&cli.DurationFlag{Name: "replica-lag-max", Value: agent.Defaults.ReplicaLagMax, Usage: "replica.lag.time.max.ms: a follower missing data longer leaves the ISR"},
-			&cli.BoolFlag{Name: "no-auto-balance", Usage: "do not move replicas and leaders to even out load (drain still works)"},
+			&cli.BoolFlag{Name: "no-auto-balance", Usage: "do not move replicas and leaders to even out load (drains and --replace-fenced-after still work)"},
+			&cli.DurationFlag{Name: "replace-fenced-after", Value: agent.Defaults.ReplaceFencedAfter, Usage: "move the replicas of an agent fenced (unheard from) this long to live agents; 0 or less: never"},
 			&cli.StringFlag{Name: "cluster-secret-file", EnvVars: []string{"TLOG_CLUSTER_SECRET_FILE"}, Usage: "file holding the secret every agent of the cluster shares: peer connections must prove it (HMAC) before anything else is taken"},
 		),
 		Action: func(c *cli.Context) error { return runAgent(c, false) },
@@ -251,6 +252,9 @@ func runAgent(c *cli.Context, dev bool) error {
 		cfg.SessionTimeout = c.Duration("session-timeout")
 		cfg.ReplicaLagMax = c.Duration("replica-lag-max")
 		cfg.NoAutoBalance = c.Bool("no-auto-balance")
+		if cfg.ReplaceFencedAfter = c.Duration("replace-fenced-after"); cfg.ReplaceFencedAfter <= 0 {
+			cfg.ReplaceFencedAfter = -1
+		}
 		if path := c.String("cluster-secret-file"); path != "" {
 			b, err := os.ReadFile(path)
 			if err != nil {
