@@ -54,7 +54,7 @@ type Config struct {
 	// ReplaceFencedAfter: replicas on an agent fenced this long move to
 	// live agents at the next balancing round (0: never).
 	ReplaceFencedAfter time.Duration
-	LeaseTTL        time.Duration
+	LeaseTTL           time.Duration
 	// Bucket holds the unreachable-controller votes.
 	Bucket tier.Bucket
 	Logger *slog.Logger

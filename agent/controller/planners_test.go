@@ -140,7 +140,9 @@ func TestReplicasLeaveAgentsFencedForLong(t *testing.T) {
 		t.Fatalf("FencedAt %v, want %v", got, fencedAt)
 	}
 	after := func(d time.Duration) func(metadata.AgentInfo) bool {
-		return func(ag metadata.AgentInfo) bool { return !ag.FencedAt.IsZero() && fencedAt.Add(d).Sub(ag.FencedAt) >= time.Minute }
+		return func(ag metadata.AgentInfo) bool {
+			return !ag.FencedAt.IsZero() && fencedAt.Add(d).Sub(ag.FencedAt) >= time.Minute
+		}
 	}
 	for _, cmd := range controller.Evacuate(st, after(30*time.Second)) {
 		t.Fatalf("fenced 30 s (under a minute): got %v", cmd)
