@@ -851,3 +851,97 @@ func checkForNoErr(t *testing.T, fn func() error) {
 	}
 	t.Fatal(err)
 }
+
+// Idempotent producer ids are bound to the principal that obtained them:
+// with an authorizer, bob (allowed to write the same topic) cannot write
+// with alice's producer id, nor bump its epoch to fence her; his batches
+// are refused with INVALID_PRODUCER_ID_MAPPING and nothing is appended,
+// and alice's session goes on at the next sequence as if bob had not
+// tried.
+func TestProducerIDsBoundToPrincipal(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, func(c *agent.Config) {
+		c.Listeners = []kafka.ListenerSpec{{Name: "SASL", Protocol: kafka.SASLPlaintext, Addr: "127.0.0.1:0"}}
+		c.BootstrapUser, c.BootstrapPassword = "admin", "admin-secret"
+		c.Authorizer = true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addr := a.KafkaAddrs()["SASL"]
+	login := func(user, pass string) *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()), kgo.RequestRetries(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		checkForNoErr(t, func() error { _, err := kadm.NewClient(cl).BrokerMetadata(ctx); return err })
+		return cl
+	}
+	adm := kadm.NewClient(login("admin", "admin-secret"))
+	for _, u := range []string{"alice", "bob"} {
+		if res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: u, Mechanism: kadm.ScramSha512, Iterations: 4096, Password: u + "-pw"}}); err != nil || res.Error() != nil {
+			t.Fatalf("create %s: %v %v", u, err, res.Error())
+		}
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := adm.CreateACLs(ctx, kadm.NewACLs().Allow("User:alice", "User:bob").Topics("shared").
+		Operations(kadm.OpWrite, kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral))
+	if err != nil || len(res) == 0 || res[0].Err != nil {
+		t.Fatalf("create ACLs: %v %v", err, res)
+	}
+	alice, bob := login("alice", "alice-pw"), login("bob", "bob-pw")
+	initPID := func(cl *kgo.Client) int64 {
+		resp, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)
+		if err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("InitProducerId: %v %v", err, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		return resp.ProducerID
+	}
+	alicePID, bobPID := initPID(alice), initPID(bob)
+	if alicePID>>24 == bobPID>>24 || alicePID&(1<<24-1) == 0 {
+		t.Fatalf("producer ids %d and %d: want distinct counters and a MAC in the low bits", alicePID, bobPID)
+	}
+	produceAs := func(cl *kgo.Client, pid int64, epoch int16, seq int32, value string) int16 {
+		o := plainBatch()
+		o.pid, o.epoch, o.seq = pid, epoch, seq
+		resp, err := cl.Broker(int(a.ID())).Request(ctx, produceReq(-1, "shared", 0, mkBatch(o, value)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	end := func() int64 {
+		ends, err := adm.ListEndOffsets(ctx, "shared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := ends.Lookup("shared", 0)
+		return o.Offset
+	}
+	if code := produceAs(alice, alicePID, 0, 0, "alice-0"); code != 0 {
+		t.Fatalf("alice with her own id: %v", kerr.ErrorForCode(code))
+	}
+	for _, try := range []struct {
+		what  string
+		epoch int16
+		seq   int32
+	}{{"the next sequence", 0, 1}, {"epoch + 1 (fencing)", 1, 0}} {
+		if code := produceAs(bob, alicePID, try.epoch, try.seq, "forged"); code != kerr.InvalidProducerIDMapping.Code {
+			t.Fatalf("bob with alice's id at %s: code %d (%v), want INVALID_PRODUCER_ID_MAPPING", try.what, code, kerr.ErrorForCode(code))
+		}
+	}
+	if got := end(); got != 1 {
+		t.Fatalf("log end %d after bob's refused batches, want 1", got)
+	}
+	if code := produceAs(alice, alicePID, 0, 1, "alice-1"); code != 0 {
+		t.Fatalf("alice's next batch after bob's tries: %v", kerr.ErrorForCode(code))
+	}
+	if code := produceAs(bob, bobPID, 0, 0, "bob-0"); code != 0 {
+		t.Fatalf("bob with his own id: %v", kerr.ErrorForCode(code))
+	}
+	if got := end(); got != 3 {
+		t.Fatalf("log end %d, want 3", got)
+	}
+}

@@ -621,8 +621,14 @@ func (c AllocateProducerIDs) apply(tx *txn) error {
 	if tx.s.NextProducerID > math.MaxInt64-c.Count {
 		return fail(errors.New("producer ids exhausted"))
 	}
+	if len(c.Key) > 0 && len(c.Key) < 16 {
+		return fail(fmt.Errorf("%w: a producer id key of %d bytes (at least 16)", ErrInvalidCommand, len(c.Key)))
+	}
 	tx.blocks()[c.Agent] = ProducerBlock{First: tx.s.NextProducerID, Count: c.Count}
 	tx.s.NextProducerID += c.Count
+	if len(tx.s.ProducerIDKey) == 0 && len(c.Key) > 0 {
+		tx.s.ProducerIDKey = slices.Clone(c.Key)
+	}
 	return nil
 }
 

@@ -159,6 +159,9 @@ type ReplaceSegments struct {
 type AllocateProducerIDs struct {
 	Agent int32 `json:"agent"`
 	Count int64 `json:"count"`
+	// Key, if the state has no ProducerIDKey yet, becomes it (the
+	// proposer draws it at random; later ones are ignored).
+	Key []byte `json:"key,omitempty"`
 }
 
 func (RegisterAgent) CommandType() string       { return "register_agent" }

@@ -136,6 +136,9 @@ type State struct {
 	Topics          map[uuid.UUID]*Topic    `json:"topics"`
 	NextProducerID  int64                   `json:"next_producer_id"`
 	ProducerBlocks  map[int32]ProducerBlock `json:"producer_blocks"` // latest block per agent
+	// ProducerIDKey binds idempotent producer ids to the principal that
+	// obtained them (a MAC in the id's low bits; agent/kafka).
+	ProducerIDKey []byte `json:"producer_id_key,omitempty"`
 	// Users maps a SCRAM user to its credentials by mechanism (users.go).
 	Users map[string]map[string]ScramCredential `json:"users,omitempty"`
 	// ACLs are the access control entries, sorted (acls.go); replaced,
@@ -215,6 +218,7 @@ func (s *State) Clone() *State {
 		Topics:          make(map[uuid.UUID]*Topic, len(s.Topics)),
 		NextProducerID:  s.NextProducerID,
 		ProducerBlocks:  maps.Clone(s.ProducerBlocks),
+		ProducerIDKey:   s.ProducerIDKey,     // replaced, never mutated
 		Users:           maps.Clone(s.Users), // credentials are replaced, never mutated
 		ACLs:            slices.Clone(s.ACLs),
 	}

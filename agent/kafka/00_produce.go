@@ -20,7 +20,9 @@ package kafka
 // INVALID_TXN_STATE, and nothing is written.
 // With an authorizer: WRITE on the transactional id if one is given
 // (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and WRITE on each topic
-// (TOPIC_AUTHORIZATION_FAILED, asked before the topic's existence).
+// (TOPIC_AUTHORIZATION_FAILED, asked before the topic's existence); an
+// idempotent batch's producer id must have been made for the principal
+// (INVALID_PRODUCER_ID_MAPPING otherwise; producerids.go).
 //
 // Version notes:
 // * v3: RecordBatch only; transactional id
@@ -114,6 +116,10 @@ func handleProduce(s *Server, r *request) (reply, error) {
 			h, err := batch.ValidateProduce(rp.Records, t.MaxMessageBytes(s.topicDefaults()))
 			if err != nil {
 				fail(sp, errCode(err), err)
+				continue
+			}
+			if !h.Transactional() && !r.producerIDBound(h.ProducerID) {
+				fail(sp, kerr.InvalidProducerIDMapping.Code, fmt.Errorf("producer id %d was not given to %s", h.ProducerID, r.Principal()))
 				continue
 			}
 			if code, err := s.checkTransactional(r.ctx, req.TransactionID, h, t.Parts[rp.Partition], rt.Topic, rp.Partition, req.Version >= 12); code != 0 {

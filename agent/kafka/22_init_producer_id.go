@@ -10,7 +10,9 @@ package kafka
 // next epoch, fencing the previous producer (see agent/txn).
 // With an authorizer: WRITE on the transactional id
 // (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); without one IDEMPOTENT_WRITE on
-// the cluster or WRITE on some topic (CLUSTER_AUTHORIZATION_FAILED).
+// the cluster or WRITE on some topic (CLUSTER_AUTHORIZATION_FAILED). An
+// idempotent producer's id is bound to the principal that asked for it
+// (producerids.go).
 //
 // Version notes:
 // * v2: ThrottleMillis
@@ -52,7 +54,7 @@ func handleInitProducerID(s *Server, r *request) (reply, error) {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return now(resp), nil
 	}
-	resp.ProducerID, resp.ProducerEpoch = id, 0
+	resp.ProducerID, resp.ProducerEpoch = s.idempotentProducerID(r.Principal(), id), 0
 	return now(resp), nil
 }
 
