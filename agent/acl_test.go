@@ -208,6 +208,13 @@ func TestAuthorizerEveryAPI(t *testing.T) {
 		}
 		sort.Strings(lines)
 		b.WriteString(strings.Join(lines, ""))
+		quotas, err := adm.DescribeClientQuotas(ctx, false, nil)
+		if err != nil {
+			t.Fatalf("describe quotas: %v", err)
+		}
+		for _, q := range quotas {
+			fmt.Fprintf(&b, "quota %s %v;", q.Entity, q.Values)
+		}
 		dt := kmsg.NewPtrDescribeTransactionsRequest()
 		dt.TransactionalIDs = []string{"tx"}
 		dresp, err := dt.RequestWith(ctx, admCl)
@@ -700,6 +707,23 @@ func TestAuthorizerEveryAPI(t *testing.T) {
 				return req
 			},
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.OffsetDeleteResponse).ErrorCode }},
+		{name: "DescribeClientQuotas", key: 48, deny: kerr.ClusterAuthorizationFailed.Code, grant: []aclGrant{cluster(kmsg.ACLOperationDescribeConfigs)},
+			req:  func() kmsg.Request { return kmsg.NewPtrDescribeClientQuotasRequest() },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeClientQuotasResponse).ErrorCode }},
+		{name: "AlterClientQuotas", key: 49, deny: kerr.ClusterAuthorizationFailed.Code, grant: []aclGrant{cluster(kmsg.ACLOperationAlterConfigs)},
+			req: func() kmsg.Request {
+				req := kmsg.NewPtrAlterClientQuotasRequest()
+				e := kmsg.NewAlterClientQuotasRequestEntry()
+				ee := kmsg.NewAlterClientQuotasRequestEntryEntity()
+				ee.Type, ee.Name = "user", kmsg.StringPtr("alice")
+				e.Entity = append(e.Entity, ee)
+				op := kmsg.NewAlterClientQuotasRequestEntryOp()
+				op.Key, op.Value = "producer_byte_rate", 1<<30
+				e.Ops = append(e.Ops, op)
+				req.Entries = append(req.Entries, e)
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode }},
 		{name: "DescribeUserScramCredentials", key: 50, deny: kerr.ClusterAuthorizationFailed.Code, grant: []aclGrant{cluster(kmsg.ACLOperationDescribe)},
 			req:  func() kmsg.Request { return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest() },
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode }},

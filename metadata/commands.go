@@ -201,6 +201,7 @@ var commandDecoders = map[string]func([]byte) (Command, error){
 	"set_scram_credential":    decodeAs[SetScramCredential],
 	"delete_scram_credential": decodeAs[DeleteScramCredential],
 	"create_acls":             decodeAs[CreateACLs],
+	"alter_client_quotas":     decodeAs[AlterClientQuotas],
 	"delete_acls":             decodeAs[DeleteACLs],
 }
 

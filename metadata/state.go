@@ -143,8 +143,11 @@ type State struct {
 	Users map[string]map[string]ScramCredential `json:"users,omitempty"`
 	// ACLs are the access control entries, sorted (acls.go); replaced,
 	// never changed in place.
-	ACLs  []ACL                `json:"acls,omitempty"`
-	names map[string]uuid.UUID // name index over Topics
+	ACLs []ACL `json:"acls,omitempty"`
+	// Quotas are the client quotas, sorted by entity (quotas.go);
+	// replaced, never changed in place.
+	Quotas []ClientQuota        `json:"quotas,omitempty"`
+	names  map[string]uuid.UUID // name index over Topics
 }
 
 // NewState returns an empty state.
@@ -221,6 +224,7 @@ func (s *State) Clone() *State {
 		ProducerIDKey:   s.ProducerIDKey,     // replaced, never mutated
 		Users:           maps.Clone(s.Users), // credentials are replaced, never mutated
 		ACLs:            slices.Clone(s.ACLs),
+		Quotas:          slices.Clone(s.Quotas),
 	}
 	for id, t := range s.Topics {
 		if t != nil {

@@ -360,6 +360,8 @@ func TestCommandJSONRoundTrip(t *testing.T) {
 		DeleteScramCredential{User: "u", Mechanism: ScramSHA512},
 		CreateACLs{ACLs: []ACL{{Principal: "User:a", Host: "*", ResourceType: ResourceTopic, PatternType: PatternPrefixed, Name: "orders-", Operation: OpRead, Permission: PermissionAllow}}},
 		DeleteACLs{ACLs: []ACL{{Principal: "User:*", Host: "*", ResourceType: ResourceCluster, PatternType: PatternLiteral, Name: ClusterResourceName, Operation: OpAlter, Permission: PermissionDeny}}},
+		AlterClientQuotas{Entries: []QuotaAlteration{{Entity: QuotaEntity{User: &QuotaName{Name: "alice"}, ClientID: &QuotaName{Default: true}},
+			Set: map[string]float64{QuotaProducerByteRate: 1024}, Remove: []string{QuotaConsumerByteRate}}}},
 	}
 	if len(cmds) != len(commandDecoders) {
 		t.Fatalf("test covers %d command types, %d exist", len(cmds), len(commandDecoders))

@@ -119,3 +119,36 @@ func TestCLIACLs(t *testing.T) {
 	cliFails(t, bin, addr, 2, []string{"--principal"}, admin("acl", "delete")...)
 	cliFails(t, bin, addr, 1, []string{"CLUSTER_AUTHORIZATION_FAILED"}, alice("acl", "create", "--allow-principal", "User:alice", "--operation", "all", "--cluster")...)
 }
+
+// tlog quota: set a user's and the default client's byte rates, list
+// them (all, and one entity), remove one; bad values exit 2 before
+// anything is sent, quotas tlog does not enforce exit 1 with the agent's
+// reason.
+func TestCLIQuotas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the tlog binary")
+	}
+	bin := tlogtest.BuildTlog(t)
+	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket())
+	addr := a.Addr()
+	cliOK(t, bin, addr, "", "quota", "alter", "--user", "alice", "--add", "producer_byte_rate=1048576", "--add", "consumer_byte_rate=2097152")
+	cliOK(t, bin, addr, "", "quota", "alter", "--default-client-id", "--add", "producer_byte_rate=65536")
+	out := cliOK(t, bin, addr, "", "quota", "list").stdout
+	for _, want := range []string{"user=alice", "producer_byte_rate", "1048576", "consumer_byte_rate", "2097152", "client-id=<default>", "65536"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("quota list: no %q in\n%s", want, out)
+		}
+	}
+	out = cliOK(t, bin, addr, "", "quota", "list", "--user", "alice").stdout
+	if strings.Contains(out, "<default>") || !strings.Contains(out, "user=alice") {
+		t.Fatalf("quota list --user alice:\n%s", out)
+	}
+	cliOK(t, bin, addr, "", "quota", "alter", "--user", "alice", "--remove", "consumer_byte_rate")
+	if out := cliOK(t, bin, addr, "", "quota", "list", "--user", "alice").stdout; strings.Contains(out, "consumer_byte_rate") {
+		t.Fatalf("consumer_byte_rate still listed after removal:\n%s", out)
+	}
+	cliFails(t, bin, addr, 2, []string{"positive"}, "quota", "alter", "--user", "alice", "--add", "producer_byte_rate=-1")
+	cliFails(t, bin, addr, 2, []string{"entity"}, "quota", "alter", "--add", "producer_byte_rate=1")
+	cliFails(t, bin, addr, 2, []string{"not both"}, "quota", "alter", "--user", "a", "--default-user", "--add", "producer_byte_rate=1")
+	cliFails(t, bin, addr, 1, []string{"request_percentage", "not a quota tlog enforces"}, "quota", "alter", "--user", "alice", "--add", "request_percentage=50")
+}

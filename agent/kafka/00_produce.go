@@ -23,6 +23,7 @@ package kafka
 // (TOPIC_AUTHORIZATION_FAILED, asked before the topic's existence); an
 // idempotent batch's producer id must have been made for the principal
 // (INVALID_PRODUCER_ID_MAPPING otherwise; producerids.go).
+// producer_byte_rate quotas throttle (quotas.go).
 //
 // Version notes:
 // * v3: RecordBatch only; transactional id
@@ -160,6 +161,13 @@ func handleProduce(s *Server, r *request) (reply, error) {
 	if s.b.UnflushedBytes() >= s.cfg.FlushBytes {
 		s.b.Flush()
 	}
+	produced := 0
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			produced += len(rp.Records)
+		}
+	}
+	throttle := s.quotas.record(s.b.State(), metadata.QuotaProducerByteRate, r.Principal(), r.clientID, produced, time.Now(), false)
 	if req.Acks == 0 {
 		// Kafka closes an acks=0 producer's connection on any error, the
 		// only way to make it refresh metadata (e.g. after a leader move).
@@ -178,6 +186,7 @@ func handleProduce(s *Server, r *request) (reply, error) {
 	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
 	return func() kmsg.Response {
 		defer s.metrics.produceDone(start)
+		resp.ThrottleMillis = throttleMillis(throttle)
 		// TimeoutMillis bounds the wait for the in-sync replicas (acks=all),
 		// from when the request was read; the leader's own WAL write
 		// (acks=1) is waited for regardless, as Kafka's leader append is

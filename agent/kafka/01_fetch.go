@@ -12,6 +12,8 @@ package kafka
 // treat as "sessions unavailable".
 // With an authorizer: READ on each topic (TOPIC_AUTHORIZATION_FAILED,
 // asked before the topic's existence when it is named).
+// consumer_byte_rate quotas throttle (quotas.go): an over-quota fetch is
+// answered empty with the throttle time.
 //
 // Version notes:
 // * v4: LastStableOffset, isolation level: read_committed (1) reads below
@@ -53,7 +55,7 @@ func handleFetch(s *Server, r *request) (reply, error) {
 			resp, n, stop := s.fetchOnce(r, req)
 			// MinBytes 0 (or no wait) answers at once, as Kafka does.
 			if stop || (n > 0 && n >= int(req.MinBytes)) || req.MinBytes <= 0 || !time.Now().Before(deadline) {
-				return resp
+				return s.throttleFetch(r, resp, n)
 			}
 			timer := time.NewTimer(time.Until(deadline))
 			select {
@@ -61,11 +63,24 @@ func handleFetch(s *Server, r *request) (reply, error) {
 			case <-timer.C:
 			case <-r.ctx.Done():
 				timer.Stop()
-				return resp
+				return s.throttleFetch(r, resp, n)
 			}
 			timer.Stop()
 		}
 	}, nil
+}
+
+// throttleFetch counts a response's n record bytes against the client's
+// consumer_byte_rate quota; over it, the client gets an empty response
+// with the throttle time instead (the bytes uncounted), as from Kafka.
+func (s *Server) throttleFetch(r *request, resp *kmsg.FetchResponse, n int) *kmsg.FetchResponse {
+	throttle := s.quotas.record(s.b.State(), metadata.QuotaConsumerByteRate, r.Principal(), r.clientID, n, time.Now(), true)
+	if throttle <= 0 {
+		return resp
+	}
+	empty := r.kreq.(*kmsg.FetchRequest).ResponseKind().(*kmsg.FetchResponse)
+	empty.ThrottleMillis = throttleMillis(throttle)
+	return empty
 }
 
 // fetchOnce builds a response from what is readable now. stop says an error
@@ -76,6 +91,11 @@ func (s *Server) fetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespo
 	// Capped by fetch.max.bytes whatever the client asks; the first batch
 	// is returned regardless (KIP-74).
 	budget := min(max(int(req.MaxBytes), 0), fetchMaxBytes)
+	// Under a consumer_byte_rate quota, no more than the quota's window
+	// allows (as Kafka caps it), so one response alone is never over it.
+	if limit, _, ok := s.b.State().QuotaFor(quotaUser(r.Principal()), r.clientID, metadata.QuotaConsumerByteRate); ok {
+		budget = min(budget, max(int(limit*(quotaSamples-1)), 1))
+	}
 	total, stop := 0, false
 	// A partition named twice is answered once, as Kafka's fetch map
 	// keeps one entry per partition: repeats would multiply the

@@ -128,6 +128,8 @@ type Server struct {
 	lnMu   sync.Mutex
 	lns    []net.Listener
 
+	quotas quotas // client byte-rate quotas' sensors (quotas.go)
+
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
 	perIP   map[string]int

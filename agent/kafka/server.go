@@ -330,6 +330,21 @@ func (c *conn) write() {
 		if resp == nil {
 			continue
 		}
+		// A throttled client (quotas.go) is muted: clients that
+		// throttle themselves (KIP-219) get the answer first, older
+		// ones after the wait, as Kafka does; either way nothing more
+		// of this connection is answered meanwhile.
+		var muteAfter time.Duration
+		if tr, ok := resp.(kmsg.ThrottleResponse); ok {
+			if ms, clientThrottles := tr.Throttle(); ms > 0 {
+				d := time.Duration(ms) * time.Millisecond
+				if clientThrottles {
+					muteAfter = d
+				} else if !c.mute(d) {
+					return
+				}
+			}
+		}
 		// Counted before sending, so a client that has its answer sees
 		// it in the metrics.
 		c.s.metrics.request(p.key, resp, time.Since(p.start))
@@ -360,6 +375,24 @@ func (c *conn) write() {
 		if cap(buf) > 1<<20 {
 			buf = nil
 		}
+		if muteAfter > 0 {
+			if err := bw.Flush(); err != nil || !c.mute(muteAfter) {
+				return
+			}
+		}
+	}
+}
+
+// mute waits d before the connection's next answer; false if the agent
+// is stopping.
+func (c *conn) mute(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.s.ctx.Done():
+		return false
 	}
 }
 

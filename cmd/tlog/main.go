@@ -83,6 +83,7 @@ func newApp() *cli.App {
 			topicCommand(), produceCommand(), consumeCommand(), groupCommand(), txnCommand(), clusterCommand(),
 			userCommand(),
 			aclCommand(),
+			quotaCommand(),
 		},
 	}
 }
