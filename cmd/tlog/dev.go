@@ -47,7 +47,7 @@ func storageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "tls-client-ca", Usage: "PEM CA bundle: SSL listeners then require client certificates (the subject is the principal)"},
 		&cli.DurationFlag{Name: "sasl-session-lifetime", Usage: "connections.max.reauth.ms: SASL clients re-authenticate within it or are disconnected (0: no limit)"},
 		&cli.IntFlag{Name: "max-connections-per-ip", Usage: "max.connections.per.ip: Kafka connections one address may hold; more are closed at once (0: no bound)"},
-		&cli.StringFlag{Name: "authorizer", Value: "none", Usage: "authorizer.class.name: `KIND` acl (every request is checked against the ACLs that tlog acl manages; super users pass) or none (everyone may do everything)"},
+		&cli.StringFlag{Name: "authorizer", Value: "none", Usage: "authorizer.class.name: `KIND` is acl (every request is checked against the ACLs that tlog acl manages; super users pass) or none (everyone may do everything)"},
 		&cli.StringFlag{Name: "super-users", Usage: "principals allowed everything, comma-separated: User:a,User:b (the bootstrap user is one)"},
 		&cli.StringFlag{Name: "bootstrap-user", Usage: "create (or reset) this SCRAM-SHA-512 and SCRAM-SHA-256 user at start, with the password in $TLOG_BOOTSTRAP_PASSWORD"},
 	}
