@@ -1,0 +1,131 @@
+package compact
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tlog-io/tlog/tier/batch"
+)
+
+// Options say which records a pass counts and drops.
+type Options struct {
+	// MaxDecompressed bounds one batch's decompressed records.
+	MaxDecompressed int
+	// Aborted says whether producer pid's transactional batch at offset
+	// belongs to an aborted transaction: its records never count as a
+	// key's latest value and are dropped (the batch header and the
+	// transaction's marker stay). Nil: none is.
+	Aborted func(pid, offset int64) bool
+	// DeleteTombstonesBefore drops a tombstone (a null value) that is its
+	// key's latest record when its timestamp is below it (unix ms):
+	// delete.retention.ms before the pass. math.MinInt64 keeps them all.
+	DeleteTombstonesBefore int64
+}
+
+func (o Options) aborted(h batch.Header) bool {
+	return h.Transactional() && o.Aborted != nil && o.Aborted(h.ProducerID, h.BaseOffset)
+}
+
+// AddToMap puts the offset of every keyed record of data (a range's
+// batches, in offset order) at or after from into m, a whole batch at a
+// time, and returns the offset the map is complete up to: every key of a
+// counted record below next has its latest such offset in m. full says
+// the map ran out of room before data did (start the next pass at next).
+// Control batches and aborted transactions' records do not count.
+func AddToMap(m *OffsetMap, data []byte, from int64, o Options) (next int64, full bool, err error) {
+	next = from
+	err = batch.Iterate(data, func(h batch.Header, b []byte) bool {
+		if h.LastOffset() < from {
+			return true
+		}
+		if h.Control() || o.aborted(h) || h.NumRecords == 0 {
+			next = h.LastOffset() + 1
+			return true
+		}
+		// A batch is taken whole or not at all, so the map's end is a
+		// batch boundary.
+		if m.Len()+int(h.NumRecords) > m.capacity {
+			full = true
+			return false
+		}
+		recs, rerr := batch.Records(b, o.MaxDecompressed)
+		if rerr != nil {
+			err = fmt.Errorf("compact: batch at %d: %w", h.BaseOffset, rerr)
+			return false
+		}
+		for _, r := range recs {
+			if r.Offset < from || r.Key == nil {
+				continue
+			}
+			if !m.Put(r.Key, r.Offset) {
+				full = true // fewer distinct slots than records counted: cannot happen
+				return false
+			}
+		}
+		next = h.LastOffset() + 1
+		return true
+	})
+	return next, full, err
+}
+
+// Stats count what a clean dropped.
+type Stats struct {
+	Records, Tombstones, Aborted int // records dropped as superseded, expired tombstones, aborted
+}
+
+// Clean rewrites data (a range's batches, in offset order) for a pass
+// whose map m is complete below mapEnd: a record below mapEnd is dropped
+// when its key's latest offset is later, when its transaction aborted, or
+// when it is its key's latest and an expired tombstone. Records at or past
+// mapEnd, keyless ones and control batches are kept; every batch keeps its
+// header and offsets (batch.Rewrite), so offsets of what remains do not
+// move. The ranges of a pass must be committed oldest first: a tombstone
+// is then dropped only once the older values it hides are gone.
+func Clean(data []byte, m *OffsetMap, mapEnd int64, o Options) (out []byte, st Stats, err error) {
+	changed := false
+	out = make([]byte, 0, len(data))
+	err = batch.Iterate(data, func(h batch.Header, b []byte) bool {
+		if h.Control() || h.BaseOffset >= mapEnd {
+			out = append(out, b...)
+			return true
+		}
+		aborted := o.aborted(h)
+		nb, kept, rerr := batch.Rewrite(b, o.MaxDecompressed, func(r batch.RecordRef) bool {
+			switch {
+			case r.Offset >= mapEnd:
+				return true
+			case aborted:
+				st.Aborted++
+				return false
+			case r.Key == nil:
+				return true
+			}
+			latest, ok := m.Get(r.Key)
+			switch {
+			case ok && latest > r.Offset:
+				st.Records++
+				return false
+			case r.Value == nil && r.Timestamp < o.DeleteTombstonesBefore && o.DeleteTombstonesBefore != math.MinInt64:
+				st.Tombstones++
+				return false
+			}
+			return true
+		})
+		if rerr != nil {
+			err = fmt.Errorf("compact: batch at %d: %w", h.BaseOffset, rerr)
+			return false
+		}
+		if kept != int(h.NumRecords) {
+			changed = true
+		}
+		out = append(out, nb...)
+		return true
+	})
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	if !changed {
+		return data, st, nil
+	}
+	return out, st, nil
+}
