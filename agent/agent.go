@@ -168,6 +168,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.tier = tiering.New(a.ctx, tiering.Config{
 		ID: cfg.ID, Bucket: cfg.Bucket, FlushInterval: cfg.FlushInterval, FlushBytes: cfg.FlushBytes,
 		SegmentBytes: cfg.SegmentBytes, CompactInterval: cfg.CompactInterval, CompactBytes: cfg.CompactBytes,
+		KeyCompactInterval: cfg.CompactionInterval, KeyCompactBufferBytes: cfg.CompactionBufferBytes,
 		RetentionInterval: cfg.RetentionInterval, OrphanGrace: cfg.OrphanGrace, Logger: a.log,
 		OnFlushed: a.obs.flushed, OnFlushFailed: a.obs.flushFailed,
 	}, host{a})

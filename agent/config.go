@@ -89,6 +89,11 @@ type Config struct {
 	// CompactBytes is the size merged objects grow to.
 	CompactInterval time.Duration
 	CompactBytes    int64
+	// CompactionInterval is how often the key compactor looks at
+	// compacted topics (cleanup.policy=compact); CompactionBufferBytes
+	// bounds the memory of its key map (log.cleaner.dedupe.buffer.size).
+	CompactionInterval    time.Duration
+	CompactionBufferBytes int64
 
 	// AdminListen is the admin HTTP address (/metrics, /healthz,
 	// /readyz); empty disables it.
@@ -176,26 +181,28 @@ type Config struct {
 // Config takes its value here, and the CLI's flags (cmd/tlog) default to
 // and show the same values.
 var Defaults = Config{
-	Listen:             "127.0.0.1:9092",
-	DefaultPartitions:  1,
-	MaxMessageBytes:    1 << 20,
-	MaxRequestBytes:    100 << 20,
-	LeaseTTL:           3 * time.Second,
-	FlushInterval:      250 * time.Millisecond,
-	FlushBytes:         8 << 20,
-	SegmentBytes:       8 << 20,
-	WALMaxBytes:        1 << 30,
-	CacheBytes:         256 << 20,
-	RetentionInterval:  30 * time.Second,
-	OrphanGrace:        10 * time.Minute,
-	CompactInterval:    30 * time.Second,
-	CompactBytes:       64 << 20,
-	HeartbeatInterval:  250 * time.Millisecond,
-	SessionTimeout:     3 * time.Second,
-	DisconnectGrace:    500 * time.Millisecond,
-	ReplicaLagMax:      10 * time.Second,
-	BalanceInterval:    5 * time.Second,
-	ReplaceFencedAfter: 10 * time.Minute,
+	Listen:                "127.0.0.1:9092",
+	DefaultPartitions:     1,
+	MaxMessageBytes:       1 << 20,
+	MaxRequestBytes:       100 << 20,
+	LeaseTTL:              3 * time.Second,
+	FlushInterval:         250 * time.Millisecond,
+	FlushBytes:            8 << 20,
+	SegmentBytes:          8 << 20,
+	WALMaxBytes:           1 << 30,
+	CacheBytes:            256 << 20,
+	RetentionInterval:     30 * time.Second,
+	OrphanGrace:           10 * time.Minute,
+	CompactInterval:       30 * time.Second,
+	CompactBytes:          64 << 20,
+	CompactionInterval:    15 * time.Second,
+	CompactionBufferBytes: 64 << 20,
+	HeartbeatInterval:     250 * time.Millisecond,
+	SessionTimeout:        3 * time.Second,
+	DisconnectGrace:       500 * time.Millisecond,
+	ReplicaLagMax:         10 * time.Second,
+	BalanceInterval:       5 * time.Second,
+	ReplaceFencedAfter:    10 * time.Minute,
 
 	OffsetsPartitions:          16,
 	GroupInitialRebalanceDelay: 3 * time.Second,
@@ -246,6 +253,8 @@ func (c *Config) setDefaults() {
 	orDefault(&c.OrphanGrace, d.OrphanGrace)
 	orDefault(&c.CompactInterval, d.CompactInterval)
 	orDefault(&c.CompactBytes, d.CompactBytes)
+	orDefault(&c.CompactionInterval, d.CompactionInterval)
+	orDefault(&c.CompactionBufferBytes, d.CompactionBufferBytes)
 	orDefault(&c.HeartbeatInterval, d.HeartbeatInterval)
 	orDefault(&c.SessionTimeout, d.SessionTimeout)
 	orDefault(&c.DisconnectGrace, d.DisconnectGrace)

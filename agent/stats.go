@@ -14,6 +14,9 @@ type Stats struct {
 	LogStartMoves  int64 // partitions moved by retention
 	DeletedObjects int64 // unreferenced objects collected
 	UnflushedBytes int64 // held in the WAL now
+	// KeyCompactions counts key-compaction passes (cleanup.policy=
+	// compact), KeyCompactedBytes the bytes they took out of the bucket.
+	KeyCompactions, KeyCompactedBytes int64
 }
 
 // Stats returns the agent's counters.
@@ -27,6 +30,9 @@ func (a *Agent) Stats() Stats {
 		LogStartMoves:  ts.LogStartMoves,
 		DeletedObjects: ts.DeletedObjects,
 		UnflushedBytes: a.unflushedBytes(),
+
+		KeyCompactions:    ts.KeyCompactions,
+		KeyCompactedBytes: ts.KeyCompactedBytes,
 	}
 }
 

@@ -808,7 +808,8 @@ func TestWireTopicConfigs(t *testing.T) {
 		{"retention.ms", "soon"},
 		{"retention.ms", "-2"},
 		{"max.message.bytes", "-1"},
-		{"cleanup.policy", "compact"},
+		{"cleanup.policy", "compact,squash"},
+		{"min.cleanable.dirty.ratio", "1.5"},
 		{"no.such.config", "1"},
 	} {
 		if code := incr(tc.name, kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(tc.value)); code != kerr.InvalidConfig.Code {

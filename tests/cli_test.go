@@ -262,7 +262,7 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("--delete-config retention.ms changed max.message.bytes to %q", v)
 		}
 		cliFails(t, bin, addr, 1, []string{"already has 2 partitions", "only be added"}, "topic", "alter", "scratch", "--partitions", "1")
-		cliFails(t, bin, addr, 1, []string{"invalid config"}, "topic", "alter", "scratch", "--config", "cleanup.policy=compact")
+		cliFails(t, bin, addr, 1, []string{"invalid config"}, "topic", "alter", "scratch", "--config", "cleanup.policy=archive")
 		cliFails(t, bin, addr, 1, []string{"topic nope does not exist"}, "topic", "alter", "nope", "--config", "retention.ms=1")
 		cliFails(t, bin, addr, 2, []string{"nothing to change"}, "topic", "alter", "scratch")
 	})

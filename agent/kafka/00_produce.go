@@ -23,7 +23,9 @@ package kafka
 // (TOPIC_AUTHORIZATION_FAILED, asked before the topic's existence); an
 // idempotent batch's producer id must have been made for the principal
 // (INVALID_PRODUCER_ID_MAPPING otherwise; producerids.go).
-// producer_byte_rate quotas throttle (quotas.go).
+// producer_byte_rate quotas throttle (quotas.go). A record without a key
+// on a compacted topic is INVALID_RECORD (with the record's index in
+// ErrorRecords, v8+), and nothing of the batch is written.
 //
 // Version notes:
 // * v3: RecordBatch only; transactional id
@@ -118,6 +120,21 @@ func handleProduce(s *Server, r *request) (reply, error) {
 			if err != nil {
 				fail(sp, errCode(err), err)
 				continue
+			}
+			if t.Compacted() {
+				i, err := batch.FirstNullKey(rp.Records, batch.InflateLimit(t.MaxMessageBytes(s.topicDefaults())))
+				if err == nil && i >= 0 {
+					err = fmt.Errorf("compacted topic %s cannot take a record without a key (record %d of the batch)", rt.Topic, i)
+					if req.Version >= 8 {
+						re := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+						re.RelativeOffset, re.ErrorMessage = int32(i), kmsg.StringPtr("compacted topic: a record needs a key")
+						sp.ErrorRecords = append(sp.ErrorRecords, re)
+					}
+				}
+				if err != nil {
+					fail(sp, kerr.InvalidRecord.Code, err)
+					continue
+				}
 			}
 			if !h.Transactional() && !r.producerIDBound(h.ProducerID) {
 				fail(sp, kerr.InvalidProducerIDMapping.Code, fmt.Errorf("producer id %d was not given to %s", h.ProducerID, r.Principal()))

@@ -369,21 +369,46 @@ func (p *Partition) RestoreProducers(snap []byte) error {
 
 // decodeSnapshot parses a producer snapshot: the state and its end.
 func (p *Partition) decodeSnapshot(snap []byte) (*producerTable, int64, error) {
+	t, end, err := decodeProducerSnapshot(snap)
+	if err != nil {
+		return nil, 0, fmt.Errorf("partition %s/%d: %w", p.cfg.Topic, p.cfg.Index, err)
+	}
+	return t, end, nil
+}
+
+// SnapshotTxns reads the transactions of a producer snapshot (from a
+// segment footer) as of its end: the first offset of every transaction
+// still open, and every aborted transaction since the log start, ordered
+// by marker. The key compactor keeps clear of the open ones and drops
+// the aborted ones' records.
+func SnapshotTxns(snap []byte) (open []int64, aborted []AbortedTxn, end int64, err error) {
+	t, end, err := decodeProducerSnapshot(snap)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	for _, first := range t.open {
+		open = append(open, first)
+	}
+	slices.Sort(open)
+	return open, t.aborted, end, nil
+}
+
+func decodeProducerSnapshot(snap []byte) (*producerTable, int64, error) {
 	if len(snap) < 12 {
-		return nil, 0, fmt.Errorf("partition %s/%d: producer snapshot of %d bytes: %w", p.cfg.Topic, p.cfg.Index, len(snap), batch.ErrCorrupt)
+		return nil, 0, fmt.Errorf("producer snapshot of %d bytes: %w", len(snap), batch.ErrCorrupt)
 	}
 	end := int64(binary.BigEndian.Uint64(snap))
 	n := int(binary.BigEndian.Uint32(snap[8:]))
 	rest := snap[12:]
 	if n < 0 || n > len(rest)/producerRecordSize {
-		return nil, 0, fmt.Errorf("partition %s/%d: producer snapshot length mismatch: %w", p.cfg.Topic, p.cfg.Index, batch.ErrCorrupt)
+		return nil, 0, fmt.Errorf("producer snapshot length mismatch: %w", batch.ErrCorrupt)
 	}
 	producers := newProducerTable()
 	for i := 0; i < n; i++ {
 		r := rest[i*producerRecordSize:]
 		ps := &producer{epoch: int16(binary.BigEndian.Uint16(r[8:])), n: int(r[10]), next: int(r[11])}
 		if ps.n > producerWindow || ps.next >= producerWindow {
-			return nil, 0, fmt.Errorf("partition %s/%d: producer snapshot window: %w", p.cfg.Topic, p.cfg.Index, batch.ErrCorrupt)
+			return nil, 0, fmt.Errorf("producer snapshot window: %w", batch.ErrCorrupt)
 		}
 		for j := 0; j < producerWindow; j++ {
 			e := r[12+j*24:]
@@ -396,7 +421,7 @@ func (p *Partition) decodeSnapshot(snap []byte) (*producerTable, int64, error) {
 	}
 	if tail := rest[n*producerRecordSize:]; len(tail) > 0 {
 		if err := decodeTxnSection(tail, producers); err != nil {
-			return nil, 0, fmt.Errorf("partition %s/%d: %w", p.cfg.Topic, p.cfg.Index, err)
+			return nil, 0, err
 		}
 	}
 	return producers, end, nil

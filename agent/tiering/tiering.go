@@ -36,16 +36,21 @@ import (
 // Config is tiering's share of the agent's configuration (agent.Config
 // documents each).
 type Config struct {
-	ID                int32
-	Bucket            tier.Bucket
-	FlushInterval     time.Duration
-	FlushBytes        int64
-	SegmentBytes      int64
-	CompactInterval   time.Duration
-	CompactBytes      int64
-	RetentionInterval time.Duration
-	OrphanGrace       time.Duration
-	Logger            *slog.Logger
+	ID              int32
+	Bucket          tier.Bucket
+	FlushInterval   time.Duration
+	FlushBytes      int64
+	SegmentBytes    int64
+	CompactInterval time.Duration
+	CompactBytes    int64
+	// KeyCompactInterval is how often compacted topics are looked at;
+	// KeyCompactBufferBytes bounds a pass's key map (and the ranges it
+	// keeps in memory between building the map and rewriting).
+	KeyCompactInterval    time.Duration
+	KeyCompactBufferBytes int64
+	RetentionInterval     time.Duration
+	OrphanGrace           time.Duration
+	Logger                *slog.Logger
 	// OnFlushed and OnFlushFailed feed the agent's metrics (may be nil).
 	OnFlushed     func(took time.Duration)
 	OnFlushFailed func()
@@ -70,6 +75,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Stats are tiering's cumulative counters.
 type Stats struct {
 	Flushes, FlushedBytes, CommitsRefused, Compactions, LogStartMoves, DeletedObjects int64
+	// KeyCompactions counts key-compaction passes; KeyCompactedBytes the
+	// bytes they removed from the bucket's ranges.
+	KeyCompactions, KeyCompactedBytes int64
 }
 
 // Tiering runs the flusher and the controller's bucket duties.
@@ -81,6 +89,9 @@ type Tiering struct {
 	kick chan struct{}
 
 	flushes, flushedBytes, commitsRefused, compactions, retained, deletedObjects atomic.Int64
+	keyCompactions, keyCompactedBytes                                            atomic.Int64
+
+	keyState keyCompactState // the key compactor's goroutine alone touches it
 }
 
 // New makes tiering for one agent, acting until ctx ends.
@@ -101,7 +112,7 @@ func New(ctx context.Context, cfg Config, host Host) *Tiering {
 // given ends.
 func (tr *Tiering) Run() {
 	var wg sync.WaitGroup
-	for _, fn := range []func(){tr.flushLoop, tr.compactLoop, tr.retentionLoop} {
+	for _, fn := range []func(){tr.flushLoop, tr.compactLoop, tr.keyCompactLoop, tr.retentionLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -116,6 +127,7 @@ func (tr *Tiering) Stats() Stats {
 	return Stats{
 		Flushes: tr.flushes.Load(), FlushedBytes: tr.flushedBytes.Load(), CommitsRefused: tr.commitsRefused.Load(),
 		Compactions: tr.compactions.Load(), LogStartMoves: tr.retained.Load(), DeletedObjects: tr.deletedObjects.Load(),
+		KeyCompactions: tr.keyCompactions.Load(), KeyCompactedBytes: tr.keyCompactedBytes.Load(),
 	}
 }
 
@@ -443,6 +455,9 @@ func (tr *Tiering) enforceRetention(ctx context.Context) error {
 	now := time.Now().UnixMilli()
 	var cmds []metadata.Command
 	for _, mt := range st.Topics {
+		if !Deletes(mt) {
+			continue // cleanup.policy=compact: kept whole, cleaned by key
+		}
 		retMs := mt.ConfigInt("retention.ms", 7*24*3600*1000)
 		retBytes := mt.ConfigInt("retention.bytes", -1)
 		for i, mp := range mt.Partitions {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // ErrInvalidConfig: a config name or value tlog does not accept.
@@ -47,6 +48,16 @@ func intRange(lo, hi int64) func(string) error {
 	}
 }
 
+func floatRange(lo, hi float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f >= lo && f <= hi) {
+			return fmt.Errorf("%w: %q is not a number in [%v, %v]", ErrInvalidConfig, v, lo, hi)
+		}
+		return nil
+	}
+}
+
 func oneOf(vals ...string) func(string) error {
 	return func(v string) error {
 		for _, ok := range vals {
@@ -61,8 +72,16 @@ func oneOf(vals ...string) func(string) error {
 // Configs is every topic config tlog honours, in the order DescribeConfigs
 // lists them.
 var Configs = []Config{
-	{Name: "cleanup.policy", Type: 7, Doc: "Only delete: tlog drops whole segments by time or size.",
-		def: constDefault("delete"), validate: oneOf("delete"), Broker: "log.cleanup.policy"},
+	{Name: "cleanup.policy", Type: 7, Doc: "delete drops whole ranges by time or size (retention.ms, retention.bytes); compact keeps the latest record of every key (the key compactor rewrites ranges in the bucket); compact,delete does both.",
+		def: constDefault("delete"), validate: oneOf("delete", "compact", "compact,delete", "delete,compact"), Broker: "log.cleanup.policy"},
+	{Name: "delete.retention.ms", Type: 5, Doc: "How long a tombstone (a null value) of a compacted topic is kept after it could be cleaned.",
+		def: constDefault("86400000"), validate: intRange(0, 1<<63-1), Broker: "log.cleaner.delete.retention.ms"},
+	{Name: "max.compaction.lag.ms", Type: 5, Doc: "Records older than this are compacted whatever the dirty ratio.",
+		def: constDefault("9223372036854775807"), validate: intRange(1, 1<<63-1), Broker: "log.cleaner.max.compaction.lag.ms"},
+	{Name: "min.cleanable.dirty.ratio", Type: 6, Doc: "Share of a compacted partition's bytes not yet cleaned that starts a pass.",
+		def: constDefault("0.5"), validate: floatRange(0, 1), Broker: "log.cleaner.min.cleanable.ratio"},
+	{Name: "min.compaction.lag.ms", Type: 5, Doc: "Records newer than this are not compacted.",
+		def: constDefault("0"), validate: intRange(0, 1<<63-1), Broker: "log.cleaner.min.compaction.lag.ms"},
 	{Name: "compression.type", Type: 2, Doc: "Batches are stored as the producer compressed them.",
 		def: constDefault("producer"), validate: oneOf("producer"), Broker: "compression.type"},
 	{Name: "max.message.bytes", Type: 3, Doc: "Largest record batch accepted.",
@@ -119,6 +138,16 @@ func (t *Topic) ConfigValue(name string, d Defaults) (string, bool) {
 		return "", false
 	}
 	return c.def(d, t.ReplicationFactor()), false
+}
+
+// Compacted says whether the topic's cleanup.policy includes compact.
+func (t *Topic) Compacted() bool {
+	for _, p := range strings.Split(t.Configs["cleanup.policy"], ",") {
+		if strings.TrimSpace(p) == "compact" {
+			return true
+		}
+	}
+	return false
 }
 
 // ReplicationFactor is the replica count of the topic's first partition

@@ -30,6 +30,8 @@ func storageFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "flush-interval", Value: agent.Defaults.FlushInterval, Usage: "seal a segment at least this often"},
 		&cli.Int64Flag{Name: "flush-bytes", Value: agent.Defaults.FlushBytes, Usage: "seal a segment once this much is unflushed"},
 		&cli.Int64Flag{Name: "wal-max-bytes", Value: agent.Defaults.WALMaxBytes, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
+		&cli.DurationFlag{Name: "compaction-interval", Value: agent.Defaults.CompactionInterval, Usage: "how often the key compactor looks for work on compacted topics (cleanup.policy=compact)"},
+		&cli.Int64Flag{Name: "compaction-buffer-bytes", Value: agent.Defaults.CompactionBufferBytes, Usage: "log.cleaner.dedupe.buffer.size: memory for the key compactor's map of keys (24 bytes a key; a bigger log takes more passes)"},
 		&cli.Int64Flag{Name: "cache-bytes", Value: agent.Defaults.CacheBytes, Usage: "memory for caching segment ranges read from the bucket"},
 		&cli.StringFlag{Name: "admin-token", EnvVars: []string{"TLOG_ADMIN_TOKEN"}, Usage: "bearer token the admin listener asks for on every path but /healthz and /readyz"},
 		&cli.BoolFlag{Name: "admin-pprof", Usage: "serve Go's profiles under /debug/pprof/ on the admin listener"},
@@ -158,11 +160,14 @@ func runAgent(c *cli.Context, dev bool) error {
 		SegmentBytes:      c.Int64("flush-bytes"),
 		WALMaxBytes:       c.Int64("wal-max-bytes"),
 		CacheBytes:        c.Int64("cache-bytes"),
-		AdminListen:       c.String("admin-listen"),
-		AdminToken:        c.String("admin-token"),
-		AdminPprof:        c.Bool("admin-pprof"),
-		OffsetsPartitions: int32(c.Int("offsets-partitions")),
-		Logger:            log,
+
+		CompactionInterval:    c.Duration("compaction-interval"),
+		CompactionBufferBytes: c.Int64("compaction-buffer-bytes"),
+		AdminListen:           c.String("admin-listen"),
+		AdminToken:            c.String("admin-token"),
+		AdminPprof:            c.Bool("admin-pprof"),
+		OffsetsPartitions:     int32(c.Int("offsets-partitions")),
+		Logger:                log,
 
 		TransactionPartitions: int32(c.Int("transaction-partitions")),
 		TransactionMaxTimeout: c.Duration("transaction-max-timeout"),
@@ -174,6 +179,12 @@ func runAgent(c *cli.Context, dev bool) error {
 		SASLSessionLifetime: c.Duration("sasl-session-lifetime"),
 		BootstrapUser:       c.String("bootstrap-user"),
 		MaxConnectionsPerIP: c.Int("max-connections-per-ip"),
+	}
+	if d := c.Duration("compaction-interval"); d <= 0 {
+		return fail(2, "bad --compaction-interval %v: give a positive duration", d)
+	}
+	if n := c.Int64("compaction-buffer-bytes"); n < 1<<20 {
+		return fail(2, "bad --compaction-buffer-bytes %d: give at least 1 MiB (1048576)", n)
 	}
 	if cfg.MaxConnectionsPerIP < 0 {
 		return fail(2, "bad --max-connections-per-ip %d: give 0 (no bound) or more", cfg.MaxConnectionsPerIP)

@@ -144,3 +144,19 @@ func compressBody(codec int8, raw []byte) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("batch: cannot compress with codec %d", codec)
 }
+
+// FirstNullKey is the index of the first record of the batch at the
+// start of b whose key is null, or -1 (decompressing at most
+// maxDecompressed bytes): a compacted topic refuses such records.
+func FirstNullKey(b []byte, maxDecompressed int) (int, error) {
+	recs, err := Records(b, maxDecompressed)
+	if err != nil {
+		return 0, err
+	}
+	for i, r := range recs {
+		if r.Key == nil {
+			return i, nil
+		}
+	}
+	return -1, nil
+}

@@ -1,0 +1,343 @@
+package tiering
+
+// Key compaction (cleanup.policy=compact), on the controller, over the
+// committed ranges in the bucket: what Kafka's log cleaner does to local
+// segments. A pass over one partition takes the cleanable ranges (those
+// whose newest record is older than min.compaction.lag.ms and that end
+// before any transaction still open), builds the latest offset of each
+// key from where the last pass stopped (the dirty part) into a bounded
+// map (compact.OffsetMap; when it fills, the pass ends there and the next
+// goes on), then rewrites every cleanable range below the map's end,
+// oldest first, keeping only records that are their key's latest (offsets
+// unchanged, every batch header kept, so gaps appear as in Kafka), and
+// dropping aborted transactions' records and tombstones older than
+// delete.retention.ms. Each rewritten range is a new per-partition object
+// carrying the old range's producer snapshot, swapped in with
+// ReplaceSegments; a swap the journal refuses (a merge or retention got
+// there first) leaves an orphan for garbage collection, and a crash at
+// any point leaves the manifest pointing at whole ranges, each either the
+// old or the cleaned one: a key's latest value is never dropped, because
+// only records a later record of the same key supersedes are, and the
+// ranges are swapped oldest first (a tombstone goes only after the values
+// it hides). Re-running a pass over cleaned ranges changes nothing.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/compact"
+	"github.com/tlog-io/tlog/tier/segment"
+)
+
+// maxDecompressedBatch bounds one batch's records while compacting (the
+// front end's cap on what a producer may send inflated).
+const maxDecompressedBatch = 64 << 20
+
+// Compacted says whether a topic's cleanup.policy includes compact.
+func Compacted(mt *metadata.Topic) bool {
+	return policyHas(mt.Configs["cleanup.policy"], "compact")
+}
+
+// Deletes says whether a topic's cleanup.policy includes delete (the
+// default).
+func Deletes(mt *metadata.Topic) bool {
+	p, ok := mt.Configs["cleanup.policy"]
+	return !ok || policyHas(p, "delete")
+}
+
+func policyHas(policy, want string) bool {
+	for _, p := range strings.Split(policy, ",") {
+		if strings.TrimSpace(p) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// tp names one partition.
+type tp struct {
+	topic uuid.UUID
+	idx   int32
+}
+
+// keyCompactState is the controller's memory of passes: where each
+// partition's dirty part starts. Lost on a controller change, it only
+// makes the next pass start from the log start again (which converges to
+// the same log).
+type keyCompactState struct {
+	cleaned map[tp]int64
+	m       *compact.OffsetMap
+}
+
+func (tr *Tiering) keyCompactLoop() {
+	tr.controllerLoop(tr.cfg.KeyCompactInterval, nil, "key compaction", func(ctx context.Context) error {
+		_, err := tr.keyCompactOnce(ctx, time.Now())
+		return err
+	})
+}
+
+// keyCompactOnce runs one pass over every compacted partition that has
+// enough to clean; it returns how many partitions it cleaned.
+func (tr *Tiering) keyCompactOnce(ctx context.Context, now time.Time) (int, error) {
+	st := tr.host.State()
+	ids := make([]uuid.UUID, 0, len(st.Topics))
+	for id, mt := range st.Topics {
+		if Compacted(mt) {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	done := 0
+	var errs []error
+	for _, id := range ids {
+		mt := st.Topics[id]
+		for i := range mt.Partitions {
+			if ctx.Err() != nil {
+				return done, ctx.Err()
+			}
+			cleaned, err := tr.keyCompactPartition(ctx, mt, int32(i), now)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s/%d: %w", mt.Name, i, err))
+				continue
+			}
+			if cleaned {
+				done++
+			}
+		}
+	}
+	return done, errors.Join(errs...)
+}
+
+// cleanable is the prefix of segs a pass may clean as of now.
+func cleanable(mt *metadata.Topic, segs []metadata.SegmentRef, now time.Time) []metadata.SegmentRef {
+	lag := mt.ConfigInt("min.compaction.lag.ms", 0)
+	n := 0
+	for n < len(segs) && segs[n].MaxTimestamp <= now.UnixMilli()-lag {
+		n++
+	}
+	return segs[:n]
+}
+
+// dirtyRatio is the share of the cleanable bytes at or past from.
+func dirtyRatio(segs []metadata.SegmentRef, from int64) float64 {
+	var total, dirty int64
+	for _, s := range segs {
+		total += s.Length
+		if s.FirstOffset >= from {
+			dirty += s.Length
+		}
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(dirty) / float64(total)
+}
+
+func configFloat(mt *metadata.Topic, name string, def float64) float64 {
+	if v, ok := mt.Configs[name]; ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
+		}
+	}
+	return def
+}
+
+// keyCompactPartition runs a pass over one partition if it is due: its
+// dirty ratio reached min.cleanable.dirty.ratio, or its oldest dirty
+// record is older than max.compaction.lag.ms.
+func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, idx int32, now time.Time) (bool, error) {
+	mp := mt.Partitions[idx]
+	segs := cleanable(mt, mp.Segments, now)
+	if len(segs) == 0 {
+		return false, nil
+	}
+	key := tp{mt.ID, idx}
+	ks := &tr.keyState
+	if ks.cleaned == nil {
+		ks.cleaned = map[tp]int64{}
+	}
+	from := max(ks.cleaned[key], mp.LogStart)
+	last := segs[len(segs)-1]
+	if from > last.LastOffset {
+		return false, nil // nothing dirty
+	}
+	ratio := dirtyRatio(segs, from)
+	overdue := false
+	if maxLag := mt.ConfigInt("max.compaction.lag.ms", math.MaxInt64); maxLag < math.MaxInt64 {
+		for _, s := range segs {
+			if s.LastOffset >= from {
+				overdue = s.MinTimestamp < now.UnixMilli()-maxLag
+				break
+			}
+		}
+	}
+	if ratio < configFloat(mt, "min.cleanable.dirty.ratio", 0.5) && !overdue {
+		return false, nil
+	}
+
+	// Transactions: a pass stops before the first one still open at the
+	// end of the cleanable ranges, and knows every aborted one.
+	snap, err := ProducerSnapshotOf(ctx, tr.cfg.Bucket, mt.ID, idx, last)
+	if err != nil {
+		return false, err
+	}
+	var aborted []partition.AbortedTxn
+	if len(snap) > 0 {
+		open, ab, _, err := partition.SnapshotTxns(snap)
+		if err != nil {
+			return false, fmt.Errorf("producer snapshot of %s: %w", last.Object, err)
+		}
+		aborted = ab
+		if len(open) > 0 {
+			n := 0
+			for n < len(segs) && segs[n].LastOffset < open[0] {
+				n++
+			}
+			segs = segs[:n]
+		}
+	}
+	if len(segs) == 0 {
+		return false, nil
+	}
+	opts := compact.Options{
+		MaxDecompressed:        maxDecompressedBatch,
+		DeleteTombstonesBefore: now.UnixMilli() - mt.ConfigInt("delete.retention.ms", 86_400_000),
+		Aborted: func(pid, off int64) bool {
+			for _, a := range aborted {
+				if a.ProducerID == pid && a.FirstOffset <= off && off <= a.LastOffset {
+					return true
+				}
+			}
+			return false
+		},
+	}
+
+	// The map: from the dirty start until the ranges end or it is full.
+	if ks.m == nil {
+		ks.m = compact.NewOffsetMap(int(tr.cfg.KeyCompactBufferBytes))
+	}
+	m := ks.m
+	m.Clear()
+	mapEnd := from
+	read := map[string][]byte{} // ranges read for the map, reused for the rewrite while small
+	var readBytes int64
+	for _, s := range segs {
+		if s.LastOffset < from {
+			continue
+		}
+		data, err := tr.readRange(ctx, s)
+		if err != nil {
+			return false, err
+		}
+		next, full, err := compact.AddToMap(m, data, mapEnd, opts)
+		if err != nil {
+			return false, fmt.Errorf("map %s: %w", s.Object, err)
+		}
+		mapEnd = next
+		if readBytes+int64(len(data)) <= tr.cfg.KeyCompactBufferBytes {
+			read[s.Object] = data
+			readBytes += int64(len(data))
+		}
+		if full {
+			break
+		}
+	}
+	if mapEnd <= from {
+		return false, fmt.Errorf("a batch at offset %d has more keys than the compaction buffer holds (%d bytes)", from, tr.cfg.KeyCompactBufferBytes)
+	}
+
+	// The rewrite, oldest range first.
+	var st compact.Stats
+	for _, s := range segs {
+		if s.FirstOffset >= mapEnd {
+			break
+		}
+		data, ok := read[s.Object]
+		if !ok {
+			if data, err = tr.readRange(ctx, s); err != nil {
+				return false, err
+			}
+		}
+		out, rst, err := compact.Clean(data, m, mapEnd, opts)
+		if err != nil {
+			return false, fmt.Errorf("clean %s: %w", s.Object, err)
+		}
+		if len(out) == len(data) && rst == (compact.Stats{}) {
+			continue
+		}
+		swapped, err := tr.swapCleaned(ctx, mt, idx, s, out)
+		if err != nil {
+			return false, err
+		}
+		if !swapped {
+			// The range changed under the pass (merged, or retention):
+			// the next pass starts over from here.
+			return true, nil
+		}
+		st.Records += rst.Records
+		st.Tombstones += rst.Tombstones
+		st.Aborted += rst.Aborted
+		tr.keyCompactedBytes.Add(int64(len(data) - len(out)))
+	}
+	ks.cleaned[key] = mapEnd
+	tr.keyCompactions.Add(1)
+	tr.log.Debug("key compaction pass", "topic", mt.Name, "partition", idx, "from", from, "to", mapEnd,
+		"keys", m.Len(), "dropped", st.Records, "tombstones", st.Tombstones, "aborted", st.Aborted)
+	return true, nil
+}
+
+// readRange reads one committed range and checks it.
+func (tr *Tiering) readRange(ctx context.Context, s metadata.SegmentRef) ([]byte, error) {
+	b, err := tr.cfg.Bucket.GetRange(ctx, s.Object, s.Offset, s.Length)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", s.Object, err)
+	}
+	if int64(len(b)) != s.Length || (s.CRC != 0 && crc32.Checksum(b, castagnoli) != s.CRC) {
+		return nil, fmt.Errorf("range of %s [%d,+%d) fails its checksum", s.Object, s.Offset, s.Length)
+	}
+	return b, nil
+}
+
+// swapCleaned uploads a cleaned range as its own object, with the old
+// range's producer snapshot, and swaps it in; false if the journal
+// refused (the range is no longer in the manifest as it was).
+func (tr *Tiering) swapCleaned(ctx context.Context, mt *metadata.Topic, idx int32, old metadata.SegmentRef, data []byte) (bool, error) {
+	snap, err := ProducerSnapshotOf(ctx, tr.cfg.Bucket, mt.ID, idx, old)
+	if err != nil {
+		return false, err
+	}
+	w := segment.NewWriter(tr.cfg.ID)
+	if err := w.Add(mt.ID, idx, old.LeaderEpoch, data, snap); err != nil {
+		return false, fmt.Errorf("build cleaned object: %w", err)
+	}
+	e := w.Entries()[0]
+	if e.FirstOffset > old.FirstOffset || e.LastOffset != old.LastOffset {
+		return false, fmt.Errorf("cleaned range spans %d-%d, the old one %d-%d", e.FirstOffset, e.LastOffset, old.FirstOffset, old.LastOffset)
+	}
+	nref := metadata.SegmentRef{
+		Object: tr.newObjectKey("k.seg"), Offset: e.Pos, Length: e.Len, CRC: e.CRC,
+		FirstOffset: old.FirstOffset, LastOffset: old.LastOffset,
+		MinTimestamp: e.MinTimestamp, MaxTimestamp: e.MaxTimestamp, LeaderEpoch: old.LeaderEpoch,
+	}
+	if _, err := tr.cfg.Bucket.PutIfAbsent(ctx, nref.Object, w.Bytes()); err != nil {
+		return false, fmt.Errorf("upload %s: %w", nref.Object, err)
+	}
+	if _, err := tr.host.Propose(ctx, metadata.ReplaceSegments{TopicID: mt.ID, Partition: idx, Old: []string{old.Object}, New: nref}); err != nil {
+		if errors.Is(err, metadata.ErrNotContiguous) {
+			return false, nil
+		}
+		return false, fmt.Errorf("swap in %s: %w", nref.Object, err)
+	}
+	return true, nil
+}
