@@ -3,6 +3,8 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
 // A keyed changelog on a cleanup.policy=compact topic: keys overwritten
@@ -150,4 +153,151 @@ func bucketBytes(t *testing.T, a *agent.Agent, topic string) int64 {
 		n += s.Length
 	}
 	return n
+}
+
+// readTopic reads partition 0 of topic from the start to end (exclusive).
+func readTopic(t *testing.T, addr, topic string, end int64) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var out []*kgo.Record
+	last := int64(-1)
+	for last < end-1 {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %s up to %d of %d: %v", topic, last, end, err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset <= last {
+				t.Fatalf("offset %d after %d", r.Offset, last)
+			}
+			last = r.Offset
+			out = append(out, r)
+		})
+	}
+	return out
+}
+
+// A pass cut short: uploads are slowed, and the agent is closed right
+// after the pass's first range swap, with more to go. Restarted with the
+// WAL deleted and the compactor held off, the log is half cleaned (some
+// key is still read twice) yet the last record read of every key is its
+// latest value; restarted again with the compactor on, it ends with
+// exactly the latest record per live key.
+func TestKeyCompactionCutShortThenRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
+	cfg := func(interval time.Duration) func(c *agent.Config) {
+		return func(c *agent.Config) {
+			fastFlush(c)
+			c.CompactionInterval = interval
+			c.CompactInterval = time.Hour // keep the small ranges apart
+		}
+	}
+	a := tlogtest.StartAgent(t, dir, bucket, cfg(100*time.Millisecond))
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "state", 1, map[string]string{"delete.retention.ms": "0", "min.cleanable.dirty.ratio": "0.01"})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()), kgo.DefaultProduceTopic("state"), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	latest := map[string]string{}
+	var end int64
+	for round := range 8 {
+		var rs []*kgo.Record
+		for k := range 50 {
+			v := fmt.Appendf(nil, "r%d", round)
+			if (round+k)%9 == 0 {
+				v = nil
+			}
+			rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "k%02d", k), Value: v})
+		}
+		res := cl.ProduceSync(ctx, rs...)
+		if err := res.FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			latest[string(r.Record.Key)] = string(r.Record.Value)
+			end = r.Record.Offset + 1
+		}
+		waitFlushed(t, a, "state", 1) // a range per round
+	}
+	if mp, _ := a.PartitionMeta("state", 0); len(mp.Segments) < 4 {
+		t.Fatalf("%d ranges; the test needs several", len(mp.Segments))
+	}
+	bucket.SetLatency(tiertest.OpPutIfAbsent, 300*time.Millisecond)
+	alter := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "state"
+	cfgOp := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	cfgOp.Name, cfgOp.Value = "cleanup.policy", kmsg.StringPtr("compact")
+	rr.Configs = append(rr.Configs, cfgOp)
+	alter.Resources = append(alter.Resources, rr)
+	if code := do[*kmsg.IncrementalAlterConfigsResponse](c, 1, alter).Resources[0].ErrorCode; code != 0 {
+		t.Fatalf("set cleanup.policy=compact: %v", kerr.ErrorForCode(code))
+	}
+	tlogtest.CheckFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+		if a.Stats().KeyCompactedBytes == 0 {
+			return fmt.Errorf("no range swapped yet")
+		}
+		return nil
+	})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bucket.SetLatency(tiertest.OpPutIfAbsent, 0)
+	if err := os.RemoveAll(filepath.Join(dir, "wal")); err != nil {
+		t.Fatal(err)
+	}
+
+	a = tlogtest.StartAgent(t, dir, bucket, cfg(time.Hour))
+	last, twice := map[string]string{}, 0
+	for _, r := range readTopic(t, a.Addr(), "state", end) {
+		if _, ok := last[string(r.Key)]; ok {
+			twice++
+		}
+		last[string(r.Key)] = string(r.Value)
+	}
+	if twice == 0 {
+		t.Fatal("the log was fully compacted before the close: the test did not cut a pass short")
+	}
+	for k, v := range latest {
+		if last[k] != v {
+			t.Fatalf("after the cut: key %s reads %q last, latest is %q", k, last[k], v)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	a = tlogtest.StartAgent(t, dir, bucket, cfg(100*time.Millisecond))
+	tlogtest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		got := map[string]string{}
+		for _, r := range readTopic(t, a.Addr(), "state", end) {
+			k := string(r.Key)
+			if _, dup := got[k]; dup {
+				return fmt.Errorf("key %s still read twice", k)
+			}
+			if r.Value == nil {
+				return fmt.Errorf("tombstone of %s still there", k)
+			}
+			got[k] = string(r.Value)
+		}
+		for k, v := range latest {
+			if got[k] != v {
+				t.Fatalf("compacted: key %s reads %q, latest is %q", k, got[k], v)
+			}
+		}
+		return nil
+	})
 }
