@@ -78,6 +78,8 @@ var (
 	descFlushSegments  = desc("tlog_flush_segments_total", "Segment objects uploaded and committed by the flusher.")
 	descFlushBytes     = desc("tlog_flush_bytes_total", "Bytes of the segment objects committed by the flusher.")
 	descCompactions    = desc("tlog_compactions_total", "Runs of small ranges merged into one object by the compactor.")
+	descKeyCompactions = desc("tlog_key_compactions_total", "Key-compaction passes over compacted topics' partitions (cleanup.policy=compact).")
+	descKeyCompacted   = desc("tlog_key_compacted_bytes_total", "Bytes key compaction removed from the bucket's ranges.")
 	descLogStartMoves  = desc("tlog_retention_log_start_moves_total", "Partition log starts moved forward by retention.")
 	descDeletedObjects = desc("tlog_retention_deleted_objects_total", "Unreferenced bucket objects deleted by garbage collection.")
 	descCacheHits      = desc("tlog_cache_hits_total", "Segment range reads served from the range cache.")
@@ -106,6 +108,8 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFlushSegments, st.Flushes)
 	counter(descFlushBytes, st.FlushedBytes)
 	counter(descCompactions, st.Compactions)
+	counter(descKeyCompactions, st.KeyCompactions)
+	counter(descKeyCompacted, st.KeyCompactedBytes)
 	counter(descLogStartMoves, st.LogStartMoves)
 	counter(descDeletedObjects, st.DeletedObjects)
 
