@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -159,4 +160,34 @@ func FirstNullKey(b []byte, maxDecompressed int) (int, error) {
 		}
 	}
 	return -1, nil
+}
+
+// MergeEmpty returns one empty batch spanning a and b, two empty
+// (no-record) non-control batches where b starts right after a ends: a's
+// base offset and first timestamp, b's last offset, producer fields and
+// leader epoch, the larger max timestamp. Compaction folds runs of
+// emptied batches this way, so a compacted log does not keep a header per
+// batch it once had.
+func MergeEmpty(a, b []byte) ([]byte, error) {
+	ha, err := ParseHeader(a)
+	if err != nil {
+		return nil, err
+	}
+	hb, err := ParseHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case ha.NumRecords != 0 || hb.NumRecords != 0 || ha.Control() || hb.Control() || len(a) != HeaderSize || len(b) != HeaderSize:
+		return nil, fmt.Errorf("batch: merge: only empty non-control batches: %w", ErrInvalidRecord)
+	case hb.BaseOffset != ha.LastOffset()+1 || hb.LastOffset()-ha.BaseOffset > math.MaxInt32:
+		return nil, fmt.Errorf("batch: merge: batches at %d-%d and %d-%d do not adjoin: %w", ha.BaseOffset, ha.LastOffset(), hb.BaseOffset, hb.LastOffset(), ErrInvalidRecord)
+	}
+	out := append([]byte(nil), b...)
+	binary.BigEndian.PutUint64(out[offBaseOffset:], uint64(ha.BaseOffset))
+	binary.BigEndian.PutUint32(out[offLastOffsetDelta:], uint32(hb.LastOffset()-ha.BaseOffset))
+	binary.BigEndian.PutUint64(out[offFirstTimestamp:], uint64(ha.FirstTimestamp))
+	binary.BigEndian.PutUint64(out[offMaxTimestamp:], uint64(max(ha.MaxTimestamp, hb.MaxTimestamp)))
+	binary.BigEndian.PutUint32(out[offCRC:], crc32.Checksum(out[crcStart:], castagnoli))
+	return out, nil
 }

@@ -79,14 +79,17 @@ type Stats struct {
 // when it is its key's latest and an expired tombstone. Records at or past
 // mapEnd, keyless ones and control batches are kept; every batch keeps its
 // header and offsets (batch.Rewrite), so offsets of what remains do not
-// move. The ranges of a pass must be committed oldest first: a tombstone
+// move, except that a run of batches left empty becomes one empty batch
+// spanning their offsets (batch.MergeEmpty). The ranges of a pass must be committed oldest first: a tombstone
 // is then dropped only once the older values it hides are gone.
 func Clean(data []byte, m *OffsetMap, mapEnd int64, o Options) (out []byte, st Stats, err error) {
 	changed := false
 	out = make([]byte, 0, len(data))
+	emptyAt := -1 // where out's last batch starts, if it is an empty one
 	err = batch.Iterate(data, func(h batch.Header, b []byte) bool {
 		if h.Control() || h.BaseOffset >= mapEnd {
 			out = append(out, b...)
+			emptyAt = -1
 			return true
 		}
 		aborted := o.aborted(h)
@@ -117,6 +120,19 @@ func Clean(data []byte, m *OffsetMap, mapEnd int64, o Options) (out []byte, st S
 		}
 		if kept != int(h.NumRecords) {
 			changed = true
+		}
+		if kept == 0 && emptyAt >= 0 {
+			// A run of emptied batches becomes one empty batch.
+			merged, merr := batch.MergeEmpty(out[emptyAt:], nb)
+			if merr == nil {
+				out = append(out[:emptyAt], merged...)
+				changed = true
+				return true
+			}
+		}
+		emptyAt = -1
+		if kept == 0 && len(nb) == batch.HeaderSize {
+			emptyAt = len(out)
 		}
 		out = append(out, nb...)
 		return true

@@ -117,6 +117,20 @@ func TestCleanKeepsLatestPerKey(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("after %d passes:\n got %d records %v\nwant %d records %v", passes, len(got), got, len(want), want)
 	}
+	// Runs of emptied batches were folded into one each.
+	prevEmpty, left := false, 0
+	batch.Iterate(data, func(h batch.Header, _ []byte) bool {
+		empty := h.NumRecords == 0 && !h.Control()
+		if empty && prevEmpty {
+			t.Fatalf("two empty batches in a row, the second at %d", h.BaseOffset)
+		}
+		prevEmpty = empty
+		left++
+		return true
+	})
+	if left >= batches {
+		t.Fatalf("%d batches after compaction, %d before", left, batches)
+	}
 	// Compacting a compacted log again (one pass, a map big enough)
 	// drops nothing and returns the same bytes.
 	big := NewOffsetMap(1 << 20)
