@@ -77,7 +77,11 @@ type tp struct {
 // the same log).
 type keyCompactState struct {
 	cleaned map[tp]int64
-	m       *compact.OffsetMap
+	// tombstonesDue is when a partition's oldest kept tombstone expires
+	// (unix ms; 0: none kept): a pass then runs even with nothing dirty,
+	// so deleted keys go after delete.retention.ms on a quiet topic too.
+	tombstonesDue map[tp]int64
+	m             *compact.OffsetMap
 }
 
 func (tr *Tiering) keyCompactLoop() {
@@ -165,12 +169,15 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 	key := tp{mt.ID, idx}
 	ks := &tr.keyState
 	if ks.cleaned == nil {
-		ks.cleaned = map[tp]int64{}
+		ks.cleaned, ks.tombstonesDue = map[tp]int64{}, map[tp]int64{}
 	}
 	from := max(ks.cleaned[key], mp.LogStart)
 	last := segs[len(segs)-1]
-	if from > last.LastOffset {
-		return false, nil // nothing dirty
+	due := ks.tombstonesDue[key]
+	tombstonesDue := due != 0 && now.UnixMilli() >= due
+	dirty := from <= last.LastOffset
+	if !dirty && !tombstonesDue {
+		return false, nil
 	}
 	ratio := dirtyRatio(segs, from)
 	overdue := false
@@ -182,7 +189,7 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 			}
 		}
 	}
-	if ratio < configFloat(mt, "min.cleanable.dirty.ratio", 0.5) && !overdue {
+	if ratio < configFloat(mt, "min.cleanable.dirty.ratio", 0.5) && !overdue && !tombstonesDue {
 		return false, nil
 	}
 
@@ -233,7 +240,7 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 	read := map[string][]byte{} // ranges read for the map, reused for the rewrite while small
 	var readBytes int64
 	for _, s := range segs {
-		if s.LastOffset < from {
+		if s.LastOffset < from || !dirty {
 			continue
 		}
 		data, err := tr.readRange(ctx, s)
@@ -253,12 +260,13 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 			break
 		}
 	}
-	if mapEnd <= from {
+	if dirty && mapEnd <= from {
 		return false, fmt.Errorf("a batch at offset %d has more keys than the compaction buffer holds (%d bytes)", from, tr.cfg.KeyCompactBufferBytes)
 	}
 
 	// The rewrite, oldest range first.
 	var st compact.Stats
+	var oldestKept int64
 	for _, s := range segs {
 		if s.FirstOffset >= mapEnd {
 			break
@@ -273,7 +281,11 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 		if err != nil {
 			return false, fmt.Errorf("clean %s: %w", s.Object, err)
 		}
-		if len(out) == len(data) && rst == (compact.Stats{}) {
+		st.KeptTombstones += rst.KeptTombstones
+		if rst.KeptTombstones > 0 && (oldestKept == 0 || rst.OldestKeptTombstone < oldestKept) {
+			oldestKept = rst.OldestKeptTombstone
+		}
+		if len(out) == len(data) && rst.Dropped() == 0 {
 			continue
 		}
 		swapped, err := tr.swapCleaned(ctx, mt, idx, s, out)
@@ -291,6 +303,10 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 		tr.keyCompactedBytes.Add(int64(len(data) - len(out)))
 	}
 	ks.cleaned[key] = mapEnd
+	ks.tombstonesDue[key] = 0
+	if st.KeptTombstones > 0 {
+		ks.tombstonesDue[key] = oldestKept + mt.ConfigInt("delete.retention.ms", 86_400_000)
+	}
 	tr.keyCompactions.Add(1)
 	tr.log.Debug("key compaction pass", "topic", mt.Name, "partition", idx, "from", from, "to", mapEnd,
 		"keys", m.Len(), "dropped", st.Records, "tombstones", st.Tombstones, "aborted", st.Aborted)

@@ -68,10 +68,18 @@ func AddToMap(m *OffsetMap, data []byte, from int64, o Options) (next int64, ful
 	return next, full, err
 }
 
-// Stats count what a clean dropped.
+// Stats count what a clean dropped, and the tombstones it kept.
 type Stats struct {
 	Records, Tombstones, Aborted int // records dropped as superseded, expired tombstones, aborted
+	// KeptTombstones are tombstones kept because they have not expired;
+	// OldestKeptTombstone is the earliest timestamp among them (when the
+	// next pass can drop one).
+	KeptTombstones      int
+	OldestKeptTombstone int64
 }
+
+// Dropped is how many records were dropped.
+func (s Stats) Dropped() int { return s.Records + s.Tombstones + s.Aborted }
 
 // Clean rewrites data (a range's batches, in offset order) for a pass
 // whose map m is complete below mapEnd: a record below mapEnd is dropped
@@ -111,6 +119,11 @@ func Clean(data []byte, m *OffsetMap, mapEnd int64, o Options) (out []byte, st S
 			case r.Value == nil && r.Timestamp < o.DeleteTombstonesBefore && o.DeleteTombstonesBefore != math.MinInt64:
 				st.Tombstones++
 				return false
+			case r.Value == nil:
+				if st.KeptTombstones == 0 || r.Timestamp < st.OldestKeptTombstone {
+					st.OldestKeptTombstone = r.Timestamp
+				}
+				st.KeptTombstones++
 			}
 			return true
 		})
@@ -143,5 +156,6 @@ func Clean(data []byte, m *OffsetMap, mapEnd int64, o Options) (out []byte, st S
 	if !changed {
 		return data, st, nil
 	}
+
 	return out, st, nil
 }
