@@ -110,6 +110,25 @@ func TestKeyCompactedTopic(t *testing.T) {
 	if s := a.Stats(); s.KeyCompactions == 0 || s.KeyCompactedBytes == 0 {
 		t.Fatalf("no compaction counted: %+v", s)
 	}
+	// The leader reports the partition's dirty bytes as the "compaction"
+	// log dir: none left, no cleaner lag.
+	dirs := do[*kmsg.DescribeLogDirsResponse](c, 4, kmsg.NewPtrDescribeLogDirsRequest())
+	found := false
+	for _, d := range dirs.Dirs {
+		for _, dt := range d.Topics {
+			for _, dp := range dt.Partitions {
+				if d.Dir == "compaction" && dt.Topic == "changelog" {
+					found = true
+					if dp.Size != 0 || dp.OffsetLag != 0 {
+						t.Fatalf("compaction dir after a full pass: %d dirty bytes, lag %d", dp.Size, dp.OffsetLag)
+					}
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no compaction dir for the compacted topic in DescribeLogDirs")
+	}
 	after := bucketBytes(t, a, "changelog")
 	t.Logf("%d writes over %d keys: %d live keys read back; the log ends at %d; bucket bytes %d", writes, keys, len(want), end, after)
 }

@@ -8,6 +8,7 @@ package agent
 // docs/architecture.md ("Observability").
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,6 +90,13 @@ var (
 	descCacheBytes     = desc("tlog_cache_bytes", "Bytes held in the range cache.")
 	descPartitionsLed  = desc("tlog_partitions_led", "Partitions this agent leads.")
 	descController     = desc("tlog_controller", "1 while this agent holds the controller lease, else 0.")
+
+	descDirtyRatio = prometheus.NewDesc("tlog_compaction_dirty_ratio",
+		"Share of a compacted partition's bucket bytes no key-compaction pass has covered yet (partitions this agent leads).",
+		[]string{"topic", "partition"}, nil)
+	descCleanerLag = prometheus.NewDesc("tlog_compaction_cleaner_lag_records",
+		"Records of a compacted partition flushed after the key compactor's last pass (partitions this agent leads).",
+		[]string{"topic", "partition"}, nil)
 )
 
 func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -129,9 +137,22 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	var led int64
 	a.mu.RLock()
 	for _, t := range a.topics {
-		for _, p := range t.Parts {
-			if p.IsLeader() {
-				led++
+		for i, p := range t.Parts {
+			if !p.IsLeader() {
+				continue
+			}
+			led++
+			if t.Compacted() && t.Meta != nil && i < len(t.Meta.Partitions) {
+				mp := t.Meta.Partitions[i]
+				dirty, total := mp.DirtyBytes()
+				ratio := 0.0
+				if total > 0 {
+					ratio = float64(dirty) / float64(total)
+				}
+				idx := strconv.Itoa(i)
+				ch <- prometheus.MustNewConstMetric(descDirtyRatio, prometheus.GaugeValue, ratio, t.Name, idx)
+				ch <- prometheus.MustNewConstMetric(descCleanerLag, prometheus.GaugeValue,
+					float64(max(0, mp.FlushedEnd-max(mp.CleanedEnd, mp.LogStart))), t.Name, idx)
 			}
 		}
 	}

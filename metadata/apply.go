@@ -395,6 +395,18 @@ func (c AlterTopicConfigs) apply(tx *txn) error {
 	return nil
 }
 
+func (c SetCleanedEnd) apply(tx *txn) error {
+	t, p, err := tx.mutPartition(c.TopicID, c.Partition)
+	if err != nil {
+		return fmt.Errorf("set cleaned end: %w", err)
+	}
+	if c.Offset > p.FlushedEnd || c.Offset < 0 {
+		return fmt.Errorf("%w: cleaned end of %s-%d at %d, flushed end %d", ErrInvalidCommand, t.Name, c.Partition, c.Offset, p.FlushedEnd)
+	}
+	p.CleanedEnd = max(p.CleanedEnd, c.Offset)
+	return nil
+}
+
 func (c SetLogStart) apply(tx *txn) error {
 	t, p, err := tx.mutPartition(c.TopicID, c.Partition)
 	if err != nil {

@@ -164,6 +164,17 @@ type AllocateProducerIDs struct {
 	Key []byte `json:"key,omitempty"`
 }
 
+// SetCleanedEnd records where a key compaction pass over a partition
+// ended; at most the flushed end, and never back (a pass that raced with
+// a log start move is simply behind).
+type SetCleanedEnd struct {
+	TopicID   uuid.UUID `json:"topic_id"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+}
+
+func (SetCleanedEnd) CommandType() string { return "set_cleaned_end" }
+
 func (RegisterAgent) CommandType() string       { return "register_agent" }
 func (UnregisterAgent) CommandType() string     { return "unregister_agent" }
 func (CreateTopic) CommandType() string         { return "create_topic" }
@@ -202,6 +213,7 @@ var commandDecoders = map[string]func([]byte) (Command, error){
 	"delete_scram_credential": decodeAs[DeleteScramCredential],
 	"create_acls":             decodeAs[CreateACLs],
 	"alter_client_quotas":     decodeAs[AlterClientQuotas],
+	"set_cleaned_end":         decodeAs[SetCleanedEnd],
 	"delete_acls":             decodeAs[DeleteACLs],
 }
 

@@ -102,6 +102,22 @@ type Partition struct {
 	LogStart   int64        `json:"log_start"`
 	FlushedEnd int64        `json:"flushed_end"`
 	Segments   []SegmentRef `json:"segments"`
+	// CleanedEnd is where the key compactor's last pass over the
+	// partition ended (cleanup.policy=compact): the flushed ranges from
+	// it on are dirty.
+	CleanedEnd int64 `json:"cleaned_end,omitempty"`
+}
+
+// DirtyBytes is how many of the partition's flushed bytes a key
+// compaction pass has not covered yet, of how many in all.
+func (p Partition) DirtyBytes() (dirty, total int64) {
+	for _, s := range p.Segments {
+		total += s.Length
+		if s.FirstOffset >= p.CleanedEnd {
+			dirty += s.Length
+		}
+	}
+	return dirty, total
 }
 
 // SegmentRef locates one partition's contiguous range of record batches

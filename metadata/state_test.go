@@ -362,6 +362,7 @@ func TestCommandJSONRoundTrip(t *testing.T) {
 		DeleteACLs{ACLs: []ACL{{Principal: "User:*", Host: "*", ResourceType: ResourceCluster, PatternType: PatternLiteral, Name: ClusterResourceName, Operation: OpAlter, Permission: PermissionDeny}}},
 		AlterClientQuotas{Entries: []QuotaAlteration{{Entity: QuotaEntity{User: &QuotaName{Name: "alice"}, ClientID: &QuotaName{Default: true}},
 			Set: map[string]float64{QuotaProducerByteRate: 1024}, Remove: []string{QuotaConsumerByteRate}}}},
+		SetCleanedEnd{TopicID: id, Partition: 1, Offset: 7},
 	}
 	if len(cmds) != len(commandDecoders) {
 		t.Fatalf("test covers %d command types, %d exist", len(cmds), len(commandDecoders))

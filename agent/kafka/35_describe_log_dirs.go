@@ -8,7 +8,12 @@ package kafka
 // partitions it leads, "bucket" (size: the bytes of the partition's
 // committed segment ranges; offset lag: records below the high watermark
 // not flushed yet, so flushedEnd = HW - lag). tlog cluster status reads
-// both. A null topic list describes every partition.
+// both. For compacted topics (cleanup.policy=compact) a leader also
+// reports "compaction": size is the flushed bytes no key-compaction pass
+// has covered yet (the dirty bytes; "bucket"'s size is the total, so
+// their ratio is the dirty ratio), offset lag the records from the
+// cleaned end to the flushed end (the cleaner's lag). tlog topic describe
+// reads it. A null topic list describes every partition.
 // With an authorizer: DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED
 // from v3, an empty answer before).
 //
@@ -41,6 +46,8 @@ func handleDescribeLogDirs(s *Server, r *request) (reply, error) {
 	walDir.Dir = "wal"
 	bucketDir := kmsg.NewDescribeLogDirsResponseDir()
 	bucketDir.Dir = "bucket"
+	compactionDir := kmsg.NewDescribeLogDirsResponseDir()
+	compactionDir.Dir = "compaction"
 
 	wanted := func(string, int32) bool { return true }
 	if req.Topics != nil {
@@ -63,7 +70,7 @@ func handleDescribeLogDirs(s *Server, r *request) (reply, error) {
 	for _, t := range topics {
 		wt := kmsg.NewDescribeLogDirsResponseDirTopic()
 		wt.Topic = t.Name
-		bt := wt
+		bt, ct := wt, wt
 		for i, p := range t.Parts {
 			mp := &t.Meta.Partitions[i]
 			if !wanted(t.Name, int32(i)) || !slices.Contains(mp.Replicas, s.cfg.ID) {
@@ -83,6 +90,13 @@ func handleDescribeLogDirs(s *Server, r *request) (reply, error) {
 				}
 				bp.OffsetLag = max(0, o.HW-max(o.FlushedEnd, mp.FlushedEnd))
 				bt.Partitions = append(bt.Partitions, bp)
+				if t.Compacted() {
+					cp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+					cp.Partition = int32(i)
+					cp.Size, _ = mp.DirtyBytes()
+					cp.OffsetLag = max(0, mp.FlushedEnd-max(mp.CleanedEnd, mp.LogStart))
+					ct.Partitions = append(ct.Partitions, cp)
+				}
 			}
 		}
 		if len(wt.Partitions) > 0 {
@@ -91,7 +105,13 @@ func handleDescribeLogDirs(s *Server, r *request) (reply, error) {
 		if len(bt.Partitions) > 0 {
 			bucketDir.Topics = append(bucketDir.Topics, bt)
 		}
+		if len(ct.Partitions) > 0 {
+			compactionDir.Topics = append(compactionDir.Topics, ct)
+		}
 	}
 	resp.Dirs = append(resp.Dirs, walDir, bucketDir)
+	if len(compactionDir.Topics) > 0 {
+		resp.Dirs = append(resp.Dirs, compactionDir)
+	}
 	return now(resp), nil
 }

@@ -71,12 +71,10 @@ type tp struct {
 	idx   int32
 }
 
-// keyCompactState is the controller's memory of passes: where each
-// partition's dirty part starts. Lost on a controller change, it only
-// makes the next pass start from the log start again (which converges to
-// the same log).
+// keyCompactState is the controller's memory between passes (where each
+// partition's dirty part starts is in the journal: CleanedEnd). Lost on a
+// controller change, it only delays a tombstone-only pass.
 type keyCompactState struct {
-	cleaned map[tp]int64
 	// tombstonesDue is when a partition's oldest kept tombstone expires
 	// (unix ms; 0: none kept): a pass then runs even with nothing dirty,
 	// so deleted keys go after delete.retention.ms on a quiet topic too.
@@ -168,10 +166,10 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 	}
 	key := tp{mt.ID, idx}
 	ks := &tr.keyState
-	if ks.cleaned == nil {
-		ks.cleaned, ks.tombstonesDue = map[tp]int64{}, map[tp]int64{}
+	if ks.tombstonesDue == nil {
+		ks.tombstonesDue = map[tp]int64{}
 	}
-	from := max(ks.cleaned[key], mp.LogStart)
+	from := max(mp.CleanedEnd, mp.LogStart)
 	last := segs[len(segs)-1]
 	due := ks.tombstonesDue[key]
 	tombstonesDue := due != 0 && now.UnixMilli() >= due
@@ -302,7 +300,11 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 		st.Aborted += rst.Aborted
 		tr.keyCompactedBytes.Add(int64(len(data) - len(out)))
 	}
-	ks.cleaned[key] = mapEnd
+	if mapEnd > mp.CleanedEnd {
+		if _, err := tr.host.Propose(ctx, metadata.SetCleanedEnd{TopicID: mt.ID, Partition: idx, Offset: mapEnd}); err != nil {
+			return true, fmt.Errorf("journal the cleaned end: %w", err)
+		}
+	}
 	ks.tombstonesDue[key] = 0
 	if st.KeptTombstones > 0 {
 		ks.tombstonesDue[key] = oldestKept + mt.ConfigInt("delete.retention.ms", 86_400_000)
