@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -23,8 +24,8 @@ import (
 // many times, a tenth of the writes tombstones (delete.retention.ms=0).
 // Once flushed and compacted, a consumer from offset 0 reads exactly one
 // record per live key, its latest value, no deleted key, in offset
-// order, at the offsets they were written at; the bucket holds fewer
-// bytes than before. A record without a key is refused with
+// order, at the offsets they were written at; ListOffsets by timestamp
+// answers the first live record at or after it. A record without a key is refused with
 // INVALID_RECORD and nothing of its batch is stored.
 func TestKeyCompactedTopic(t *testing.T) {
 	t.Parallel()
@@ -128,6 +129,27 @@ func TestKeyCompactedTopic(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no compaction dir for the compacted topic in DescribeLogDirs")
+	}
+	// ListOffsets by timestamp across the gaps: the first live record at
+	// or after each timestamp, as if the dropped ones had never been.
+	live := readUntilIdle(t, a.Addr(), "changelog")
+	adm := kadm.NewClient(cl)
+	for i := 0; i < len(live); i += 17 {
+		ts := live[i].Timestamp.UnixMilli()
+		want := int64(-1)
+		for _, r := range live {
+			if r.Timestamp.UnixMilli() >= ts {
+				want = r.Offset
+				break
+			}
+		}
+		res, err := adm.ListOffsetsAfterMilli(ctx, ts, "changelog")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, _ := res.Lookup("changelog", 0); o.Err != nil || o.Offset != want {
+			t.Fatalf("offset for timestamp %d: %d (%v), want %d", ts, o.Offset, o.Err, want)
+		}
 	}
 	after := bucketBytes(t, a, "changelog")
 	t.Logf("%d writes over %d keys: %d live keys read back; the log ends at %d; bucket bytes %d", writes, keys, len(want), end, after)
