@@ -346,6 +346,21 @@ func (t *Topic) ConfigInt(name string, def int64) int64 {
 	return def
 }
 
+// CleanupPolicyHas says whether the topic's cleanup.policy (default
+// delete) includes policy ("compact" or "delete").
+func (t *Topic) CleanupPolicyHas(policy string) bool {
+	v, ok := t.Configs["cleanup.policy"]
+	if !ok {
+		return policy == "delete"
+	}
+	for _, p := range strings.Split(v, ",") {
+		if strings.TrimSpace(p) == policy {
+			return true
+		}
+	}
+	return false
+}
+
 // AgentLive reports agent id registered and not fenced.
 func (s *State) AgentLive(id int32) bool {
 	ag, ok := s.Agents[id]

@@ -113,13 +113,6 @@ func handleCreateTopics(s *Server, r *request) (reply, error) {
 	return now(resp), nil
 }
 
-// errTopicAuthorization and errClusterAuthorization mark refusals by the
-// authorizer.
-var (
-	errTopicAuthorization   = errors.New("topic authorization failed")
-	errClusterAuthorization = errors.New("cluster authorization failed")
-)
-
 func createErrCode(err error) int16 {
 	switch {
 	case errors.Is(err, errTopicAuthorization):

@@ -13,10 +13,18 @@ package kafka
 // transaction verification) run as the cluster itself: conn.internal.
 
 import (
+	"errors"
 	"math"
 	"slices"
 
 	"github.com/tlog-io/tlog/metadata"
+)
+
+// errTopicAuthorization and errClusterAuthorization mark refusals by the
+// authorizer in errors that go through createErrCode.
+var (
+	errTopicAuthorization   = errors.New("topic authorization failed")
+	errClusterAuthorization = errors.New("cluster authorization failed")
 )
 
 // authorizedOpsUnknown is Kafka's "not asked for" authorized-operations

@@ -44,27 +44,6 @@ import (
 // front end's cap on what a producer may send inflated).
 const maxDecompressedBatch = 64 << 20
 
-// Compacted says whether a topic's cleanup.policy includes compact.
-func Compacted(mt *metadata.Topic) bool {
-	return policyHas(mt.Configs["cleanup.policy"], "compact")
-}
-
-// Deletes says whether a topic's cleanup.policy includes delete (the
-// default).
-func Deletes(mt *metadata.Topic) bool {
-	p, ok := mt.Configs["cleanup.policy"]
-	return !ok || policyHas(p, "delete")
-}
-
-func policyHas(policy, want string) bool {
-	for _, p := range strings.Split(policy, ",") {
-		if strings.TrimSpace(p) == want {
-			return true
-		}
-	}
-	return false
-}
-
 // tp names one partition.
 type tp struct {
 	topic uuid.UUID
@@ -95,7 +74,7 @@ func (tr *Tiering) keyCompactOnce(ctx context.Context, now time.Time) (int, erro
 	st := tr.host.State()
 	ids := make([]uuid.UUID, 0, len(st.Topics))
 	for id, mt := range st.Topics {
-		if Compacted(mt) {
+		if mt.CleanupPolicyHas("compact") {
 			ids = append(ids, id)
 		}
 	}

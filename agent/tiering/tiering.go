@@ -455,7 +455,7 @@ func (tr *Tiering) enforceRetention(ctx context.Context) error {
 	now := time.Now().UnixMilli()
 	var cmds []metadata.Command
 	for _, mt := range st.Topics {
-		if !Deletes(mt) {
+		if !mt.CleanupPolicyHas("delete") {
 			continue // cleanup.policy=compact: kept whole, cleaned by key
 		}
 		retMs := mt.ConfigInt("retention.ms", 7*24*3600*1000)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 )
 
 // ErrInvalidConfig: a config name or value tlog does not accept.
@@ -142,12 +141,7 @@ func (t *Topic) ConfigValue(name string, d Defaults) (string, bool) {
 
 // Compacted says whether the topic's cleanup.policy includes compact.
 func (t *Topic) Compacted() bool {
-	for _, p := range strings.Split(t.Configs["cleanup.policy"], ",") {
-		if strings.TrimSpace(p) == "compact" {
-			return true
-		}
-	}
-	return false
+	return t.Meta != nil && t.Meta.CleanupPolicyHas("compact")
 }
 
 // ReplicationFactor is the replica count of the topic's first partition
