@@ -144,8 +144,7 @@ type Config struct {
 	// new group's first rebalance open for more members (negative: none). GroupMinSessionTimeout, GroupMaxSessionTimeout
 	// bound what members may ask for. OffsetsRetention:
 	// how long an empty group keeps its offsets.
-	// GroupSnapshotInterval: how often a coordinator considers rewriting
-	// its partition compactly. GroupWriteTimeout bounds the
+	// GroupWriteTimeout bounds the
 	// wait for a group record to be committed.
 	// GroupConsumerHeartbeatInterval and GroupConsumerSessionTimeout are
 	// those of consumer-protocol (KIP-848) groups, which the coordinator
@@ -155,7 +154,6 @@ type Config struct {
 	GroupMinSessionTimeout     time.Duration
 	GroupMaxSessionTimeout     time.Duration
 	OffsetsRetention           time.Duration
-	GroupSnapshotInterval      time.Duration
 	GroupWriteTimeout          time.Duration
 
 	GroupConsumerHeartbeatInterval time.Duration
@@ -209,7 +207,6 @@ var Defaults = Config{
 	GroupMinSessionTimeout:     6 * time.Second,
 	GroupMaxSessionTimeout:     30 * time.Minute,
 	OffsetsRetention:           7 * 24 * time.Hour,
-	GroupSnapshotInterval:      time.Minute,
 	GroupWriteTimeout:          30 * time.Second,
 
 	GroupConsumerHeartbeatInterval: 5 * time.Second,
@@ -278,7 +275,6 @@ func (c *Config) setDefaults() {
 	orDefault(&c.GroupMinSessionTimeout, d.GroupMinSessionTimeout)
 	orDefault(&c.GroupMaxSessionTimeout, d.GroupMaxSessionTimeout)
 	orDefault(&c.OffsetsRetention, d.OffsetsRetention)
-	orDefault(&c.GroupSnapshotInterval, d.GroupSnapshotInterval)
 	orDefault(&c.GroupWriteTimeout, d.GroupWriteTimeout)
 	orDefault(&c.GroupConsumerHeartbeatInterval, d.GroupConsumerHeartbeatInterval)
 	orDefault(&c.GroupConsumerSessionTimeout, d.GroupConsumerSessionTimeout)

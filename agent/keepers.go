@@ -5,8 +5,10 @@ package agent
 // __transaction_state): one runs per partition this agent leads. This file
 // is what they share: on election the partition is replayed into the
 // coordinator; its writes go to the partition in order, acknowledged once
-// the in-sync replicas have them; the partition is rewritten compactly
-// from time to time; the coordinator closes when leadership moves.
+// the in-sync replicas have them; the coordinator closes when leadership
+// moves. The topics are compacted (cleanup.policy=compact): every record
+// is keyed by what it sets and a delete is a tombstone, so the key
+// compactor keeps what a load needs and drops the history.
 
 import (
 	"context"
@@ -31,10 +33,6 @@ type keeper interface {
 	Apply(key, value []byte, now time.Time) error
 	// Loaded ends the replay: the coordinator serves from now on.
 	Loaded()
-	// Snapshot is the whole state as records, for a rewrite.
-	Snapshot() []batch.KV
-	WritesSinceSnapshot() int64
-	Snapshotted()
 	Close()
 }
 
@@ -45,9 +43,6 @@ type txnReplayer interface {
 	ApplyTxn(pid int64, key, value []byte) error
 	CompleteTxn(pid int64, commit bool)
 }
-
-// rewriteGuard is a keeper that may forbid a rewrite for now.
-type rewriteGuard interface{ Rewritable() bool }
 
 // keeperRun is a coordinator with the partition it writes to.
 type keeperRun[K keeper] struct {
@@ -60,18 +55,24 @@ type keeperRun[K keeper] struct {
 }
 
 // ensureInternalTopic creates a coordinators' internal topic, if missing,
-// with the given partitions, replicated to up to three agents and kept
-// whole (the coordinators rewrite it compactly themselves).
+// with the given partitions, replicated to up to three agents and
+// compacted. One made before the coordinators relied on compaction (it
+// was kept whole and rewritten by them) is switched to compact.
 func (a *Agent) ensureInternalTopic(ctx context.Context, name string, partitions int32) error {
-	if a.topicByName(name) != nil {
-		return nil
+	if t := a.topicByName(name); t != nil {
+		mt := a.meta.State().Topics[t.ID]
+		if mt == nil || mt.CleanupPolicyHas("compact") {
+			return nil
+		}
+		_, err := a.propose(ctx, metadata.AlterTopicConfigs{TopicID: t.ID, Set: internalTopicConfigs()})
+		return err
 	}
 	st := a.meta.State()
 	spec, err := controller.PlanTopic(st, controller.NewTopic{
 		Name:              name,
 		Partitions:        partitions,
 		ReplicationFactor: int16(min(3, len(controller.PlacementOrder(st)))),
-		Configs:           map[string]string{"retention.ms": "-1", "retention.bytes": "-1"},
+		Configs:           internalTopicConfigs(),
 	}, a.cfg.DefaultPartitions)
 	if err == nil {
 		_, err = a.propose(ctx, spec)
@@ -80,6 +81,12 @@ func (a *Agent) ensureInternalTopic(ctx context.Context, name string, partitions
 		return err
 	}
 	return nil
+}
+
+// internalTopicConfigs: Kafka's for __consumer_offsets and
+// __transaction_state.
+func internalTopicConfigs() map[string]string {
+	return map[string]string{"cleanup.policy": "compact"}
 }
 
 // reconcileKeepers starts a coordinator (made by newK) for every partition
@@ -106,15 +113,7 @@ func reconcileKeepers[K keeper](a *Agent, t *topic.Topic, coords map[int32]*keep
 			continue
 		}
 		kr := &keeperRun[K]{p: p, idx: idx, stop: make(chan struct{}), what: what}
-		kr.w = newStateWriter(a, p, kr.stop, func() []batch.KV {
-			// Checked in the writer, after every write before it is in
-			// the coordinator's state: a rewrite moves the log start
-			// past pending transactional records, so none may be.
-			if g, ok := any(kr.c).(rewriteGuard); ok && !g.Rewritable() {
-				return nil
-			}
-			return kr.c.Snapshot()
-		})
+		kr.w = newStateWriter(a, p, kr.stop)
 		kr.c = newK(kr)
 		coords[idx] = kr
 		a.wg.Add(1)
@@ -134,9 +133,7 @@ func closeKeepers[K keeper](coords map[int32]*keeperRun[K]) {
 	}
 }
 
-// runKeeper loads the partition into the coordinator, then rewrites the
-// partition compactly whenever enough has been written since the last
-// rewrite.
+// runKeeper loads the partition into the coordinator.
 func runKeeper[K keeper](a *Agent, t *topic.Topic, gc *keeperRun[K]) {
 	start := time.Now()
 	// Until it loads, the groups answer COORDINATOR_LOAD_IN_PROGRESS; keep
@@ -166,27 +163,7 @@ func runKeeper[K keeper](a *Agent, t *topic.Topic, gc *keeperRun[K]) {
 		lvl = slog.LevelInfo
 	}
 	a.log.Log(a.ctx, lvl, gc.what+" loaded", "topic", t.Name, "partition", gc.idx, "records", n, "took", time.Since(start).Round(time.Millisecond))
-	tick := time.NewTicker(a.cfg.GroupSnapshotInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-gc.stop:
-			return
-		case <-tick.C:
-		}
-		if gc.c.WritesSinceSnapshot() < keeperSnapshotAfter {
-			continue
-		}
-		if err := compactKeeper(a, t, gc); err != nil && a.ctx.Err() == nil {
-			a.log.Warn("rewrite "+gc.what, "topic", t.Name, "partition", gc.idx, "err", err)
-		}
-	}
 }
-
-// keeperSnapshotAfter: records written before a rewrite is worth it.
-const keeperSnapshotAfter = 1000
 
 // loadKeeper waits until every record the previous coordinator may have
 // acknowledged is committed here (the HW reaches the log end as of the
@@ -264,46 +241,13 @@ func loadKeeper[K keeper](a *Agent, t *topic.Topic, gc *keeperRun[K]) (int, erro
 					a.log.Warn("skipping an unreadable record", "topic", t.Name, "partition", gc.idx, "offset", r.Offset, "err", err)
 				}
 				n++
-				off = r.Offset + 1
 			}
+			// Past the whole batch: compaction may have emptied it.
+			off = max(off, h.LastOffset()+1)
 			rest = rest[size:]
 		}
 	}
 	return n, nil
-}
-
-// compactKeeper rewrites the partition: the coordinator's whole state is
-// appended afresh, then the log start moves to where it begins, so the
-// partition holds what the state is, not its history.
-func compactKeeper[K keeper](a *Agent, t *topic.Topic, gc *keeperRun[K]) error {
-	done := make(chan struct{})
-	var first int64
-	var werr error
-	gc.w.snapshot(func(base int64, err error) {
-		first, werr = base, err
-		close(done)
-	})
-	select {
-	case <-done:
-	case <-gc.stop:
-		return nil
-	case <-a.ctx.Done():
-		return nil
-	}
-	if werr != nil {
-		return werr
-	}
-	if first < 0 {
-		return nil // nothing to keep
-	}
-	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
-	defer cancel()
-	if _, err := a.propose(ctx, metadata.SetLogStart{TopicID: t.ID, Partition: gc.idx, Offset: first}); err != nil {
-		return err
-	}
-	gc.c.Snapshotted()
-	a.log.Debug("rewrote "+gc.what, "topic", t.Name, "partition", gc.idx, "log_start", first)
-	return gc.p.SetLogStart(first)
 }
 
 // stateWriter appends a coordinator's records to its partition in the
@@ -312,7 +256,6 @@ type stateWriter struct {
 	a    *Agent
 	p    *partition.Partition
 	stop <-chan struct{}
-	snap func() []batch.KV // the coordinator's whole state
 
 	mu    sync.Mutex
 	cond  *sync.Cond
@@ -343,8 +286,6 @@ func (w *stateWriter) deliver() {
 	}
 	w.delivering = true
 	for len(w.inOrder) > 0 && w.inOrder[0].ready {
-		// Popped only once reported: a snapshot waits for inOrder to
-		// empty, and must see this write in the coordinator's state.
 		r := w.inOrder[0]
 		w.mu.Unlock()
 		r.gw.done(r.base, r.err)
@@ -357,9 +298,8 @@ func (w *stateWriter) deliver() {
 }
 
 type stateWrite struct {
-	recs     []batch.KV
-	done     func(base int64, err error)
-	snapshot bool // write the coordinator's whole state, once all before it completed
+	recs []batch.KV
+	done func(base int64, err error)
 	// txn, if set, writes the records inside producer pid's transaction
 	// at epoch (TxnOffsetCommit).
 	txn *txnProducer
@@ -370,8 +310,8 @@ type txnProducer struct {
 	epoch int16
 }
 
-func newStateWriter(a *Agent, p *partition.Partition, stop <-chan struct{}, snap func() []batch.KV) *stateWriter {
-	w := &stateWriter{a: a, p: p, stop: stop, snap: snap}
+func newStateWriter(a *Agent, p *partition.Partition, stop <-chan struct{}) *stateWriter {
+	w := &stateWriter{a: a, p: p, stop: stop}
 	w.cond = sync.NewCond(&w.mu)
 	a.wg.Add(1)
 	go func() {
@@ -390,12 +330,6 @@ func (w *stateWriter) write(recs []batch.KV, done func(error)) {
 // batch of producer pid at epoch. It never blocks.
 func (w *stateWriter) writeTxn(pid int64, epoch int16, recs []batch.KV, done func(error)) {
 	w.enqueue(stateWrite{recs: recs, txn: &txnProducer{pid, epoch}, done: func(_ int64, err error) { done(err) }})
-}
-
-// snapshot queues a rewrite; done gets the offset it starts at (-1 if
-// there was nothing to write).
-func (w *stateWriter) snapshot(done func(base int64, err error)) {
-	w.enqueue(stateWrite{snapshot: true, done: done})
 }
 
 func (w *stateWriter) enqueue(gw stateWrite) {
@@ -445,21 +379,7 @@ func (w *stateWriter) run() {
 		}
 		gw := w.queue[0]
 		w.queue = w.queue[1:]
-		if gw.snapshot {
-			// Everything written before must be in the coordinator's
-			// state before it is captured.
-			for len(w.inOrder) > 0 && !isStopped() {
-				w.cond.Wait()
-			}
-			w.mu.Unlock()
-			gw.recs = w.snap()
-			if len(gw.recs) == 0 {
-				gw.done(-1, nil)
-				continue
-			}
-		} else {
-			w.mu.Unlock()
-		}
+		w.mu.Unlock()
 		w.append(gw)
 	}
 }

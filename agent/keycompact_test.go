@@ -17,6 +17,7 @@ import (
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/batch"
 	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
@@ -357,4 +358,222 @@ func TestKeyCompactionCutShortThenRestart(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// __consumer_offsets is a compacted topic: a group's offsets committed
+// over and over, and a deleted group, leave at most one record per key
+// once compacted, the deleted group's as tombstones; an agent restarted
+// with its WAL deleted serves the latest offsets and not the deleted
+// group.
+func TestOffsetsTopicCompacted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bucket := tier.NewMemBucket()
+	cfg := func(c *agent.Config) {
+		fastFlush(c)
+		c.CompactionInterval = 100 * time.Millisecond
+		c.OffsetsPartitions = 1
+	}
+	a := tlogtest.StartAgent(t, dir, bucket, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin := func(a *agent.Agent) *kadm.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return kadm.NewClient(cl)
+	}
+	adm := admin(a)
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 200
+	commit := func(group string, at int64) {
+		t.Helper()
+		offs := kadm.Offsets{}
+		for p := range int32(3) {
+			offs.Add(kadm.Offset{Topic: "orders", Partition: p, At: at, LeaderEpoch: -1})
+		}
+		res, err := adm.CommitOffsets(ctx, group, offs)
+		if err == nil {
+			err = res.Error()
+		}
+		if err != nil {
+			t.Fatalf("commit %s at %d: %v", group, at, err)
+		}
+	}
+	for i := range int64(rounds) {
+		commit("keep", i)
+		if i%50 == 0 {
+			commit("gone", i)
+		}
+	}
+	if res, err := adm.DeleteGroups(ctx, "gone"); err != nil || res.Error() != nil {
+		t.Fatalf("delete group: %v %v", err, res.Error())
+	}
+	rc, err := adm.DescribeTopicConfigs(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rc.On("__consumer_offsets", func(c *kadm.ResourceConfig) error {
+		for _, kv := range c.Configs {
+			if kv.Key == "cleanup.policy" && kv.MaybeValue() == "compact" {
+				return nil
+			}
+		}
+		return fmt.Errorf("cleanup.policy is not compact: %+v", c.Configs)
+	}); err != nil || v.Err != nil {
+		t.Fatalf("__consumer_offsets configs: %v %v", err, v.Err)
+	}
+
+	waitFlushed(t, a, "__consumer_offsets", 1)
+	tlogtest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		recs := readUntilIdle(t, a.Addr(), "__consumer_offsets")
+		seen := map[string]bool{}
+		for _, r := range recs {
+			if seen[string(r.Key)] {
+				return fmt.Errorf("a key is still read twice (%d records)", len(recs))
+			}
+			seen[string(r.Key)] = true
+			if r.Value != nil && strings.Contains(string(r.Key), "gone") {
+				return fmt.Errorf("the deleted group's record at %d is not a tombstone", r.Offset)
+			}
+		}
+		if len(recs) < 3 {
+			t.Fatalf("%d records of __consumer_offsets read, want keep's 3 offsets at least", len(recs))
+		}
+		if len(recs) > 8 { // keep's 3 offsets; gone's 3 offset and 1 group tombstones
+			t.Fatalf("%d records left, want at most 8", len(recs))
+		}
+		return nil
+	})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "wal")); err != nil {
+		t.Fatal(err)
+	}
+
+	a = tlogtest.StartAgent(t, dir, bucket, cfg)
+	adm = admin(a)
+	tlogtest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		got, err := adm.FetchOffsets(ctx, "keep")
+		if err != nil {
+			return err
+		}
+		for p := range int32(3) {
+			if o, ok := got.Lookup("orders", p); !ok || o.At != rounds-1 {
+				return fmt.Errorf("keep's offset of orders/%d after the restart: %+v", p, o)
+			}
+		}
+		return nil
+	})
+	gone, err := adm.FetchOffsets(ctx, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gone) != 0 {
+		t.Fatalf("the deleted group has offsets after the restart: %+v", gone)
+	}
+}
+
+// Transactions on a compacted topic: every transaction overwrites the
+// same keys, a quarter of them aborted. Once compacted, a read_committed
+// consumer reads exactly the last committed value per key; no aborted
+// record is left; COMMIT markers are left only for transactions with
+// records left (the last one), and every ABORT marker stays.
+func TestKeyCompactedTransactions(t *testing.T) {
+	t.Parallel()
+	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), func(c *agent.Config) {
+		fastFlush(c)
+		c.CompactionInterval = 100 * time.Millisecond
+	})
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "txlog", 1, map[string]string{"cleanup.policy": "compact", "delete.retention.ms": "0", "min.cleanable.dirty.ratio": "0.01"})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()), kgo.DefaultProduceTopic("txlog"), kgo.TransactionalID("txlog-writer"), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const txns, keys = 40, 10
+	aborts := 0
+	for i := range txns {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		commit := i%4 != 1 || i == txns-1
+		var rs []*kgo.Record
+		for k := range keys {
+			rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", k), Value: fmt.Appendf(nil, "t%d", i)})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if !commit {
+			aborts++
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFlushed(t, a, "txlog", 1)
+	tlogtest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		var data, control int
+		for off := int64(0); ; {
+			p := fetchOne(c, "txlog", 0, off, 1<<20)
+			if p.ErrorCode != 0 {
+				t.Fatalf("fetch at %d: %v", off, kerr.ErrorForCode(p.ErrorCode))
+			}
+			if len(p.RecordBatches) == 0 {
+				break
+			}
+			err := batch.Iterate(p.RecordBatches, func(h batch.Header, b []byte) bool {
+				if h.Control() {
+					control++
+				} else {
+					data += int(h.NumRecords)
+				}
+				off = h.LastOffset() + 1
+				return true
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if off >= p.HighWatermark {
+				break
+			}
+		}
+		if data != keys || control != aborts+1 {
+			return fmt.Errorf("%d records and %d markers left, want %d and %d", data, control, keys, aborts+1)
+		}
+		return nil
+	})
+	cons, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"txlog": {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := map[string]string{}
+	for len(got) < keys {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read_committed: %d keys read: %v", len(got), got)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if _, dup := got[string(r.Key)]; dup {
+				t.Fatalf("key %s read twice", r.Key)
+			}
+			got[string(r.Key)] = string(r.Value)
+		})
+	}
+	for k, v := range got {
+		if v != fmt.Sprintf("t%d", txns-1) {
+			t.Fatalf("key %s reads %q, want the last transaction's", k, v)
+		}
+	}
 }

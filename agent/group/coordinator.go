@@ -194,7 +194,6 @@ type Coordinator struct {
 	groups map[string]*Group
 	ready  bool // loaded
 	closed bool
-	writes int64 // records written since the last snapshot
 	// pending holds transactional offsets by producer id until their
 	// transaction's marker (txnoffsets.go).
 	pending map[int64]txnOffsets
@@ -266,20 +265,6 @@ func (c *Coordinator) Close() {
 	}
 }
 
-// WritesSinceSnapshot counts records written since the last Snapshotted.
-func (c *Coordinator) WritesSinceSnapshot() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.writes
-}
-
-// Snapshotted resets WritesSinceSnapshot.
-func (c *Coordinator) Snapshotted() {
-	c.mu.Lock()
-	c.writes = 0
-	c.mu.Unlock()
-}
-
 // unavailable is the error for a coordinator that cannot serve now.
 func (c *Coordinator) unavailableLocked() int16 {
 	switch {
@@ -315,7 +300,6 @@ func (c *Coordinator) writeGroupLocked(g *Group, done func(error)) {
 
 // writeLocked hands records to Config.Write; done runs under c.mu.
 func (c *Coordinator) writeLocked(recs []batch.KV, done func(error)) {
-	c.writes += int64(len(recs))
 	c.cfg.Write(recs, func(err error) {
 		if done == nil {
 			if err != nil {

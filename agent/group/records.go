@@ -19,13 +19,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/tlog-io/tlog/tier/batch"
 )
 
 const (
@@ -213,17 +210,6 @@ func (c *Coordinator) applyConsumerLocked(version int16, key, value []byte, now 
 	return nil
 }
 
-// snapshotConsumer renders a consumer group's records.
-func snapshotConsumer(g *Group) []batch.KV {
-	out := []batch.KV{{Key: consumerGroupKey(g.id), Value: consumerGroupValue(g.cons)}}
-	ids := sortedKeys(g.cons.members)
-	slices.Sort(ids)
-	for _, id := range ids {
-		out = append(out, batch.KV{Key: consumerMemberKey(g.id, id), Value: consumerMemberValue(g.cons.members[id])})
-	}
-	return out
-}
-
 func offsetKey(group, topic string, partition int32) []byte {
 	k := kmsg.NewOffsetCommitKey()
 	k.Version = 1
@@ -365,24 +351,4 @@ func (c *Coordinator) Apply(key, value []byte, now time.Time) error {
 		}
 	}
 	return nil
-}
-
-// Snapshot renders the whole state as records, to rewrite the partition
-// compactly: everything a later load needs, without the history.
-func (c *Coordinator) Snapshot() []batch.KV {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []batch.KV
-	for _, id := range sortedKeys(c.groups) {
-		g := c.groups[id]
-		if g.cons != nil {
-			out = append(out, snapshotConsumer(g)...)
-		} else if g.protocolType != "" || len(g.members) > 0 || g.generation > 0 {
-			out = append(out, batch.KV{Key: groupKey(id), Value: groupValue(g)})
-		}
-		for tp, o := range g.offsets {
-			out = append(out, batch.KV{Key: offsetKey(id, tp.Topic, tp.Partition), Value: offsetValue(o)})
-		}
-	}
-	return out
 }

@@ -7,8 +7,9 @@ package group
 // group's offsets, ABORT drops them. Replay does the same from the log:
 // records of transactional batches are pending until their producer's
 // marker. While any are pending, OffsetFetch with require_stable answers
-// UNSTABLE_OFFSET_COMMIT for the partitions they touch, and the partition
-// is not rewritten (a rewrite would drop the pending records from the log).
+// UNSTABLE_OFFSET_COMMIT for the partitions they touch. The key compactor
+// keeps the partition's open transactions whole, drops aborted ones'
+// records, and keeps the marker of any transaction records remain of.
 
 import (
 	"fmt"
@@ -116,7 +117,6 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest, done func(*kms
 		return
 	}
 	pid, epoch := req.ProducerID, req.ProducerEpoch
-	c.writes += int64(len(recs))
 	c.cfg.WriteTxn(pid, epoch, recs, func(err error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -229,12 +229,4 @@ func (c *Coordinator) Unstable(group string, topics map[string][]int32) bool {
 		}
 	}
 	return false
-}
-
-// Rewritable reports whether the partition may be rewritten compactly: not
-// while transactional offsets are pending.
-func (c *Coordinator) Rewritable() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.pending) == 0
 }

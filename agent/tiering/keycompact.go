@@ -10,8 +10,9 @@ package tiering
 // goes on), then rewrites every cleanable range below the map's end,
 // oldest first, keeping only records that are their key's latest (offsets
 // unchanged, every batch header kept, so gaps appear as in Kafka), and
-// dropping aborted transactions' records and tombstones older than
-// delete.retention.ms. Each rewritten range is a new per-partition object
+// dropping aborted transactions' records, tombstones older than
+// delete.retention.ms, and COMMIT markers as old whose transactions have
+// no record left (ABORT markers stay, as the aborted index names them). Each rewritten range is a new per-partition object
 // carrying the old range's producer snapshot, swapped in with
 // ReplaceSegments; a swap the journal refuses (a merge or retention got
 // there first) leaves an orphan for garbage collection, and a crash at
@@ -197,6 +198,7 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 	opts := compact.Options{
 		MaxDecompressed:        maxDecompressedBatch,
 		DeleteTombstonesBefore: now.UnixMilli() - mt.ConfigInt("delete.retention.ms", 86_400_000),
+		Markers:                compact.NewMarkers(), // the rewrite goes from the log start
 		Aborted: func(pid, off int64) bool {
 			for _, a := range aborted {
 				if a.ProducerID == pid && a.FirstOffset <= off && off <= a.LastOffset {
@@ -277,6 +279,7 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 		st.Records += rst.Records
 		st.Tombstones += rst.Tombstones
 		st.Aborted += rst.Aborted
+		st.Markers += rst.Markers
 		tr.keyCompactedBytes.Add(int64(len(data) - len(out)))
 	}
 	if mapEnd > mp.CleanedEnd {
@@ -290,7 +293,7 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 	}
 	tr.keyCompactions.Add(1)
 	tr.log.Debug("key compaction pass", "topic", mt.Name, "partition", idx, "from", from, "to", mapEnd,
-		"keys", m.Len(), "dropped", st.Records, "tombstones", st.Tombstones, "aborted", st.Aborted)
+		"keys", m.Len(), "dropped", st.Records, "tombstones", st.Tombstones, "aborted", st.Aborted, "markers", st.Markers)
 	return true, nil
 }
 

@@ -122,7 +122,6 @@ type Coordinator struct {
 	txns   map[string]*txn
 	loaded bool
 	closed bool
-	writes int64 // records written since the last Snapshotted
 }
 
 // New returns a coordinator that answers COORDINATOR_LOAD_IN_PROGRESS
@@ -198,7 +197,6 @@ func (c *Coordinator) availableLocked() int16 {
 func (c *Coordinator) writeLocked(t *txn, done func(error)) {
 	t.busy = true
 	t.updated = c.cfg.Now()
-	c.writes++
 	rec := encode(t)
 	c.cfg.Write([]batch.KV{rec}, func(err error) {
 		c.mu.Lock()

@@ -85,18 +85,6 @@ func (c *Coordinator) Apply(k, v []byte) error {
 	return nil
 }
 
-// Snapshot is every transactional id's current record, for rewriting the
-// partition compactly.
-func (c *Coordinator) Snapshot() []batch.KV {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]batch.KV, 0, len(c.txns))
-	for _, t := range c.txns {
-		out = append(out, encode(t))
-	}
-	return out
-}
-
 // Info describes one transaction, for DescribeTransactions,
 // ListTransactions and DescribeProducers.
 type Info struct {
@@ -140,19 +128,4 @@ func (c *Coordinator) List() ([]Info, int16) {
 func infoOf(t *txn) Info {
 	return Info{TransactionalID: t.id, ProducerID: t.pid, Epoch: t.epoch, State: t.state,
 		Timeout: t.timeout, Started: t.started, Partitions: sortedTPs(t.partitions)}
-}
-
-// WritesSinceSnapshot counts records written since the last Snapshotted:
-// how much a rewrite of the partition would shed.
-func (c *Coordinator) WritesSinceSnapshot() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.writes
-}
-
-// Snapshotted records that the partition was rewritten from Snapshot.
-func (c *Coordinator) Snapshotted() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.writes = 0
 }

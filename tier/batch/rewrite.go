@@ -162,6 +162,25 @@ func FirstNullKey(b []byte, maxDecompressed int) (int, error) {
 	return -1, nil
 }
 
+// Blank returns the batch at the start of b as an empty plain batch at the
+// same offsets: no records, not compressed, not transactional, not
+// control; its producer fields, leader epoch and timestamps stay.
+// Compaction blanks a transaction's marker once nothing of the
+// transaction is left, so a compacted log does not keep a marker per
+// transaction it once had.
+func Blank(b []byte) ([]byte, error) {
+	h, _, err := Next(b)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), b[:HeaderSize]...)
+	binary.BigEndian.PutUint32(out[offBatchLength:], uint32(HeaderSize-lengthOverhead))
+	binary.BigEndian.PutUint16(out[offAttributes:], uint16(h.Attributes&^(attrCompressionMask|attrTransactional|attrControl)))
+	binary.BigEndian.PutUint32(out[offNumRecords:], 0)
+	binary.BigEndian.PutUint32(out[offCRC:], crc32.Checksum(out[crcStart:], castagnoli))
+	return out, nil
+}
+
 // MergeEmpty returns one empty batch spanning a and b, two empty
 // (no-record) non-control batches where b starts right after a ends: a's
 // base offset and first timestamp, b's last offset, producer fields and

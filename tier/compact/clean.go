@@ -19,7 +19,48 @@ type Options struct {
 	// DeleteTombstonesBefore drops a tombstone (a null value) that is its
 	// key's latest record when its timestamp is below it (unix ms):
 	// delete.retention.ms before the pass. math.MinInt64 keeps them all.
+	// A COMMIT marker older than it goes too, once no record of its
+	// transaction is left (Markers).
 	DeleteTombstonesBefore int64
+	// Markers follows a pass's ranges, oldest first from the log start,
+	// to know which transactions still have records. Nil keeps every
+	// marker.
+	Markers *Markers
+}
+
+// Markers is what a pass knows of transactions: the producers whose
+// current transaction kept a record so far. An ABORT marker is always
+// kept: the aborted-transaction index that names it is not rewritten, and
+// a read_committed reader told of an aborted transaction skips its
+// producer's batches until it reads the marker.
+type Markers struct{ kept map[int64]bool }
+
+// NewMarkers is the state for one pass.
+func NewMarkers() *Markers { return &Markers{kept: map[int64]bool{}} }
+
+// droppable reports whether the marker batch b of producer pid may be
+// blanked, and ends pid's transaction.
+func (m *Markers) droppable(h batch.Header, b []byte, before int64) (bool, error) {
+	if m == nil {
+		return false, nil
+	}
+	kept := m.kept[h.ProducerID]
+	delete(m.kept, h.ProducerID)
+	if kept || h.MaxTimestamp >= before || before == math.MinInt64 || h.NumRecords == 0 {
+		return false, nil
+	}
+	typ, err := batch.ControlType(b)
+	if err != nil {
+		return false, err
+	}
+	return typ == batch.ControlCommit, nil
+}
+
+// record notes that a transactional batch of pid kept n records.
+func (m *Markers) record(h batch.Header, n int) {
+	if m != nil && h.Transactional() && n > 0 {
+		m.kept[h.ProducerID] = true
+	}
 }
 
 func (o Options) aborted(h batch.Header) bool {
@@ -71,6 +112,7 @@ func AddToMap(m *OffsetMap, data []byte, from int64, o Options) (next int64, ful
 // Stats count what a clean dropped, and the tombstones it kept.
 type Stats struct {
 	Records, Tombstones, Aborted int // records dropped as superseded, expired tombstones, aborted
+	Markers                      int // COMMIT markers blanked
 	// KeptTombstones are tombstones kept because they have not expired;
 	// OldestKeptTombstone is the earliest timestamp among them (when the
 	// next pass can drop one).
@@ -79,13 +121,15 @@ type Stats struct {
 }
 
 // Dropped is how many records were dropped.
-func (s Stats) Dropped() int { return s.Records + s.Tombstones + s.Aborted }
+func (s Stats) Dropped() int { return s.Records + s.Tombstones + s.Aborted + s.Markers }
 
 // Clean rewrites data (a range's batches, in offset order) for a pass
 // whose map m is complete below mapEnd: a record below mapEnd is dropped
 // when its key's latest offset is later, when its transaction aborted, or
 // when it is its key's latest and an expired tombstone. Records at or past
-// mapEnd, keyless ones and control batches are kept; every batch keeps its
+// mapEnd and keyless ones are kept, and so are markers but expired COMMIT
+// ones of transactions none of whose records is left (o.Markers), which
+// become empty batches; every batch keeps its
 // header and offsets (batch.Rewrite), so offsets of what remains do not
 // move, except that a run of batches left empty becomes one empty batch
 // spanning their offsets (batch.MergeEmpty). The ranges of a pass must be committed oldest first: a tombstone
@@ -95,9 +139,31 @@ func Clean(data []byte, m *OffsetMap, mapEnd int64, o Options) (out []byte, st S
 	out = make([]byte, 0, len(data))
 	emptyAt := -1 // where out's last batch starts, if it is an empty one
 	err = batch.Iterate(data, func(h batch.Header, b []byte) bool {
-		if h.Control() || h.BaseOffset >= mapEnd {
+		if h.BaseOffset >= mapEnd {
+			o.Markers.record(h, int(h.NumRecords))
 			out = append(out, b...)
 			emptyAt = -1
+			return true
+		}
+		if h.Control() {
+			drop, derr := o.Markers.droppable(h, b, o.DeleteTombstonesBefore)
+			if derr != nil {
+				err = fmt.Errorf("compact: marker at %d: %w", h.BaseOffset, derr)
+				return false
+			}
+			if !drop {
+				out = append(out, b...)
+				emptyAt = -1
+				return true
+			}
+			blank, berr := batch.Blank(b)
+			if berr != nil {
+				err = fmt.Errorf("compact: marker at %d: %w", h.BaseOffset, berr)
+				return false
+			}
+			st.Markers++
+			changed = true
+			out, _ = appendEmptyMerged(out, &emptyAt, blank)
 			return true
 		}
 		aborted := o.aborted(h)
@@ -131,23 +197,19 @@ func Clean(data []byte, m *OffsetMap, mapEnd int64, o Options) (out []byte, st S
 			err = fmt.Errorf("compact: batch at %d: %w", h.BaseOffset, rerr)
 			return false
 		}
+		o.Markers.record(h, kept)
 		if kept != int(h.NumRecords) {
 			changed = true
 		}
-		if kept == 0 && emptyAt >= 0 {
-			// A run of emptied batches becomes one empty batch.
-			merged, merr := batch.MergeEmpty(out[emptyAt:], nb)
-			if merr == nil {
-				out = append(out[:emptyAt], merged...)
-				changed = true
-				return true
-			}
+		if kept != 0 {
+			emptyAt = -1
+			out = append(out, nb...)
+			return true
 		}
-		emptyAt = -1
-		if kept == 0 && len(nb) == batch.HeaderSize {
-			emptyAt = len(out)
+		var merged bool
+		if out, merged = appendEmptyMerged(out, &emptyAt, nb); merged {
+			changed = true
 		}
-		out = append(out, nb...)
 		return true
 	})
 	if err != nil {
@@ -158,4 +220,20 @@ func Clean(data []byte, m *OffsetMap, mapEnd int64, o Options) (out []byte, st S
 	}
 
 	return out, st, nil
+}
+
+// appendEmptyMerged appends the empty batch nb to out, folding it into
+// the empty batch out ends with (at *emptyAt, -1: none) when they adjoin:
+// a run of emptied batches becomes one. It reports whether it folded.
+func appendEmptyMerged(out []byte, emptyAt *int, nb []byte) ([]byte, bool) {
+	if *emptyAt >= 0 {
+		if merged, err := batch.MergeEmpty(out[*emptyAt:], nb); err == nil {
+			return append(out[:*emptyAt], merged...), true
+		}
+	}
+	*emptyAt = -1
+	if len(nb) == batch.HeaderSize {
+		*emptyAt = len(out)
+	}
+	return append(out, nb...), false
 }

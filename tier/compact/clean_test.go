@@ -179,3 +179,91 @@ func TestCleanAbortedTransactions(t *testing.T) {
 		t.Fatalf("batches at %v, want [0 1 3] (the aborted one kept empty)", bases)
 	}
 }
+
+// A COMMIT marker goes (its batch blanked, folded into the empty ones
+// beside it) once its transaction has no record left and it is older than
+// the delete horizon; markers of transactions with records left, ABORT
+// markers, young markers, and all markers without Markers stay.
+func TestCleanCommitMarkers(t *testing.T) {
+	at := func(b []byte, off int64) []byte { batch.SetBaseOffset(b, off); return b }
+	kv := func(k, v string) []batch.KV { return []batch.KV{{Key: []byte(k), Value: []byte(v)}} }
+	var data []byte
+	for _, b := range [][]byte{
+		at(batch.EncodeTxn(kv("a", "1"), 10, 7, 0), 0),
+		at(batch.EncodeControl(7, 0, true, 0, 11), 1),
+		at(batch.EncodeTxn(kv("b", "1"), 12, 8, 0), 2),
+		at(batch.EncodeControl(8, 0, true, 0, 13), 3),
+		at(batch.Encode(kv("a", "2"), 14), 4),
+		at(batch.EncodeTxn(kv("c", "1"), 15, 9, 0), 5),
+		at(batch.EncodeControl(9, 0, false, 0, 16), 6),
+	} {
+		data = append(data, b...)
+	}
+	run := func(before int64, markers *Markers) ([]byte, Stats) {
+		t.Helper()
+		o := Options{MaxDecompressed: 1 << 20, DeleteTombstonesBefore: before, Markers: markers,
+			Aborted: func(pid, off int64) bool { return pid == 9 && off == 5 }}
+		m := NewOffsetMap(1 << 16)
+		next, _, err := AddToMap(m, data, 0, o)
+		if err != nil || next != 7 {
+			t.Fatalf("map: next %d, %v", next, err)
+		}
+		out, st, err := Clean(data, m, next, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, st
+	}
+	type shape struct {
+		base, last    int64
+		records       int32
+		control, txnl bool
+	}
+	shapes := func(out []byte) []shape {
+		var got []shape
+		batch.Iterate(out, func(h batch.Header, _ []byte) bool {
+			got = append(got, shape{h.BaseOffset, h.LastOffset(), h.NumRecords, h.Control(), h.Transactional()})
+			return true
+		})
+		return got
+	}
+
+	out, st := run(100, NewMarkers())
+	if st.Markers != 1 || st.Records != 1 || st.Aborted != 1 {
+		t.Fatalf("stats %+v, want 1 marker, 1 superseded record, 1 aborted", st)
+	}
+	want := []shape{
+		{0, 1, 0, false, false}, // a=1 emptied and its marker blanked, folded
+		{2, 2, 1, false, true},  // b=1 is left: its marker stays
+		{3, 3, 1, true, true},
+		{4, 4, 1, false, false},
+		{5, 5, 0, false, true}, // aborted, emptied
+		{6, 6, 1, true, true},  // ABORT markers stay
+	}
+	if got := shapes(out); !slices.Equal(got, want) {
+		t.Fatalf("batches after cleaning:\n got %+v\nwant %+v", got, want)
+	}
+	// Cleaning again changes nothing.
+	again := append([]byte(nil), out...)
+	m := NewOffsetMap(1 << 16)
+	o := Options{MaxDecompressed: 1 << 20, DeleteTombstonesBefore: 100, Markers: NewMarkers()}
+	if _, _, err := AddToMap(m, again, 0, o); err != nil {
+		t.Fatal(err)
+	}
+	if out2, st2, err := Clean(again, m, 7, o); err != nil || st2.Dropped() != 0 || !slices.Equal(out2, out) {
+		t.Fatalf("a second clean: %+v %v", st2, err)
+	}
+
+	for name, c := range map[string]struct {
+		before  int64
+		markers *Markers
+	}{"young": {11, NewMarkers()}, "no markers state": {100, nil}} {
+		out, st := run(c.before, c.markers)
+		if st.Markers != 0 {
+			t.Fatalf("%s: %d markers blanked", name, st.Markers)
+		}
+		if got := shapes(out); got[1] != (shape{1, 1, 1, true, true}) {
+			t.Fatalf("%s: pid 7's marker is gone: %+v", name, got)
+		}
+	}
+}
