@@ -747,7 +747,7 @@ func TestWireTopicConfigs(t *testing.T) {
 	createTopic(t, c, "cfg", 1, map[string]string{"max.message.bytes": "5000"})
 
 	want := []string{"cleanup.policy", "compression.type", "max.message.bytes", "message.timestamp.type",
-		"min.insync.replicas", "retention.bytes", "retention.ms"}
+		"min.insync.replicas", "retention.bytes", "retention.ms", "segment.bytes", "segment.ms"}
 	r := describeTopicConfigs(c, 4, "cfg")
 	if r.ErrorCode != 0 {
 		t.Fatalf("describe: error %d", r.ErrorCode)
@@ -793,6 +793,9 @@ func TestWireTopicConfigs(t *testing.T) {
 	if code := incr("retention.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("3600000")); code != 0 {
 		t.Fatalf("SET retention.ms: error %d", code)
 	}
+	if code := incr("segment.bytes", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("1048576")); code != 0 {
+		t.Fatalf("SET segment.bytes: error %d", code)
+	}
 	m = configMap(describeTopicConfigs(c, 4, "cfg"))
 	if e := m["retention.ms"]; deref(e.Value) != "3600000" || e.Source != kmsg.ConfigSourceDynamicTopicConfig {
 		t.Errorf("retention.ms after SET: %q source %v", deref(e.Value), e.Source)
@@ -810,6 +813,8 @@ func TestWireTopicConfigs(t *testing.T) {
 		{"max.message.bytes", "-1"},
 		{"cleanup.policy", "compact,squash"},
 		{"min.cleanable.dirty.ratio", "1.5"},
+		{"segment.bytes", "13"},
+		{"segment.ms", "0"},
 		{"no.such.config", "1"},
 	} {
 		if code := incr(tc.name, kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(tc.value)); code != kerr.InvalidConfig.Code {

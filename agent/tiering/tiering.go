@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -307,15 +308,20 @@ func (tr *Tiering) compactLoop() {
 }
 
 // smallRun returns the first run of at least two consecutive small ranges
-// whose total fits in target.
-func smallRun(segs []metadata.SegmentRef, target int64) []metadata.SegmentRef {
+// whose total fits in target and whose records span at most span ms.
+func smallRun(segs []metadata.SegmentRef, target, span int64) []metadata.SegmentRef {
 	for i := 0; i < len(segs); {
 		if segs[i].Length >= target/2 {
 			i++
 			continue
 		}
 		j, total := i, int64(0)
+		lo, hi := segs[i].MinTimestamp, segs[i].MaxTimestamp
 		for j < len(segs) && segs[j].Length < target/2 && total+segs[j].Length <= target {
+			lo, hi = min(lo, segs[j].MinTimestamp), max(hi, segs[j].MaxTimestamp)
+			if j > i && hi-lo > span {
+				break
+			}
 			total += segs[j].Length
 			j++
 		}
@@ -345,7 +351,11 @@ func (tr *Tiering) compactOnce(ctx context.Context) (int, error) {
 			if budget <= 0 {
 				return done, nil
 			}
-			run := smallRun(mt.Partitions[i].Segments, tr.cfg.CompactBytes)
+			// segment.bytes and segment.ms bound what a merge builds:
+			// retention drops whole ranges, so they set its grain, as
+			// they do for Kafka's segments.
+			target := min(tr.cfg.CompactBytes, mt.ConfigInt("segment.bytes", tr.cfg.CompactBytes))
+			run := smallRun(mt.Partitions[i].Segments, target, mt.ConfigInt("segment.ms", math.MaxInt64))
 			if run == nil {
 				continue
 			}

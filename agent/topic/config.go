@@ -95,6 +95,10 @@ var Configs = []Config{
 		def: constDefault("-1"), validate: intRange(-1, 1<<63-1), Broker: "log.retention.bytes"},
 	{Name: "retention.ms", Type: 5, Doc: "How long segments are kept; -1 is forever.",
 		def: constDefault("604800000"), validate: intRange(-1, 1<<63-1), Broker: "log.retention.ms"},
+	{Name: "segment.bytes", Type: 3, Doc: "Largest range the merger builds from small flushed ranges (at most the agent's merge size, 64 MiB by default); retention drops whole ranges, so this is its grain in bytes.",
+		def: constDefault("1073741824"), validate: intRange(14, 1<<31-1), Broker: "log.segment.bytes"},
+	{Name: "segment.ms", Type: 5, Doc: "Longest span of record time a merged range covers; retention drops whole ranges, so this is its grain in time.",
+		def: constDefault("604800000"), validate: intRange(1, 1<<63-1), Broker: "log.roll.ms"},
 }
 
 // Lookup finds a topic config by name.
