@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,18 @@ func TestKeyCompactedTopic(t *testing.T) {
 	resp := do[*kmsg.ProduceResponse](c, 9, produceReq(-1, "changelog", 0, noKeys(b)))
 	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.InvalidRecord.Code || len(p.ErrorRecords) != 1 {
 		t.Fatalf("keyless record: code %d (%v), error records %v", p.ErrorCode, kerr.ErrorForCode(p.ErrorCode), p.ErrorRecords)
+	}
+	// Every keyless record of a batch is named (librdkafka fails the
+	// others with INVALID_DIFFERENT_RECORD).
+	mixed := batch.Encode([]batch.KV{{Value: []byte("a")}, {Key: []byte("k"), Value: []byte("b")}, {Value: []byte("c")}}, time.Now().UnixMilli())
+	resp = do[*kmsg.ProduceResponse](c, 9, produceReq(-1, "changelog", 0, mixed))
+	p := resp.Topics[0].Partitions[0]
+	var named []int32
+	for _, re := range p.ErrorRecords {
+		named = append(named, re.RelativeOffset)
+	}
+	if p.ErrorCode != kerr.InvalidRecord.Code || !slices.Equal(named, []int32{0, 2}) {
+		t.Fatalf("two keyless records of three: code %d, error records at %v, want [0 2]", p.ErrorCode, named)
 	}
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()), kgo.DefaultProduceTopic("changelog"), kgo.ProducerLinger(0))
@@ -109,8 +122,8 @@ func TestKeyCompactedTopic(t *testing.T) {
 		}
 		return nil
 	})
-	if s := a.Stats(); s.KeyCompactions == 0 || s.KeyCompactedBytes == 0 {
-		t.Fatalf("no compaction counted: %+v", s)
+	if s := a.Stats(); s.KeyCompactions == 0 || s.KeyCompactedBytes == 0 || s.KeyCompactedRecords != int64(writes-len(want)) {
+		t.Fatalf("compaction counted %+v, want %d records removed", s, writes-len(want))
 	}
 	// The leader reports the partition's dirty bytes as the "compaction"
 	// log dir: none left, no cleaner lag.

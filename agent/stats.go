@@ -15,8 +15,10 @@ type Stats struct {
 	DeletedObjects int64 // unreferenced objects collected
 	UnflushedBytes int64 // held in the WAL now
 	// KeyCompactions counts key-compaction passes (cleanup.policy=
-	// compact), KeyCompactedBytes the bytes they took out of the bucket.
-	KeyCompactions, KeyCompactedBytes int64
+	// compact), KeyCompactedBytes the bytes they took out of the bucket,
+	// KeyCompactedRecords the records (superseded values, expired
+	// tombstones, aborted records, COMMIT markers).
+	KeyCompactions, KeyCompactedBytes, KeyCompactedRecords int64
 }
 
 // Stats returns the agent's counters.
@@ -31,8 +33,9 @@ func (a *Agent) Stats() Stats {
 		DeletedObjects: ts.DeletedObjects,
 		UnflushedBytes: a.unflushedBytes(),
 
-		KeyCompactions:    ts.KeyCompactions,
-		KeyCompactedBytes: ts.KeyCompactedBytes,
+		KeyCompactions:      ts.KeyCompactions,
+		KeyCompactedBytes:   ts.KeyCompactedBytes,
+		KeyCompactedRecords: ts.KeyCompactedRecords,
 	}
 }
 

@@ -24,8 +24,9 @@ package kafka
 // idempotent batch's producer id must have been made for the principal
 // (INVALID_PRODUCER_ID_MAPPING otherwise; producerids.go).
 // producer_byte_rate quotas throttle (quotas.go). A record without a key
-// on a compacted topic is INVALID_RECORD (with the record's index in
-// ErrorRecords, v8+), and nothing of the batch is written.
+// on a compacted topic is INVALID_RECORD (every such record's index in
+// ErrorRecords, v8+; librdkafka fails the others of the batch with
+// INVALID_DIFFERENT_RECORD), and nothing of the batch is written.
 //
 // Version notes:
 // * v3: RecordBatch only; transactional id
@@ -122,13 +123,15 @@ func handleProduce(s *Server, r *request) (reply, error) {
 				continue
 			}
 			if t.Compacted() {
-				i, err := batch.FirstNullKey(rp.Records, batch.InflateLimit(t.MaxMessageBytes(s.topicDefaults())))
-				if err == nil && i >= 0 {
-					err = fmt.Errorf("compacted topic %s cannot take a record without a key (record %d of the batch)", rt.Topic, i)
-					if req.Version >= 8 {
-						re := kmsg.NewProduceResponseTopicPartitionErrorRecord()
-						re.RelativeOffset, re.ErrorMessage = int32(i), kmsg.StringPtr("compacted topic: a record needs a key")
-						sp.ErrorRecords = append(sp.ErrorRecords, re)
+				keyless, err := batch.NullKeys(rp.Records, batch.InflateLimit(t.MaxMessageBytes(s.topicDefaults())))
+				if err == nil && len(keyless) > 0 {
+					err = fmt.Errorf("compacted topic %s cannot take a record without a key (%d of the batch's records)", rt.Topic, len(keyless))
+					if req.Version >= 8 { // ErrorRecords
+						for _, i := range keyless {
+							re := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+							re.RelativeOffset, re.ErrorMessage = int32(i), kmsg.StringPtr("compacted topic: a record needs a key")
+							sp.ErrorRecords = append(sp.ErrorRecords, re)
+						}
 					}
 				}
 				if err != nil {

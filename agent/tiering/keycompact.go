@@ -281,6 +281,7 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 		st.Aborted += rst.Aborted
 		st.Markers += rst.Markers
 		tr.keyCompactedBytes.Add(int64(len(data) - len(out)))
+		tr.keyCompactedRecords.Add(int64(rst.Dropped()))
 	}
 	if mapEnd > mp.CleanedEnd {
 		if _, err := tr.host.Propose(ctx, metadata.SetCleanedEnd{TopicID: mt.ID, Partition: idx, Offset: mapEnd}); err != nil {

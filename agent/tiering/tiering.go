@@ -76,9 +76,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Stats are tiering's cumulative counters.
 type Stats struct {
 	Flushes, FlushedBytes, CommitsRefused, Compactions, LogStartMoves, DeletedObjects int64
-	// KeyCompactions counts key-compaction passes; KeyCompactedBytes the
-	// bytes they removed from the bucket's ranges.
-	KeyCompactions, KeyCompactedBytes int64
+	// KeyCompactions counts key-compaction passes; KeyCompactedBytes and
+	// KeyCompactedRecords what they removed from the bucket's ranges.
+	KeyCompactions, KeyCompactedBytes, KeyCompactedRecords int64
 }
 
 // Tiering runs the flusher and the controller's bucket duties.
@@ -90,7 +90,7 @@ type Tiering struct {
 	kick chan struct{}
 
 	flushes, flushedBytes, commitsRefused, compactions, retained, deletedObjects atomic.Int64
-	keyCompactions, keyCompactedBytes                                            atomic.Int64
+	keyCompactions, keyCompactedBytes, keyCompactedRecords                       atomic.Int64
 
 	keyState keyCompactState // the key compactor's goroutine alone touches it
 }
@@ -129,6 +129,7 @@ func (tr *Tiering) Stats() Stats {
 		Flushes: tr.flushes.Load(), FlushedBytes: tr.flushedBytes.Load(), CommitsRefused: tr.commitsRefused.Load(),
 		Compactions: tr.compactions.Load(), LogStartMoves: tr.retained.Load(), DeletedObjects: tr.deletedObjects.Load(),
 		KeyCompactions: tr.keyCompactions.Load(), KeyCompactedBytes: tr.keyCompactedBytes.Load(),
+		KeyCompactedRecords: tr.keyCompactedRecords.Load(),
 	}
 }
 

@@ -146,20 +146,21 @@ func compressBody(codec int8, raw []byte) ([]byte, error) {
 	return nil, fmt.Errorf("batch: cannot compress with codec %d", codec)
 }
 
-// FirstNullKey is the index of the first record of the batch at the
-// start of b whose key is null, or -1 (decompressing at most
-// maxDecompressed bytes): a compacted topic refuses such records.
-func FirstNullKey(b []byte, maxDecompressed int) (int, error) {
+// NullKeys are the indexes of the records of the batch at the start of b
+// whose key is null (decompressing at most maxDecompressed bytes): a
+// compacted topic refuses such records, and names each one, as Kafka does.
+func NullKeys(b []byte, maxDecompressed int) ([]int, error) {
 	recs, err := Records(b, maxDecompressed)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	var out []int
 	for i, r := range recs {
 		if r.Key == nil {
-			return i, nil
+			out = append(out, i)
 		}
 	}
-	return -1, nil
+	return out, nil
 }
 
 // Blank returns the batch at the start of b as an empty plain batch at the
