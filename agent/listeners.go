@@ -59,11 +59,15 @@ func (a *Agent) openListeners() error {
 			a.closeListeners()
 			return fmt.Errorf("agent: listen on %s (%s): %w", s.Addr, s.Name, err)
 		}
-		a.kafkaLns = append(a.kafkaLns, kafkaListener{ln: ln, l: l, addr: ln.Addr().String()})
+		addr := ln.Addr().String()
+		if s.Advertise != "" {
+			addr = s.Advertise
+		}
+		a.kafkaLns = append(a.kafkaLns, kafkaListener{ln: ln, l: l, addr: addr})
 	}
 	a.ln = a.kafkaLns[0].ln
 	if a.cfg.Advertise == "" {
-		a.cfg.Advertise = a.ln.Addr().String()
+		a.cfg.Advertise = a.kafkaLns[0].addr
 	}
 	a.kafkaLns[0].addr = a.cfg.Advertise
 	if len(a.cfg.Listeners) > 0 {

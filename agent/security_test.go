@@ -200,3 +200,26 @@ func TestMaxConnectionsPerIP(t *testing.T) {
 		return nil
 	})
 }
+
+// advertised.listeners: a listener's clients are told its advertised
+// address (as containers need: the host sees a mapped port, other
+// containers a network alias), each listener its own.
+func TestAdvertisedListeners(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, func(c *agent.Config) {
+		c.Listeners = []kafka.ListenerSpec{
+			{Name: "EXTERNAL", Protocol: kafka.Plaintext, Addr: "127.0.0.1:0", Advertise: "localhost:19092"},
+			{Name: "INTERNAL", Protocol: kafka.Plaintext, Addr: "127.0.0.1:0", Advertise: "tlog-0.internal:9094"},
+			{Name: "BOUND", Protocol: kafka.Plaintext, Addr: "127.0.0.1:0"},
+		}
+	})
+	for name, want := range map[string]string{"EXTERNAL": "localhost:19092", "INTERNAL": "tlog-0.internal:9094", "BOUND": a.KafkaAddrs()["BOUND"]} {
+		md := metadata(dialRaw(t, a.KafkaAddrs()[name]))
+		if len(md.Brokers) != 1 {
+			t.Fatalf("%s: %d brokers", name, len(md.Brokers))
+		}
+		if got := net.JoinHostPort(md.Brokers[0].Host, strconv.Itoa(int(md.Brokers[0].Port))); got != want {
+			t.Errorf("listener %s advertises %s, want %s", name, got, want)
+		}
+	}
+}

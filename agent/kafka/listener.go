@@ -42,6 +42,9 @@ func (l Listener) Secure() bool { return l.Protocol == SSL || l.Protocol == SASL
 // ListenerSpec is a parsed --listener value: [NAME=]PROTOCOL://HOST:PORT.
 type ListenerSpec struct {
 	Name, Protocol, Addr string
+	// Advertise is the address its clients are told (advertised.listeners;
+	// empty: the bound address).
+	Advertise string
 }
 
 // ParseListener parses [NAME=]PROTOCOL://HOST:PORT; the name defaults to

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +46,7 @@ func storageFlags() []cli.Flag {
 		&cli.IntFlag{Name: "transaction-version", Value: int(agent.Defaults.TransactionVersion), Usage: "transaction.version feature level advertised to clients: 2 (epoch bump per transaction, KIP-890) or 1; the same on every agent"},
 		&cli.DurationFlag{Name: "transaction-max-timeout", Value: agent.Defaults.TransactionMaxTimeout, Usage: "transaction.max.timeout.ms: the longest transaction timeout a producer may ask for"},
 		&cli.StringSliceFlag{Name: "listener", Usage: "a Kafka port as [NAME=]PROTOCOL://HOST:PORT, PROTOCOL one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL (repeatable; when given, --listen is served only if also given)"},
+		&cli.StringSliceFlag{Name: "advertised-listener", Usage: "advertised.listeners: NAME=HOST:PORT, the address clients of listener NAME are told to use (repeatable; default: its bound address)"},
 		&cli.StringFlag{Name: "tls-cert", Usage: "PEM certificate (chain) for SSL and SASL_SSL listeners; read again when the file changes"},
 		&cli.StringFlag{Name: "tls-key", Usage: "PEM private key for --tls-cert"},
 		&cli.StringFlag{Name: "tls-client-ca", Usage: "PEM CA bundle: SSL listeners then require client certificates (the subject is the principal)"},
@@ -68,6 +71,17 @@ func listenerSpecs(c *cli.Context) ([]kafka.ListenerSpec, error) {
 			return nil, err
 		}
 		specs = append(specs, l)
+	}
+	for _, v := range c.StringSlice("advertised-listener") {
+		name, addr, ok := strings.Cut(v, "=")
+		if _, _, err := net.SplitHostPort(addr); !ok || err != nil {
+			return nil, fmt.Errorf("--advertised-listener %q: want NAME=HOST:PORT", v)
+		}
+		i := slices.IndexFunc(specs, func(l kafka.ListenerSpec) bool { return l.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("--advertised-listener %q: no --listener is named %s", v, name)
+		}
+		specs[i].Advertise = addr
 	}
 	return specs, nil
 }
