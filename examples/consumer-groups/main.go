@@ -48,8 +48,7 @@ func main() {
 	}
 	if !ok {
 		fmt.Fprintf(os.Stderr, "consumer-groups: the broker at %s does not support consumer groups "+
-			"(it does not advertise JoinGroup).\ntlog serves consumer groups in a later release; "+
-			"run this example against Kafka until then.\n", *brokers)
+			"(it does not advertise JoinGroup).\n", *brokers)
 		os.Exit(2)
 	}
 	if err := run(ctx, bs, *topic, *messages); err != nil {

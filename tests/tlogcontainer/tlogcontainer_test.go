@@ -1,0 +1,149 @@
+package tlogcontainer_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tlog-io/tlog/tests/tlogcontainer"
+)
+
+func TestMain(m *testing.M) {
+	// No registry here: Ryuk's image cannot be pulled (containers are
+	// terminated by the tests themselves).
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	os.Exit(m.Run())
+}
+
+// docker skips the test without a reachable Docker engine.
+func docker(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("containers: not in -short")
+	}
+	testcontainers.SkipIfProviderIsNotHealthy(t)
+}
+
+// staticMinIO skips the test unless a static MinIO binary is at hand to
+// build MinIO's image from.
+func staticMinIO(t *testing.T) tlogcontainer.Option {
+	t.Helper()
+	path := os.Getenv("TLOG_MINIO_STATIC")
+	if path == "" {
+		var err error
+		if path, err = exec.LookPath("minio"); err != nil {
+			t.Skip("no minio binary on PATH (.ci/run installs one)")
+		}
+	}
+	out, err := exec.Command("go", "version", "-m", path).Output()
+	if err != nil || !strings.Contains(string(out), "CGO_ENABLED=0") {
+		t.Skipf("%s is not a static build (CGO_ENABLED=0 go install github.com/minio/minio@…; TLOG_MINIO_STATIC names one)", path)
+	}
+	return tlogcontainer.WithMinIOBinary(path)
+}
+
+func roundTrip(t *testing.T, ctx context.Context, brokers []string, topic string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatalf("produce to %v: %v", brokers, err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d", len(seen), n)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+}
+
+// One `tlog dev` in a container: a client on the host produces and
+// consumes; `tlog cluster status` runs inside it.
+func TestRunDev(t *testing.T) {
+	docker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := tlogcontainer.Run(ctx, tlogcontainer.WithLogs(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Terminate(context.Background())
+	roundTrip(t, ctx, c.Brokers(), "demo", 100)
+	st, err := c.Status(ctx)
+	if err != nil || !strings.Contains(st, "demo") {
+		t.Fatalf("cluster status: %v\n%s", err, st)
+	}
+}
+
+// MinIO and three agents: an RF=3 topic keeps taking writes while one
+// agent is killed, and after it is back every record is read; the
+// agents' objects are in MinIO.
+func TestRunCluster(t *testing.T) {
+	docker(t)
+	minio := staticMinIO(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := tlogcontainer.Run(ctx, tlogcontainer.WithAgents(3), minio, tlogcontainer.WithLogs(testWriter{t}),
+		tlogcontainer.WithArgs("--flush-interval", "100ms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Terminate(context.Background())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 3, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, ctx, c.Brokers(), "orders", 500)
+	if err := c.Agents[0].Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, ctx, c.Brokers()[1:], "orders", 500)
+	if err := c.Agents[0].Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, ctx, c.Brokers(), "orders", 500)
+	objs, err := c.MinIO.Objects(ctx, "cluster/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) == 0 {
+		t.Fatal("nothing in MinIO under cluster/")
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatalf("cluster status: %v\n%s", err, st)
+	}
+	t.Logf("%d objects in MinIO; status:\n%s", len(objs), st)
+}
+
+// testWriter sends container output to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
