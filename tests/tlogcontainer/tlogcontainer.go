@@ -164,7 +164,7 @@ func Run(ctx context.Context, opts ...Option) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("tlogcontainer: network: %w", err)
 	}
 	if cfg.agents <= 0 {
-		a, err := c.startAgent(ctx, 0, true)
+		a, err := c.startAgent(ctx, &Agent{ID: 0, c: c}, true)
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +183,7 @@ func Run(ctx context.Context, opts ...Option) (_ *Cluster, err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			agents[i], errs[i] = c.startAgent(ctx, int32(i), false)
+			agents[i], errs[i] = c.startAgent(ctx, &Agent{ID: int32(i), c: c}, false)
 		}()
 	}
 	wg.Wait()
@@ -287,6 +287,17 @@ func (a *Agent) Kill(ctx context.Context) error {
 	return err
 }
 
+// Replace removes the agent's container, its data with it (a disk lost),
+// and starts a new one as the same agent (id, name, ports) with an empty
+// data directory; it returns once that serves Kafka.
+func (a *Agent) Replace(ctx context.Context) error {
+	if err := a.Container.Terminate(ctx); err != nil {
+		return fmt.Errorf("tlogcontainer: remove %s: %w", a.Name, err)
+	}
+	_, err := a.c.startAgent(ctx, a, a.c.MinIO == nil)
+	return err
+}
+
 // Pause freezes the agent (the cgroup freezer: like SIGSTOP, its sockets
 // stay open and nothing runs) until Resume.
 func (a *Agent) Pause(ctx context.Context) error {
@@ -300,21 +311,26 @@ func (a *Agent) Resume(ctx context.Context) error {
 	return err
 }
 
-func (c *Cluster) startAgent(ctx context.Context, id int32, dev bool) (*Agent, error) {
+// startAgent creates and starts a's container; a new agent (no
+// HostAddr yet) gets its loopback ports here, a replaced one keeps its.
+func (c *Cluster) startAgent(ctx context.Context, a *Agent, dev bool) (*Agent, error) {
+	id := a.ID
 	name := fmt.Sprintf("tlog-%d", id)
-	hostPort, err := freePort()
-	if err != nil {
-		return nil, err
+	if a.HostAddr == "" {
+		hostPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		adminPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		a.Name = name
+		a.HostAddr, a.AdminAddr = "127.0.0.1:"+hostPort, "127.0.0.1:"+adminPort
+		a.InternalAddr = name + ":" + InternalPort
 	}
-	adminPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	a := &Agent{ID: id, Name: name, c: c,
-		HostAddr:     "127.0.0.1:" + hostPort,
-		InternalAddr: name + ":" + InternalPort,
-		AdminAddr:    "127.0.0.1:" + adminPort,
-	}
+	_, hostPort, _ := net.SplitHostPort(a.HostAddr)
+	_, adminPort, _ := net.SplitHostPort(a.AdminAddr)
 	cmd := []string{"agent", "--id", strconv.Itoa(int(id)), "--bucket", c.BucketURL(),
 		"--peer-listen", "0.0.0.0:" + PeerPort, "--peer-advertise", name + ":" + PeerPort}
 	if dev {
@@ -331,7 +347,7 @@ func (c *Cluster) startAgent(ctx context.Context, id int32, dev bool) (*Agent, e
 	}
 	req := testcontainers.ContainerRequest{
 		Image:          c.image,
-		Name:           fmt.Sprintf("%s-%s", name, c.Network.ID[:12]),
+		Name:           fmt.Sprintf("%s-%s-%d", name, c.Network.ID[:12], time.Now().UnixNano()),
 		Cmd:            cmd,
 		Env:            env,
 		ExposedPorts:   []string{ExternalPort + "/tcp", InternalPort + "/tcp", AdminPort + "/tcp"},
