@@ -652,6 +652,18 @@ func TestClusterZonePlacement(t *testing.T) {
 // bucket): it fences nobody, gives the lease up, and the majority elects
 // a controller and leaders among themselves; after healing it follows.
 func TestClusterCutOffController(t *testing.T) {
+	cutOffController(t, (*tlogtest.Cluster).Cut)
+}
+
+// The same with the link a blackhole (packets dropped, as by a
+// firewall): the others' heartbeats to the controller hang until their
+// deadline instead of failing, and they must still tell it through the
+// bucket that they cannot reach it.
+func TestClusterBlackholedController(t *testing.T) {
+	cutOffController(t, (*tlogtest.Cluster).Blackhole)
+}
+
+func cutOffController(t *testing.T, cutOff func(c *tlogtest.Cluster, id int32)) {
 	c := tlogtest.CreateCluster(t, 3)
 	c.CreateTopic("cc", 6, 3, nil)
 	ctl := c.Controller(5 * time.Second)
@@ -660,7 +672,7 @@ func TestClusterCutOffController(t *testing.T) {
 	acked := &tlogtest.Acked{}
 	produceN(t, cl, acked, "cc", 0, 1000)
 
-	c.Cut(ctl.ID)
+	cutOff(c, ctl.ID)
 	cut := time.Now()
 	// Meanwhile a metadata change sent to another agent cannot reach the
 	// controller: it is refused with a code clients retry, never -1.

@@ -31,6 +31,7 @@ type ctrlClient struct {
 	// unreachableSince: heartbeats to a known controller have failed
 	// since then; votedEpoch: the controller epoch last voted unreachable.
 	unreachableSince time.Time
+	unreachableEpoch int64 // the controller epoch unreachableSince counts for
 	votedEpoch       int64
 	answered         atomic.Int64 // unix nanos of the last answered heartbeat
 
@@ -192,7 +193,7 @@ func (cc *ctrlClient) run() {
 func (cc *ctrlClient) beat() {
 	a := cc.a
 	hb := a.heartbeat()
-	sent := a.cfg.Clock.Now()
+	sent, sentEpoch := a.cfg.Clock.Now(), a.meta.ControllerEpoch()
 	if deadline, ok := a.meta.ControllerDeadline(); ok {
 		cc.closeConn()
 		if resp := a.ctrl.OnHeartbeat(nil, hb); resp.Code == peer.OK {
@@ -210,10 +211,14 @@ func (cc *ctrlClient) beat() {
 	defer cancel()
 	c, err := cc.connect(ctx)
 	if err != nil {
-		cc.unreachable(ctx)
+		cc.unreachable(sent, sentEpoch)
 		a.log.Debug("no controller to heartbeat to", "err", err)
-		// Look for a new controller in the journal (its entries name it).
-		if err := a.meta.Sync(ctx); err != nil && a.ctx.Err() == nil {
+		// Look for a new controller in the journal (its entries name it),
+		// on a deadline of its own: a dial into a dropping link spent
+		// the heartbeat's.
+		sctx, scancel := context.WithTimeout(a.ctx, 10*time.Second)
+		defer scancel()
+		if err := a.meta.Sync(sctx); err != nil && a.ctx.Err() == nil {
 			a.log.Debug("journal sync while looking for the controller", "err", err)
 		}
 		return
@@ -222,7 +227,7 @@ func (cc *ctrlClient) beat() {
 	if err := c.Call(ctx, peer.TypeHeartbeat, &hb, &resp); err != nil {
 		a.log.Debug("heartbeat failed", "controller", c.Remote, "err", err)
 		cc.dropConn(c)
-		cc.unreachable(ctx)
+		cc.unreachable(sent, sentEpoch)
 		return
 	}
 	cc.unreachableSince = time.Time{}
@@ -241,23 +246,35 @@ func (cc *ctrlClient) beat() {
 	}
 }
 
-// unreachable notes a failed heartbeat; after a session of them it tells
+// unreachable notes a failed heartbeat, sent at sent to the controller of
+// sentEpoch (a call into a link that drops packets fails only at its
+// deadline: the failure is counted from when it was tried); after a
+// session of them it tells
 // the controller, through the bucket, that this agent is alive but cannot
 // reach it (see controller.Controller): a controller cut off from the majority
 // then steps down instead of fencing them.
-func (cc *ctrlClient) unreachable(ctx context.Context) {
+//
+// The vote has its own deadline: the heartbeat's is often spent already,
+// by a dial or call into a link that drops packets rather than refusing.
+func (cc *ctrlClient) unreachable(sent time.Time, sentEpoch int64) {
 	a := cc.a
 	now := a.cfg.Clock.Now()
-	if cc.unreachableSince.IsZero() {
-		cc.unreachableSince = now
-		return
-	}
 	ctl, epoch := a.meta.ControllerID(), a.meta.ControllerEpoch()
+	if cc.unreachableSince.IsZero() || cc.unreachableEpoch != epoch {
+		// Counted per controller: a new one gets a whole session from
+		// the first heartbeat meant for it.
+		if sentEpoch != epoch {
+			sent = now
+		}
+		cc.unreachableSince, cc.unreachableEpoch = sent, epoch
+	}
 	if now.Sub(cc.unreachableSince) < a.cfg.SessionTimeout || ctl < 0 || ctl == a.cfg.ID || epoch == cc.votedEpoch {
 		return
 	}
+	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	defer cancel()
 	if err := controller.VoteUnreachable(ctx, a.cfg.Bucket, a.cfg.ID, ctl, epoch); err != nil {
-		a.log.Debug("vote controller unreachable", "err", err)
+		a.log.Warn("cannot reach the controller, nor tell it through the bucket", "controller", ctl, "err", err)
 		return
 	}
 	cc.votedEpoch = epoch

@@ -41,7 +41,15 @@ func netfaultCluster(t *testing.T, ctx context.Context) *tlogcontainer.Cluster {
 	if minio == "" {
 		minio = "minio"
 	}
+	// The agents' logs go to a file, named in the test's log.
+	logs, err := os.CreateTemp("", "tlog-netfault-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logs.Close() })
+	t.Logf("agent logs: %s", logs.Name())
 	c, err := tlogcontainer.Run(ctx, tlogcontainer.WithAgents(3), tlogcontainer.WithMinIOBinary(lookMinIO(t, minio)),
+		tlogcontainer.WithLogs(logs),
 		tlogcontainer.WithArgs("--flush-interval", "200ms", "--lease-ttl", "3s", "--wal-sync", walSync()))
 	if err != nil {
 		t.Fatal(err)
@@ -271,6 +279,7 @@ func scenario(t *testing.T, partitions int32, fault func(ctx context.Context, c 
 	c := netfaultCluster(t, ctx)
 	w := startWorkload(t, ctx, c, "queue", partitions)
 	time.Sleep(10 * time.Second)
+	t.Logf("before the fault: controller %s, partition 0 led by %s", controllerOf(t, ctx, c).Name, leaderOf(t, ctx, c, "queue", 0).Name)
 	cut := time.Now()
 	what := fault(ctx, c)
 	healed := time.Now()

@@ -388,7 +388,9 @@ func (ct *Controller) tick() error {
 		}
 		l := ct.live[id]
 		if l == nil {
+			// New to this controller: a whole session to be heard.
 			ct.live[id] = &liveness{last: now}
+			heard++
 			continue
 		}
 		silent := now.Sub(l.last) > ct.cfg.SessionTimeout
@@ -404,27 +406,33 @@ func (ct *Controller) tick() error {
 			}
 			fence = append(fence, metadata.SetAgentFenced{ID: id, Fenced: true, At: now.UTC()})
 			whys = append(whys, why)
-		} else {
+		} else if now.Sub(l.last) <= ct.cfg.SessionTimeout/2 {
+			// Heard lately. One late but not yet silent is not counted:
+			// when a cut isolates this controller, the others' sessions
+			// lapse one after another, and fencing the first while the
+			// next is merely late would move leaders onto the cut side.
 			heard++
 		}
 	}
 	// A controller that hears fewer than half of the other agents may be
 	// the one cut off: fencing them would move every leader onto itself,
-	// away from a majority that could still serve. It holds off for two
-	// sessions, in which agents that are alive but cannot reach it say so
-	// in the bucket (voteUnreachable); then, if any did, it gives the lease
-	// up for the majority's side to take; if none did, they are gone and
-	// it fences them. Two agents cannot tell, so the rule needs three.
+	// away from a majority that could still serve. Agents that are alive
+	// but cannot reach it say so in the bucket (VoteUnreachable): the
+	// first such vote makes it give the lease up for the majority's side
+	// to take. It holds off fencing for two sessions; if no vote came by
+	// then, the silent agents are gone and it fences them. Two agents
+	// cannot tell, so the rule needs three.
 	decide := false
 	if n := len(st.Agents); n >= 3 && (heard+1)*2 <= n && len(fence) > 0 {
 		if ct.quorumLost.IsZero() {
 			ct.quorumLost = now
 			ct.log.Warn("controller hears fewer than half the agents; fencing nobody until it knows whether they are down", "heard", heard, "agents", n)
 		}
+		// Votes are read every round: the first from an agent that is
+		// alive but cannot reach this controller decides it.
+		decide = true
 		if now.Sub(ct.quorumLost) < 2*ct.cfg.SessionTimeout {
 			fence = nil
-		} else {
-			decide = true
 		}
 	} else {
 		ct.quorumLost = time.Time{}
@@ -447,7 +455,9 @@ func (ct *Controller) tick() error {
 			ct.stepDown()
 			return nil
 		}
-		ct.log.Warn("no agent reports this controller unreachable: the silent ones are down")
+		if len(fence) > 0 {
+			ct.log.Warn("no agent reports this controller unreachable: the silent ones are down")
+		}
 	}
 	for i, f := range fence {
 		ct.log.Warn("fencing agent", "id", f.(metadata.SetAgentFenced).ID, "why", whys[i])

@@ -199,8 +199,12 @@ func (c *Cluster) Restart(id int32) {
 
 // Cut isolates agent id from its peers (not from clients or the bucket);
 // Heal reconnects it.
-func (c *Cluster) Cut(id int32)  { c.Agents[id].Faults.Cut() }
-func (c *Cluster) Heal(id int32) { c.Agents[id].Faults.Heal() }
+func (c *Cluster) Cut(id int32) { c.Agents[id].Faults.Cut() }
+
+// Blackhole cuts agent id off from its peers as a packet-dropping
+// firewall does: nothing fails fast, everything waits (Heal ends it).
+func (c *Cluster) Blackhole(id int32) { c.Agents[id].Faults.Blackhole() }
+func (c *Cluster) Heal(id int32)      { c.Agents[id].Faults.Heal() }
 
 // Running lists the agents that are up.
 func (c *Cluster) Running() []*Member {

@@ -1,12 +1,15 @@
 // Package peertest holds test support for the peer transport: a wrapper
-// that cuts an agent off from its peers, or one peer from it.
+// that cuts an agent off from its peers (refused at once, or a blackhole
+// where nothing fails fast), or one peer from it.
 package peertest
 
 import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/tlog-io/tlog/agent/peer"
 )
@@ -25,6 +28,11 @@ type Faults struct {
 	cut     bool
 	blocked map[string]bool // dial targets refused (one-way partitions)
 	conns   map[net.Conn]struct{}
+	// dark: a blackhole, as a firewall that drops packets makes: dials
+	// hang until their deadline, writes vanish, reads wait; nothing is
+	// refused or closed. healed is closed when it ends.
+	dark   bool
+	healed chan struct{}
 }
 
 // NewFaults wraps inner (TCP if nil).
@@ -32,7 +40,31 @@ func NewFaults(inner peer.Transport) *Faults {
 	if inner == nil {
 		inner = peer.TCP{}
 	}
-	return &Faults{Inner: inner, conns: map[net.Conn]struct{}{}, blocked: map[string]bool{}}
+	return &Faults{Inner: inner, conns: map[net.Conn]struct{}{}, blocked: map[string]bool{}, healed: make(chan struct{})}
+}
+
+// Blackhole cuts the agent off as a packet-dropping firewall does: its
+// dials hang until their context ends, what it or its peers write on
+// open connections is lost, reads wait; nothing fails fast. Heal ends
+// it (connections then carry on, having lost what was written).
+func (f *Faults) Blackhole() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.dark {
+		f.dark = true
+		f.healed = make(chan struct{})
+	}
+}
+
+// darkness is the channel closed when the blackhole ends, or nil if there
+// is none.
+func (f *Faults) darkness() chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.dark {
+		return nil
+	}
+	return f.healed
 }
 
 // Block refuses this agent's dials to addr and closes its connections to
@@ -75,6 +107,10 @@ func (f *Faults) Cut() {
 func (f *Faults) Heal() {
 	f.mu.Lock()
 	f.cut = false
+	if f.dark {
+		f.dark = false
+		close(f.healed)
+	}
 	f.mu.Unlock()
 }
 
@@ -91,12 +127,19 @@ func (f *Faults) track(c net.Conn, dialed string) (net.Conn, bool) {
 	if f.cut || f.blocked[dialed] && dialed != "" {
 		return nil, false
 	}
-	tc := &trackedConn{Conn: c, f: f, dialed: dialed}
+	tc := &trackedConn{Conn: c, f: f, dialed: dialed, closed: make(chan struct{})}
 	f.conns[tc] = struct{}{}
 	return tc, true
 }
 
 func (f *Faults) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	if dark := f.darkness(); dark != nil {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-dark:
+		}
+	}
 	f.mu.Lock()
 	refused := f.cut || f.blocked[addr]
 	f.mu.Unlock()
@@ -146,6 +189,10 @@ type trackedConn struct {
 	f      *Faults
 	dialed string // the address this side dialed ("" if accepted)
 	once   sync.Once
+	closed chan struct{}
+
+	mu                          sync.Mutex
+	readDeadline, writeDeadline time.Time
 }
 
 func (c *trackedConn) Close() error {
@@ -153,6 +200,81 @@ func (c *trackedConn) Close() error {
 		c.f.mu.Lock()
 		delete(c.f.conns, c)
 		c.f.mu.Unlock()
+		close(c.closed)
 	})
 	return c.Conn.Close()
+}
+
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.readDeadline, c.writeDeadline = t, t
+	c.mu.Unlock()
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.readDeadline = t
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.writeDeadline = t
+	c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// waitLight waits out a blackhole, as TCP holds its segments until the
+// path is back: it returns at once without one, or the deadline's error,
+// or net.ErrClosed.
+func (c *trackedConn) waitLight(write bool) error {
+	dark := c.f.darkness()
+	if dark == nil {
+		return nil
+	}
+	c.mu.Lock()
+	deadline := c.readDeadline
+	if write {
+		deadline = c.writeDeadline
+	}
+	c.mu.Unlock()
+	var expire <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expire = t.C
+	}
+	select {
+	case <-dark:
+		return nil
+	case <-c.closed:
+		return net.ErrClosed
+	case <-expire:
+		return os.ErrDeadlineExceeded
+	}
+}
+
+// Write waits out a blackhole before sending.
+func (c *trackedConn) Write(b []byte) (int, error) {
+	if err := c.waitLight(true); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+// Read waits out a blackhole before reading, and holds what arrives
+// during one until it ends.
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if err := c.waitLight(false); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		if werr := c.waitLight(false); werr != nil {
+			return 0, werr
+		}
+	}
+	return n, err
 }

@@ -68,3 +68,70 @@ func TestFaultsCutAndHeal(t *testing.T) {
 		t.Fatalf("after heal: %v", err)
 	}
 }
+
+// A blackholed agent fails nothing fast: a call to it waits until its
+// deadline, its own dials wait until theirs, and after Heal the same
+// connection carries calls again.
+func TestFaultsBlackhole(t *testing.T) {
+	f := peertest.NewFaults(nil)
+	l, err := f.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			peer.NewConn(nc, func(c *peer.Conn, fr peer.Frame) { c.Reply(fr, &peer.ProbeResp{LEO: 1}) })
+		}
+	}()
+	other := peertest.NewFaults(nil)
+	nc, err := other.Dial(context.Background(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := peer.NewConn(nc, nil)
+	defer cl.Close()
+	call := func(d time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		return cl.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{})
+	}
+	if err := call(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f.Blackhole()
+	start := time.Now()
+	if err := call(300 * time.Millisecond); err == nil {
+		t.Fatal("a call reached a blackholed agent")
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Fatalf("the call failed after %v, before its deadline", waited)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err = f.Dial(ctx, l.Addr().String())
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dial from a blackholed agent: %v, want its deadline", err)
+	}
+	select {
+	case <-cl.Done():
+		t.Fatal("a blackhole closed the connection")
+	default:
+	}
+	f.Heal()
+	nc2, err := other.Dial(context.Background(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := peer.NewConn(nc2, nil)
+	defer c2.Close()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c2.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{}); err != nil {
+		t.Fatalf("after healing: %v", err)
+	}
+}
