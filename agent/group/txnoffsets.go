@@ -9,7 +9,8 @@ package group
 // marker. While any are pending, OffsetFetch with require_stable answers
 // UNSTABLE_OFFSET_COMMIT for the partitions they touch. The key compactor
 // keeps the partition's open transactions whole, drops aborted ones'
-// records, and keeps the marker of any transaction records remain of.
+// records, and keeps the marker of any transaction records remain of (a
+// replay never finds a transaction's records without its marker).
 
 import (
 	"fmt"

@@ -123,6 +123,7 @@ func (p *Partition) ReadCommitted(ctx context.Context, offset int64, maxBytes in
 		return nil, o, nil, ErrProducersLoading
 	}
 	cut, end := 0, offset
+	markers := map[int64]bool{} // offsets of the markers returned
 	for cut < len(data) {
 		h, size, err := batch.Next(data[cut:])
 		if err != nil {
@@ -130,6 +131,9 @@ func (p *Partition) ReadCommitted(ctx context.Context, offset int64, maxBytes in
 		}
 		if h.BaseOffset >= o.LSO {
 			break
+		}
+		if h.Control() {
+			markers[h.BaseOffset] = true
 		}
 		cut += size
 		end = h.LastOffset() + 1
@@ -140,7 +144,18 @@ func (p *Partition) ReadCommitted(ctx context.Context, offset int64, maxBytes in
 	p.mu.Lock()
 	aborted := p.producers.abortedIn(offset, end)
 	p.mu.Unlock()
-	return data[:cut], o, aborted, nil
+	// An aborted transaction whose marker falls inside what is returned
+	// but is not there was cleaned away by key compaction, which blanks a
+	// marker only once none of its records is left: naming it would have
+	// the consumer drop that producer's later batches in this response,
+	// waiting for a marker that never comes.
+	kept := aborted[:0:0]
+	for _, a := range aborted {
+		if a.LastOffset >= end || markers[a.LastOffset] {
+			kept = append(kept, a)
+		}
+	}
+	return data[:cut], o, kept, nil
 }
 
 // readCold reads from the segment range holding offset. It returns the

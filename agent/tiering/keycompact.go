@@ -11,8 +11,9 @@ package tiering
 // oldest first, keeping only records that are their key's latest (offsets
 // unchanged, every batch header kept, so gaps appear as in Kafka), and
 // dropping aborted transactions' records, tombstones older than
-// delete.retention.ms, and COMMIT markers as old whose transactions have
-// no record left (ABORT markers stay, as the aborted index names them). Each rewritten range is a new per-partition object
+// delete.retention.ms, and markers as old whose transactions have no
+// record left (compact.Markers). Each rewritten range is a new
+// per-partition object
 // carrying the old range's producer snapshot, swapped in with
 // ReplaceSegments; a swap the journal refuses (a merge or retention got
 // there first) leaves an orphan for garbage collection, and a crash at

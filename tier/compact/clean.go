@@ -19,7 +19,7 @@ type Options struct {
 	// DeleteTombstonesBefore drops a tombstone (a null value) that is its
 	// key's latest record when its timestamp is below it (unix ms):
 	// delete.retention.ms before the pass. math.MinInt64 keeps them all.
-	// A COMMIT marker older than it goes too, once no record of its
+	// A marker older than it goes too, once no record of its
 	// transaction is left (Markers).
 	DeleteTombstonesBefore int64
 	// Markers follows a pass's ranges, oldest first from the log start,
@@ -29,10 +29,12 @@ type Options struct {
 }
 
 // Markers is what a pass knows of transactions: the producers whose
-// current transaction kept a record so far. An ABORT marker is always
-// kept: the aborted-transaction index that names it is not rewritten, and
-// a read_committed reader told of an aborted transaction skips its
-// producer's batches until it reads the marker.
+// current transaction kept a record so far. A marker, COMMIT or ABORT,
+// goes once none of its transaction's records is left (an aborted one's
+// never are). The aborted-transaction index still names an aborted one;
+// a read_committed fetch leaves out an entry whose marker falls inside
+// what it returns but is gone (partition.ReadCommitted), so a reader does
+// not skip the producer's later batches waiting for it.
 type Markers struct{ kept map[int64]bool }
 
 // NewMarkers is the state for one pass.
@@ -49,11 +51,10 @@ func (m *Markers) droppable(h batch.Header, b []byte, before int64) (bool, error
 	if kept || h.MaxTimestamp >= before || before == math.MinInt64 || h.NumRecords == 0 {
 		return false, nil
 	}
-	typ, err := batch.ControlType(b)
-	if err != nil {
-		return false, err
+	if _, err := batch.ControlType(b); err != nil {
+		return false, err // not a marker tlog knows: kept, and said
 	}
-	return typ == batch.ControlCommit, nil
+	return true, nil
 }
 
 // record notes that a transactional batch of pid kept n records.
@@ -112,7 +113,7 @@ func AddToMap(m *OffsetMap, data []byte, from int64, o Options) (next int64, ful
 // Stats count what a clean dropped, and the tombstones it kept.
 type Stats struct {
 	Records, Tombstones, Aborted int // records dropped as superseded, expired tombstones, aborted
-	Markers                      int // COMMIT markers blanked
+	Markers                      int // markers blanked
 	// KeptTombstones are tombstones kept because they have not expired;
 	// OldestKeptTombstone is the earliest timestamp among them (when the
 	// next pass can drop one).
@@ -127,9 +128,9 @@ func (s Stats) Dropped() int { return s.Records + s.Tombstones + s.Aborted + s.M
 // whose map m is complete below mapEnd: a record below mapEnd is dropped
 // when its key's latest offset is later, when its transaction aborted, or
 // when it is its key's latest and an expired tombstone. Records at or past
-// mapEnd and keyless ones are kept, and so are markers but expired COMMIT
-// ones of transactions none of whose records is left (o.Markers), which
-// become empty batches; every batch keeps its
+// mapEnd and keyless ones are kept, and so are markers but expired ones
+// of transactions none of whose records is left (o.Markers), which become
+// empty batches; every batch keeps its
 // header and offsets (batch.Rewrite), so offsets of what remains do not
 // move, except that a run of batches left empty becomes one empty batch
 // spanning their offsets (batch.MergeEmpty). The ranges of a pass must be committed oldest first: a tombstone

@@ -180,11 +180,11 @@ func TestCleanAbortedTransactions(t *testing.T) {
 	}
 }
 
-// A COMMIT marker goes (its batch blanked, folded into the empty ones
-// beside it) once its transaction has no record left and it is older than
-// the delete horizon; markers of transactions with records left, ABORT
-// markers, young markers, and all markers without Markers stay.
-func TestCleanCommitMarkers(t *testing.T) {
+// A marker goes (its batch blanked, folded into the empty ones beside it)
+// once its transaction has no record left (an aborted one never has) and
+// it is older than the delete horizon; markers of transactions with
+// records left, young markers, and all markers without Markers stay.
+func TestCleanMarkers(t *testing.T) {
 	at := func(b []byte, off int64) []byte { batch.SetBaseOffset(b, off); return b }
 	kv := func(k, v string) []batch.KV { return []batch.KV{{Key: []byte(k), Value: []byte(v)}} }
 	var data []byte
@@ -229,16 +229,15 @@ func TestCleanCommitMarkers(t *testing.T) {
 	}
 
 	out, st := run(100, NewMarkers())
-	if st.Markers != 1 || st.Records != 1 || st.Aborted != 1 {
-		t.Fatalf("stats %+v, want 1 marker, 1 superseded record, 1 aborted", st)
+	if st.Markers != 2 || st.Records != 1 || st.Aborted != 1 {
+		t.Fatalf("stats %+v, want 2 markers, 1 superseded record, 1 aborted", st)
 	}
 	want := []shape{
 		{0, 1, 0, false, false}, // a=1 emptied and its marker blanked, folded
 		{2, 2, 1, false, true},  // b=1 is left: its marker stays
 		{3, 3, 1, true, true},
 		{4, 4, 1, false, false},
-		{5, 5, 0, false, true}, // aborted, emptied
-		{6, 6, 1, true, true},  // ABORT markers stay
+		{5, 6, 0, false, false}, // aborted, emptied, and its marker blanked: folded
 	}
 	if got := shapes(out); !slices.Equal(got, want) {
 		t.Fatalf("batches after cleaning:\n got %+v\nwant %+v", got, want)
@@ -262,8 +261,8 @@ func TestCleanCommitMarkers(t *testing.T) {
 		if st.Markers != 0 {
 			t.Fatalf("%s: %d markers blanked", name, st.Markers)
 		}
-		if got := shapes(out); got[1] != (shape{1, 1, 1, true, true}) {
-			t.Fatalf("%s: pid 7's marker is gone: %+v", name, got)
+		if got := shapes(out); got[1] != (shape{1, 1, 1, true, true}) || got[len(got)-1] != (shape{6, 6, 1, true, true}) {
+			t.Fatalf("%s: a marker is gone: %+v", name, got)
 		}
 	}
 }
