@@ -286,8 +286,13 @@ func scenario(t *testing.T, partitions int32, fault func(ctx context.Context, c 
 	time.Sleep(15 * time.Second)
 	r := w.finish(ctx)
 	longest, toHeal := w.availability(healed)
-	t.Logf("FIGURES %s: %s for %v; %s; longest a partition went unacknowledged: %v; acknowledging again %v after the heal",
-		t.Name(), what, healed.Sub(cut).Round(time.Second), r.Summary(), longest.Round(time.Millisecond), toHeal.Round(time.Millisecond))
+	// What the metadata references is in MinIO, each range once.
+	ranges, err := c.MinIO.CheckSegments(ctx)
+	if err != nil {
+		t.Errorf("bucket after the scenario (%d ranges): %v", ranges, err)
+	}
+	t.Logf("FIGURES %s: %s for %v; %s; longest a partition went unacknowledged: %v; acknowledging again %v after the heal; %d bucket ranges checked",
+		t.Name(), what, healed.Sub(cut).Round(time.Second), r.Summary(), longest.Round(time.Millisecond), toHeal.Round(time.Millisecond), ranges)
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}

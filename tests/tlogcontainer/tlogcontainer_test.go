@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -100,10 +101,10 @@ func TestRunDev(t *testing.T) {
 // agents' objects are in MinIO.
 func TestRunCluster(t *testing.T) {
 	docker(t)
-	minio := staticMinIO(t)
+	minioImage := staticMinIO(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := tlogcontainer.Run(ctx, tlogcontainer.WithAgents(3), minio, tlogcontainer.WithLogs(testWriter{t}),
+	c, err := tlogcontainer.Run(ctx, tlogcontainer.WithAgents(3), minioImage, tlogcontainer.WithLogs(testWriter{t}),
 		tlogcontainer.WithArgs("--flush-interval", "100ms"))
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +134,37 @@ func TestRunCluster(t *testing.T) {
 	if len(objs) == 0 {
 		t.Fatal("nothing in MinIO under cluster/")
 	}
+	// What the metadata references is all there, each range once.
+	ranges, err := c.MinIO.CheckSegments(ctx)
+	if err != nil || ranges == 0 {
+		t.Fatalf("segments: %d ranges checked: %v", ranges, err)
+	}
 	st, err := c.Status(ctx)
 	if err != nil {
 		t.Fatalf("cluster status: %v\n%s", err, st)
 	}
-	t.Logf("%d objects in MinIO; status:\n%s", len(objs), st)
+	t.Logf("%d objects in MinIO, %d ranges referenced; status:\n%s", len(objs), ranges, st)
+
+	// The check sees a referenced object gone (the last step: this
+	// loses data).
+	ms, err := c.MinIO.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim string
+	for _, tp := range ms.Topics {
+		for _, p := range tp.Partitions {
+			if len(p.Segments) > 0 {
+				victim = p.Segments[0].Object
+			}
+		}
+	}
+	if err := c.MinIO.Client.RemoveObject(ctx, c.MinIO.Bucket, tlogcontainer.ClusterPrefix+victim, minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.MinIO.CheckSegments(ctx); err == nil || !strings.Contains(err.Error(), "not in the bucket") {
+		t.Fatalf("with %s removed, the check says %v", victim, err)
+	}
 }
 
 // testWriter sends container output to the test's log.
