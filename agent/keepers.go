@@ -272,7 +272,6 @@ type stateWriter struct {
 type stateResult struct {
 	gw    stateWrite
 	ready bool
-	base  int64
 	err   error
 }
 
@@ -288,7 +287,7 @@ func (w *stateWriter) deliver() {
 	for len(w.inOrder) > 0 && w.inOrder[0].ready {
 		r := w.inOrder[0]
 		w.mu.Unlock()
-		r.gw.done(r.base, r.err)
+		r.gw.done(r.err)
 		w.mu.Lock()
 		w.inOrder = w.inOrder[1:]
 		w.cond.Broadcast()
@@ -299,7 +298,7 @@ func (w *stateWriter) deliver() {
 
 type stateWrite struct {
 	recs []batch.KV
-	done func(base int64, err error)
+	done func(err error)
 	// txn, if set, writes the records inside producer pid's transaction
 	// at epoch (TxnOffsetCommit).
 	txn *txnProducer
@@ -323,13 +322,13 @@ func newStateWriter(a *Agent, p *partition.Partition, stop <-chan struct{}) *sta
 
 // write is the coordinator's Config.Write. It never blocks.
 func (w *stateWriter) write(recs []batch.KV, done func(error)) {
-	w.enqueue(stateWrite{recs: recs, done: func(_ int64, err error) { done(err) }})
+	w.enqueue(stateWrite{recs: recs, done: done})
 }
 
 // writeTxn is group.Config.WriteTxn: the records in one transactional
 // batch of producer pid at epoch. It never blocks.
 func (w *stateWriter) writeTxn(pid int64, epoch int16, recs []batch.KV, done func(error)) {
-	w.enqueue(stateWrite{recs: recs, txn: &txnProducer{pid, epoch}, done: func(_ int64, err error) { done(err) }})
+	w.enqueue(stateWrite{recs: recs, txn: &txnProducer{pid, epoch}, done: done})
 }
 
 func (w *stateWriter) enqueue(gw stateWrite) {
@@ -373,7 +372,7 @@ func (w *stateWriter) run() {
 			w.queue = nil
 			w.mu.Unlock()
 			for _, gw := range q {
-				gw.done(-1, kerr.NotLeaderForPartition)
+				gw.done(kerr.NotLeaderForPartition)
 			}
 			return
 		}
@@ -385,7 +384,7 @@ func (w *stateWriter) run() {
 }
 
 // append writes gw's records as batches of at most maxBytes and calls
-// done once all are committed, with the first batch's offset.
+// done once all are committed.
 func (w *stateWriter) append(gw stateWrite) {
 	const maxBytes = 512 << 10
 	var chunks [][]batch.KV
@@ -402,15 +401,11 @@ func (w *stateWriter) append(gw stateWrite) {
 	var (
 		mu      sync.Mutex
 		left    = len(chunks)
-		first   = int64(-1)
 		failure error
 		once    sync.Once
 	)
-	finish := func(base int64, idx int, err error) {
+	finish := func(err error) {
 		mu.Lock()
-		if idx == 0 {
-			first = base
-		}
 		if err != nil && failure == nil {
 			failure = err
 		}
@@ -420,12 +415,7 @@ func (w *stateWriter) append(gw stateWrite) {
 		if last {
 			once.Do(func() {
 				w.mu.Lock()
-				res.ready = true
-				if failure != nil {
-					res.base, res.err = -1, failure
-				} else {
-					res.base = first
-				}
+				res.ready, res.err = true, failure
 				w.mu.Unlock()
 				w.deliver()
 			})
@@ -441,7 +431,7 @@ func (w *stateWriter) append(gw stateWrite) {
 		w.deliver()
 	}
 	now := time.Now().UnixMilli()
-	for i, chunk := range chunks {
+	for _, chunk := range chunks {
 		var b []byte
 		if gw.txn != nil {
 			b = batch.EncodeTxn(chunk, now, gw.txn.pid, gw.txn.epoch)
@@ -450,32 +440,23 @@ func (w *stateWriter) append(gw stateWrite) {
 		}
 		h, err := batch.ParseHeader(b)
 		if err != nil {
-			finish(-1, i, kerr.CorruptMessage)
+			finish(kerr.CorruptMessage)
 			continue
 		}
-		// The completion may run before Append returns the offset it
-		// assigned: it waits for it.
+		// Whichever of the append's completion and the timeout comes
+		// first counts, on a goroutine of its own (not the partition's).
 		var once sync.Once
-		assigned := make(chan int64, 1)
 		complete := func(err error) {
-			go func() {
-				base := <-assigned
-				assigned <- base
-				once.Do(func() { finish(base, i, err) })
-			}()
+			go once.Do(func() { finish(err) })
 		}
 		timer := time.AfterFunc(w.a.cfg.GroupWriteTimeout, func() { complete(kerr.RequestTimedOut) })
-		res, err := w.p.Append(b, h, -1, func(err error) {
+		if _, err := w.p.Append(b, h, -1, func(err error) {
 			timer.Stop()
 			complete(stateWriteErr(err))
-		})
-		if err != nil {
+		}); err != nil {
 			timer.Stop()
-			assigned <- -1
 			complete(stateWriteErr(err))
-			continue
 		}
-		assigned <- res.BaseOffset
 	}
 }
 

@@ -3,6 +3,7 @@ package peertest_test
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -12,21 +13,7 @@ import (
 
 func TestFaultsCutAndHeal(t *testing.T) {
 	f := peertest.NewFaults(nil)
-	l, err := f.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	conns := make(chan *peer.Conn, 4)
-	go func() {
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns <- peer.NewConn(nc, func(c *peer.Conn, fr peer.Frame) { c.Reply(fr, &peer.ProbeResp{LEO: 1}) })
-		}
-	}()
+	l := probeServer(t, f)
 	other := peertest.NewFaults(nil)
 	nc, err := other.Dial(context.Background(), l.Addr().String())
 	if err != nil {
@@ -74,20 +61,7 @@ func TestFaultsCutAndHeal(t *testing.T) {
 // connection carries calls again.
 func TestFaultsBlackhole(t *testing.T) {
 	f := peertest.NewFaults(nil)
-	l, err := f.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			peer.NewConn(nc, func(c *peer.Conn, fr peer.Frame) { c.Reply(fr, &peer.ProbeResp{LEO: 1}) })
-		}
-	}()
+	l := probeServer(t, f)
 	other := peertest.NewFaults(nil)
 	nc, err := other.Dial(context.Background(), l.Addr().String())
 	if err != nil {
@@ -134,4 +108,25 @@ func TestFaultsBlackhole(t *testing.T) {
 	if err := c2.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{}); err != nil {
 		t.Fatalf("after healing: %v", err)
 	}
+}
+
+// probeServer listens through f and answers every probe, until the test
+// ends.
+func probeServer(t *testing.T, f *peertest.Faults) net.Listener {
+	t.Helper()
+	l, err := f.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			peer.NewConn(nc, func(c *peer.Conn, fr peer.Frame) { c.Reply(fr, &peer.ProbeResp{LEO: 1}) })
+		}
+	}()
+	return l
 }
