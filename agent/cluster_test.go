@@ -818,3 +818,41 @@ func TestClusterReplacesLongFencedAgent(t *testing.T) {
 	produceN(t, cl, acked, "gone", 2000, 2000)
 	tlogtest.VerifyAll(t, ctl.Kafka, acked, false)
 }
+
+// A slow link is not a dead agent: with what one agent sends arriving
+// 1.2 s late (heartbeats answered past a second), the controller fences
+// no one and the agent's partitions keep taking writes. (A heartbeat that
+// ran out of time used to close its connection, which the controller
+// takes for a killed process and fences within DisconnectGrace.)
+func TestClusterSlowLinkFencesNobody(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3, func(cfg *agent.Config) {
+		// The shipped timings, not the test clusters' faster ones.
+		cfg.HeartbeatInterval = agent.Defaults.HeartbeatInterval
+		cfg.SessionTimeout = agent.Defaults.SessionTimeout
+		cfg.DisconnectGrace = agent.Defaults.DisconnectGrace
+		cfg.LeaseTTL = agent.Defaults.LeaseTTL
+	})
+	c.CreateTopic("slow", 3, 3, nil)
+	ctl := c.Controller(5 * time.Second)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "slow", 0, 300)
+	slow := (ctl.ID + 1) % 3
+	c.Agents[slow].Faults.Delay(1200 * time.Millisecond)
+	start := time.Now()
+	for time.Since(start) < 8*time.Second {
+		for _, ag := range ctl.A.Agents() {
+			if ag.Fenced {
+				t.Fatalf("agent %d fenced %v into a 1.2 s slow link on agent %d", ag.ID, time.Since(start).Round(time.Millisecond), slow)
+			}
+		}
+		if !ctl.A.IsController() {
+			t.Fatalf("agent %d lost the controller role over a slow link on agent %d", ctl.ID, slow)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	produceN(t, cl, acked, "slow", 300, 300)
+	c.Heal(slow)
+	produceN(t, cl, acked, "slow", 600, 300)
+	tlogtest.VerifyAll(t, ctl.Kafka, acked, false)
+}

@@ -207,7 +207,10 @@ func (cc *ctrlClient) beat() {
 	if a.standalone() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(a.ctx, max(a.cfg.HeartbeatInterval*4, time.Second))
+	// Half a session: on a slow link (hundreds of ms each way, a lost
+	// packet retransmitted) a heartbeat may take more than a second and
+	// still count, from when it was sent.
+	ctx, cancel := context.WithTimeout(a.ctx, max(a.cfg.HeartbeatInterval*4, a.cfg.SessionTimeout/2, time.Second))
 	defer cancel()
 	c, err := cc.connect(ctx)
 	if err != nil {
@@ -226,8 +229,15 @@ func (cc *ctrlClient) beat() {
 	var resp peer.HeartbeatResp
 	if err := c.Call(ctx, peer.TypeHeartbeat, &hb, &resp); err != nil {
 		a.log.Debug("heartbeat failed", "controller", c.Remote, "err", err)
-		cc.dropConn(c)
 		cc.unreachable(sent, sentEpoch)
+		// A call that only ran out of time leaves the connection be: the
+		// controller fences an agent whose heartbeat connection closes
+		// (DisconnectGrace, for killed processes), and closing it over a
+		// slow answer would turn a slow link into a dead agent. One that
+		// has carried no answer for a whole session is replaced.
+		if ctx.Err() == nil || a.cfg.Clock.Now().Sub(cc.unreachableSince) >= a.cfg.SessionTimeout {
+			cc.dropConn(c)
+		}
 		return
 	}
 	cc.unreachableSince = time.Time{}

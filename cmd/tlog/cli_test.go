@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,6 +153,28 @@ func TestWithArgs(t *testing.T) {
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.code != 2 {
 			t.Errorf("%v: %v, want an exit-2 error", argv, err)
+		}
+	}
+}
+
+// Bad storage flags are refused (exit 2, naming the flag) before an agent
+// opens anything.
+func TestStorageFlagsRefused(t *testing.T) {
+	for _, tc := range []struct{ flag, value string }{
+		{"orphan-grace", "5s"},
+		{"retention-check-interval", "0s"},
+		{"compaction-interval", "-1s"},
+	} {
+		data := t.TempDir()
+		app := newApp()
+		app.Writer, app.ErrWriter = io.Discard, io.Discard
+		err := app.Run([]string{"tlog", "dev", "--data", data, "--listen", "127.0.0.1:0", "--" + tc.flag, tc.value})
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "--"+tc.flag) {
+			t.Errorf("--%s %s: %v, want an exit-2 error naming the flag", tc.flag, tc.value, err)
+		}
+		if entries, _ := os.ReadDir(data); len(entries) != 0 {
+			t.Errorf("--%s %s: the data directory was written: %v", tc.flag, tc.value, entries)
 		}
 	}
 }

@@ -34,6 +34,8 @@ func storageFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "wal-max-bytes", Value: agent.Defaults.WALMaxBytes, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
 		&cli.DurationFlag{Name: "compaction-interval", Value: agent.Defaults.CompactionInterval, Usage: "how often the key compactor looks for work on compacted topics (cleanup.policy=compact)"},
 		&cli.Int64Flag{Name: "compaction-buffer-bytes", Value: agent.Defaults.CompactionBufferBytes, Usage: "log.cleaner.dedupe.buffer.size: memory for the key compactor's map of keys (24 bytes a key; a bigger log takes more passes)"},
+		&cli.DurationFlag{Name: "retention-check-interval", Value: agent.Defaults.RetentionInterval, Usage: "log.retention.check.interval.ms: how often the controller applies retention and deletes unreferenced objects"},
+		&cli.DurationFlag{Name: "orphan-grace", Value: agent.Defaults.OrphanGrace, Usage: "how old an object no partition references must be before it is deleted; it must exceed the longest time from a segment's upload to its commit (at least 30s)"},
 		&cli.Int64Flag{Name: "cache-bytes", Value: agent.Defaults.CacheBytes, Usage: "memory for caching segment ranges read from the bucket"},
 		&cli.StringFlag{Name: "admin-token", EnvVars: []string{"TLOG_ADMIN_TOKEN"}, Usage: "bearer token the admin listener asks for on every path but /healthz and /readyz"},
 		&cli.BoolFlag{Name: "admin-pprof", Usage: "serve Go's profiles under /debug/pprof/ on the admin listener"},
@@ -143,9 +145,6 @@ func runAgent(c *cli.Context, dev bool) error {
 	if err != nil {
 		return fail(2, "bad --data %q: %v", c.String("data"), err)
 	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return fail(1, "cannot create data directory: %v", err)
-	}
 	bucketURL := c.String("bucket")
 	if bucketURL == "" {
 		if !dev {
@@ -153,18 +152,10 @@ func runAgent(c *cli.Context, dev bool) error {
 		}
 		bucketURL = "file://" + filepath.Join(dataDir, "bucket")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	bucket, err := bucketurl.Open(ctx, bucketURL)
-	if err != nil {
-		return fail(2, "cannot open bucket %s: %v", bucketURL, err)
-	}
-	defer bucket.Close()
 
 	cfg := agent.Config{
 		DataDir:           dataDir,
 		Listen:            c.String("listen"),
-		Bucket:            bucket,
 		WALSync:           walSync,
 		AutoCreateTopics:  c.Bool("auto-create-topics"),
 		DefaultPartitions: int32(c.Int("partitions")),
@@ -174,6 +165,8 @@ func runAgent(c *cli.Context, dev bool) error {
 		SegmentBytes:      c.Int64("flush-bytes"),
 		WALMaxBytes:       c.Int64("wal-max-bytes"),
 		CacheBytes:        c.Int64("cache-bytes"),
+		RetentionInterval: c.Duration("retention-check-interval"),
+		OrphanGrace:       c.Duration("orphan-grace"),
 
 		CompactionInterval:    c.Duration("compaction-interval"),
 		CompactionBufferBytes: c.Int64("compaction-buffer-bytes"),
@@ -196,6 +189,14 @@ func runAgent(c *cli.Context, dev bool) error {
 	}
 	if d := c.Duration("compaction-interval"); d <= 0 {
 		return fail(2, "bad --compaction-interval %v: give a positive duration", d)
+	}
+	if d := c.Duration("retention-check-interval"); d <= 0 {
+		return fail(2, "bad --retention-check-interval %v: give a positive duration", d)
+	}
+	// Shorter, and a commit delayed by a slow controller could find its
+	// object already collected.
+	if d := c.Duration("orphan-grace"); d < 30*time.Second {
+		return fail(2, "bad --orphan-grace %v: give 30s or more", d)
 	}
 	if n := c.Int64("compaction-buffer-bytes"); n < 1<<20 {
 		return fail(2, "bad --compaction-buffer-bytes %d: give at least 1 MiB (1048576)", n)
@@ -259,6 +260,18 @@ func runAgent(c *cli.Context, dev bool) error {
 	if d := c.Duration("transaction-max-timeout"); d < time.Second {
 		return fail(2, "bad --transaction-max-timeout %v: give at least 1s", d)
 	}
+	// Nothing is created until every flag has been checked.
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fail(1, "cannot create data directory: %v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bucket, err := bucketurl.Open(ctx, bucketURL)
+	if err != nil {
+		return fail(2, "cannot open bucket %s: %v", bucketURL, err)
+	}
+	defer bucket.Close()
+	cfg.Bucket = bucket
 	name := "tlog dev"
 	if !dev {
 		if c.Int("id") < 0 || c.Int("id") > 1<<31-1 {

@@ -15,6 +15,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -86,6 +87,49 @@ func (m *MinIO) CheckSegments(ctx context.Context) (ranges int, err error) {
 		}
 	}
 	return ranges, errors.Join(errs...)
+}
+
+// Orphans lists what garbage collection should have removed by now:
+// segment objects (under data/) that no partition references and that
+// were written more than olderThan ago, and multipart uploads left
+// incomplete that long. An agent run with --orphan-grace G and
+// --retention-check-interval I deletes such objects within G + I of
+// their upload, or within I of their last reference going.
+func (m *MinIO) Orphans(ctx context.Context, olderThan time.Duration) ([]string, error) {
+	// List before reading the state: an object committed in between is
+	// then seen as referenced.
+	objs, err := m.Objects(ctx, ClusterPrefix+"data/")
+	if err != nil {
+		return nil, err
+	}
+	st, err := m.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	referenced := map[string]bool{}
+	for _, t := range st.Topics {
+		for _, p := range t.Partitions {
+			for _, s := range p.Segments {
+				referenced[ClusterPrefix+s.Object] = true
+			}
+		}
+	}
+	cutoff := time.Now().Add(-olderThan)
+	var out []string
+	for _, o := range objs {
+		if !referenced[o.Key] && o.LastModified.Before(cutoff) {
+			out = append(out, fmt.Sprintf("%s (%d bytes, written %s)", o.Key, o.Size, o.LastModified.UTC().Format(time.RFC3339)))
+		}
+	}
+	for u := range m.Client.ListIncompleteUploads(ctx, m.Bucket, ClusterPrefix, true) {
+		if u.Err != nil {
+			return nil, fmt.Errorf("tlogcontainer: list incomplete uploads: %w", u.Err)
+		}
+		if u.Initiated.Before(cutoff) {
+			out = append(out, fmt.Sprintf("incomplete upload %s of %s (started %s)", u.UploadID, u.Key, u.Initiated.UTC().Format(time.RFC3339)))
+		}
+	}
+	return out, nil
 }
 
 // readOnly is the bucket as a tier.Bucket that only reads.

@@ -8,8 +8,9 @@ package tlogcontainer
 // the zombie leader of a partition. Every rule lives in one chain per
 // direction (TLOG-IN, TLOG-OUT), which Heal empties.
 //
-// They need root on the Docker host, with nsenter and iptables; the
-// kernels this runs on here have no netem, so latency is not among them.
+// They need root on the Docker host, with nsenter and iptables. Latency
+// (Slow, in slow.go) goes through an NFQUEUE this process serves, since
+// the kernels this runs on here have no netem.
 
 import (
 	"context"
@@ -92,17 +93,19 @@ func (a *Agent) Loss(ctx context.Context, p float64, others ...*Agent) error {
 	return nil
 }
 
-// Heal removes every fault rule from a.
+// Heal removes every fault from a: its rules first, then (for Slow) the
+// queue, letting every held packet go.
 func (a *Agent) Heal(ctx context.Context) error {
-	if err := a.chains(ctx); err != nil {
-		return err
-	}
+	err := a.chains(ctx)
 	for _, chain := range []string{"TLOG-IN", "TLOG-OUT"} {
-		if err := a.iptables(ctx, "-F", chain); err != nil {
-			return err
+		if err != nil {
+			break
 		}
+		err = a.iptables(ctx, "-F", chain)
 	}
-	return nil
+	// A restarted container has a new namespace without the rules; the
+	// queue on the old one still has to go.
+	return errors.Join(err, a.stopSlow())
 }
 
 // drop adds rules dropping traffic from (in) and to (out) ip; p > 0

@@ -48,6 +48,9 @@ import (
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Ports inside an agent's container.
@@ -125,7 +128,9 @@ type Agent struct {
 	HostAddr, InternalAddr, AdminAddr string
 	Container                         testcontainers.Container
 
-	c *Cluster
+	c      *Cluster
+	slowMu sync.Mutex
+	slow   *delayer // serves Slow's queue until Heal
 }
 
 // MinIO is the bucket's container.
@@ -233,17 +238,23 @@ func (c *Cluster) Status(ctx context.Context) (string, error) {
 		if st, err := a.Container.State(ctx); err != nil || !st.Running || st.Paused {
 			continue
 		}
-		code, out, err := a.Container.Exec(ctx, []string{"/tlog", "--brokers", "127.0.0.1:" + InternalPort, "cluster", "status"}, tcexec.Multiplexed())
-		if err != nil {
-			return "", fmt.Errorf("tlogcontainer: cluster status: %w", err)
-		}
-		b, _ := io.ReadAll(out)
-		if code != 0 {
-			return string(b), fmt.Errorf("tlogcontainer: cluster status exited %d", code)
-		}
-		return string(b), nil
+		return a.Tlog(ctx, "--brokers", "127.0.0.1:"+InternalPort, "cluster", "status")
 	}
 	return "", errors.New("tlogcontainer: no agent is running")
+}
+
+// Tlog runs the tlog CLI inside a's container (its network view: other
+// agents by name, e.g. tlog-1:9094) and returns what it printed.
+func (a *Agent) Tlog(ctx context.Context, args ...string) (string, error) {
+	code, out, err := a.Container.Exec(ctx, append([]string{"/tlog"}, args...), tcexec.Multiplexed())
+	if err != nil {
+		return "", fmt.Errorf("tlogcontainer: tlog %s in %s: %w", strings.Join(args, " "), a.Name, err)
+	}
+	b, _ := io.ReadAll(out)
+	if code != 0 {
+		return string(b), fmt.Errorf("tlogcontainer: tlog %s in %s exited %d", strings.Join(args, " "), a.Name, code)
+	}
+	return string(b), nil
 }
 
 // Terminate removes every container and the network.
@@ -433,20 +444,37 @@ func (m *MinIO) Objects(ctx context.Context, prefix string) ([]minio.ObjectInfo,
 	return out, nil
 }
 
-// waitKafka waits until addr accepts connections.
+// waitKafka waits until addr answers a Kafka ApiVersions request. A bare
+// TCP connect is not enough: Docker's port proxy accepts on the host port
+// before the process inside listens.
 func waitKafka(ctx context.Context, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+		err := apiVersions(ctx, addr)
 		if err == nil {
-			conn.Close()
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("tlogcontainer: %s: %w", addr, err)
+			return fmt.Errorf("tlogcontainer: %s does not answer Kafka requests: %w", addr, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func apiVersions(ctx context.Context, addr string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second),
+		kgo.RequestRetries(0), kgo.RetryTimeout(2*time.Second))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.ErrorCode)
 }
 
 // freePort is a loopback port that was free a moment ago.

@@ -119,6 +119,7 @@ func TestRunCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	roundTrip(t, ctx, c.Brokers(), "orders", 500)
+	slowLink(t, ctx, c)
 	if err := c.Agents[0].Kill(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +165,41 @@ func TestRunCluster(t *testing.T) {
 	}
 	if _, err := c.MinIO.CheckSegments(ctx); err == nil || !strings.Contains(err.Error(), "not in the bucket") {
 		t.Fatalf("with %s removed, the check says %v", victim, err)
+	}
+}
+
+// slowLink checks Slow: a request from agent 0 to agent 1 takes at least
+// one more round trip's delay (2 × 200 ms: both ways) while the link is
+// slow, and nothing more once healed.
+func slowLink(t *testing.T, ctx context.Context, c *tlogcontainer.Cluster) {
+	if err := tlogcontainer.FaultsSupported(); err != nil {
+		t.Logf("slow link not checked: %v", err)
+		return
+	}
+	a0, a1 := c.Agents[0], c.Agents[1]
+	status := func() time.Duration {
+		t.Helper()
+		start := time.Now()
+		if out, err := a0.Tlog(ctx, "--brokers", a1.InternalAddr, "cluster", "status"); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return time.Since(start)
+	}
+	before := status()
+	if err := a0.Slow(ctx, 200*time.Millisecond, 0, a1); err != nil {
+		t.Fatal(err)
+	}
+	slow := status()
+	if err := a0.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := status()
+	t.Logf("cluster status from %s through %s: %v, slowed %v, healed %v", a0.Name, a1.Name, before, slow, after)
+	if slow-before < 400*time.Millisecond {
+		t.Errorf("with 200 ms each way, the status took %v against %v", slow, before)
+	}
+	if after > before+300*time.Millisecond {
+		t.Errorf("healed, the status took %v against %v before", after, before)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package peertest holds test support for the peer transport: a wrapper
 // that cuts an agent off from its peers (refused at once, or a blackhole
-// where nothing fails fast), or one peer from it.
+// where nothing fails fast), or one peer from it, or slows what it sends.
 package peertest
 
 import (
@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tlog-io/tlog/agent/peer"
@@ -33,6 +34,9 @@ type Faults struct {
 	// refused or closed. healed is closed when it ends.
 	dark   bool
 	healed chan struct{}
+	// delay: what this agent writes arrives this late (a slow link, one
+	// way), in order.
+	delay time.Duration
 }
 
 // NewFaults wraps inner (TCP if nil).
@@ -54,6 +58,21 @@ func (f *Faults) Blackhole() {
 		f.dark = true
 		f.healed = make(chan struct{})
 	}
+}
+
+// Delay makes what the agent writes on its peer connections arrive d
+// late, in order, as a slow link does; Heal (or Delay(0)) ends it for
+// what is written after.
+func (f *Faults) Delay(d time.Duration) {
+	f.mu.Lock()
+	f.delay = d
+	f.mu.Unlock()
+}
+
+func (f *Faults) currentDelay() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.delay
 }
 
 // darkness is the channel closed when the blackhole ends, or nil if there
@@ -107,6 +126,7 @@ func (f *Faults) Cut() {
 func (f *Faults) Heal() {
 	f.mu.Lock()
 	f.cut = false
+	f.delay = 0
 	if f.dark {
 		f.dark = false
 		close(f.healed)
@@ -193,6 +213,19 @@ type trackedConn struct {
 
 	mu                          sync.Mutex
 	readDeadline, writeDeadline time.Time
+
+	// Delayed writes: once a write is delayed, every later one goes
+	// through the queue too, so the order holds.
+	delayOnce sync.Once
+	delaying  atomic.Bool
+	delayed   chan delayedWrite
+	delayErr  error // the first failed delayed write (under mu)
+	delayWG   sync.WaitGroup
+}
+
+type delayedWrite struct {
+	b   []byte
+	due time.Time
 }
 
 func (c *trackedConn) Close() error {
@@ -202,7 +235,57 @@ func (c *trackedConn) Close() error {
 		c.f.mu.Unlock()
 		close(c.closed)
 	})
-	return c.Conn.Close()
+	err := c.Conn.Close()
+	c.delayWG.Wait()
+	return err
+}
+
+// writeLater queues b to be written once d has passed.
+func (c *trackedConn) writeLater(b []byte, d time.Duration) (int, error) {
+	c.delayOnce.Do(func() {
+		c.delayed = make(chan delayedWrite, 4096)
+		c.delayWG.Add(1)
+		go c.writeDelayed()
+		c.delaying.Store(true)
+	})
+	c.mu.Lock()
+	err := c.delayErr
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case c.delayed <- delayedWrite{b: append([]byte(nil), b...), due: time.Now().Add(d)}:
+		return len(b), nil
+	case <-c.closed:
+		return 0, net.ErrClosed
+	}
+}
+
+func (c *trackedConn) writeDelayed() {
+	defer c.delayWG.Done()
+	for {
+		select {
+		case <-c.closed:
+			return
+		case w := <-c.delayed:
+			if wait := time.Until(w.due); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-c.closed:
+					t.Stop()
+					return
+				}
+			}
+			if _, err := c.Conn.Write(w.b); err != nil {
+				c.mu.Lock()
+				c.delayErr = err
+				c.mu.Unlock()
+				return
+			}
+		}
+	}
 }
 
 func (c *trackedConn) SetDeadline(t time.Time) error {
@@ -256,10 +339,14 @@ func (c *trackedConn) waitLight(write bool) error {
 	}
 }
 
-// Write waits out a blackhole before sending.
+// Write waits out a blackhole before sending, and queues what a slow
+// link delays.
 func (c *trackedConn) Write(b []byte) (int, error) {
 	if err := c.waitLight(true); err != nil {
 		return 0, err
+	}
+	if d := c.f.currentDelay(); d > 0 || c.delaying.Load() {
+		return c.writeLater(b, d)
 	}
 	return c.Conn.Write(b)
 }

@@ -130,3 +130,50 @@ func probeServer(t *testing.T, f *peertest.Faults) net.Listener {
 	}()
 	return l
 }
+
+// A delayed agent's calls are answered late by about the delay, in order,
+// and on time again once healed.
+func TestFaultsDelay(t *testing.T) {
+	other := peertest.NewFaults(nil)
+	l := probeServer(t, peertest.NewFaults(nil))
+	nc, err := other.Dial(context.Background(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := peer.NewConn(nc, nil)
+	defer cl.Close()
+	call := func() time.Duration {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := cl.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{}); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	call()
+	other.Delay(300 * time.Millisecond)
+	// Pipelined calls share the link: five take about one delay, not five.
+	start := time.Now()
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			errs <- cl.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{})
+		}()
+	}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took < 300*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("five pipelined calls over a 300 ms link took %v", took)
+	}
+	other.Heal()
+	if took := call(); took >= 300*time.Millisecond {
+		t.Fatalf("healed, a call took %v", took)
+	}
+}
