@@ -647,9 +647,14 @@ func (a *Agent) topicByID(id uuid.UUID) *topic.Topic {
 }
 
 // Close stops serving and releases the WAL. Acknowledged data is already in
-// the WAL; Close only waits for in-flight writes. A controller resigns its
-// lease first, so a successor need not wait out its TTL.
+// the WAL; Close only waits for in-flight writes. First it hands the
+// partitions it leads to in-sync followers (a controlled shutdown, see
+// handOff), and a controller resigns its lease, so a successor need not
+// wait out its TTL.
 func (a *Agent) Close() error {
+	if a.meta != nil {
+		a.handOff()
+	}
 	if a.meta != nil && a.meta.IsController() && !a.standalone() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := a.meta.Resign(ctx); err != nil {

@@ -856,3 +856,58 @@ func TestClusterSlowLinkFencesNobody(t *testing.T) {
 	produceN(t, cl, acked, "slow", 600, 300)
 	tlogtest.VerifyAll(t, ctl.Kafka, acked, false)
 }
+
+// A graceful stop hands leadership over before the agent goes (Kafka's
+// controlled shutdown): when Stop returns, none of the partitions it led
+// is led by it, so clients move at their next metadata refresh rather
+// than after its session; the controller stopped the same way resigns
+// too. Started again, the agent is unfenced, rejoins every ISR and (the
+// balancer) gets its preferred leaderships back. Nothing acknowledged is
+// lost on the way.
+func TestClusterControlledShutdown(t *testing.T) {
+	c := tlogtest.CreateCluster(t, 3, func(cfg *agent.Config) { cfg.BalanceInterval = 500 * time.Millisecond })
+	c.CreateTopic("cs", 6, 3, nil)
+	cl := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second))
+	acked := &tlogtest.Acked{}
+	produceN(t, cl, acked, "cs", 0, 600)
+	ctl := c.Controller(5 * time.Second)
+	for _, victim := range []int32{(ctl.ID + 1) % 3, ctl.ID} {
+		led := 0
+		for p := int32(0); p < 6; p++ {
+			if mp, _ := c.PartitionMeta("cs", p); mp.Leader == victim {
+				led++
+			}
+		}
+		if led == 0 {
+			t.Fatalf("agent %d leads nothing to hand over", victim)
+		}
+		start := time.Now()
+		c.Stop(victim)
+		took := time.Since(start)
+		var other *tlogtest.Member
+		for _, m := range c.Running() {
+			other = m
+		}
+		for p := int32(0); p < 6; p++ {
+			mp, _ := other.A.PartitionMeta("cs", p)
+			if mp.Leader == victim || mp.Leader < 0 {
+				t.Fatalf("agent %d stopped (in %v) with partition %d led by %d", victim, took, p, mp.Leader)
+			}
+		}
+		t.Logf("agent %d handed %d leaderships over in %v", victim, led, took.Round(time.Millisecond))
+		produceN(t, cl, acked, "cs", 600+int(victim)*1000, 300)
+		c.Restart(victim)
+		for p := int32(0); p < 6; p++ {
+			c.WaitISR("cs", p, 30*time.Second, 0, 1, 2)
+		}
+		tlogtest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			for p := int32(0); p < 6; p++ {
+				if mp, _ := c.PartitionMeta("cs", p); mp.Leader != mp.Replicas[0] {
+					return fmt.Errorf("partition %d led by %d, preferred %d", p, mp.Leader, mp.Replicas[0])
+				}
+			}
+			return nil
+		})
+	}
+	tlogtest.VerifyAll(t, c.Seeds()[0], acked, false)
+}

@@ -43,6 +43,18 @@ type ctrlClient struct {
 	sessUntil  time.Time
 	sessNeed   uint64 // journal position to apply before acting again after a lapse
 	sessLapsed atomic.Bool
+
+	// beatMu is held through each heartbeat; stopped ends them for good
+	// (a controlled shutdown, see handOff).
+	beatMu  sync.Mutex
+	stopped bool
+}
+
+// stopHeartbeats ends heartbeats, waiting out one in flight.
+func (cc *ctrlClient) stopHeartbeats() {
+	cc.beatMu.Lock()
+	cc.stopped = true
+	cc.beatMu.Unlock()
 }
 
 // extendSession records a heartbeat sent at sent that the controller
@@ -191,6 +203,11 @@ func (cc *ctrlClient) run() {
 }
 
 func (cc *ctrlClient) beat() {
+	cc.beatMu.Lock()
+	defer cc.beatMu.Unlock()
+	if cc.stopped {
+		return
+	}
 	a := cc.a
 	hb := a.heartbeat()
 	sent, sentEpoch := a.cfg.Clock.Now(), a.meta.ControllerEpoch()
