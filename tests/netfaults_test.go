@@ -50,8 +50,11 @@ func netfaultCluster(t *testing.T, ctx context.Context) *tlogcontainer.Cluster {
 	t.Logf("agent logs: %s", logs.Name())
 	c, err := tlogcontainer.Run(ctx, tlogcontainer.WithAgents(3), tlogcontainer.WithMinIOBinary(lookMinIO(t, minio)),
 		tlogcontainer.WithLogs(logs),
-		tlogcontainer.WithArgs("--flush-interval", "200ms", "--lease-ttl", "3s", "--wal-sync", walSync(),
-			"--orphan-grace", orphanGrace.String(), "--retention-check-interval", gcInterval.String()))
+		tlogcontainer.WithArgs(append([]string{"--flush-interval", "200ms", "--lease-ttl", "3s", "--wal-sync", walSync(),
+			"--orphan-grace", orphanGrace.String(), "--retention-check-interval", gcInterval.String()},
+			// More agent flags, to measure other settings (e.g.
+			// TLOG_NETFAULT_ARGS="--session-timeout 2s").
+			strings.Fields(os.Getenv("TLOG_NETFAULT_ARGS"))...)...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +100,17 @@ func startWorkload(t *testing.T, ctx context.Context, c *tlogcontainer.Cluster, 
 	return w
 }
 
+// clientMetadataMinAge lets the clients look for a partition's new leader
+// soon after a NOT_LEADER answer, as the Java client does (it refreshes
+// after retry.backoff.ms, 100 ms); franz-go waits 5 s between metadata
+// requests by default, which would be most of what the scenarios measure.
+const clientMetadataMinAge = 250 * time.Millisecond
+
 // produce sends unique values until stopped, a few in flight at a time.
 func (w *workload) produce(ctx context.Context, name string) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(w.c.Brokers()...), kgo.DefaultProduceTopic(w.topic),
-		kgo.RecordDeliveryTimeout(20*time.Second), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(64))
+		kgo.RecordDeliveryTimeout(20*time.Second), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(64),
+		kgo.MetadataMinAge(clientMetadataMinAge))
 	if err != nil {
 		w.t.Error(err)
 		return
@@ -139,7 +149,7 @@ func (w *workload) acked(p int32) {
 // every poll.
 func (w *workload) consume(ctx context.Context, name string) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(w.c.Brokers()...), kgo.ConsumerGroup("g"), kgo.ConsumeTopics(w.topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.FetchMaxWait(200*time.Millisecond), kgo.MetadataMinAge(clientMetadataMinAge),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { w.h.Rebalance(name) }),
 		kgo.OnPartitionsRevoked(func(context.Context, *kgo.Client, map[string][]int32) { w.h.Rebalance(name) }),
 		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { w.h.Rebalance(name) }))
