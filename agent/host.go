@@ -59,6 +59,12 @@ func (h host) RestoreProducers(topic uuid.UUID, idx int32, p *partition.Partitio
 
 func (h host) IsController() bool { return h.a.meta.IsController() }
 
+func (h host) Doom(ctx context.Context, decide func(*metadata.State) []string) ([]string, error) {
+	return h.a.meta.Doom(ctx, decide)
+}
+
+func (h host) Forget(keys []string) { h.a.meta.Forget(keys) }
+
 func (h host) UnflushedBytes() int64 { return h.a.unflushedBytes() }
 
 // backend is the agent as the Kafka front end sees it.

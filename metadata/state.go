@@ -366,3 +366,14 @@ func (s *State) AgentLive(id int32) bool {
 	ag, ok := s.Agents[id]
 	return ok && !ag.Fenced
 }
+
+// unchangingCommand is a command that leaves the state as it is (an
+// agent's draining flag set to what it is), for writing an entry that
+// changes nothing; false if no agent is registered.
+func (s *State) unchangingCommand() (Command, bool) {
+	ids := s.AgentIDs()
+	if len(ids) == 0 {
+		return nil, false
+	}
+	return SetAgentDraining{ID: ids[0], Draining: s.Agents[ids[0]].Draining}, true
+}

@@ -36,6 +36,9 @@ type Config struct {
 	// stored, so they can be pushed to other agents (see Deliver). It runs
 	// under the Store's lock: it must not block or call back into the Store.
 	OnAppend func(seq uint64, body []byte)
+	// NoGroupCommit writes each proposal as an entry of its own (only to
+	// measure what group commit saves; see ProposeEntry).
+	NoGroupCommit bool
 }
 
 const (
@@ -61,8 +64,16 @@ type Store struct {
 
 	// mu serialises everything that reads or writes the journal and
 	// publishes states: Propose, catch-up, snapshot loads.
-	mu              sync.Mutex
-	needSync        bool // the journal may hold entries we have not applied
+	mu sync.Mutex
+	// queue holds proposals waiting for a group commit (see ProposeEntry).
+	queueMu        sync.Mutex
+	queue          []*proposal
+	groupEntries   atomic.Int64
+	groupProposals atomic.Int64
+	needSync       bool  // the journal may hold entries we have not applied
+	wroteEpoch     int64 // the lease epoch of the last entry written here
+	// doomed: objects garbage collection is deleting (see Doom).
+	doomed          map[string]struct{}
 	lastSnapshotSeq uint64
 	snapshotting    bool
 
@@ -474,25 +485,95 @@ func (s *Store) Propose(ctx context.Context, cmds ...Command) (*State, error) {
 }
 
 // ProposeEntry is Propose that also returns the entry's bytes as stored.
+//
+// Proposals are committed in groups: those that arrive while a journal
+// write is in flight wait for it, and the next of them to run writes all
+// that are waiting as one entry, each validated in turn on the state the
+// ones before it leave (a refused one is answered alone and left out).
+// So the journal takes one PUT per write's round trip, however many
+// agents propose (flush commits, ISR changes), instead of one each.
 func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []byte, error) {
 	if len(cmds) == 0 {
 		return nil, nil, fmt.Errorf("metadata: propose: %w: no commands", ErrInvalidCommand)
 	}
+	p := &proposal{cmds: cmds}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, p)
+	s.queueMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !p.done { // else a writer before us took it (p's fields are written under mu)
+		s.commitGroupLocked(ctx, s.takeGroup(p))
+	}
+	return p.st, p.body, p.err
+}
+
+// proposal is one caller's commands waiting for a group commit.
+type proposal struct {
+	cmds []Command
+	done bool
+	st   *State
+	body []byte
+	err  error
+}
+
+// maxGroupCommands bounds one entry's size when many proposals wait.
+const maxGroupCommands = 4000
+
+// takeGroup takes the waiting proposals, oldest first, up to
+// maxGroupCommands commands, always including own.
+func (s *Store) takeGroup(own *proposal) []*proposal {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	if s.cfg.NoGroupCommit {
+		s.queue = slices.DeleteFunc(s.queue, func(q *proposal) bool { return q == own })
+		return []*proposal{own}
+	}
+	var group []*proposal
+	n, hasOwn := 0, false
+	rest := s.queue[:0]
+	for _, q := range s.queue {
+		if q == own || len(group) == 0 || n+len(q.cmds) <= maxGroupCommands {
+			group = append(group, q)
+			n += len(q.cmds)
+			hasOwn = hasOwn || q == own
+			continue
+		}
+		rest = append(rest, q)
+	}
+	if !hasOwn { // cannot happen: own is queued until taken
+		group = append(group, own)
+	}
+	clear(s.queue[len(rest):])
+	s.queue = rest
+	return group
+}
+
+// commitGroupLocked writes group's proposals as one journal entry and
+// answers each.
+func (s *Store) commitGroupLocked(ctx context.Context, group []*proposal) {
+	answer := func(qs []*proposal, err error) {
+		for _, q := range qs {
+			q.done, q.err = true, err
+		}
+	}
 	if s.isClosed() {
-		return nil, nil, ErrClosed
+		answer(group, ErrClosed)
+		return
 	}
 	epoch, deadline, ok := s.controllerLease()
 	if !ok {
-		return nil, nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
+		answer(group, fmt.Errorf("metadata: propose: %w", ErrNotController))
+		return
 	}
 	if s.needSync {
 		if err := s.catchUpLocked(ctx, true); err != nil {
-			return nil, nil, fmt.Errorf("metadata: propose: catch up: %w", err)
+			answer(group, fmt.Errorf("metadata: propose: catch up: %w", err))
+			return
 		}
 		if epoch, deadline, ok = s.controllerLease(); !ok {
-			return nil, nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
+			answer(group, fmt.Errorf("metadata: propose: %w", ErrNotController))
+			return
 		}
 	}
 	cur := s.state.Load()
@@ -500,38 +581,75 @@ func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []by
 		s.leaseMu.Lock()
 		s.demoteLocked(fmt.Sprintf("journal is at controller epoch %d, lease at %d", cur.ControllerEpoch, epoch))
 		s.leaseMu.Unlock()
-		return nil, nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
+		answer(group, fmt.Errorf("metadata: propose: %w", ErrNotController))
+		return
 	}
+
+	// A proposal may be old by the time it is journaled (a commit held up
+	// in a cut-off link); garbage collection, which runs under mu too (see
+	// Doom), may have removed an object it names since. So objects are
+	// checked here, before the write: a commit of a missing object is
+	// refused, and its flusher writes the range again from its WAL.
+	group = s.checkObjectsLocked(ctx, group, answer)
 
 	// Wall time recorded in the entry (creation times), not a decision:
 	// not the Clock.
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	stamped := make([]Command, len(cmds))
-	for i, c := range cmds {
-		if st, ok := c.(stamper); ok && !isNil(c) {
-			c = st.stamp(now)
+	var (
+		members []*proposal
+		all     []Command
+		proj    = cur
+	)
+	for _, q := range group {
+		stamped := make([]Command, len(q.cmds))
+		for i, c := range q.cmds {
+			if st, ok := c.(stamper); ok && !isNil(c) {
+				c = st.stamp(now)
+			}
+			stamped[i] = c
 		}
-		stamped[i] = c
+		if len(group) > 1 { // alone, the entry's own apply below checks it
+			next, err := proj.Next(stamped...)
+			if err != nil {
+				answer([]*proposal{q}, err)
+				continue
+			}
+			proj = next
+		}
+		members = append(members, q)
+		all = append(all, stamped...)
+	}
+	if len(members) == 0 {
+		return
+	}
+	// One caller's context ending must not fail the others' write: the
+	// write is bounded by the lease (below) and the Store's life.
+	if len(members) > 1 {
+		ctx = s.ctx
 	}
 	seq := cur.Seq + 1
-	body, err := json.Marshal(Entry{Seq: seq, Epoch: epoch, Agent: s.cfg.AgentID, Cmds: stamped})
+	body, err := json.Marshal(Entry{Seq: seq, Epoch: epoch, Agent: s.cfg.AgentID, Cmds: all})
 	if err != nil {
-		return nil, nil, fmt.Errorf("metadata: propose: %w", err)
+		answer(members, fmt.Errorf("metadata: propose: %w", err))
+		return
 	}
-	// Apply what readers will decode, not the caller's values, so the
+	// Apply what readers will decode, not the callers' values, so the
 	// controller cannot diverge through anything JSON does not round-trip.
 	e, err := decodeEntry(seq, body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("metadata: propose: re-decode entry: %w", err)
+		answer(members, fmt.Errorf("metadata: propose: re-decode entry: %w", err))
+		return
 	}
 	next, err := cur.Next(e.Cmds...)
 	if err != nil {
-		return nil, nil, err
+		answer(members, err)
+		return
 	}
 	next.Seq, next.ControllerEpoch = seq, epoch
 
 	if _, _, ok := s.controllerLease(); !ok {
-		return nil, nil, fmt.Errorf("metadata: propose: %w", ErrNotController)
+		answer(members, fmt.Errorf("metadata: propose: %w", ErrNotController))
+		return
 	}
 	key := JournalKey(seq)
 	// A write landing after the lease deadline could race a successor.
@@ -540,11 +658,13 @@ func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []by
 	cancel()
 	if err != nil {
 		if errors.Is(err, tier.ErrPreconditionFailed) {
-			return nil, nil, s.lostSeqLocked(ctx, seq, epoch)
+			answer(members, s.lostSeqLocked(ctx, seq, epoch))
+			return
 		}
 		if !s.landed(key, body) {
 			s.needSync = true // the outcome is unknown until we re-read
-			return nil, nil, fmt.Errorf("metadata: propose: write %s: %w: %w", key, ErrUnavailable, err)
+			answer(members, fmt.Errorf("metadata: propose: write %s: %w: %w", key, ErrUnavailable, err))
+			return
 		}
 		s.log.Warn("journal write reported an error but landed", "key", key, "err", err)
 	}
@@ -553,7 +673,147 @@ func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []by
 		s.cfg.OnAppend(seq, body)
 	}
 	s.maybeSnapshotLocked(next)
-	return next, body, nil
+	s.wroteEpoch = epoch
+	s.groupEntries.Add(1)
+	s.groupProposals.Add(int64(len(members)))
+	for _, q := range members {
+		q.done, q.st, q.body = true, next, body
+	}
+}
+
+// checkObjectsLocked answers the proposals naming a segment object that
+// is not in the bucket, and returns the rest.
+func (s *Store) checkObjectsLocked(ctx context.Context, group []*proposal, answer func([]*proposal, error)) []*proposal {
+	type check struct {
+		q   *proposal
+		key string
+		err error
+	}
+	var checks []*check
+	for _, q := range group {
+		for _, key := range newObjects(q.cmds) {
+			c := &check{q: q, key: key}
+			if _, doomed := s.doomed[key]; doomed {
+				c.err = fmt.Errorf("metadata: propose: %w: object %s is being deleted as an orphan", ErrInvalidSegment, key)
+			}
+			checks = append(checks, c)
+		}
+	}
+	if len(checks) == 0 {
+		return group
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, deleteParallelism)
+	for _, c := range checks {
+		if c.err != nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := s.bucket.Stat(ctx, c.key); err != nil {
+				if errors.Is(err, tier.ErrNotFound) {
+					c.err = fmt.Errorf("metadata: propose: %w: object %s is not in the bucket (collected as an orphan?)", ErrInvalidSegment, c.key)
+				} else {
+					c.err = fmt.Errorf("metadata: propose: check object %s: %w: %w", c.key, ErrUnavailable, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	refused := map[*proposal]bool{}
+	for _, c := range checks {
+		if c.err != nil && !refused[c.q] {
+			refused[c.q] = true
+			answer([]*proposal{c.q}, c.err)
+		}
+	}
+	if len(refused) == 0 {
+		return group
+	}
+	return slices.DeleteFunc(group, func(q *proposal) bool { return refused[q] })
+}
+
+// newObjects lists the segment objects cmds would reference.
+func newObjects(cmds []Command) []string {
+	var keys []string
+	for _, c := range cmds {
+		switch c := c.(type) {
+		case CommitSegment:
+			keys = append(keys, c.Ref.Object)
+		case CommitSegments:
+			for _, cs := range c.Commits {
+				keys = append(keys, cs.Ref.Object)
+			}
+		case ReplaceSegments:
+			keys = append(keys, c.New.Object)
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// Doom is garbage collection's half under the journal's lock: decide
+// runs on a settled state (every journal entry that exists or can still
+// land is in it) and returns the objects to delete; from then on no
+// proposal naming one of them is journaled, so the caller may delete them
+// at leisure, then Forget them. Only the controller settles: it reads the
+// journal to its end, and first, if it has written nothing in its epoch
+// yet, writes an entry, so that a write a former controller left in
+// flight (a PUT held up in a cut-off link lands when the link heals) has
+// either landed and been read, or lost its sequence number for good.
+func (s *Store) Doom(ctx context.Context, decide func(*State) []string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	epoch, _, ok := s.controllerLease()
+	if !ok {
+		return nil, fmt.Errorf("metadata: settle: %w", ErrNotController)
+	}
+	if err := s.catchUpLocked(ctx, true); err != nil {
+		return nil, fmt.Errorf("metadata: settle: catch up: %w", err)
+	}
+	if s.wroteEpoch != epoch {
+		cmd, ok := s.state.Load().unchangingCommand()
+		if !ok {
+			return nil, nil // nothing registered: nothing to collect either
+		}
+		p := &proposal{cmds: []Command{cmd}}
+		s.commitGroupLocked(ctx, []*proposal{p})
+		if p.err != nil {
+			return nil, fmt.Errorf("metadata: settle: write in epoch %d: %w", epoch, p.err)
+		}
+	}
+	if _, _, ok := s.controllerLease(); !ok {
+		return nil, fmt.Errorf("metadata: settle: %w", ErrNotController)
+	}
+	keys := decide(s.state.Load())
+	if s.doomed == nil {
+		s.doomed = map[string]struct{}{}
+	}
+	for _, k := range keys {
+		s.doomed[k] = struct{}{}
+	}
+	return keys, nil
+}
+
+// Forget drops deleted objects from the doomed set (a proposal naming one
+// is then refused by the bucket's answer instead).
+func (s *Store) Forget(keys []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		delete(s.doomed, k)
+	}
+}
+
+// GroupStats reports journal entries written and the proposals they
+// carried (more proposals than entries: group commits at work).
+func (s *Store) GroupStats() (entries, proposals int64) {
+	return s.groupEntries.Load(), s.groupProposals.Load()
 }
 
 // Deliver applies a journal entry pushed by the controller: the bytes it

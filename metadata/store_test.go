@@ -508,3 +508,179 @@ func TestDeliverPushedEntries(t *testing.T) {
 		t.Fatal("a corrupt push changed the state")
 	}
 }
+
+// Proposals that arrive while a journal write is in flight are written
+// together: 200 agents registering at once over a bucket whose writes take
+// 20 ms make far fewer entries than proposals; each proposal sees its own
+// effect in the state it gets back; one refused is refused alone; and a
+// follower reading the journal ends with the same state.
+func TestGroupCommit(t *testing.T) {
+	t.Parallel()
+	b := tiertest.NewFaulty(tier.NewMemBucket())
+	ctrl := open(t, b, 1)
+	follower := open(t, b, 2)
+	campaign(t, ctrl)
+	zombie(ctrl, ctrl.ControllerEpoch()) // a lease that outlasts the writes
+	b.SetLatency(tiertest.OpPutIfAbsent, 20*time.Millisecond)
+
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var st *State
+			if i%50 == 7 {
+				_, errs[i] = ctrl.Propose(context.Background(), topicCmd("bad name"))
+				return
+			}
+			st, errs[i] = ctrl.Propose(context.Background(), RegisterAgent{Agent: AgentInfo{ID: int32(100 + i), Addr: fmt.Sprintf("h:%d", i)}})
+			if errs[i] == nil {
+				if _, ok := st.Agents[int32(100+i)]; !ok {
+					errs[i] = fmt.Errorf("the state returned at seq %d lacks agent %d", st.Seq, 100+i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	refused := 0
+	for i, err := range errs {
+		switch {
+		case i%50 == 7 && errors.Is(err, ErrInvalidTopic):
+			refused++
+		case i%50 == 7:
+			t.Errorf("proposal %d (a bad topic name): %v, want ErrInvalidTopic", i, err)
+		case err != nil:
+			t.Errorf("proposal %d: %v", i, err)
+		}
+	}
+	entries, proposals := ctrl.GroupStats()
+	journal := keys(t, b, JournalPrefix)
+	t.Logf("%d proposals (%d refused) in %d entries", n, refused, entries)
+	if proposals != n-int64(refused) || int64(len(journal)) != entries {
+		t.Fatalf("%d proposals journaled in %d entries; the journal holds %d", proposals, entries, len(journal))
+	}
+	if entries > n/4 {
+		t.Fatalf("%d entries for %d concurrent proposals: not grouped", entries, n)
+	}
+	st := ctrl.State()
+	if len(st.Agents) != n-refused {
+		t.Fatalf("%d agents registered, want %d", len(st.Agents), n-refused)
+	}
+	if err := follower.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, ctrl, follower)
+}
+
+// gcCluster is a controller with one agent and a topic of one partition it
+// leads, for the garbage-collection tests.
+func gcCluster(t *testing.T, b tier.Bucket) (*Store, uuid.UUID, int32) {
+	t.Helper()
+	ctrl := open(t, b, 1)
+	campaign(t, ctrl)
+	zombie(ctrl, ctrl.ControllerEpoch())
+	id := uuid.New()
+	st := propose(t, ctrl, RegisterAgent{Agent: AgentInfo{ID: 1, Addr: "h:1"}},
+		CreateTopic{ID: id, Name: "gc", Partitions: []PartitionSpec{{Replicas: []int32{1}, Leader: 1}}})
+	p, _ := st.Partition(id, 0)
+	return ctrl, id, p.LeaderEpoch
+}
+
+// A commit naming an object the bucket does not hold is refused (its
+// flusher writes the range again), and so is one naming an object garbage
+// collection has doomed, however late the proposal comes.
+func TestCommitNamesObjectsInTheBucket(t *testing.T) {
+	t.Parallel()
+	b := tier.NewMemBucket()
+	ctrl, id, epoch := gcCluster(t, b)
+	commit := func(key string, first int64) error {
+		_, err := ctrl.Propose(context.Background(), CommitSegments{Commits: []CommitSegment{{TopicID: id, Partition: 0, LeaderEpoch: epoch,
+			Ref: SegmentRef{Object: key, Length: 10, FirstOffset: first, LastOffset: first + 9, LeaderEpoch: epoch}}}})
+		return err
+	}
+	if err := commit("data/1/missing.seg", 0); !errors.Is(err, ErrInvalidSegment) || !strings.Contains(err.Error(), "not in the bucket") {
+		t.Fatalf("commit of a missing object: %v", err)
+	}
+	for _, k := range []string{"data/1/a.seg", "data/1/b.seg", "data/1/c.seg"} {
+		if _, err := b.Put(context.Background(), k, []byte("0123456789")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := commit("data/1/a.seg", 0); err != nil {
+		t.Fatal(err)
+	}
+	// b.seg and c.seg are uploaded but not committed: orphans to
+	// collect. A commit of b.seg that arrives once it is doomed is refused,
+	// before and after its deletion.
+	doomed, err := ctrl.Doom(context.Background(), func(st *State) []string {
+		p, _ := st.Partition(id, 0)
+		if len(p.Segments) != 1 || p.Segments[0].Object != "data/1/a.seg" {
+			t.Errorf("settled state: %+v", p.Segments)
+		}
+		return []string{"data/1/b.seg", "data/1/c.seg"}
+	})
+	if err != nil || len(doomed) != 2 {
+		t.Fatalf("Doom: %v, %v", doomed, err)
+	}
+	if err := commit("data/1/b.seg", 10); !errors.Is(err, ErrInvalidSegment) || !strings.Contains(err.Error(), "being deleted") {
+		t.Fatalf("commit of a doomed object: %v", err)
+	}
+	for _, k := range doomed {
+		if err := b.Delete(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctrl.Forget(doomed)
+	if err := commit("data/1/b.seg", 10); !errors.Is(err, ErrInvalidSegment) || !strings.Contains(err.Error(), "not in the bucket") {
+		t.Fatalf("commit of a deleted object: %v", err)
+	}
+	if p, _ := ctrl.State().Partition(id, 0); p.FlushedEnd != 10 {
+		t.Fatalf("flushed end %d, want 10: a refused commit moved it", p.FlushedEnd)
+	}
+}
+
+// A new controller settles the journal before deciding what is garbage:
+// with nothing written in its epoch yet, it writes an entry first, which
+// takes the sequence number a former controller's held-up write would
+// land at (so that write can never land after the decision).
+func TestDoomWritesInItsEpochFirst(t *testing.T) {
+	t.Parallel()
+	b := tier.NewMemBucket()
+	old, _, _ := gcCluster(t, b)
+	last := old.State().Seq
+	old.Close()
+	next := open(t, b, 2)
+	// The old lease names agent 1; taking it needs a whole TTL of it
+	// unchanged.
+	deadline := time.Now().Add(10 * testTTL)
+	for !next.IsController() {
+		if time.Now().After(deadline) {
+			t.Fatal("agent 2 never took the lease")
+		}
+		if _, err := next.Campaign(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(testTTL / 4)
+	}
+	zombie(next, next.ControllerEpoch())
+	if _, err := next.Doom(context.Background(), func(st *State) []string { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	journal := keys(t, b, JournalPrefix)
+	if got := journal[len(journal)-1]; got != last+1 {
+		t.Fatalf("journal ends at %d, want %d: no entry written before deciding", got, last+1)
+	}
+	// A write the old controller had in flight for that number now fails.
+	if _, err := b.PutIfAbsent(context.Background(), JournalKey(last+1), []byte("{}")); !errors.Is(err, tier.ErrPreconditionFailed) {
+		t.Fatalf("a held-up write at %d: %v, want it refused", last+1, err)
+	}
+	// Settled once in its epoch, it writes nothing more.
+	if _, err := next.Doom(context.Background(), func(st *State) []string { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(t, b, JournalPrefix); len(got) != len(journal) {
+		t.Fatalf("a second Doom wrote again: %v", got)
+	}
+}

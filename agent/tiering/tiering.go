@@ -67,6 +67,10 @@ type Host interface {
 	IsController() bool
 	// Propose journals commands through the controller.
 	Propose(ctx context.Context, cmds ...metadata.Command) (*metadata.State, error)
+	// Doom and Forget are the controller's metadata.Store's: garbage
+	// collection decides on a settled journal.
+	Doom(ctx context.Context, decide func(*metadata.State) []string) ([]string, error)
+	Forget(keys []string)
 	// UnflushedBytes is what all partitions hold in the WAL.
 	UnflushedBytes() int64
 }
@@ -511,32 +515,46 @@ func (tr *Tiering) enforceRetention(ctx context.Context) error {
 }
 
 // collectGarbage deletes data/ objects that no partition references and
-// that are older than the grace period.
+// that are older than the grace period. The decision is taken on a
+// settled journal (see metadata.Store.Doom): no entry that can still land
+// is missing from the state it reads, and no commit naming a doomed
+// object is journaled afterwards, however late its proposal arrives.
 func (tr *Tiering) collectGarbage(ctx context.Context) error {
 	objs, err := tr.cfg.Bucket.List(ctx, "data/")
 	if err != nil {
 		return fmt.Errorf("list data/: %w", err)
 	}
-	// Read the state after listing: an object committed in between is then
-	// seen as referenced.
-	st := tr.host.State()
-	referenced := map[string]bool{}
-	for _, mt := range st.Topics {
-		for _, mp := range mt.Partitions {
-			for _, s := range mp.Segments {
-				referenced[s.Object] = true
+	doomed, err := tr.host.Doom(ctx, func(st *metadata.State) []string {
+		// The state is read after listing: an object committed in
+		// between is seen as referenced.
+		referenced := map[string]bool{}
+		for _, mt := range st.Topics {
+			for _, mp := range mt.Partitions {
+				for _, s := range mp.Segments {
+					referenced[s.Object] = true
+				}
 			}
 		}
+		var doomed []string
+		for _, o := range objs {
+			if !referenced[o.Key] && time.Since(o.Modified) >= tr.cfg.OrphanGrace {
+				doomed = append(doomed, o.Key)
+			}
+		}
+		return doomed
+	})
+	if err != nil {
+		return fmt.Errorf("settle the journal: %w", err)
 	}
-	for _, o := range objs {
-		if referenced[o.Key] || time.Since(o.Modified) < tr.cfg.OrphanGrace {
-			continue
+	var deleted []string
+	defer func() { tr.host.Forget(deleted) }()
+	for _, key := range doomed {
+		if err := tr.cfg.Bucket.Delete(ctx, key); err != nil {
+			return fmt.Errorf("delete %s: %w", key, err)
 		}
-		if err := tr.cfg.Bucket.Delete(ctx, o.Key); err != nil {
-			return fmt.Errorf("delete %s: %w", o.Key, err)
-		}
+		deleted = append(deleted, key)
 		tr.deletedObjects.Add(1)
-		tr.log.Debug("deleted unreferenced object", "object", o.Key, "bytes", o.Size)
+		tr.log.Debug("deleted unreferenced object", "object", key)
 	}
 	return nil
 }
