@@ -51,6 +51,10 @@ const (
 	probeEvery = 10
 	// deleteParallelism bounds concurrent deletes when pruning.
 	deleteParallelism = 16
+	// checkParallelism bounds the concurrent HEADs checking a group's
+	// objects: a group of a thousand agents' commits waits for
+	// ceil(n/256) round trips.
+	checkParallelism = 256
 )
 
 // Store is an agent's view of cluster metadata, and the controller's means
@@ -600,25 +604,37 @@ func (s *Store) commitGroupLocked(ctx context.Context, group []*proposal) {
 		all     []Command
 		proj    = cur
 	)
-	for _, q := range group {
-		stamped := make([]Command, len(q.cmds))
+	stamped := make([][]Command, len(group))
+	for j, q := range group {
+		stamped[j] = make([]Command, len(q.cmds))
 		for i, c := range q.cmds {
 			if st, ok := c.(stamper); ok && !isNil(c) {
 				c = st.stamp(now)
 			}
-			stamped[i] = c
+			stamped[j][i] = c
 		}
-		if len(group) > 1 { // alone, the entry's own apply below checks it
-			next, err := proj.Next(stamped...)
-			if err != nil {
-				answer([]*proposal{q}, err)
-				continue
-			}
-			proj = next
-		}
-		members = append(members, q)
-		all = append(all, stamped...)
+		all = append(all, stamped[j]...)
 	}
+	members = group
+	// The entry's own apply below checks the whole group at once; only if
+	// it would fail are the proposals checked one by one, each on the
+	// state the ones before it leave, to answer the bad ones alone.
+	if len(group) > 1 { // alone, the entry's apply below answers it
+		if _, err := cur.Next(all...); err != nil {
+			members, all = nil, nil
+			for j, q := range group {
+				next, err := proj.Next(stamped[j]...)
+				if err != nil {
+					answer([]*proposal{q}, err)
+					continue
+				}
+				proj = next
+				members = append(members, q)
+				all = append(all, stamped[j]...)
+			}
+		}
+	}
+
 	if len(members) == 0 {
 		return
 	}
@@ -703,7 +719,7 @@ func (s *Store) checkObjectsLocked(ctx context.Context, group []*proposal, answe
 		return group
 	}
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, deleteParallelism)
+	sem := make(chan struct{}, checkParallelism)
 	for _, c := range checks {
 		if c.err != nil {
 			continue
