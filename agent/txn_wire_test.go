@@ -80,15 +80,15 @@ func TestWireTransactionsBadInput(t *testing.T) {
 		t.Fatalf("AddPartitionsToTxn from a future epoch: error %d", code)
 	}
 	retryCodes(t, "AddPartitionsToTxn", func() int16 { return add(0, epoch) })
-	if r := txnProduce(nil, 0, txnBatch(0, epoch)); r.ErrorCode != kerr.InvalidRecord.Code {
-		t.Fatalf("transactional batch without a transactional id: error %d, want INVALID_RECORD", r.ErrorCode)
+	if r := txnProduce(nil, 0, txnBatch(0, epoch)); r.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Fatalf("transactional batch without a transactional id: error %d, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", r.ErrorCode)
 	}
 	if r := txnProduce(kmsg.StringPtr(id), 0, mkBatch(plainBatch(), "plain")); r.ErrorCode != kerr.InvalidRecord.Code {
 		t.Fatalf("plain batch with a transactional id: error %d, want INVALID_RECORD", r.ErrorCode)
 	}
 	control := mkBatch(batchOpts{pid: pid, epoch: epoch, seq: -1, attrs: 0x30, firstTS: 1_700_000_000_000}, "x")
-	if r := txnProduce(kmsg.StringPtr(id), 0, control); r.ErrorCode == 0 {
-		t.Fatal("a control batch from a client was accepted")
+	if r := txnProduce(kmsg.StringPtr(id), 0, control); r.ErrorCode != kerr.InvalidRecord.Code {
+		t.Fatalf("a control batch from a client: error %d, want INVALID_RECORD", r.ErrorCode)
 	}
 	if r := txnProduce(kmsg.StringPtr(id), 0, txnBatch(0, epoch)); r.ErrorCode != 0 || r.BaseOffset != 0 {
 		t.Fatalf("produce in the transaction: error %d at %d", r.ErrorCode, r.BaseOffset)
@@ -113,8 +113,8 @@ func TestWireTransactionsBadInput(t *testing.T) {
 	if code := end(epoch, true); code != kerr.ProducerFenced.Code {
 		t.Fatalf("EndTxn from the fenced epoch: error %d, want PRODUCER_FENCED", code)
 	}
-	if r := txnProduce(kmsg.StringPtr(id), 0, txnBatch(1, epoch)); r.ErrorCode == 0 {
-		t.Fatal("the fenced producer's produce was accepted")
+	if r := txnProduce(kmsg.StringPtr(id), 0, txnBatch(1, epoch)); r.ErrorCode != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("the fenced producer's produce: error %d, want INVALID_PRODUCER_EPOCH", r.ErrorCode)
 	}
 
 	// What is stored: the one accepted batch and the abort marker; a

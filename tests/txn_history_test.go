@@ -57,9 +57,8 @@ func (h *txnHistory) end(a *attempt, outcome string) {
 // transactions (a committed or unknown attempt with some but not all of
 // its records), lost records (an input whose output never committed) and
 // duplicates (an input copied by more than one visible attempt). All must
-// be zero. Bounded to about two minutes; TLOG_HEAVY=1. Not in .ci/run yet:
-// it finds aborted transactions visible to read_committed readers in
-// some runs (docs/reliability.md, issue 14).
+// be zero. Bounded to about two minutes; TLOG_HEAVY=1, which .ci/run sets
+// (the aborted reads it found are in docs/reliability.md).
 func TestProcTxnHistory(t *testing.T) {
 	if os.Getenv("TLOG_HEAVY") == "" {
 		t.Skip("heavy (three agent processes killed in turn for about 2 minutes); set TLOG_HEAVY=1")

@@ -262,7 +262,8 @@ func handleProduce(s *Server, r *request) (reply, error) {
 func (s *Server) checkTransactional(ctx context.Context, txnID *string, h batch.Header, p *partition.Partition, topicName string, idx int32, add bool) (int16, error) {
 	switch {
 	case txnID == nil && h.Transactional():
-		return kerr.InvalidRecord.Code, fmt.Errorf("a transactional batch needs the request's transactional id")
+		// Kafka's KafkaApis answers this as an unauthorized transactional id.
+		return kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("a transactional batch needs the request's transactional id")
 	case txnID == nil:
 		return 0, nil
 	case !h.Transactional():

@@ -16,9 +16,11 @@
 //
 // States follow Kafka's: Empty, Ongoing, PrepareCommit, PrepareAbort,
 // CompleteCommit, CompleteAbort. A transaction older than its timeout is
-// aborted with the producer's epoch bumped, which fences the producer
-// (transactions version 1 semantics; the epoch is not bumped per
-// transaction).
+// aborted with the producer's epoch bumped, which fences the producer.
+// Under transactions version 1 the epoch changes only then (and at
+// InitProducerId); under version 2 (KIP-890) every EndTxn bumps it
+// (endTxnV2AndUnlock), so a late write of a finished transaction is
+// fenced.
 package txn
 
 import (
@@ -396,7 +398,7 @@ func (c *Coordinator) EndTxn(ctx context.Context, txnID string, pid int64, epoch
 	}
 	t := c.txns[txnID]
 	if tv2 {
-		c.endTxnV2Locked(ctx, t, txnID, pid, epoch, commit, done)
+		c.endTxnV2AndUnlock(ctx, t, txnID, pid, epoch, commit, done)
 		return
 	}
 	if t != nil && t.pid == pid && t.epoch == epoch && !t.busy {
@@ -443,12 +445,13 @@ func prepared(commit bool) State {
 	return kmsg.TransactionStatePrepareAbort
 }
 
-// endTxnV2Locked is EndTxn for transactions version 2 (Kafka's rules):
+// endTxnV2AndUnlock is EndTxn for transactions version 2 (Kafka's rules):
 // a retry names the epoch before the bump (or the producer id before an
 // epoch overflow) and is answered with what the producer goes on with; an
 // abort with nothing open still bumps the epoch (the client aborts when
-// none of its writes got in). Called with c.mu held; releases it.
-func (c *Coordinator) endTxnV2Locked(ctx context.Context, t *txn, txnID string, pid int64, epoch int16, commit bool, done func(pid int64, epoch int16, code int16)) {
+// none of its writes got in). Called with c.mu held; releases it (hence
+// the name, as partition's …AndUnlock functions).
+func (c *Coordinator) endTxnV2AndUnlock(ctx context.Context, t *txn, txnID string, pid int64, epoch int16, commit bool, done func(pid int64, epoch int16, code int16)) {
 	fail := func(code int16) {
 		c.mu.Unlock()
 		done(-1, -1, code)
