@@ -182,14 +182,20 @@ passed=() failed=()
 for t in "${tests[@]}"; do
 	start=$(date +%s)
 	set +e
+	# Without CI in the environment: librdkafka's tests skip some checks
+	# when it is set (0055's latency cases), and a skip exits 0.
 	(cd "$cache/tests" && LD_LIBRARY_PATH="$cache/src:$cache/src-cpp" RDKAFKA_TEST_CONF="$tmp/test.conf" TESTS="$t" TEST_KAFKA_VERSION=3.5.0 \
-		timeout "${COMPAT_TEST_TIMEOUT:-300}" ./test-runner -p1 >"$tmp/test-$t.log" 2>&1)
+		env -u CI timeout "${COMPAT_TEST_TIMEOUT:-300}" ./test-runner -p1 >"$tmp/test-$t.log" 2>&1)
 	rc=$?
 	set -e
 	took=$(($(date +%s) - start))
 	if [ "$rc" -eq 0 ]; then
 		passed+=("$t")
 		echo "PASS $t (${took}s)"
+		# A skipped part passes too: say so.
+		if skips=$(grep -c 'SKIPPED' "$tmp/test-$t.log"); then
+			echo "    ($skips lines of its log say SKIPPED)"
+		fi
 		[ "${COMPAT_VERBOSE:-0}" = 1 ] && cat "$tmp/test-$t.log"
 	else
 		failed+=("$t")
