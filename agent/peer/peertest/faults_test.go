@@ -15,12 +15,7 @@ func TestFaultsCutAndHeal(t *testing.T) {
 	f := peertest.NewFaults(nil)
 	l := probeServer(t, f)
 	other := peertest.NewFaults(nil)
-	nc, err := other.Dial(context.Background(), l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := peer.NewConn(nc, nil)
-	defer cl.Close()
+	cl := probeClient(t, other, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := cl.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{}); err != nil {
@@ -63,12 +58,7 @@ func TestFaultsBlackhole(t *testing.T) {
 	f := peertest.NewFaults(nil)
 	l := probeServer(t, f)
 	other := peertest.NewFaults(nil)
-	nc, err := other.Dial(context.Background(), l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := peer.NewConn(nc, nil)
-	defer cl.Close()
+	cl := probeClient(t, other, l)
 	call := func(d time.Duration) error {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
@@ -86,7 +76,7 @@ func TestFaultsBlackhole(t *testing.T) {
 		t.Fatalf("the call failed after %v, before its deadline", waited)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	_, err = f.Dial(ctx, l.Addr().String())
+	_, err := f.Dial(ctx, l.Addr().String())
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("dial from a blackholed agent: %v, want its deadline", err)
@@ -97,12 +87,7 @@ func TestFaultsBlackhole(t *testing.T) {
 	default:
 	}
 	f.Heal()
-	nc2, err := other.Dial(context.Background(), l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2 := peer.NewConn(nc2, nil)
-	defer c2.Close()
+	c2 := probeClient(t, other, l)
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c2.Call(ctx, peer.TypeProbe, &peer.Probe{}, &peer.ProbeResp{}); err != nil {
@@ -131,17 +116,25 @@ func probeServer(t *testing.T, f *peertest.Faults) net.Listener {
 	return l
 }
 
+// probeClient is a peer connection from an agent behind from to the probe
+// server l, closed when the test ends.
+func probeClient(t *testing.T, from *peertest.Faults, l net.Listener) *peer.Conn {
+	t.Helper()
+	nc, err := from.Dial(context.Background(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := peer.NewConn(nc, nil)
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
 // A delayed agent's calls are answered late by about the delay, in order,
 // and on time again once healed.
 func TestFaultsDelay(t *testing.T) {
 	other := peertest.NewFaults(nil)
 	l := probeServer(t, peertest.NewFaults(nil))
-	nc, err := other.Dial(context.Background(), l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := peer.NewConn(nc, nil)
-	defer cl.Close()
+	cl := probeClient(t, other, l)
 	call := func() time.Duration {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
