@@ -69,6 +69,11 @@ func (s *Store) commitGroupLocked(ctx context.Context, group []*proposal) {
 		answer(group, ErrClosed)
 		return
 	}
+	// One caller's context ending must not fail the others' catch-up,
+	// checks or write: they are bounded by the lease and the Store's life.
+	if len(group) > 1 {
+		ctx = s.ctx
+	}
 	epoch, deadline, ok := s.controllerLease()
 	if !ok {
 		answer(group, fmt.Errorf("metadata: propose: %w", ErrNotController))
@@ -141,11 +146,6 @@ func (s *Store) commitGroupLocked(ctx context.Context, group []*proposal) {
 
 	if len(members) == 0 {
 		return
-	}
-	// One caller's context ending must not fail the others' write: the
-	// write is bounded by the lease (below) and the Store's life.
-	if len(members) > 1 {
-		ctx = s.ctx
 	}
 	seq := cur.Seq + 1
 	body, err := json.Marshal(Entry{Seq: seq, Epoch: epoch, Agent: s.cfg.AgentID, Cmds: all})
