@@ -9,10 +9,14 @@ package partition
 // from the WAL, so callers see one log.
 //
 // Timestamp lookups (ListOffsets by time, and -3 for the largest timestamp)
-// span both the same way. Each committed range carries its min and max
-// timestamps, so only ranges that can hold the answer are read. A flush
-// that commits while a lookup runs moves batches from the WAL to the bucket
-// behind its back, so the lookup starts again on the newer manifest.
+// span both the same way, walking forward once: the committed ranges of one
+// manifest, then the WAL from where they end. Each committed range carries
+// its min and max timestamps, so only ranges that can hold the answer are
+// read. A flush that commits while a lookup runs may move batches from the
+// WAL to the bucket before the walk reaches them; the WAL side says where
+// it stopped, and the walk goes on over just the ranges that flush
+// committed (a flush commits its range before the WAL drops it, so the
+// newer manifest holds them).
 
 import (
 	"cmp"
@@ -57,9 +61,6 @@ const maxColdResponse = 16 << 20
 // records: what a compressed batch may inflate to at least, as produce
 // validation allows.
 const maxTimestampDecompressed = batch.MinInflateLimit
-
-// lookupAttempts bounds restarts of a lookup that flushes keep overtaking.
-const lookupAttempts = 4
 
 // Hit is a record found by a timestamp lookup.
 type Hit struct {
@@ -223,53 +224,66 @@ func endOffset(data []byte) (int64, error) {
 }
 
 // coldView is the committed ranges of a partition holding offsets at or
-// after the log start, as of one metadata state.
+// after from (and the log start), as of one metadata state.
 type coldView struct {
 	segs       []metadata.SegmentRef
-	logStart   int64
-	flushedEnd int64
+	from       int64 // the lowest offset searched: max(from, log start)
+	flushedEnd int64 // where the ranges end
 }
 
-func (p *Partition) coldView() coldView {
+func (p *Partition) coldView(from int64) coldView {
 	o := p.Offsets()
-	if p.cfg.Manifest == nil {
-		return coldView{logStart: o.LogStart}
+	from = max(from, o.LogStart)
+	var mp Committed
+	ok := p.cfg.Manifest != nil
+	if ok {
+		mp, ok = p.cfg.Manifest.Committed()
 	}
-	mp, ok := p.cfg.Manifest.Committed()
 	if !ok {
-		return coldView{logStart: o.LogStart}
+		// Nothing below the flushed end can be read.
+		return coldView{from: from, flushedEnd: max(from, o.FlushedEnd)}
 	}
-	logStart := max(o.LogStart, mp.LogStart)
+	from = max(from, mp.LogStart)
 	segs := mp.Segments
-	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= logStart })
-	return coldView{segs: segs[i:], logStart: logStart, flushedEnd: mp.FlushedEnd}
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= from })
+	return coldView{segs: segs[i:], from: from, flushedEnd: max(mp.FlushedEnd, from)}
 }
 
-// overtaken reports whether a flush committed since v was taken.
-func (p *Partition) overtaken(v coldView) bool {
-	if p.cfg.Manifest == nil {
-		return false
+// walFrom is where a lookup's walk continues into the WAL after v: v's end,
+// which must be past where the previous pass stopped (resumed, or -1), or
+// the manifest is behind the WAL and the lookup would not progress.
+func (p *Partition) walFrom(v coldView, resumed int64) (int64, error) {
+	if resumed >= 0 && v.flushedEnd <= resumed {
+		return 0, fmt.Errorf("%w: partition %s/%d: offsets from %d left the WAL but its committed ranges end at %d",
+			ErrStorage, p.cfg.Topic, p.cfg.Index, resumed, v.flushedEnd)
 	}
-	mp, ok := p.cfg.Manifest.Committed()
-	return ok && mp.FlushedEnd != v.flushedEnd
+	return v.flushedEnd, nil
 }
 
 // OffsetForTimestamp returns the earliest record at or after the log start
 // whose timestamp is at or after ts, or ok=false if none qualifies.
-func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (hit Hit, ok bool, err error) {
-	for attempt := 1; ; attempt++ {
-		v := p.coldView()
+func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (Hit, bool, error) {
+	for from, resumed := int64(-1), int64(-1); ; {
+		v := p.coldView(from)
 		hit, ok, err := p.coldOffsetForTimestamp(ctx, v, ts)
 		if err != nil || ok {
 			return hit, ok, err
 		}
-		off, rts, ok := p.walOffsetForTimestamp(ts)
-		if ok {
-			hit = Hit{Offset: off, Timestamp: rts, Epoch: p.EpochAt(off)}
+		walFrom, err := p.walFrom(v, resumed)
+		if err != nil {
+			return Hit{}, false, err
 		}
-		if !p.overtaken(v) || attempt == lookupAttempts {
-			return hit, ok, nil
+		off, rts, ok, resume := p.walOffsetForTimestamp(walFrom, ts)
+		if resume >= 0 {
+			// A flush moved [resume, ...) to the bucket before the walk
+			// read it: search just the ranges that flush committed.
+			from, resumed = resume, resume
+			continue
 		}
+		if !ok {
+			return Hit{}, false, nil
+		}
+		return Hit{Offset: off, Timestamp: rts, Epoch: p.EpochAt(off)}, true, nil
 	}
 }
 
@@ -279,16 +293,16 @@ func (p *Partition) coldOffsetForTimestamp(ctx context.Context, v coldView, ts i
 			continue
 		}
 		ierr := p.eachBatch(ctx, ref, func(h batch.Header, b []byte) bool {
-			if h.MaxTimestamp < ts || h.LastOffset() < v.logStart {
+			if h.MaxTimestamp < ts || h.LastOffset() < v.from {
 				return true
 			}
-			off, rts, ok, err := batch.FirstAtOrAfterFrom(b, v.logStart, ts, maxTimestampDecompressed)
+			off, rts, ok, err := batch.FirstAtOrAfterFrom(b, v.from, ts, maxTimestampDecompressed)
 			switch {
 			case err != nil || (ok && (off < h.BaseOffset || off > h.LastOffset())):
 				// Undecodable, or at odds with its header: answer at batch
 				// granularity, so a consumer may see a few records early
 				// but misses none.
-				hit, found = Hit{max(h.BaseOffset, v.logStart), h.MaxTimestamp, h.PartitionLeaderEpoch}, true
+				hit, found = Hit{max(h.BaseOffset, v.from), h.MaxTimestamp, h.PartitionLeaderEpoch}, true
 			case ok:
 				hit, found = Hit{off, rts, h.PartitionLeaderEpoch}, true
 			}
@@ -306,25 +320,39 @@ func (p *Partition) coldOffsetForTimestamp(ctx context.Context, v coldView, ts i
 
 // MaxTimestamp returns the first record holding the largest timestamp at or
 // after the log start (ListOffsets -3), or ok=false if the log holds none.
-func (p *Partition) MaxTimestamp(ctx context.Context) (hit Hit, ok bool, err error) {
-	for attempt := 1; ; attempt++ {
-		v := p.coldView()
+func (p *Partition) MaxTimestamp(ctx context.Context) (best Hit, found bool, err error) {
+	for from, resumed := int64(-1), int64(-1); ; {
+		v := p.coldView(from)
 		hit, ok, err := p.coldMaxTimestamp(ctx, v)
 		if err != nil {
-			return hit, false, err
+			return Hit{}, false, err
 		}
-		// The WAL holds only offsets after the bucket's, so it wins only
-		// with a strictly larger timestamp.
-		if woff, wts, wok := p.walMaxTimestamp(); wok && (!ok || wts > hit.Timestamp) {
+		// Each pass covers later offsets than the one before, so it wins
+		// only with a strictly larger timestamp.
+		if ok && (!found || hit.Timestamp > best.Timestamp) {
+			best, found = hit, true
+		}
+		walFrom, err := p.walFrom(v, resumed)
+		if err != nil {
+			return Hit{}, false, err
+		}
+		woff, wts, wok, resume := p.walMaxTimestamp(walFrom)
+		if wok && (!found || wts > best.Timestamp) && resume < 0 {
 			// The first record carrying it, rather than its batch's end.
-			if off, rts, found := p.walOffsetForTimestamp(wts); found && rts == wts {
+			var off, rts int64
+			var hit bool
+			if off, rts, hit, resume = p.walOffsetForTimestamp(walFrom, wts); hit && rts == wts {
 				woff = off
 			}
-			hit, ok = Hit{Offset: woff, Timestamp: wts, Epoch: p.EpochAt(woff)}, true
+			if resume < 0 {
+				best, found = Hit{Offset: woff, Timestamp: wts, Epoch: p.EpochAt(woff)}, true
+			}
 		}
-		if !p.overtaken(v) || attempt == lookupAttempts {
-			return hit, ok, nil
+		if resume < 0 {
+			return best, found, nil
 		}
+		// A flush moved [resume, ...) to the bucket: continue there.
+		from, resumed = resume, resume
 	}
 }
 
@@ -339,18 +367,18 @@ func (p *Partition) coldMaxTimestamp(ctx context.Context, v coldView) (best Hit,
 			break
 		}
 		ierr := p.eachBatch(ctx, ref, func(h batch.Header, b []byte) bool {
-			if h.LastOffset() < v.logStart || h.MaxTimestamp < best.Timestamp || ok && h.MaxTimestamp == best.Timestamp && h.BaseOffset > best.Offset {
+			if h.LastOffset() < v.from || h.MaxTimestamp < best.Timestamp || ok && h.MaxTimestamp == best.Timestamp && h.BaseOffset > best.Offset {
 				return true
 			}
 			// The batch's max record, unless it lies below the log start
 			// (then the batch's retained records are not searched: a
 			// partly deleted batch cannot lead).
-			off, rts, hit, err := batch.FirstAtOrAfterFrom(b, v.logStart, h.MaxTimestamp, maxTimestampDecompressed)
+			off, rts, hit, err := batch.FirstAtOrAfterFrom(b, v.from, h.MaxTimestamp, maxTimestampDecompressed)
 			switch {
 			case err != nil:
-				off, rts, hit = max(h.BaseOffset, v.logStart), h.MaxTimestamp, true
+				off, rts, hit = max(h.BaseOffset, v.from), h.MaxTimestamp, true
 			case hit && (off < h.BaseOffset || off > h.LastOffset()):
-				off = max(h.BaseOffset, v.logStart)
+				off = max(h.BaseOffset, v.from)
 			}
 			if hit && (rts > best.Timestamp || rts == best.Timestamp && off < best.Offset) {
 				best, ok = Hit{off, rts, h.PartitionLeaderEpoch}, true

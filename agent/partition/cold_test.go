@@ -3,9 +3,15 @@ package partition_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/agent/wal"
+	"github.com/tlog-io/tlog/agent/wal/waltest"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier"
 	"github.com/tlog-io/tlog/tier/batch"
@@ -117,5 +123,156 @@ func TestReadSpansBucketAndWAL(t *testing.T) {
 	bare := newFixture(t, partition.Config{FlushedEnd: 50})
 	if _, _, err := bare.p.Read(ctx, 10, 1<<20, true); !errors.Is(err, partition.ErrOffsetOutOfRange) {
 		t.Fatalf("read below the flushed end without a bucket: %v", err)
+	}
+}
+
+// lockedManifest is a manifest a test changes while lookups read it.
+type lockedManifest struct {
+	mu sync.Mutex
+	c  partition.Committed
+}
+
+func (m *lockedManifest) Committed() (partition.Committed, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.c
+	c.Segments = slices.Clone(c.Segments)
+	return c, true
+}
+
+// A flush that commits while a timestamp lookup reads the WAL moves the
+// batch it is about to read into the bucket. The lookup does not answer
+// from what it failed to read (a batch's first offset, not the record's)
+// but goes on over the range that flush committed, and only that.
+func TestTimestampLookupOvertakenByFlush(t *testing.T) {
+	ctx := context.Background()
+	store := waltest.NewFaulty(wal.NewMemStore())
+	w := wal.New(store, wal.Options{Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { w.Close() })
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
+	m := &lockedManifest{}
+	f := &fixture{t: t, w: w, key: wal.NewPartKey([16]byte{1, 2, 3}, 4)}
+	f.p = f.open(partition.Config{Manifest: m, Ranges: rangecache.NewReader(rangecache.New(bucket, 64<<20, nil))})
+	// flush commits what the WAL holds as one range, then trims it, as
+	// the flusher does.
+	flush := func() {
+		data, first, end, err := f.p.Unflushed(1 << 20)
+		if err != nil || end == first {
+			t.Errorf("unflushed [%d, %d): %v", first, end, err)
+			return
+		}
+		sw := segment.NewWriter(0)
+		if err := sw.Add([16]byte{1, 2, 3}, 4, 0, data, nil); err != nil {
+			t.Error(err)
+			return
+		}
+		key := fmt.Sprintf("data/0/seg-%d", first)
+		if _, err := bucket.Put(ctx, key, sw.Bytes()); err != nil {
+			t.Error(err)
+			return
+		}
+		e := sw.Entries()[0]
+		m.mu.Lock()
+		m.c.FlushedEnd = end
+		m.c.Segments = append(m.c.Segments, metadata.SegmentRef{
+			Object: key, Offset: e.Pos, Length: e.Len, FirstOffset: first, LastOffset: end - 1,
+			MinTimestamp: e.MinTimestamp, MaxTimestamp: e.MaxTimestamp, CRC: e.CRC,
+		})
+		m.mu.Unlock()
+		if err := f.p.SetFlushedEnd(end); err != nil {
+			t.Error(err)
+		}
+	}
+	// overtaken runs lookup with the flush committing while it is inside
+	// its first WAL read.
+	overtaken := func(lookup func() (partition.Hit, bool, error)) (partition.Hit, bool, error) {
+		entered, release := store.Hold(waltest.OpIterate)
+		type result struct {
+			hit partition.Hit
+			ok  bool
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			hit, ok, err := lookup()
+			done <- result{hit, ok, err}
+		}()
+		<-entered
+		flush()
+		release()
+		r := <-done
+		return r.hit, r.ok, r.err
+	}
+	appendBatches := func(from, to int) {
+		for i := from; i < to; i++ { // five records each, batch i stamped 1000+100i
+			f.mustAppend(mkBatch(bopts{pid: -1, epoch: -1, seq: -1, ts: 1000 + 100*int64(i)}, 5))
+		}
+	}
+
+	// Offset for timestamp: 1302 is offset 17 (batch 3, record 2).
+	appendBatches(0, 10)
+	hit, ok, err := overtaken(func() (partition.Hit, bool, error) { return f.p.OffsetForTimestamp(ctx, 1302) })
+	if err != nil || !ok || hit.Offset != 17 || hit.Timestamp != 1302 {
+		t.Fatalf("overtaken offset for timestamp 1302: %+v, %v, %v; want offset 17", hit, ok, err)
+	}
+	if f.p.Offsets().FlushedEnd != 50 {
+		t.Fatalf("flushed end %d after the flush", f.p.Offsets().FlushedEnd)
+	}
+
+	// Max timestamp: the WAL's batch 14 leads (2404 at 74) and is flushed
+	// while the lookup reads it to find its first record carrying it.
+	appendBatches(10, 15)
+	gets := bucket.Counts()[tiertest.OpGetRange]
+	hit, ok, err = overtaken(func() (partition.Hit, bool, error) { return f.p.MaxTimestamp(ctx) })
+	if err != nil || !ok || hit.Offset != 74 || hit.Timestamp != 2404 {
+		t.Fatalf("overtaken max timestamp: %+v, %v, %v; want 2404 at 74", hit, ok, err)
+	}
+	// The first range is in the cache since the lookup above; the newly
+	// committed one is read once.
+	if n := bucket.Counts()[tiertest.OpGetRange] - gets; n != 1 {
+		t.Fatalf("overtaken max timestamp read %d ranges from the bucket; want 1", n)
+	}
+
+	// Flushes overtaking it again and again, each while a newer batch
+	// takes the lead (its largest timestamp on its second record): the
+	// lookup follows them to the end rather than giving up after a
+	// number of restarts with the batch it could not read.
+	ts := int64(5000)
+	f.mustAppend(tsBatch(t, batch.CompressionNone, false, ts, 0, 5, 1))
+	entered, release := store.Hold(waltest.OpIterate)
+	type result struct {
+		hit partition.Hit
+		ok  bool
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		hit, ok, err := f.p.MaxTimestamp(ctx)
+		done <- result{hit, ok, err}
+	}()
+	var want partition.Hit
+	for round := range 6 {
+		select {
+		case <-entered:
+		case r := <-done:
+			t.Fatalf("max timestamp answered %+v in round %d without reading the WAL", r, round)
+		}
+		flush()
+		ts += 100
+		res := f.mustAppend(tsBatch(t, batch.CompressionNone, false, ts, 0, 5, 1))
+		want = partition.Hit{Offset: res.BaseOffset + 1, Timestamp: ts + 5}
+		prev := release
+		if round < 5 {
+			entered, release = store.Hold(waltest.OpIterate)
+		}
+		prev()
+	}
+	if r := <-done; r.err != nil || !r.ok || r.hit.Offset != want.Offset || r.hit.Timestamp != want.Timestamp {
+		t.Fatalf("max timestamp overtaken six times: %+v, %v, %v; want %d at %d", r.hit, r.ok, r.err, want.Timestamp, want.Offset)
+	}
+
+	// And with nothing left in the WAL, both answer from the bucket.
+	if hit, ok, err := f.p.OffsetForTimestamp(ctx, 2103); err != nil || !ok || hit.Offset != 58 {
+		t.Fatalf("offset for timestamp 2103 from the bucket: %+v, %v, %v", hit, ok, err)
 	}
 }

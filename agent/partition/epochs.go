@@ -4,7 +4,6 @@ package partition
 
 import (
 	"fmt"
-	"math"
 	"sort"
 
 	"github.com/tlog-io/tlog/tier/batch"
@@ -17,34 +16,41 @@ type EpochStart struct {
 	StartOffset int64
 }
 
-// walOffsetForTimestamp returns the earliest offset at or after the log start,
-// below the HW, whose record timestamp is at or after ts, with that record's
-// timestamp (for LogAppendTime batches, the batch's max timestamp), or HW
-// (with ok=false) if there is none. The index narrows the search to batches
-// whose max timestamp qualifies; each is read from the WAL and its records
-// walked. A batch that cannot be read or decoded is answered at batch
-// granularity instead: its first offset (or the log start) and its max
-// timestamp.
-func (p *Partition) walOffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
-	from := int64(math.MinInt64) // batches before this base are done
+// walOffsetForTimestamp returns the earliest offset at or after from and the
+// log start, below the HW, whose record timestamp is at or after ts, with
+// that record's timestamp (for LogAppendTime batches, the batch's max
+// timestamp), or HW (with ok=false) if there is none. The index narrows the
+// search to batches whose max timestamp qualifies; each is read from the
+// WAL and its records walked. A batch that cannot be read or decoded is
+// answered at batch granularity instead: its first offset (or the log
+// start) and its max timestamp.
+//
+// The batches from from on are the WAL's while it walks unless a flush
+// commits them: then it stops and returns resume, the first offset it has
+// not searched (in the bucket now); resume is -1 when the walk finished.
+func (p *Partition) walOffsetForTimestamp(from, ts int64) (offset, timestamp int64, ok bool, resume int64) {
 	for {
 		p.mu.Lock()
-		logStart, hw := p.logStart, p.hw
+		if p.flushed > from {
+			p.mu.Unlock()
+			return 0, -1, false, from
+		}
+		logStart, hw := max(p.logStart, from), p.hw
 		var e entry
 		found := false
-		i := sort.Search(len(p.index), func(i int) bool { return p.index[i].base >= from })
+		i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= logStart })
 		for _, x := range p.index[i:] {
 			if x.base >= hw {
 				break
 			}
-			if x.maxTS >= ts && x.last >= logStart {
+			if x.maxTS >= ts {
 				e, found = x, true
 				break
 			}
 		}
 		p.mu.Unlock()
 		if !found {
-			return hw, -1, false
+			return hw, -1, false, -1
 		}
 
 		// Read and walk the batch without the lock.
@@ -56,6 +62,14 @@ func (p *Partition) walOffsetForTimestamp(ts int64) (offset, timestamp int64, ok
 			return false
 		})
 		if err == nil && b == nil {
+			p.mu.Lock()
+			moved := p.flushed > e.base
+			p.mu.Unlock()
+			if moved {
+				// Flushed and dropped between the index and the read;
+				// the batches before it did not qualify.
+				return 0, -1, false, max(from, e.base)
+			}
 			err = fmt.Errorf("batch %d not in the WAL", e.base)
 		}
 		var off, rts int64
@@ -65,9 +79,9 @@ func (p *Partition) walOffsetForTimestamp(ts int64) (offset, timestamp int64, ok
 		}
 		switch {
 		case err == nil && hit && off >= e.base && off <= e.last:
-			return off, rts, true
+			return off, rts, true, -1
 		case err != nil || hit: // unreadable, undecodable, or at odds with the index
-			return max(e.base, logStart), e.maxTS, true
+			return max(e.base, logStart), e.maxTS, true, -1
 		}
 		// No record at or after the log start qualifies (the max
 		// timestamp belongs to a record before it): try later batches.
@@ -75,13 +89,19 @@ func (p *Partition) walOffsetForTimestamp(ts int64) (offset, timestamp int64, ok
 	}
 }
 
-// walMaxTimestamp returns the offset and timestamp of the batch with the largest
-// timestamp below the HW (ListOffsets -3), or ok=false if the log is empty.
-func (p *Partition) walMaxTimestamp() (offset, timestamp int64, ok bool) {
+// walMaxTimestamp returns the offset and timestamp of the batch with the
+// largest timestamp at or after from, below the HW (ListOffsets -3), or
+// ok=false if there is none. If a flush has committed offsets from from on,
+// it returns resume = from instead (else -1), as walOffsetForTimestamp does.
+func (p *Partition) walMaxTimestamp(from int64) (offset, timestamp int64, ok bool, resume int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.flushed > from {
+		return 0, -1, false, from
+	}
 	timestamp = -1
-	for _, e := range p.index {
+	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].last >= from })
+	for _, e := range p.index[i:] {
 		if e.base >= p.hw {
 			break
 		}
@@ -89,7 +109,7 @@ func (p *Partition) walMaxTimestamp() (offset, timestamp int64, ok bool) {
 			offset, timestamp, ok = e.last, e.maxTS, true
 		}
 	}
-	return
+	return offset, timestamp, ok, -1
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch ≤ the

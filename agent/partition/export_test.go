@@ -3,10 +3,14 @@ package partition
 // The WAL-only timestamp lookups, for tests of the WAL side alone.
 
 func (p *Partition) WALOffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
-	return p.walOffsetForTimestamp(ts)
+	offset, timestamp, ok, _ = p.walOffsetForTimestamp(p.Offsets().FlushedEnd, ts)
+	return offset, timestamp, ok
 }
 
-func (p *Partition) WALMaxTimestamp() (offset, timestamp int64, ok bool) { return p.walMaxTimestamp() }
+func (p *Partition) WALMaxTimestamp() (offset, timestamp int64, ok bool) {
+	offset, timestamp, ok, _ = p.walMaxTimestamp(p.Offsets().FlushedEnd)
+	return offset, timestamp, ok
+}
 
 // Aborted lists the partition's aborted transactions.
 func (p *Partition) Aborted() []AbortedTxn {
