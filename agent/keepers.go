@@ -260,12 +260,15 @@ type stateWriter struct {
 	mu    sync.Mutex
 	cond  *sync.Cond
 	queue []stateWrite
+	// completed holds the appends' completions (or timeouts), which run
+	// on the writer's goroutine rather than the partition's that reports
+	// them; nil once the writer has stopped.
+	completed []func()
+	stopped   bool
 	// inOrder holds the appends issued and not yet reported, oldest
-	// first: their completions run on whatever goroutine finishes them,
-	// but the coordinator hears of them in the order they were issued
+	// first: the coordinator hears of them in the order they were issued
 	// (two commits of one group's offsets must apply oldest first).
-	inOrder    []*stateResult
-	delivering bool
+	inOrder []*stateResult
 }
 
 // stateResult is one append's outcome, waiting for its turn.
@@ -276,23 +279,16 @@ type stateResult struct {
 }
 
 // deliver reports completed appends from the oldest, stopping at the
-// first still running. One goroutine delivers at a time.
+// first still running. Only the writer's goroutine calls it.
 func (w *stateWriter) deliver() {
 	w.mu.Lock()
-	if w.delivering {
-		w.mu.Unlock()
-		return // the goroutine delivering picks ours up
-	}
-	w.delivering = true
 	for len(w.inOrder) > 0 && w.inOrder[0].ready {
 		r := w.inOrder[0]
 		w.mu.Unlock()
 		r.gw.done(r.err)
 		w.mu.Lock()
 		w.inOrder = w.inOrder[1:]
-		w.cond.Broadcast()
 	}
-	w.delivering = false
 	w.mu.Unlock()
 }
 
@@ -333,6 +329,11 @@ func (w *stateWriter) writeTxn(pid int64, epoch int16, recs []batch.KV, done fun
 
 func (w *stateWriter) enqueue(gw stateWrite) {
 	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		gw.done(kerr.NotLeaderForPartition)
+		return
+	}
 	w.queue = append(w.queue, gw)
 	w.cond.Broadcast()
 	w.mu.Unlock()
@@ -364,17 +365,33 @@ func (w *stateWriter) run() {
 	}
 	for {
 		w.mu.Lock()
-		for len(w.queue) == 0 && !isStopped() {
+		for len(w.queue) == 0 && len(w.completed) == 0 && !isStopped() {
 			w.cond.Wait()
 		}
 		if isStopped() {
+			// What is queued or still in flight is answered now: the
+			// coordinator is leaving, and a late completion is dropped.
 			q := w.queue
-			w.queue = nil
+			w.queue, w.completed, w.stopped = nil, nil, true
+			for _, r := range w.inOrder {
+				if !r.ready {
+					r.ready, r.err = true, kerr.NotLeaderForPartition
+				}
+			}
 			w.mu.Unlock()
+			w.deliver()
 			for _, gw := range q {
 				gw.done(kerr.NotLeaderForPartition)
 			}
 			return
+		}
+		if c := w.completed; len(c) > 0 {
+			w.completed = nil
+			w.mu.Unlock()
+			for _, fn := range c {
+				fn()
+			}
+			continue
 		}
 		gw := w.queue[0]
 		w.queue = w.queue[1:]
@@ -399,26 +416,19 @@ func (w *stateWriter) append(gw stateWrite) {
 	}
 	res := &stateResult{gw: gw}
 	var (
-		mu      sync.Mutex
 		left    = len(chunks)
 		failure error
-		once    sync.Once
 	)
+	// finish runs on the writer's goroutine, once per chunk.
 	finish := func(err error) {
-		mu.Lock()
 		if err != nil && failure == nil {
 			failure = err
 		}
-		left--
-		last := left == 0
-		mu.Unlock()
-		if last {
-			once.Do(func() {
-				w.mu.Lock()
-				res.ready, res.err = true, failure
-				w.mu.Unlock()
-				w.deliver()
-			})
+		if left--; left == 0 {
+			w.mu.Lock()
+			res.ready, res.err = true, failure
+			w.mu.Unlock()
+			w.deliver()
 		}
 	}
 	w.mu.Lock()
@@ -444,10 +454,15 @@ func (w *stateWriter) append(gw stateWrite) {
 			continue
 		}
 		// Whichever of the append's completion and the timeout comes
-		// first counts, on a goroutine of its own (not the partition's).
+		// first counts, on the writer's goroutine (not the partition's).
 		var once sync.Once
 		complete := func(err error) {
-			go once.Do(func() { finish(err) })
+			w.mu.Lock()
+			if !w.stopped {
+				w.completed = append(w.completed, func() { once.Do(func() { finish(err) }) })
+				w.cond.Broadcast()
+			}
+			w.mu.Unlock()
 		}
 		timer := time.AfterFunc(w.a.cfg.GroupWriteTimeout, func() { complete(kerr.RequestTimedOut) })
 		if _, err := w.p.Append(b, h, -1, func(err error) {

@@ -11,7 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -86,7 +86,16 @@ func (a *Agent) closeTxnCoordinators() {
 // through the leader's WriteTxnMarkers.
 func (a *Agent) writeMarkers(ctx context.Context, m txn.Markers) error {
 	var remote []txn.TP
-	var wg sync.WaitGroup
+	// pending counts local appends in flight, plus one until all are
+	// issued; the last to finish closes appended.
+	var pending atomic.Int64
+	pending.Store(1)
+	appended := make(chan struct{})
+	finished := func() {
+		if pending.Add(-1) == 0 {
+			close(appended)
+		}
+	}
 	errs := make(chan error, len(m.Partitions))
 	for _, tp := range m.Partitions {
 		t := a.topicByName(tp.Topic)
@@ -99,9 +108,9 @@ func (a *Agent) writeMarkers(ctx context.Context, m txn.Markers) error {
 			remote = append(remote, tp)
 			continue
 		}
-		wg.Add(1)
+		pending.Add(1)
 		done := func(err error) {
-			defer wg.Done()
+			defer finished()
 			if err != nil {
 				errs <- fmt.Errorf("marker on %s/%d: %w", tp.Topic, tp.Partition, err)
 				return
@@ -119,11 +128,7 @@ func (a *Agent) writeMarkers(ctx context.Context, m txn.Markers) error {
 	// The local appends complete once replicated, or fail when their
 	// partitions close, which on shutdown is after the coordinators have
 	// closed: so stop waiting when ctx ends.
-	appended := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(appended)
-	}()
+	finished()
 	select {
 	case <-appended:
 	case <-ctx.Done():

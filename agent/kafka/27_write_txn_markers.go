@@ -14,7 +14,7 @@ package kafka
 // * v1: flexible versions
 
 import (
-	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,7 +27,16 @@ func init() { register(27, 0, 1, handleWriteTxnMarkers) }
 func handleWriteTxnMarkers(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
-	var wg sync.WaitGroup
+	// pending counts appends in flight, plus one until all are issued;
+	// the last to finish closes appended.
+	var pending atomic.Int64
+	pending.Store(1)
+	appended := make(chan struct{})
+	finished := func() {
+		if pending.Add(-1) == 0 {
+			close(appended)
+		}
+	}
 	for _, m := range req.Markers {
 		rm := kmsg.NewWriteTxnMarkersResponseMarker()
 		rm.ProducerID = m.ProducerID
@@ -67,14 +76,14 @@ func handleWriteTxnMarkers(s *Server, r *request) (reply, error) {
 					sp.ErrorCode = kerr.NotLeaderForPartition.Code
 					continue
 				}
-				wg.Add(1)
+				pending.Add(1)
 				topicName, pid, commit := mt.Topic, m.ProducerID, m.Committed
 				done := func(err error) {
 					sp.ErrorCode = errCode(err)
 					if err == nil {
 						s.b.TxnMarkerWritten(topicName, idx, pid, commit)
 					}
-					wg.Done()
+					finished()
 				}
 				if _, err := p.AppendMarker(m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch, done); err != nil {
 					done(err)
@@ -82,14 +91,10 @@ func handleWriteTxnMarkers(s *Server, r *request) (reply, error) {
 			}
 		}
 	}
+	finished()
 	return func() kmsg.Response {
-		waited := make(chan struct{})
-		go func() {
-			wg.Wait()
-			close(waited)
-		}()
 		select {
-		case <-waited:
+		case <-appended:
 			return resp
 		case <-r.ctx.Done():
 			// Shutting down: answer nothing (the coordinator retries
