@@ -188,13 +188,14 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.meta, err = metadata.Open(ctx, metadata.Config{
-		Bucket:             cfg.Bucket,
-		AgentID:            cfg.ID,
-		LeaseTTL:           cfg.LeaseTTL,
-		Logger:             a.log,
-		Clock:              cfg.Clock,
-		OnControllerChange: a.ctrl.OnChange,
-		OnAppend:           a.ctrl.OnAppend,
+		Bucket:              cfg.Bucket,
+		AgentID:             cfg.ID,
+		LeaseTTL:            cfg.LeaseTTL,
+		FlushCommitInterval: cfg.FlushCommitInterval,
+		Logger:              a.log,
+		Clock:               cfg.Clock,
+		OnControllerChange:  a.ctrl.OnChange,
+		OnAppend:            a.ctrl.OnAppend,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: open metadata: %w", err)

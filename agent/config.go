@@ -69,6 +69,10 @@ type Config struct {
 
 	LeaseTTL time.Duration // controller lease TTL
 	Logger   *slog.Logger
+	// FlushCommitInterval is the least time between metadata journal
+	// writes that carry only flush commits: every agent's flush commits
+	// wait up to this long to share one write (metadata.Config).
+	FlushCommitInterval time.Duration
 
 	// FlushInterval and FlushBytes seal a segment on age or size;
 	// SegmentBytes bounds one object.
@@ -184,6 +188,7 @@ var Defaults = Config{
 	MaxMessageBytes:       1 << 20,
 	MaxRequestBytes:       100 << 20,
 	LeaseTTL:              3 * time.Second,
+	FlushCommitInterval:   100 * time.Millisecond,
 	FlushInterval:         250 * time.Millisecond,
 	FlushBytes:            8 << 20,
 	SegmentBytes:          8 << 20,
@@ -241,6 +246,7 @@ func (c *Config) setDefaults() {
 	orDefault(&c.MaxMessageBytes, d.MaxMessageBytes)
 	orDefault(&c.MaxRequestBytes, d.MaxRequestBytes)
 	orDefault(&c.LeaseTTL, d.LeaseTTL)
+	orDefault(&c.FlushCommitInterval, d.FlushCommitInterval)
 	orDefault(&c.FlushInterval, d.FlushInterval)
 	orDefault(&c.FlushBytes, d.FlushBytes)
 	orDefault(&c.SegmentBytes, d.SegmentBytes)

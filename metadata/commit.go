@@ -18,11 +18,63 @@ import (
 
 // proposal is one caller's commands waiting for a group commit.
 type proposal struct {
-	cmds []Command
-	done bool
-	st   *State
-	body []byte
-	err  error
+	cmds  []Command
+	flush bool // only flush commits: may wait for company (FlushCommitInterval)
+	done  bool
+	st    *State
+	body  []byte
+	err   error
+}
+
+// isFlushCommit reports whether cmds are flush commits only.
+func isFlushCommit(cmds []Command) bool {
+	for _, c := range cmds {
+		if _, ok := c.(CommitSegments); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// holdFlushCommitsLocked waits, holding mu so that proposals arriving
+// meanwhile join the next entry, until FlushCommitInterval has passed since
+// the last group began, while every proposal waiting is a flush commit.
+// A flush commit can wait: its batches stay in the WAL and are served from
+// there until it lands. Anything else (an ISR change, an election, a new
+// topic) ends the wait at once.
+func (s *Store) holdFlushCommitsLocked(ctx context.Context) {
+	wait := s.cfg.FlushCommitInterval - time.Since(s.lastWrite)
+	if wait <= 0 || s.cfg.NoGroupCommit {
+		return
+	}
+	s.queueMu.Lock()
+	flushOnly := true
+	for _, q := range s.queue {
+		flushOnly = flushOnly && q.flush
+	}
+	s.queueMu.Unlock()
+	if !flushOnly {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.urgent:
+	case <-ctx.Done():
+	case <-s.ctx.Done():
+	}
+}
+
+// groupStartedLocked notes when a group's write begins, for the next hold,
+// and clears the signal of proposals it is about to take (one left out
+// of the group is still seen in the queue).
+func (s *Store) groupStartedLocked() {
+	s.lastWrite = time.Now()
+	select {
+	case <-s.urgent:
+	default:
+	}
 }
 
 // maxGroupCommands bounds one entry's size when many proposals wait.

@@ -20,17 +20,19 @@ import (
 // commits a segment range every 250 ms (the flush interval), one at a
 // time as the flusher does, for 3 s, over a bucket that charges S3-like
 // latency (PUT 20 ms; GET, HEAD and LIST 10 ms). It reports the commits made
-// per second, journal PUTs per second, and the commit latency p50/p99,
-// with group commit and without. Run it once:
+// per second, journal PUTs per second, and the commit latency p50/p99, in
+// three modes: group commit with flush commits held to one write per
+// FlushCommitInterval (the default), group commit alone, and one entry per
+// commit. Run it once:
 //
 //	go test ./metadata -run '^$' -bench JournalCommits -benchtime 1x
 func BenchmarkJournalCommits(b *testing.B) {
 	for _, agents := range []int{10, 100, 1000} {
-		for _, grouped := range []bool{true, false} {
-			name := fmt.Sprintf("agents=%d/grouped=%v", agents, grouped)
+		for _, mode := range []string{"interval", "grouped", "single"} {
+			name := fmt.Sprintf("agents=%d/%s", agents, mode)
 			b.Run(name, func(b *testing.B) {
 				for range b.N {
-					r := simulateCommits(b, agents, grouped, 3*time.Second, 250*time.Millisecond)
+					r := simulateCommits(b, agents, mode, 3*time.Second, 250*time.Millisecond)
 					b.ReportMetric(r.commitsPerSec, "commits/s")
 					b.ReportMetric(r.putsPerSec, "journal-PUT/s")
 					b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
@@ -46,14 +48,21 @@ type commitSim struct {
 	p50, p99                  time.Duration
 }
 
-func simulateCommits(b *testing.B, agents int, grouped bool, run, every time.Duration) commitSim {
+func simulateCommits(b *testing.B, agents int, mode string, run, every time.Duration) commitSim {
 	b.Helper()
 	mem := tier.NewMemBucket()
 	bucket := tiertest.NewFaulty(mem)
-	ctrl, err := Open(context.Background(), Config{
+	cfg := Config{
 		Bucket: bucket, AgentID: 0, LeaseTTL: time.Hour, PollInterval: time.Hour,
-		Logger: slog.New(slog.DiscardHandler), NoGroupCommit: !grouped,
-	})
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	switch mode {
+	case "grouped":
+		cfg.FlushCommitInterval = -1
+	case "single":
+		cfg.NoGroupCommit = true
+	}
+	ctrl, err := Open(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

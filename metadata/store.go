@@ -39,12 +39,20 @@ type Config struct {
 	// NoGroupCommit writes each proposal as an entry of its own (only to
 	// measure what group commit saves; see ProposeEntry).
 	NoGroupCommit bool
+	// FlushCommitInterval is the least time between journal writes while
+	// everything waiting is a flush commit (CommitSegments): flush commits
+	// wait up to this long to share an entry, so the journal takes at
+	// most 1/FlushCommitInterval such writes a second however many agents
+	// flush. Any other proposal ends the wait. Default 100ms; negative:
+	// no wait.
+	FlushCommitInterval time.Duration
 }
 
 const (
-	defaultLeaseTTL      = 10 * time.Second
-	defaultSnapshotEvery = 1000
-	defaultPollInterval  = time.Second
+	defaultFlushCommitInterval = 100 * time.Millisecond
+	defaultLeaseTTL            = 10 * time.Second
+	defaultSnapshotEvery       = 1000
+	defaultPollInterval        = time.Second
 	// probeEvery: background polls list snapshots (to notice that the next
 	// entry was deleted) only every this many polls, since LIST costs more
 	// than the GET that finds nothing.
@@ -72,6 +80,8 @@ type Store struct {
 	// queue holds proposals waiting for a group commit (see ProposeEntry).
 	queueMu        sync.Mutex
 	queue          []*proposal
+	urgent         chan struct{} // a proposal that is not a flush commit is queued
+	lastWrite      time.Time     // when the last group commit began (under mu)
 	groupEntries   atomic.Int64
 	groupProposals atomic.Int64
 	needSync       bool  // the journal may hold entries we have not applied
@@ -126,6 +136,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval
 	}
+	if cfg.FlushCommitInterval == 0 {
+		cfg.FlushCommitInterval = defaultFlushCommitInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -135,6 +148,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		bucket: cfg.Bucket,
 		log:    cfg.Logger.With("component", "metadata", "agent", cfg.AgentID),
 		subs:   map[chan struct{}]struct{}{},
+		urgent: make(chan struct{}, 1),
 		evCh:   make(chan struct{}, 1),
 		pokeCh: make(chan struct{}, 1),
 		done:   make(chan struct{}),
@@ -500,13 +514,21 @@ func (s *Store) ProposeEntry(ctx context.Context, cmds ...Command) (*State, []by
 	if len(cmds) == 0 {
 		return nil, nil, fmt.Errorf("metadata: propose: %w: no commands", ErrInvalidCommand)
 	}
-	p := &proposal{cmds: cmds}
+	p := &proposal{cmds: cmds, flush: isFlushCommit(cmds)}
 	s.queueMu.Lock()
 	s.queue = append(s.queue, p)
 	s.queueMu.Unlock()
+	if !p.flush {
+		select {
+		case s.urgent <- struct{}{}:
+		default:
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !p.done { // else a writer before us took it (p's fields are written under mu)
+		s.holdFlushCommitsLocked(ctx)
+		s.groupStartedLocked()
 		s.commitGroupLocked(ctx, s.takeGroup(p))
 	}
 	return p.st, p.body, p.err

@@ -574,6 +574,73 @@ func TestGroupCommit(t *testing.T) {
 	sameState(t, ctrl, follower)
 }
 
+// Flush commits wait for company: while only flush commits are queued,
+// the journal takes at most one write per FlushCommitInterval, and those
+// that arrive meanwhile share it. Any other proposal is written at once,
+// taking the waiting flush commits with it.
+func TestFlushCommitsWaitForCompany(t *testing.T) {
+	t.Parallel()
+	b := tier.NewMemBucket()
+	ctrl := open(t, b, 1, func(c *Config) { c.FlushCommitInterval = time.Hour })
+	campaign(t, ctrl)
+	zombie(ctrl, ctrl.ControllerEpoch())
+	id := uuid.New()
+	const parts = 5
+	specs := make([]PartitionSpec, parts)
+	for i := range specs {
+		specs[i] = PartitionSpec{Replicas: []int32{1}, Leader: 1}
+	}
+	st := propose(t, ctrl, RegisterAgent{Agent: AgentInfo{ID: 1, Addr: "h:1"}}, CreateTopic{ID: id, Name: "fc", Partitions: specs})
+	p0, _ := st.Partition(id, 0)
+	epoch := p0.LeaderEpoch
+	commit := func(part int32) error {
+		key := fmt.Sprintf("data/1/%d.seg", part)
+		if _, err := b.Put(context.Background(), key, []byte("0123456789")); err != nil {
+			return err
+		}
+		_, err := ctrl.Propose(context.Background(), CommitSegments{Commits: []CommitSegment{{TopicID: id, Partition: part, LeaderEpoch: epoch,
+			Ref: SegmentRef{Object: key, Length: 10, FirstOffset: 0, LastOffset: 9, LeaderEpoch: epoch}}}})
+		return err
+	}
+	// The first flush commit after the topic's creation waits: the last
+	// group began less than an hour ago.
+	entries0, _ := ctrl.GroupStats()
+	done := make(chan error, parts)
+	for i := range int32(parts) {
+		go func() { done <- commit(i) }()
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("a flush commit was written at once (%v), not held for company", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// An agent registering does not wait, and takes the flush commits
+	// with it in one entry.
+	if _, err := ctrl.Propose(context.Background(), RegisterAgent{Agent: AgentInfo{ID: 2, Addr: "h:2"}}); err != nil {
+		t.Fatal(err)
+	}
+	for range parts {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("flush commits still waiting after a registration was written")
+		}
+	}
+	entries, _ := ctrl.GroupStats()
+	if entries-entries0 > 2 {
+		t.Fatalf("%d entries for %d flush commits and a registration; want them grouped", entries-entries0, parts)
+	}
+	st = ctrl.State()
+	for i := range int32(parts) {
+		if p, _ := st.Partition(id, i); p.FlushedEnd != 10 {
+			t.Fatalf("partition %d flushed to %d", i, p.FlushedEnd)
+		}
+	}
+}
+
 // gcCluster is a controller with one agent and a topic of one partition it
 // leads, for the garbage-collection tests.
 func gcCluster(t *testing.T, b tier.Bucket) (*Store, uuid.UUID, int32) {
