@@ -475,6 +475,9 @@ func benchE2E(c *cli.Context) error {
 		},
 		E2EP50Ms: percentile(e2e, 0.50), E2EP99Ms: percentile(e2e, 0.99), E2EP999Ms: percentile(e2e, 0.999), E2EMaxMs: percentile(e2e, 1),
 	}
+	for _, q := range curveQuantiles {
+		res.E2ECurve = append(res.E2ECurve, [2]float64{q, percentile(e2e, q)})
+	}
 	res.RecordsSec = float64(res.Records) / res.Seconds
 	res.MiBSec = float64(res.Bytes) / (1 << 20) / res.Seconds
 	if c.String("format") == "json" {
@@ -496,7 +499,12 @@ type e2eResult struct {
 	E2EP99Ms  float64 `json:"e2e_p99_ms"`
 	E2EP999Ms float64 `json:"e2e_p999_ms"`
 	E2EMaxMs  float64 `json:"e2e_max_ms"`
+	// E2ECurve is the end-to-end latency at curveQuantiles: [quantile, ms].
+	E2ECurve [][2]float64 `json:"e2e_curve"`
 }
+
+// curveQuantiles are where e2e reports its latency curve (for charts).
+var curveQuantiles = []float64{0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1}
 
 func compressionCodec(name string) (kgo.CompressionCodec, error) {
 	switch name {
