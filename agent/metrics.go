@@ -86,7 +86,7 @@ var (
 	descDeletedObjects      = desc("tlog_retention_deleted_objects_total", "Unreferenced bucket objects deleted by garbage collection.")
 	descCacheHits           = desc("tlog_cache_hits_total", "Segment range reads served from the range cache.")
 	descCacheMisses         = desc("tlog_cache_misses_total", "Segment range reads that needed a ranged GET.")
-	descCachePrefetch       = desc("tlog_cache_prefetches_total", "Ranges read ahead for sequential consumers.")
+	descCachePrefetch       = desc("tlog_cache_prefetches_total", "Ranges read ahead: for sequential consumers, and for each partition a fetch names before it is read.")
 	descCacheEvictions      = desc("tlog_cache_evictions_total", "Ranges evicted from the range cache.")
 	descCacheBytes          = desc("tlog_cache_bytes", "Bytes held in the range cache.")
 	descPartitionsLed       = desc("tlog_partitions_led", "Partitions this agent leads.")

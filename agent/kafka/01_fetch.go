@@ -106,6 +106,7 @@ func (s *Server) fetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespo
 		p    int32
 	}
 	seen := make(map[tp]bool)
+	s.prefetch(r, req)
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -194,6 +195,29 @@ func (s *Server) fetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespo
 		}
 	}
 	return resp, total, stop
+}
+
+// prefetch asks every partition the request names to start reading the
+// bucket where its fetch offset is flushed, before the partitions are read
+// in turn: a replay of many partitions then waits for overlapping GETs, not
+// for one after another.
+func (s *Server) prefetch(r *request, req *kmsg.FetchRequest) {
+	for _, rt := range req.Topics {
+		var t *topic.Topic
+		if req.Version >= 13 {
+			t = s.b.TopicByID(uuid.UUID(rt.TopicID))
+		} else {
+			t = s.b.TopicByName(rt.Topic)
+		}
+		if t == nil || !r.allowedTopic(t.Name, metadata.OpRead) {
+			continue
+		}
+		for _, rp := range rt.Partitions {
+			if rp.Partition >= 0 && int(rp.Partition) < len(t.Parts) {
+				t.Parts[rp.Partition].Prefetch(rp.FetchOffset)
+			}
+		}
+	}
 }
 
 // checkLeaderEpoch fences clients with a stale or future view (KIP-320).

@@ -159,6 +159,39 @@ func (p *Partition) ReadCommitted(ctx context.Context, offset int64, maxBytes in
 	return data[:cut], o, kept, nil
 }
 
+// Prefetch starts reading, in the background, the committed range holding
+// offset and the one after it, if offset is below the flushed end: a fetch
+// of many partitions asks for each of them before reading any, so their
+// GETs overlap instead of running one after another.
+func (p *Partition) Prefetch(offset int64) {
+	if p.cfg.Manifest == nil || p.cfg.Ranges == nil || offset >= p.Offsets().FlushedEnd {
+		return
+	}
+	mp, ok := p.cfg.Manifest.Committed()
+	if !ok {
+		return
+	}
+	segs := mp.Segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= offset })
+	if i < len(segs) && segs[i].FirstOffset <= offset {
+		p.cfg.Ranges.Prefetch(refOf(segs[i]))
+	}
+	p.readAhead(segs, i+1)
+}
+
+// readAheadBytes is how far a cold reader's GETs run ahead of it: ranges
+// from from on, until this many bytes (at least one range). A replay
+// waits on GET latency, not bandwidth, so several ranges in flight per
+// partition keep it fed; the range cache bounds the total.
+const readAheadBytes = 8 << 20
+
+func (p *Partition) readAhead(segs []metadata.SegmentRef, from int) {
+	for j, n := from, int64(0); j < len(segs) && (j == from || n < readAheadBytes); j++ {
+		p.cfg.Ranges.Prefetch(refOf(segs[j]))
+		n += segs[j].Length
+	}
+}
+
 // readCold reads from the segment range holding offset. It returns the
 // batches and the offset after the last one.
 func (p *Partition) readCold(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, int64, error) {
@@ -182,9 +215,7 @@ func (p *Partition) readCold(ctx context.Context, offset int64, maxBytes int, mi
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	if i+1 < len(segs) {
-		p.cfg.Ranges.Prefetch(refOf(segs[i+1]))
-	}
+	p.readAhead(segs, i+1)
 	limit := maxBytes
 	if !minOne && limit <= 0 {
 		return nil, offset, nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/wal"
@@ -274,5 +275,59 @@ func TestTimestampLookupOvertakenByFlush(t *testing.T) {
 	// And with nothing left in the WAL, both answer from the bucket.
 	if hit, ok, err := f.p.OffsetForTimestamp(ctx, 2103); err != nil || !ok || hit.Offset != 58 {
 		t.Fatalf("offset for timestamp 2103 from the bucket: %+v, %v, %v", hit, ok, err)
+	}
+}
+
+// Prefetch starts the GET of the range holding a flushed offset (and the
+// ranges after it) without a read; an offset the WAL holds GETs nothing.
+func TestPrefetchReadsTheRangeAhead(t *testing.T) {
+	ctx := context.Background()
+	bucket := tiertest.NewFaulty(tier.NewMemBucket())
+	m := &lockedManifest{}
+	f := newFixture(t, partition.Config{Manifest: m, Ranges: rangecache.NewReader(rangecache.New(bucket, 64<<20, nil))})
+	for round := range 3 { // three ranges of two batches
+		for i := range 2 {
+			f.mustAppend(mkBatch(bopts{pid: -1, epoch: -1, seq: -1, ts: int64(1000 + 100*(2*round+i))}, 5))
+		}
+		data, first, end, err := f.p.Unflushed(1 << 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := segment.NewWriter(0)
+		if err := w.Add([16]byte{1, 2, 3}, 4, 0, data, nil); err != nil {
+			t.Fatal(err)
+		}
+		key := fmt.Sprintf("data/0/seg-%d", first)
+		if _, err := bucket.Put(ctx, key, w.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		e := w.Entries()[0]
+		m.mu.Lock()
+		m.c.FlushedEnd = end
+		m.c.Segments = append(m.c.Segments, metadata.SegmentRef{Object: key, Offset: e.Pos, Length: e.Len,
+			FirstOffset: first, LastOffset: end - 1, MinTimestamp: e.MinTimestamp, MaxTimestamp: e.MaxTimestamp, CRC: e.CRC})
+		m.mu.Unlock()
+		if err := f.p.SetFlushedEnd(end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mustAppend(mkBatch(bopts{pid: -1, epoch: -1, seq: -1, ts: 2000}, 5)) // in the WAL only
+
+	f.p.Prefetch(30) // the WAL's
+	f.p.Prefetch(12) // the second range, then the third
+	deadline := time.Now().Add(10 * time.Second)
+	for bucket.Counts()[tiertest.OpGetRange] < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := bucket.Counts()[tiertest.OpGetRange]; n != 2 {
+		t.Fatalf("%d range GETs after prefetching offset 12 of three ranges; want 2 (its range and the next)", n)
+	}
+	// The reads that follow are served from what was fetched.
+	got, _, err := f.p.Read(ctx, 12, 1<<20, true)
+	if err != nil || len(offsetsOf(t, got)) != 5 {
+		t.Fatalf("read from 12: %v, %v", offsetsOf(t, got), err)
+	}
+	if n := bucket.Counts()[tiertest.OpGetRange]; n != 2 {
+		t.Fatalf("%d range GETs after reading what was prefetched; want 2", n)
 	}
 }

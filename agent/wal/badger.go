@@ -24,6 +24,14 @@ type BadgerStore struct {
 
 var _ Store = (*BadgerStore)(nil)
 
+// MemTableBytes and NumMemtables bound the WAL's memtables, the part of
+// its memory that does not depend on load: at most NumMemtables arenas of
+// about MemTableBytes each.
+const (
+	MemTableBytes = 16 << 20
+	NumMemtables  = 3
+)
+
 // OpenBadger opens (creating if needed) a Badger store in dir.
 func OpenBadger(dir string, logger *slog.Logger) (*BadgerStore, error) {
 	if logger == nil {
@@ -36,7 +44,17 @@ func OpenBadger(dir string, logger *slog.Logger) (*BadgerStore, error) {
 		// does not rewrite record data.
 		WithValueThreshold(4 << 10).
 		WithNumVersionsToKeep(1).
-		WithCompactL0OnClose(false)
+		WithCompactL0OnClose(false).
+		// Memory (issue: RSS under produce). The LSM holds keys and
+		// small values only, so 64 MiB memtables (five of them, each an
+		// arena allocated up front) bought nothing but resident memory;
+		// the block cache serves key lookups of a log read once.
+		WithMemTableSize(MemTableBytes).
+		WithNumMemtables(NumMemtables).
+		WithBlockCacheSize(16 << 20).
+		// Smaller value-log files, so those the WAL has trimmed are
+		// collected (and unmapped) sooner.
+		WithValueLogFileSize(64 << 20)
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("wal: open badger in %s: %w", dir, err)
@@ -109,7 +127,7 @@ func (s *BadgerStore) Size() (lsm, vlog int64) { return s.db.Size() }
 // gcLoop reclaims value-log space freed by deletions.
 func (s *BadgerStore) gcLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
 		select {

@@ -293,7 +293,8 @@ type measurement struct {
 	E2EP50    float64      `json:"e2e_p50_ms"`
 	E2EP99    float64      `json:"e2e_p99_ms"`
 	Curve     [][2]float64 `json:"e2e_curve"`
-	PeakRSS   []float64    `json:"peak_rss_mib"` // per process; none for kfake
+	PeakRSS   []float64    `json:"peak_rss_mib"`  // per process; none for kfake
+	PeakAnon  []float64    `json:"peak_anon_mib"` // largest anonymous RSS sampled, per process
 	RSS       []rssPoint   `json:"rss"`
 	StealPct  float64      `json:"steal_pct"`
 	CacheMiB  float64      `json:"cache_mib"` // tlog's configured range cache
@@ -321,7 +322,7 @@ func (e *env) measure(ctx context.Context, t target, round int) (measurement, er
 		err = e.kafkaWorkload(ctx, rt.brokers, t, &r)
 	}
 	if s != nil {
-		r.RSS, r.PeakRSS = s.stop()
+		r.RSS, r.PeakRSS, r.PeakAnon = s.stop()
 	}
 	r.StealPct = readCPU().stealSince(c0)
 	return r, err

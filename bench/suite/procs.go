@@ -116,8 +116,9 @@ func waitTCP(ctx context.Context, addr string, p *proc, timeout time.Duration) e
 
 // rssPoint is one sample of a process group's resident memory.
 type rssPoint struct {
-	T   float64 `json:"t"`   // seconds since the sampler started
-	MiB float64 `json:"mib"` // summed over the processes
+	T    float64 `json:"t"`    // seconds since the sampler started
+	MiB  float64 `json:"mib"`  // summed over the processes
+	Anon float64 `json:"anon"` // of which anonymous (not file-backed) memory
 }
 
 // sampler records the summed RSS of some processes every interval.
@@ -126,12 +127,13 @@ type sampler struct {
 	start  time.Time
 	mu     sync.Mutex
 	series []rssPoint
+	anon   []float64 // the largest anonymous RSS seen, per process
 	stopCh chan struct{}
 	wg     sync.WaitGroup
 }
 
 func sampleRSS(pids []int, every time.Duration) *sampler {
-	s := &sampler{pids: pids, start: time.Now(), stopCh: make(chan struct{})}
+	s := &sampler{pids: pids, start: time.Now(), stopCh: make(chan struct{}), anon: make([]float64, len(pids))}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -150,25 +152,29 @@ func sampleRSS(pids []int, every time.Duration) *sampler {
 }
 
 func (s *sampler) sample() {
-	var sum float64
-	for _, pid := range s.pids {
-		sum += rssMiB(pid)
-	}
+	var sum, anon float64
 	s.mu.Lock()
-	s.series = append(s.series, rssPoint{T: time.Since(s.start).Seconds(), MiB: sum})
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	for i, pid := range s.pids {
+		sum += rssMiB(pid)
+		a := statusMiB(pid, "RssAnon:")
+		anon += a
+		s.anon[i] = max(s.anon[i], a)
+	}
+	s.series = append(s.series, rssPoint{T: time.Since(s.start).Seconds(), MiB: sum, Anon: anon})
 }
 
-// stop ends sampling and returns the series and the peak of each process
-// (the kernel's high-water mark, VmHWM).
-func (s *sampler) stop() (series []rssPoint, peaks []float64) {
+// stop ends sampling and returns the series, the peak of each process
+// (the kernel's high-water mark, VmHWM) and the largest anonymous part
+// sampled of each.
+func (s *sampler) stop() (series []rssPoint, peaks, anon []float64) {
 	for _, pid := range s.pids {
 		peaks = append(peaks, statusMiB(pid, "VmHWM:"))
 	}
 	close(s.stopCh)
 	s.wg.Wait()
 	s.sample()
-	return s.series, peaks
+	return s.series, peaks, s.anon
 }
 
 func rssMiB(pid int) float64 { return statusMiB(pid, "VmRSS:") }

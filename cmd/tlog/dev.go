@@ -38,6 +38,7 @@ func storageFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "retention-check-interval", Value: agent.Defaults.RetentionInterval, Usage: "log.retention.check.interval.ms: how often the controller applies retention and deletes unreferenced objects"},
 		&cli.DurationFlag{Name: "orphan-grace", Value: agent.Defaults.OrphanGrace, Usage: "how old an object no partition references must be before it is deleted; it must exceed the longest time from a segment's upload to its commit (at least 30s)"},
 		&cli.Int64Flag{Name: "cache-bytes", Value: agent.Defaults.CacheBytes, Usage: "memory for caching segment ranges read from the bucket"},
+		&cli.Int64Flag{Name: "memory-limit", Usage: "the Go runtime's soft memory limit in bytes, which collects garbage sooner near it (default: --cache-bytes + the WAL's memtables + 128 MiB; the GOMEMLIMIT environment variable overrides)"},
 		&cli.StringFlag{Name: "admin-token", EnvVars: []string{"TLOG_ADMIN_TOKEN"}, Usage: "bearer token the admin listener asks for on every path but /healthz and /readyz"},
 		&cli.BoolFlag{Name: "admin-pprof", Usage: "serve Go's profiles under /debug/pprof/ on the admin listener"},
 		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
@@ -307,6 +308,9 @@ func runAgent(c *cli.Context, dev bool) error {
 			log.Warn("no --cluster-secret-file: the peer port takes any agent that names this cluster; keep it on a private network")
 		}
 		name = fmt.Sprintf("tlog agent %d", cfg.ID)
+	}
+	if limit, set := memoryLimit(c.Int64("memory-limit"), cfg.CacheBytes); set {
+		log.Debug("memory limit", "bytes", limit)
 	}
 	a, err := agent.Start(ctx, cfg)
 	if err != nil {

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"os"
+	"runtime/debug"
+
+	"github.com/tlog-io/tlog/agent"
+	"github.com/tlog-io/tlog/agent/wal"
+)
+
+// memoryLimitSlack is what an agent holds beyond its range cache and WAL
+// memtables under load: produce and fetch buffers in flight, the flusher's
+// segment being built, per-partition and per-connection state.
+const memoryLimitSlack = 128 << 20
+
+// memoryLimit sets the Go runtime's soft memory limit, unless GOMEMLIMIT
+// does: limit if positive, else the range cache + the WAL's memtables +
+// memoryLimitSlack. Without it the heap grows to twice what is live
+// (GOGC=100) and a full range cache alone doubled the agent's resident
+// memory (docs/benchmarks.md). It returns the limit and whether it set it.
+func memoryLimit(limit, cacheBytes int64) (int64, bool) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1), false
+	}
+	if limit <= 0 {
+		if cacheBytes <= 0 {
+			cacheBytes = agent.Defaults.CacheBytes
+		}
+		limit = cacheBytes + wal.NumMemtables*wal.MemTableBytes + memoryLimitSlack
+	}
+	debug.SetMemoryLimit(limit)
+	return limit, true
+}
