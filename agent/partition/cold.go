@@ -164,7 +164,13 @@ func (p *Partition) ReadCommitted(ctx context.Context, offset int64, maxBytes in
 // of many partitions asks for each of them before reading any, so their
 // GETs overlap instead of running one after another.
 func (p *Partition) Prefetch(offset int64) {
-	if p.cfg.Manifest == nil || p.cfg.Ranges == nil || offset >= p.Offsets().FlushedEnd {
+	if p.cfg.Manifest == nil || p.cfg.Ranges == nil {
+		return
+	}
+	p.mu.Lock()
+	flushed := p.flushed
+	p.mu.Unlock()
+	if offset >= flushed {
 		return
 	}
 	mp, ok := p.cfg.Manifest.Committed()

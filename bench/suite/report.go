@@ -237,6 +237,7 @@ func (r *results) charts(dir string) error {
 		short[i] = strings.NewReplacer("tlog dev, wal-sync ", "dev ", "NATS JetStream ", "NATS ", "tlog, 3 agents, ", "tlog ").Replace(n)
 	}
 	p.NominalX(short...)
+	p.Y.Min, p.Y.Max = 0, 1.3*max(slices.Max(prod), slices.Max(read)) // room for the legend above the bars
 	if err := p.Save(9*vg.Inch, 4*vg.Inch, filepath.Join(dir, "throughput.svg")); err != nil {
 		return err
 	}
