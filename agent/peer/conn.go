@@ -123,7 +123,11 @@ func (c *Conn) fail(err error) {
 }
 
 func frame(typ uint8, corr uint32, m Message) []byte {
-	e := Enc{B: make([]byte, 9, 64)}
+	size := 64
+	if s, ok := m.(sized); ok {
+		size = 9 + s.encodedSize()
+	}
+	e := Enc{B: make([]byte, 9, size)}
 	if m != nil {
 		m.Encode(&e)
 	}
@@ -132,6 +136,10 @@ func frame(typ uint8, corr uint32, m Message) []byte {
 	binary.BigEndian.PutUint32(e.B[5:], corr)
 	return e.B
 }
+
+// sized is a Message that knows its encoded size, so its frame is
+// allocated once rather than grown by copying (Append carries megabytes).
+type sized interface{ encodedSize() int }
 
 func (c *Conn) enqueue(b []byte) error {
 	if len(b)-4 > MaxFrame {

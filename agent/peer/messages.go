@@ -272,6 +272,8 @@ func (m *Append) Encode(e *Enc) {
 	e.Bytes(m.Data)
 }
 
+func (m *Append) encodedSize() int { return 16 + 4 + 4 + 8 + 8 + 8 + 4 + len(m.Data) }
+
 func (m *Append) Decode(d *Dec) error {
 	m.Topic, m.Partition, m.Epoch = d.ID(), d.Int32(), d.Int32()
 	m.Truncate, m.Reset, m.HW, m.Data = d.Int64(), d.Int64(), d.Int64(), d.Bytes()
