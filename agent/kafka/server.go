@@ -178,7 +178,7 @@ func (c *conn) read() {
 		c.auth.deadline = true
 		c.nc.SetReadDeadline(time.Now().Add(authTimeout))
 	}
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(c.nc, connBufferBytes)
 	var size [4]byte
 	for {
 		if _, err := io.ReadFull(br, size[:]); err != nil {
@@ -320,10 +320,17 @@ func (c *conn) handle(r *request) (fn reply, err error) {
 	return handlers[r.kreq.Key()].fn(c.s, r)
 }
 
+// connBufferBytes sizes each connection's read and write buffers. They
+// only gather small requests and responses into fewer syscalls: a large
+// request body is read straight into its own slice, and a large response
+// written straight from it. At 64 KiB each, a thousand idle connections
+// held 128 MiB.
+const connBufferBytes = 16 << 10
+
 func (c *conn) write() {
 	defer c.close()
 	defer close(c.done)
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	bw := bufio.NewWriterSize(c.nc, connBufferBytes)
 	var buf []byte
 	for p := range c.pending {
 		resp := c.complete(p)

@@ -49,7 +49,7 @@ func main() {
 	flag.Int64Var(&o.coldBytes, "cold-bytes", 1<<30, "bytes produced, then replayed from the bucket with the WAL deleted")
 	flag.IntVar(&o.fill, "fill", 10, "data retained in the bucket before the second produce, as a multiple of -records")
 	flag.BoolVar(&o.skipNATS, "skip-nats", false, "leave NATS JetStream out")
-	flag.StringVar(&o.only, "only", "", "run only the targets whose names contain this (and write nothing)")
+	flag.StringVar(&o.only, "only", "", "run only the targets whose names contain this, or \"scale\" for the memory-at-scale phase alone (and write nothing)")
 	flag.BoolVar(&o.write, "write", true, "write docs/benchmarks.md and docs/bench/*.svg")
 	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "give up after this long")
 	flag.Parse()
@@ -97,6 +97,11 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 			res.Runs = append(res.Runs, m)
 		}
 	}
+	if o.only == "scale" { // the memory-at-scale phase alone, to try it
+		sc, err := env.memoryAtScale(ctx, 1000, 1000)
+		fmt.Printf("%+v\n", sc)
+		return err
+	}
 	if o.only != "" {
 		for _, m := range res.Runs {
 			fmt.Printf("%+v\n", m)
@@ -110,6 +115,10 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 	log.Info("produce with data retained")
 	if res.Retained, err = env.retained(ctx); err != nil {
 		return fmt.Errorf("retained: %w", err)
+	}
+	log.Info("memory with many partitions and connections")
+	if res.Scale, err = env.memoryAtScale(ctx, 1000, 1000); err != nil {
+		return fmt.Errorf("memory at scale: %w", err)
 	}
 	log.Info("metadata journal")
 	if res.Journal, err = journal(ctx, repo); err != nil {

@@ -25,6 +25,7 @@ type results struct {
 	Runs     []measurement   `json:"runs"`
 	Cold     coldResult      `json:"cold"`
 	Retained retainedResult  `json:"retained"`
+	Scale    scaleResult     `json:"scale"`
 	Journal  []journalResult `json:"journal"`
 }
 
@@ -138,6 +139,13 @@ func (r *results) markdown() string {
 		"bucket, one with none; %d records produced into each in turn, three times: %s MiB/s with the bucket "+
 		"empty, %s MiB/s with it full (the goal compares medians).\n\n", float64(rt.RetainedBytes)/(1<<30), o.fill, o.records,
 		list(rt.Empty, "%.0f"), list(rt.Full, "%.0f"))
+	sc := r.Scale
+	w("Memory at scale: `tlog dev` with %d idle Kafka connections open (each past ApiVersions) and %d records "+
+		"produced into a topic of %d partitions (%.0f MiB/s): resident %.0f MiB started, %.0f MiB with the "+
+		"connections open (%.0f KiB a connection), %.0f MiB at peak during the produce, of it %.0f MiB "+
+		"anonymous (the default soft memory limit: %.0f MiB).\n\n", sc.Connections, o.records, sc.Partitions,
+		sc.ProduceMiB, sc.RSSIdle, sc.RSSConnected, (sc.RSSConnected-sc.RSSIdle)*1024/float64(max(sc.Connections, 1)),
+		sc.PeakRSS, sc.PeakAnon, sc.LimitMiB)
 	w("Metadata journal (`BenchmarkJournalCommits`, flush commits of N simulated agents every 250 ms over a " +
 		"bucket charging PUT 20 ms, HEAD 10 ms):\n\n| agents | commits/s | journal PUT/s | commit p50 / p99 |\n|---|---|---|---|\n")
 	for _, j := range r.Journal {
@@ -173,6 +181,8 @@ func (r *results) markdown() string {
 	goal("peak RSS of tlog dev under produce and read-back, minus the range cache (256 MiB)", fmt.Sprintf("%.0f MiB", rss), "≤ 128 MiB", rss <= 128)
 	anon := slices.Max(field(dev, peakAnon)) - dev[0].CacheMiB
 	goal("the same, anonymous memory only (without the WAL's mapped value-log pages)", fmt.Sprintf("%.0f MiB", anon), "≤ 128 MiB", anon <= 128)
+	goal(fmt.Sprintf("anonymous memory, %d partitions and %d connections, within the default limit", sc.Partitions, sc.Connections),
+		fmt.Sprintf("%.0f MiB", sc.PeakAnon), fmt.Sprintf("≤ %.0f MiB", sc.LimitMiB), sc.PeakAnon <= sc.LimitMiB)
 	x = median(rt.Full) / median(rt.Empty)
 	goal(fmt.Sprintf("produce with %d× data retained / empty", o.fill), fmt.Sprintf("%.2f×", x), "≥ 0.95× (within 5%)", x >= 0.95)
 	worst := 0.0
