@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,6 +76,25 @@ func checkTimestampLookups(t *testing.T, c *rawConn, logStart int64) {
 	// -3 below v7 is not a max-timestamp query.
 	if p := listOffsetV(c, 6, "ts", 0, -3); p.ErrorCode == 0 && p.Offset == 6 {
 		t.Errorf("ListOffsets v6 answered -3 as max timestamp")
+	}
+	// v0 answers with a list of offsets (Burrow's latest, among others);
+	// a timestamp past every record gives the high watermark.
+	for _, tc := range []struct {
+		name string
+		ts   int64
+		max  int32
+		want []int64
+	}{
+		{"latest", -1, 1, []int64{8}},
+		{"earliest", -2, 1, []int64{logStart}},
+		{"exact middle", tsBase + 2000, 1, []int64{1}},
+		{"after the max", tsBase + 9001, 1, []int64{8}},
+		{"none asked", -1, 0, []int64{}},
+	} {
+		p := listOffsetV0(c, "ts", 0, tc.ts, tc.max)
+		if p.ErrorCode != 0 || !slices.Equal(p.OldStyleOffsets, tc.want) {
+			t.Errorf("v0 %s (ts %d, max %d): offsets %v, error %d; want %v", tc.name, tc.ts, tc.max, p.OldStyleOffsets, p.ErrorCode, tc.want)
+		}
 	}
 }
 

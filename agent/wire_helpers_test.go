@@ -365,6 +365,20 @@ func listOffsetV(c *rawConn, v int16, topic string, partition int32, ts int64) k
 	return resp.Topics[0].Partitions[0]
 }
 
+// listOffsetV0 asks ListOffsets v0 for at most max offsets.
+func listOffsetV0(c *rawConn, topic string, partition int32, ts int64, max int32) kmsg.ListOffsetsResponseTopicPartition {
+	c.t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp, rp.MaxNumOffsets = partition, ts, max
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return do[*kmsg.ListOffsetsResponse](c, 0, req).Topics[0].Partitions[0]
+}
+
 // latest is ListOffsets -1 (the high watermark), failing on an error.
 func latest(c *rawConn, topic string, partition int32) int64 {
 	c.t.Helper()

@@ -1,6 +1,6 @@
 package kafka
 
-// ListOffsets: v1-8
+// ListOffsets: v0-8
 //
 // Timestamps: -2 earliest (log start), -1 latest (the high watermark, or
 // for read_committed the last stable offset), -3 the
@@ -19,6 +19,15 @@ package kafka
 // With an authorizer: DESCRIBE on each topic (TOPIC_AUTHORIZATION_FAILED).
 //
 // Version notes:
+// * v0: the answer is a list (OldStyleOffsets) of at most MaxNumOffsets
+//   offsets, as Kafka's legacy lookup gives it for consumers: -1 the high
+//   watermark, -2 the log start; for a timestamp Kafka listed the base
+//   offsets of log segments last modified before it, newest first, and
+//   tlog, whose segments are ranges in the bucket, lists the offset a v1
+//   lookup finds (the first record at or after it; the high watermark if
+//   none). Served for the tools that still send it (Burrow 1.2 asks for
+//   -1 with MaxNumOffsets 1).
+// * v1: one offset and its timestamp
 // * v2: isolation level (read_committed: latest is the LSO)
 // * v4: CurrentLeaderEpoch fencing, LeaderEpoch in response
 // * v6: flexible versions
@@ -34,7 +43,7 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-func init() { register(2, 1, 8, handleListOffsets) }
+func init() { register(2, 0, 8, handleListOffsets) }
 
 // listOffsetsBucketTimeout bounds the bucket reads of one request's
 // timestamp lookups.
@@ -92,13 +101,29 @@ func (s *Server) listOffsets(ctx context.Context, r *request, req *kmsg.ListOffs
 				default:
 					hit, ok, err := p.OffsetForTimestamp(ctx, ts)
 					setTimestampHit(&sp, hit, ok, err)
+					if req.Version == 0 && err == nil && !ok {
+						sp.Offset = o.HW
+					}
 				}
+			}
+			if req.Version == 0 {
+				legacyOffsets(&sp, rp.MaxNumOffsets)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// legacyOffsets puts a v1-style answer as v0's list: the offset found
+// (none on an error), at most max of them.
+func legacyOffsets(sp *kmsg.ListOffsetsResponseTopicPartition, max int32) {
+	if sp.ErrorCode == 0 && max > 0 && sp.Offset >= 0 {
+		sp.OldStyleOffsets = []int64{sp.Offset}
+	} else {
+		sp.OldStyleOffsets = []int64{}
+	}
 }
 
 // setTimestampHit answers a timestamp lookup: the record found with the
