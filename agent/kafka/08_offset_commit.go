@@ -1,6 +1,6 @@
 package kafka
 
-// OffsetCommit: v2-v9
+// OffsetCommit: v0-v9
 //
 // Commits go to the group's offsets partition as records and are answered
 // once committed there (every in-sync replica has them). A member commits
@@ -15,6 +15,12 @@ package kafka
 // committed).
 //
 // Version notes:
+// * v0: no generation or member: a commit from outside the group. Kafka
+//   stored v0 commits in ZooKeeper (and answers UNSUPPORTED_VERSION in
+//   KRaft mode); tlog has only the coordinator and stores them there, as
+//   v1 would with generation -1
+// * v1: generation and member; a per-partition commit timestamp (ignored:
+//   the coordinator stamps its own)
 // * v2-v4: RetentionTimeMillis (ignored: offsets.retention applies)
 // * v5: no RetentionTimeMillis
 // * v6: LeaderEpoch per partition
@@ -29,7 +35,7 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-func init() { register(8, 2, 9, handleOffsetCommit) }
+func init() { register(8, 0, 9, handleOffsetCommit) }
 
 func handleOffsetCommit(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.OffsetCommitRequest)

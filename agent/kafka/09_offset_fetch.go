@@ -1,6 +1,6 @@
 package kafka
 
-// OffsetFetch: v1-v9
+// OffsetFetch: v0-v9
 //
 // A group's committed offsets, -1 for partitions without one; a null topic
 // list (v2+) fetches every committed partition. v8+ asks for several groups
@@ -11,6 +11,8 @@ package kafka
 // partitions; with all topics asked, such topics are left out).
 //
 // Version notes:
+// * v0: as v1 (Kafka read v0 from ZooKeeper; tlog has only the
+//   coordinator, which v0 commits also go to)
 // * v2: top-level ErrorCode, null topics = all
 // * v5: LeaderEpoch
 // * v6: flexible versions
@@ -32,7 +34,7 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-func init() { register(9, 1, 9, handleOffsetFetch) }
+func init() { register(9, 0, 9, handleOffsetFetch) }
 
 type fetchedTopic struct {
 	topic string

@@ -1,6 +1,6 @@
 package kafka
 
-// OffsetForLeaderEpoch: v2-4
+// OffsetForLeaderEpoch: v0-4
 //
 // For each partition, the largest leader epoch at or below the requested
 // one and the offset where the next epoch began (or the log end), from the
@@ -11,6 +11,8 @@ package kafka
 // (CLUSTER_AUTHORIZATION_FAILED).
 //
 // Version notes:
+// * v0: the end offset only
+// * v1: LeaderEpoch in the response
 // * v2: CurrentLeaderEpoch fencing
 // * v3: ReplicaID
 // * v4: flexible versions
@@ -22,7 +24,7 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-func init() { register(23, 2, 4, handleOffsetForLeaderEpoch) }
+func init() { register(23, 0, 4, handleOffsetForLeaderEpoch) }
 
 func handleOffsetForLeaderEpoch(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.OffsetForLeaderEpochRequest)

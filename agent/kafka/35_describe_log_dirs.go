@@ -1,6 +1,6 @@
 package kafka
 
-// DescribeLogDirs: v1-4
+// DescribeLogDirs: v0-4
 //
 // An agent has two "log dirs" per partition it holds: "wal", its
 // write-ahead log (size: the partition's bytes in it; offset lag: how far
@@ -18,6 +18,7 @@ package kafka
 // from v3, an empty answer before).
 //
 // Version notes:
+// * v0: as v1
 // * v1: ThrottleMillis semantics
 // * v2: flexible versions
 // * v3: top-level ErrorCode
@@ -33,7 +34,7 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-func init() { register(35, 1, 4, handleDescribeLogDirs) }
+func init() { register(35, 0, 4, handleDescribeLogDirs) }
 
 func handleDescribeLogDirs(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.DescribeLogDirsRequest)
