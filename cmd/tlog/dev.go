@@ -99,6 +99,7 @@ func devCommand() *cli.Command {
 			"otherwise, the bucket in DATA/bucket.",
 		Flags: append(storageFlags(),
 			&cli.BoolFlag{Name: "auto-create-topics", Value: true, Usage: "create unknown topics on Metadata requests"},
+			&cli.IntFlag{Name: "id", Value: 1, Usage: "agent (broker) id, 1 as in Kafka's quickstart; a data directory keeps the id it was created with (0 for one made before this flag)"},
 		),
 		Action: func(c *cli.Context) error { return runAgent(c, true) },
 	}
@@ -263,9 +264,19 @@ func runAgent(c *cli.Context, dev bool) error {
 	if d := c.Duration("transaction-max-timeout"); d < time.Second {
 		return fail(2, "bad --transaction-max-timeout %v: give at least 1s", d)
 	}
+	if c.Int("id") < 0 || c.Int("id") > 1<<31-1 {
+		return fail(2, "bad --id %d: use 0 to 2147483647", c.Int("id"))
+	}
 	// Nothing is created until every flag has been checked.
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return fail(1, "cannot create data directory: %v", err)
+	}
+	if dev {
+		id, err := devAgentID(dataDir, c.Int("id"), c.IsSet("id"))
+		if err != nil {
+			return fail(2, "%v", err)
+		}
+		cfg.ID = id
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -277,9 +288,6 @@ func runAgent(c *cli.Context, dev bool) error {
 	cfg.Bucket = bucket
 	name := "tlog dev"
 	if !dev {
-		if c.Int("id") < 0 || c.Int("id") > 1<<31-1 {
-			return fail(2, "bad --id %d: use 0 to 2147483647", c.Int("id"))
-		}
 		if c.String("peer-listen") == "" {
 			return fail(2, "--peer-listen must not be empty: agents replicate over it")
 		}
