@@ -3,8 +3,10 @@ package topic
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // ErrInvalidConfig: a config name or value tlog does not accept.
@@ -68,8 +70,50 @@ func oneOf(vals ...string) func(string) error {
 	}
 }
 
-// Configs is every topic config tlog honours, in the order DescribeConfigs
-// lists them.
+func boolean(v string) error {
+	if strings.EqualFold(v, "true") || strings.EqualFold(v, "false") {
+		return nil
+	}
+	return fmt.Errorf("%w: %q is not true or false", ErrInvalidConfig, v)
+}
+
+// throttledReplicas checks Kafka's list of partition:broker pairs (or *)
+// naming replicas to throttle.
+func throttledReplicas(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "*" {
+		return nil
+	}
+	for _, pair := range strings.Split(v, ",") {
+		p, b, ok := strings.Cut(strings.TrimSpace(pair), ":")
+		if _, err := strconv.ParseInt(p, 10, 32); !ok || err != nil {
+			return fmt.Errorf("%w: %q is not a list of partition:broker pairs or *", ErrInvalidConfig, v)
+		}
+		if _, err := strconv.ParseInt(b, 10, 32); err != nil {
+			return fmt.Errorf("%w: %q is not a list of partition:broker pairs or *", ErrInvalidConfig, v)
+		}
+	}
+	return nil
+}
+
+// messageFormatVersion checks a (deprecated) message.format.version: a
+// Kafka version Kafka 3.9 still parses, such as 0.10.0, 2.8-IV1 or 3.0.
+var messageFormatVersion = regexp.MustCompile(`^(0\.(8\.[0-2]|9\.0|10\.[0-2]|11\.0)(\.\d+)?|[1-3]\.\d+)(-IV\d+)?$`)
+
+func formatVersion(v string) error {
+	if messageFormatVersion.MatchString(v) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q is not a Kafka version (such as 2.8 or 3.0-IV1)", ErrInvalidConfig, v)
+}
+
+// noEffect prefixes the documentation of configs tlog accepts, stores and
+// describes for the tools that set them, but that change nothing here.
+const noEffect = "Accepted and shown; no effect in tlog: "
+
+// Configs is every topic config Kafka 3.9 defines that tlog accepts, in
+// the order DescribeConfigs lists them. Those it honours say what they do;
+// the rest say why they change nothing here.
 var Configs = []Config{
 	{Name: "cleanup.policy", Type: 7, Doc: "delete drops whole ranges by time or size (retention.ms, retention.bytes); compact keeps the latest record of every key (the key compactor rewrites ranges in the bucket); compact,delete does both.",
 		def: constDefault("delete"), validate: oneOf("delete", "compact", "compact,delete", "delete,compact"), Broker: "log.cleanup.policy"},
@@ -99,6 +143,41 @@ var Configs = []Config{
 		def: constDefault("1073741824"), validate: intRange(14, 1<<31-1), Broker: "log.segment.bytes"},
 	{Name: "segment.ms", Type: 5, Doc: "Longest span of record time a merged range covers; retention drops whole ranges, so this is its grain in time.",
 		def: constDefault("604800000"), validate: intRange(1, 1<<63-1), Broker: "log.roll.ms"},
+
+	{Name: "file.delete.delay.ms", Type: 5, Doc: noEffect + "objects no partition references are deleted by the controller's garbage collection once older than --orphan-grace.",
+		def: constDefault("60000"), validate: intRange(0, 1<<63-1), Broker: "log.segment.delete.delay.ms"},
+	{Name: "flush.messages", Type: 5, Doc: noEffect + "when the WAL is fsynced is the agent's --wal-sync (always: before acknowledging).",
+		def: constDefault("9223372036854775807"), validate: intRange(1, 1<<63-1), Broker: "log.flush.interval.messages"},
+	{Name: "flush.ms", Type: 5, Doc: noEffect + "when the WAL is fsynced is the agent's --wal-sync (always: before acknowledging).",
+		def: constDefault("9223372036854775807"), validate: intRange(0, 1<<63-1), Broker: "log.flush.interval.ms"},
+	{Name: "follower.replication.throttled.replicas", Type: 7, Doc: noEffect + "replication is not throttled; a follower copies only the unflushed tail, the rest is in the bucket.",
+		def: constDefault(""), validate: throttledReplicas},
+	{Name: "index.interval.bytes", Type: 3, Doc: noEffect + "each segment object carries its own block index, cut about every 64 KiB.",
+		def: constDefault("4096"), validate: intRange(0, 1<<31-1), Broker: "log.index.interval.bytes"},
+	{Name: "leader.replication.throttled.replicas", Type: 7, Doc: noEffect + "replication is not throttled; a follower copies only the unflushed tail, the rest is in the bucket.",
+		def: constDefault(""), validate: throttledReplicas},
+	{Name: "local.retention.bytes", Type: 5, Doc: noEffect + "an agent holds only the unflushed tail locally (its WAL); everything flushed is read from the bucket.",
+		def: constDefault("-2"), validate: intRange(-2, 1<<63-1), Broker: "log.local.retention.bytes"},
+	{Name: "local.retention.ms", Type: 5, Doc: noEffect + "an agent holds only the unflushed tail locally (its WAL); everything flushed is read from the bucket.",
+		def: constDefault("-2"), validate: intRange(-2, 1<<63-1), Broker: "log.local.retention.ms"},
+	{Name: "message.downconversion.enable", Type: 1, Doc: noEffect + "tlog serves only record batches v2 (Fetch v4 and later), so there is nothing to convert down to.",
+		def: constDefault("true"), validate: boolean, Broker: "log.message.downconversion.enable"},
+	{Name: "message.format.version", Type: 2, Doc: noEffect + "deprecated in Kafka; batches are always stored as record batches v2.",
+		def: constDefault("3.0-IV1"), validate: formatVersion, Broker: "log.message.format.version"},
+	{Name: "preallocate", Type: 1, Doc: noEffect + "there are no local segment files to preallocate.",
+		def: constDefault("false"), validate: boolean, Broker: "log.preallocate"},
+	{Name: "remote.log.copy.disable", Type: 1, Doc: noEffect + "every flushed range goes to the bucket: the bucket is the log.",
+		def: constDefault("false"), validate: boolean},
+	{Name: "remote.log.delete.on.disable", Type: 1, Doc: noEffect + "tiered storage cannot be turned off: the bucket is the log.",
+		def: constDefault("false"), validate: boolean},
+	{Name: "remote.storage.enable", Type: 1, Doc: noEffect + "every topic is tiered: the bucket is the log.",
+		def: constDefault("false"), validate: boolean},
+	{Name: "segment.index.bytes", Type: 3, Doc: noEffect + "each segment object carries its own block index in its footer.",
+		def: constDefault("10485760"), validate: intRange(4, 1<<31-1), Broker: "log.index.size.max.bytes"},
+	{Name: "segment.jitter.ms", Type: 5, Doc: noEffect + "ranges are sealed by the agent's flush interval and merged by size and record time.",
+		def: constDefault("0"), validate: intRange(0, 1<<63-1), Broker: "log.roll.jitter.ms"},
+	{Name: "unclean.leader.election.enable", Type: 1, Doc: noEffect + "a new leader is always an in-sync replica, and everything flushed is in the bucket whoever leads.",
+		def: constDefault("false"), validate: boolean, Broker: "unclean.leader.election.enable"},
 }
 
 // Lookup finds a topic config by name.

@@ -20,6 +20,21 @@ func TestValidateConfigs(t *testing.T) {
 		{map[string]string{"message.timestamp.type": "Now"}, false},
 		{map[string]string{"no.such.config": "1"}, false},
 		{map[string]string{"max.message.bytes": "1e6"}, false},
+		// Accepted with no effect, validated as Kafka 3.9 validates them.
+		{map[string]string{"flush.messages": "1", "flush.ms": "0", "preallocate": "TRUE", "unclean.leader.election.enable": "false",
+			"message.downconversion.enable": "true", "index.interval.bytes": "4096", "segment.index.bytes": "4",
+			"segment.jitter.ms": "0", "file.delete.delay.ms": "60000", "local.retention.ms": "-2", "local.retention.bytes": "-1",
+			"remote.storage.enable": "true", "remote.log.copy.disable": "false", "remote.log.delete.on.disable": "false",
+			"leader.replication.throttled.replicas": "0:1,1:2", "follower.replication.throttled.replicas": "*"}, true},
+		{map[string]string{"message.format.version": "0.10.0"}, true},
+		{map[string]string{"message.format.version": "2.8-IV1"}, true},
+		{map[string]string{"message.format.version": "3.0"}, true},
+		{map[string]string{"message.format.version": "banana"}, false},
+		{map[string]string{"flush.messages": "0"}, false},
+		{map[string]string{"preallocate": "yes"}, false},
+		{map[string]string{"segment.index.bytes": "3"}, false},
+		{map[string]string{"local.retention.ms": "-3"}, false},
+		{map[string]string{"leader.replication.throttled.replicas": "0-1"}, false},
 	} {
 		err := topic.ValidateConfigs(tc.cfgs)
 		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, topic.ErrInvalidConfig)) {
