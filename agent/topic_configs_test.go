@@ -3,7 +3,9 @@ package agent_test
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -44,5 +46,53 @@ func TestTopicConfigsWithoutEffect(t *testing.T) {
 	resp := do[*kmsg.CreateTopicsResponse](c, 5, createTopicsReq(false, topicSpec{"bad-flush", 1, 1, map[string]string{"flush.messages": "0"}}))
 	if code := resp.Topics[0].ErrorCode; code != 40 { // INVALID_CONFIG
 		t.Errorf("flush.messages=0: error %d, want INVALID_CONFIG", code)
+	}
+}
+
+// message.timestamp.before.max.ms and .after.max.ms (or, where they are
+// unset, the deprecated .difference.max.ms) refuse a CreateTime batch with
+// a record stamped too far from the broker's clock: INVALID_TIMESTAMP,
+// naming the record, and nothing stored. LogAppendTime topics and topics
+// without bounds take any timestamp.
+func TestTopicTimestampBounds(t *testing.T) {
+	a := startAgent(t)
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "bounded", 1, map[string]string{"message.timestamp.before.max.ms": "3600000", "message.timestamp.after.max.ms": "60000"})
+	createTopic(t, c, "diff", 1, map[string]string{"message.timestamp.difference.max.ms": "3600000"})
+	createTopic(t, c, "appendtime", 1, map[string]string{"message.timestamp.type": "LogAppendTime", "message.timestamp.before.max.ms": "0"})
+	createTopic(t, c, "unbounded", 1, nil)
+
+	now := time.Now().UnixMilli()
+	at := func(ts int64) []byte { o := plainBatch(); o.firstTS = ts; return mkBatch(o, "x", "y") }
+	for _, tc := range []struct {
+		topic string
+		ts    int64
+		code  int16
+	}{
+		{"bounded", now, 0},
+		{"bounded", now - 2*3600_000, kerr.InvalidTimestamp.Code},
+		{"bounded", now + 10*60_000, kerr.InvalidTimestamp.Code},
+		{"bounded", now + 30_000, 0},
+		{"diff", now - 2*3600_000, kerr.InvalidTimestamp.Code},
+		{"diff", now + 2*3600_000, kerr.InvalidTimestamp.Code},
+		{"diff", now - 60_000, 0},
+		{"appendtime", now - 2*3600_000, 0},
+		{"unbounded", 1, 0},
+	} {
+		hwBefore := latest(c, tc.topic, 0)
+		p := produce(c, tc.topic, 0, at(tc.ts))
+		if p.ErrorCode != tc.code {
+			t.Errorf("%s at now%+d ms: error %d (%s), want %d", tc.topic, tc.ts-now, p.ErrorCode, deref(p.ErrorMessage), tc.code)
+			continue
+		}
+		if tc.code == 0 {
+			continue
+		}
+		if len(p.ErrorRecords) != 2 || p.ErrorRecords[0].RelativeOffset != 0 || p.ErrorRecords[1].RelativeOffset != 1 {
+			t.Errorf("%s at now%+d ms: error records %+v, want both records", tc.topic, tc.ts-now, p.ErrorRecords)
+		}
+		if hw := latest(c, tc.topic, 0); hw != hwBefore {
+			t.Errorf("%s: a refused batch moved the high watermark from %d to %d", tc.topic, hwBefore, hw)
+		}
 	}
 }

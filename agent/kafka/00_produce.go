@@ -42,6 +42,7 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,6 +50,7 @@ import (
 
 	"github.com/tlog-io/tlog/agent/group"
 	"github.com/tlog-io/tlog/agent/partition"
+	"github.com/tlog-io/tlog/agent/topic"
 	"github.com/tlog-io/tlog/agent/txn"
 	"github.com/tlog-io/tlog/metadata"
 	"github.com/tlog-io/tlog/tier/batch"
@@ -147,7 +149,21 @@ func handleProduce(s *Server, r *request) (reply, error) {
 				fail(sp, code, err)
 				continue
 			}
-			if tt, _ := t.ConfigValue("message.timestamp.type", s.topicDefaults()); tt == "LogAppendTime" {
+			tt, _ := t.ConfigValue("message.timestamp.type", s.topicDefaults())
+			if tt != "LogAppendTime" {
+				if bad, err := checkTimestamps(t, s.topicDefaults(), rp.Records, time.Now().UnixMilli()); err != nil {
+					if req.Version >= 8 {
+						for _, i := range bad {
+							re := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+							re.RelativeOffset, re.ErrorMessage = int32(i), kmsg.StringPtr("timestamp out of range")
+							sp.ErrorRecords = append(sp.ErrorRecords, re)
+						}
+					}
+					fail(sp, errCode(err), err)
+					continue
+				}
+			}
+			if tt == "LogAppendTime" {
 				sp.LogAppendTime = time.Now().UnixMilli()
 				setLogAppendTime(rp.Records, sp.LogAppendTime)
 				// The index keeps what the bytes now say.
@@ -295,6 +311,44 @@ func (s *Server) checkTransactional(ctx context.Context, txnID *string, h batch.
 var errTimedOut = fmt.Errorf("%w: not replicated to every in-sync replica within the request timeout", context.DeadlineExceeded)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checkTimestamps applies a CreateTime topic's timestamp bounds
+// (message.timestamp.before.max.ms and .after.max.ms) to every record of a
+// produced batch, as Kafka's LogValidator does: a record stamped further
+// from now (ms) fails the whole batch with INVALID_TIMESTAMP, naming the
+// records at fault. Records without a timestamp (-1) pass. Without bounds
+// (the default) nothing is read.
+func checkTimestamps(t *topic.Topic, d topic.Defaults, records []byte, now int64) ([]int, error) {
+	before, after := t.TimestampBounds(d)
+	if before == math.MaxInt64 && after == math.MaxInt64 {
+		return nil, nil
+	}
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if now >= math.MinInt64+before { // now - before does not underflow (before ≥ 0)
+		lo = now - before
+	}
+	if after <= math.MaxInt64-now { // nor now + after overflow
+		hi = now + after
+	}
+	var bad []int
+	first := int64(0)
+	err := batch.RecordTimestamps(records, batch.InflateLimit(t.MaxMessageBytes(d)), func(i int, ts int64) {
+		if ts != -1 && (ts < lo || ts > hi) {
+			if bad == nil {
+				first = ts
+			}
+			bad = append(bad, i)
+		}
+	})
+	if err != nil {
+		return nil, err // validated already: cannot happen
+	}
+	if len(bad) > 0 {
+		return bad, fmt.Errorf("%w: record %d has timestamp %d, outside [%d, %d] (message.timestamp.before.max.ms %d, after.max.ms %d)",
+			errInvalidTimestamp, bad[0], first, lo, hi, before, after)
+	}
+	return nil, nil
+}
 
 // setLogAppendTime marks a batch as LogAppendTime with max timestamp ts and
 // recomputes its CRC, as a Kafka broker does for such topics.

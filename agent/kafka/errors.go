@@ -14,11 +14,17 @@ import (
 	"github.com/tlog-io/tlog/tier/batch"
 )
 
+// errInvalidTimestamp: a produced record's timestamp is outside the
+// topic's bounds (INVALID_TIMESTAMP).
+var errInvalidTimestamp = errors.New("timestamp out of range")
+
 // errCode maps an internal error to the Kafka error code a client expects.
 func errCode(err error) int16 {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, errInvalidTimestamp):
+		return kerr.InvalidTimestamp.Code
 	case errors.Is(err, partition.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, partition.ErrOutOfOrderSequence):

@@ -3,6 +3,7 @@ package topic
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -132,6 +133,12 @@ var Configs = []Config{
 		validate: intRange(0, 1<<31-1), Broker: "message.max.bytes"},
 	{Name: "message.timestamp.type", Type: 2, Doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps the append time.",
 		def: constDefault("CreateTime"), validate: oneOf("CreateTime", "LogAppendTime"), Broker: "log.message.timestamp.type"},
+	{Name: "message.timestamp.after.max.ms", Type: 5, Doc: "With CreateTime, a batch holding a record stamped more than this after the broker's clock is refused (INVALID_TIMESTAMP). Unset, message.timestamp.difference.max.ms applies.",
+		def: constDefault("9223372036854775807"), validate: intRange(0, 1<<63-1), Broker: "log.message.timestamp.after.max.ms"},
+	{Name: "message.timestamp.before.max.ms", Type: 5, Doc: "With CreateTime, a batch holding a record stamped more than this before the broker's clock is refused (INVALID_TIMESTAMP). Unset, message.timestamp.difference.max.ms applies.",
+		def: constDefault("9223372036854775807"), validate: intRange(0, 1<<63-1), Broker: "log.message.timestamp.before.max.ms"},
+	{Name: "message.timestamp.difference.max.ms", Type: 5, Doc: "Deprecated in Kafka: both bounds above, where they are not set.",
+		def: constDefault("9223372036854775807"), validate: intRange(0, 1<<63-1), Broker: "log.message.timestamp.difference.max.ms"},
 	{Name: "min.insync.replicas", Type: 3, Doc: "Replicas that must hold a batch before acks=all succeeds.",
 		def:      func(_ Defaults, rf int) string { return strconv.Itoa(min(2, max(rf, 1))) },
 		validate: intRange(1, 1<<31-1), Broker: "min.insync.replicas"},
@@ -234,6 +241,31 @@ func (t *Topic) ReplicationFactor() int {
 		return len(t.Meta.Partitions[0].Replicas)
 	}
 	return 1
+}
+
+// TimestampBounds are how far before and after the broker's clock a
+// CreateTime record's timestamp may be (message.timestamp.before.max.ms and
+// .after.max.ms, each falling back to the deprecated
+// message.timestamp.difference.max.ms as Kafka's LogConfig does);
+// math.MaxInt64 is no bound.
+func (t *Topic) TimestampBounds(d Defaults) (before, after int64) {
+	long := func(name string) int64 {
+		v, _ := t.ConfigValue(name, d)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return math.MaxInt64
+		}
+		return n
+	}
+	diff := long("message.timestamp.difference.max.ms")
+	before, after = long("message.timestamp.before.max.ms"), long("message.timestamp.after.max.ms")
+	if before == math.MaxInt64 {
+		before = diff
+	}
+	if after == math.MaxInt64 {
+		after = diff
+	}
+	return before, after
 }
 
 // MaxMessageBytes is the largest record batch the topic accepts.

@@ -206,3 +206,26 @@ func takeBytes(r []byte, p int) ([]byte, int) {
 	}
 	return r[p : p+int(l)], p + int(l)
 }
+
+// RecordTimestamps calls fn with the index and timestamp of every record
+// of the batch at the start of b (whose framing Next or ValidateProduce
+// checked), decompressing up to maxDecompressed bytes: each record's
+// timestamp is the batch's first timestamp plus its delta.
+func RecordTimestamps(b []byte, maxDecompressed int, fn func(i int, ts int64)) error {
+	h, size, err := Next(b)
+	if err != nil {
+		return err
+	}
+	body := b[HeaderSize:size]
+	if c := h.Compression(); c != CompressionNone {
+		if body, err = decompress(c, body, maxDecompressed, nil); err != nil {
+			return err
+		}
+	}
+	i := 0
+	return walkRecords(body, h.NumRecords, false, func(tsDelta int64, _ int32) bool {
+		fn(i, h.FirstTimestamp+tsDelta)
+		i++
+		return true
+	})
+}
