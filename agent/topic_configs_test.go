@@ -96,3 +96,49 @@ func TestTopicTimestampBounds(t *testing.T) {
 		}
 	}
 }
+
+// The topics Kafka Streams 3.9 creates, with the configs it sets on them
+// (InternalTopicConfig's message.timestamp.type=CreateTime on all;
+// RepartitionTopicConfig's cleanup.policy=delete, segment.bytes=52428800,
+// retention.ms=-1; the changelogs' cleanup.policy compact, or
+// compact,delete with a retention for windowed stores, or compact with
+// min.compaction.lag.ms for versioned ones), are created as asked, shown
+// by DescribeConfigs, and honoured: a changelog refuses a record without a
+// key, as a compacted topic does, and a repartition topic takes one.
+func TestKafkaStreamsInternalTopics(t *testing.T) {
+	a := startAgent(t)
+	c := dialRaw(t, a.Addr())
+	topics := map[string]map[string]string{
+		"app-KSTREAM-REPARTITION-0000000003-repartition": {"message.timestamp.type": "CreateTime", "cleanup.policy": "delete",
+			"segment.bytes": "52428800", "retention.ms": "-1", "segment.ms": "600000"},
+		"app-store-changelog":           {"message.timestamp.type": "CreateTime", "cleanup.policy": "compact"},
+		"app-window-store-changelog":    {"message.timestamp.type": "CreateTime", "cleanup.policy": "compact,delete", "retention.ms": "172800000"},
+		"app-versioned-store-changelog": {"message.timestamp.type": "CreateTime", "cleanup.policy": "compact", "min.compaction.lag.ms": "86400000"},
+	}
+	for name, cfgs := range topics {
+		createTopic(t, c, name, 2, cfgs)
+		got := configMap(describeTopicConfigs(c, 4, name))
+		for k, v := range cfgs {
+			if e := got[k]; deref(e.Value) != v || e.Source != kmsg.ConfigSourceDynamicTopicConfig {
+				t.Errorf("%s: %s = %q (source %d), want %q set on the topic", name, k, deref(e.Value), e.Source, v)
+			}
+		}
+	}
+	keyless := func() []byte {
+		r := kmsg.NewRecord()
+		r.Value = []byte("v") // a nil key encodes as length -1: no key
+		r.Length = int32(len(r.AppendTo(nil)[1:]))
+		rb := kmsg.NewRecordBatch()
+		rb.PartitionLeaderEpoch, rb.Magic = -1, 2
+		rb.FirstTimestamp, rb.MaxTimestamp = time.Now().UnixMilli(), time.Now().UnixMilli()
+		rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = -1, -1, -1
+		rb.NumRecords, rb.Records = 1, r.AppendTo(nil)
+		return seal(rb.AppendTo(nil))
+	}
+	if p := produce(c, "app-store-changelog", 0, keyless()); p.ErrorCode != kerr.InvalidRecord.Code {
+		t.Errorf("a keyless record to a changelog: error %d, want INVALID_RECORD", p.ErrorCode)
+	}
+	if p := produce(c, "app-KSTREAM-REPARTITION-0000000003-repartition", 0, keyless()); p.ErrorCode != 0 {
+		t.Errorf("a keyless record to a repartition topic: error %d (%s)", p.ErrorCode, deref(p.ErrorMessage))
+	}
+}
