@@ -1,12 +1,17 @@
 package agent_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 // Topic configs Kafka defines that change nothing in tlog are accepted at
@@ -140,5 +145,94 @@ func TestKafkaStreamsInternalTopics(t *testing.T) {
 	}
 	if p := produce(c, "app-KSTREAM-REPARTITION-0000000003-repartition", 0, keyless()); p.ErrorCode != 0 {
 		t.Errorf("a keyless record to a repartition topic: error %d (%s)", p.ErrorCode, deref(p.ErrorMessage))
+	}
+}
+
+// compression.type other than producer has the leader recompress each
+// batch in another codec: what is fetched is in the topic's codec, with the
+// same records, and a batch already in it is stored as sent.
+func TestTopicCompressionType(t *testing.T) {
+	a := startAgent(t)
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "zstd-topic", 1, map[string]string{"compression.type": "zstd", "compression.zstd.level": "1"})
+	createTopic(t, c, "plain-topic", 1, map[string]string{"compression.type": "uncompressed"})
+
+	values := []string{"alpha", "beta", "gamma", "delta"}
+	sent := mkBatch(plainBatch(), values...)
+	mustProduce(c, "zstd-topic", 0, sent)
+	gz, err := batch.Recompress(sent, batch.CompressionGzip, 0, 1<<20) // as a gzip producer would send it
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustProduce(c, "plain-topic", 0, gz)
+	mustProduce(c, "plain-topic", 0, sent) // already uncompressed: stored as sent
+
+	for _, tc := range []struct {
+		topic  string
+		codecs []int8
+	}{
+		{"zstd-topic", []int8{batch.CompressionZstd}},
+		{"plain-topic", []int8{batch.CompressionNone, batch.CompressionNone}},
+	} {
+		p := fetchOne(c, tc.topic, 0, 0, 1<<20)
+		if p.ErrorCode != 0 {
+			t.Fatalf("fetch %s: error %d", tc.topic, p.ErrorCode)
+		}
+		data := p.RecordBatches
+		for i, want := range tc.codecs {
+			h, size, err := batch.Next(data)
+			if err != nil {
+				t.Fatalf("%s batch %d: %v", tc.topic, i, err)
+			}
+			if h.Compression() != want {
+				t.Errorf("%s batch %d: codec %d, want %d", tc.topic, i, h.Compression(), want)
+			}
+			recs, err := batch.Records(data[:size], 1<<20)
+			if err != nil || len(recs) != len(values) {
+				t.Fatalf("%s batch %d: %d records, %v", tc.topic, i, len(recs), err)
+			}
+			for j, r := range recs {
+				if string(r.Value) != values[j] {
+					t.Errorf("%s batch %d record %d: %q, want %q", tc.topic, i, j, r.Value, values[j])
+				}
+			}
+			data = data[size:]
+		}
+	}
+
+	for _, bad := range []map[string]string{{"compression.type": "brotli"}, {"compression.gzip.level": "10"}, {"compression.lz4.level": "0"}, {"compression.zstd.level": "23"}} {
+		resp := do[*kmsg.CreateTopicsResponse](c, 5, createTopicsReq(false, topicSpec{"bad-compression", 1, 1, bad}))
+		if code := resp.Topics[0].ErrorCode; code != kerr.InvalidConfig.Code {
+			t.Errorf("%v: error %d, want INVALID_CONFIG", bad, code)
+		}
+	}
+}
+
+// A client reads what the leader recompressed, in every codec.
+func TestTopicCompressionTypeReadByFranzGo(t *testing.T) {
+	a := startAgent(t)
+	c := dialRaw(t, a.Addr())
+	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
+		name := "recompressed-" + codec
+		createTopic(t, c, name, 1, map[string]string{"compression.type": codec})
+		mustProduce(c, name, 0, mkBatch(plainBatch(), "one", "two", "three"))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(a.Addr()), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{name: {0: kgo.NewOffset().AtStart()}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for deadline := time.Now().Add(10 * time.Second); len(got) < 3 && time.Now().Before(deadline); {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			fs := cl.PollFetches(ctx)
+			cancel()
+			if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s: %v", codec, err)
+			}
+			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		}
+		cl.Close()
+		if strings.Join(got, ",") != "one,two,three" {
+			t.Errorf("%s: franz-go read %v", codec, got)
+		}
 	}
 }

@@ -149,6 +149,22 @@ func handleProduce(s *Server, r *request) (reply, error) {
 				fail(sp, code, err)
 				continue
 			}
+			if codec, level, ok := t.Recompression(s.topicDefaults()); ok && h.Compression() != codec {
+				// compression.type: the leader recompresses, as Kafka does.
+				maxBytes := t.MaxMessageBytes(s.topicDefaults())
+				b, err := batch.Recompress(rp.Records, codec, level, batch.InflateLimit(maxBytes))
+				if err == nil && len(b) > maxBytes {
+					err = fmt.Errorf("batch recompressed to %s is %d bytes, above max.message.bytes %d: %w", codecName(codec), len(b), maxBytes, batch.ErrTooLarge)
+				}
+				if err == nil {
+					h, err = batch.ParseHeader(b)
+				}
+				if err != nil {
+					fail(sp, errCode(err), err)
+					continue
+				}
+				rp.Records = b
+			}
 			tt, _ := t.ConfigValue("message.timestamp.type", s.topicDefaults())
 			if tt != "LogAppendTime" {
 				if bad, err := checkTimestamps(t, s.topicDefaults(), rp.Records, time.Now().UnixMilli()); err != nil {
@@ -311,6 +327,10 @@ func (s *Server) checkTransactional(ctx context.Context, txnID *string, h batch.
 var errTimedOut = fmt.Errorf("%w: not replicated to every in-sync replica within the request timeout", context.DeadlineExceeded)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func codecName(c int8) string {
+	return [...]string{"uncompressed", "gzip", "snappy", "lz4", "zstd"}[c]
+}
 
 // checkTimestamps applies a CreateTime topic's timestamp bounds
 // (message.timestamp.before.max.ms and .after.max.ms) to every record of a

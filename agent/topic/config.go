@@ -71,6 +71,13 @@ func oneOf(vals ...string) func(string) error {
 	}
 }
 
+func gzipLevel(v string) error {
+	if v == "-1" {
+		return nil
+	}
+	return intRange(1, 9)(v)
+}
+
 func boolean(v string) error {
 	if strings.EqualFold(v, "true") || strings.EqualFold(v, "false") {
 		return nil
@@ -126,8 +133,14 @@ var Configs = []Config{
 		def: constDefault("0.5"), validate: floatRange(0, 1), Broker: "log.cleaner.min.cleanable.ratio"},
 	{Name: "min.compaction.lag.ms", Type: 5, Doc: "Records newer than this are not compacted.",
 		def: constDefault("0"), validate: intRange(0, 1<<63-1), Broker: "log.cleaner.min.compaction.lag.ms"},
-	{Name: "compression.type", Type: 2, Doc: "Batches are stored as the producer compressed them.",
-		def: constDefault("producer"), validate: oneOf("producer"), Broker: "compression.type"},
+	{Name: "compression.type", Type: 2, Doc: "producer stores batches as the producer compressed them; uncompressed, gzip, snappy, lz4 or zstd has the leader recompress every batch in another codec to that one (at compression.<codec>.level) before it is written, as Kafka does.",
+		def: constDefault("producer"), validate: oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"), Broker: "compression.type"},
+	{Name: "compression.gzip.level", Type: 3, Doc: "gzip level when the leader recompresses to gzip: 1 to 9, or -1 for the codec's default.",
+		def: constDefault("-1"), validate: gzipLevel, Broker: "compression.gzip.level"},
+	{Name: "compression.lz4.level", Type: 3, Doc: "lz4 level when the leader recompresses to lz4: 1 to 17 (levels above 9 compress as 9).",
+		def: constDefault("9"), validate: intRange(1, 17), Broker: "compression.lz4.level"},
+	{Name: "compression.zstd.level", Type: 3, Doc: "zstd level when the leader recompresses to zstd: -131072 to 22.",
+		def: constDefault("3"), validate: intRange(-131072, 22), Broker: "compression.zstd.level"},
 	{Name: "max.message.bytes", Type: 3, Doc: "Largest record batch accepted.",
 		def:      func(d Defaults, _ int) string { return strconv.Itoa(int(d.MaxMessageBytes)) },
 		validate: intRange(0, 1<<31-1), Broker: "message.max.bytes"},
@@ -266,6 +279,32 @@ func (t *Topic) TimestampBounds(d Defaults) (before, after int64) {
 		after = diff
 	}
 	return before, after
+}
+
+// Recompression returns the codec (tier/batch's numbering) and level the
+// leader recompresses produced batches to, from compression.type and the
+// codec's compression.*.level, or ok=false for "producer" (keep the
+// producer's codec).
+func (t *Topic) Recompression(d Defaults) (codec int8, level int, ok bool) {
+	v, _ := t.ConfigValue("compression.type", d)
+	levelOf := func(name string) int {
+		s, _ := t.ConfigValue(name, d)
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	switch v {
+	case "uncompressed":
+		return 0, 0, true
+	case "gzip":
+		return 1, levelOf("compression.gzip.level"), true
+	case "snappy":
+		return 2, 0, true
+	case "lz4":
+		return 3, levelOf("compression.lz4.level"), true
+	case "zstd":
+		return 4, levelOf("compression.zstd.level"), true
+	}
+	return 0, 0, false
 }
 
 // MaxMessageBytes is the largest record batch the topic accepts.
