@@ -75,7 +75,7 @@ func compressRecords(codec int8, level int, raw []byte) ([]byte, error) {
 	case CompressionSnappy:
 		buf.Write(xerialPrefix)
 		buf.Write([]byte{0, 0, 0, 1, 0, 0, 0, 1}) // version 1, compatible version 1
-		const block = 32 << 10                      // snappy-java's default block size
+		const block = 32 << 10                    // snappy-java's default block size
 		for p := 0; p < len(raw); p += block {
 			enc := s2.EncodeSnappy(nil, raw[p:min(p+block, len(raw))])
 			buf.Write(binary.BigEndian.AppendUint32(nil, uint32(len(enc))))
