@@ -137,7 +137,7 @@ var Configs = []Config{
 		def: constDefault("producer"), validate: oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"), Broker: "compression.type"},
 	{Name: "compression.gzip.level", Type: 3, Doc: "gzip level when the leader recompresses to gzip: 1 to 9, or -1 for the codec's default.",
 		def: constDefault("-1"), validate: gzipLevel, Broker: "compression.gzip.level"},
-	{Name: "compression.lz4.level", Type: 3, Doc: "lz4 level when the leader recompresses to lz4: 1 to 17 (levels above 9 compress as 9).",
+	{Name: "compression.lz4.level", Type: 3, Doc: "lz4 level when the leader recompresses to lz4: 1 to 17; up to 9 the fast compressor, above it the high-compression levels.",
 		def: constDefault("9"), validate: intRange(1, 17), Broker: "compression.lz4.level"},
 	{Name: "compression.zstd.level", Type: 3, Doc: "zstd level when the leader recompresses to zstd: -131072 to 22.",
 		def: constDefault("3"), validate: intRange(-131072, 22), Broker: "compression.zstd.level"},

@@ -127,14 +127,13 @@ func zstdEncoder(level int) (*zstd.Encoder, error) {
 }
 
 // lz4Level maps Kafka's compression.lz4.level (1-17, 9 the default) to the
-// library's levels: 1-2 fast, then the high-compression levels.
+// library's levels: up to 9, the fast compressor (what Kafka's lz4 was
+// before levels existed; the library's high-compression level 9 ran at a
+// tenth of its speed here, docs/benchmarks.md); 10-17, its
+// high-compression levels 1-8.
 func lz4Level(level int) lz4.CompressionLevel {
-	switch {
-	case level <= 2:
+	if level <= 9 {
 		return lz4.Fast
-	case level >= 9:
-		return lz4.Level9
-	default:
-		return lz4.CompressionLevel(1 << (8 + level))
 	}
+	return lz4.CompressionLevel(1 << (8 + min(level-9, 8)))
 }
