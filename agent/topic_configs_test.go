@@ -200,6 +200,19 @@ func TestTopicCompressionType(t *testing.T) {
 		}
 	}
 
+	// A client from before zstd (Fetch below v10) is told so, as Kafka
+	// tells it, rather than handed batches it cannot read.
+	old := fetchReq(0, 1, 1<<20)
+	addFetch(old, "zstd-topic", [16]byte{}, 0, 0, 1<<20)
+	if p := do[*kmsg.FetchResponse](c, 9, old).Topics[0].Partitions[0]; p.ErrorCode != kerr.UnsupportedCompressionType.Code || len(p.RecordBatches) != 0 {
+		t.Errorf("Fetch v9 of zstd batches: error %d, %d bytes; want UNSUPPORTED_COMPRESSION_TYPE and none", p.ErrorCode, len(p.RecordBatches))
+	}
+	old = fetchReq(0, 1, 1<<20)
+	addFetch(old, "plain-topic", [16]byte{}, 0, 0, 1<<20)
+	if p := do[*kmsg.FetchResponse](c, 9, old).Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		t.Errorf("Fetch v9 of uncompressed batches: error %d, %d bytes", p.ErrorCode, len(p.RecordBatches))
+	}
+
 	for _, bad := range []map[string]string{{"compression.type": "brotli"}, {"compression.gzip.level": "10"}, {"compression.lz4.level": "0"}, {"compression.zstd.level": "23"}} {
 		resp := do[*kmsg.CreateTopicsResponse](c, 5, createTopicsReq(false, topicSpec{"bad-compression", 1, 1, bad}))
 		if code := resp.Topics[0].ErrorCode; code != kerr.InvalidConfig.Code {

@@ -16,6 +16,10 @@ package kafka
 // answered empty with the throttle time.
 //
 // Version notes:
+// * below v10: a partition whose answer holds a zstd batch (a producer's,
+//   or the leader's under compression.type=zstd) gets
+//   UNSUPPORTED_COMPRESSION_TYPE and no data, as Kafka answers clients
+//   that predate zstd
 // * v4: LastStableOffset, isolation level: read_committed (1) reads below
 //   the LSO only and gets the aborted transactions the data overlaps
 //   (AbortedTransactions), which the client drops
@@ -38,6 +42,7 @@ import (
 	"github.com/tlog-io/tlog/agent/partition"
 	"github.com/tlog-io/tlog/agent/topic"
 	"github.com/tlog-io/tlog/metadata"
+	"github.com/tlog-io/tlog/tier/batch"
 )
 
 func init() { register(1, 4, 16, handleFetch) }
@@ -182,6 +187,13 @@ func (s *Server) fetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespo
 					stop = true
 					break
 				}
+				if req.Version < 10 && holdsZstd(data) {
+					// As Kafka answers a client too old to know zstd
+					// (KIP-110): nothing, and this error.
+					sp.ErrorCode = kerr.UnsupportedCompressionType.Code
+					stop = true
+					break
+				}
 				if data != nil {
 					sp.RecordBatches = data
 				}
@@ -218,6 +230,16 @@ func (s *Server) prefetch(r *request, req *kmsg.FetchRequest) {
 			}
 		}
 	}
+}
+
+// holdsZstd reports whether any whole batch in data is zstd-compressed.
+func holdsZstd(data []byte) bool {
+	found := false
+	_ = batch.Iterate(data, func(h batch.Header, _ []byte) bool {
+		found = h.Compression() == batch.CompressionZstd
+		return !found
+	})
+	return found
 }
 
 // checkLeaderEpoch fences clients with a stale or future view (KIP-320).
