@@ -351,32 +351,25 @@ func listOffset(c *rawConn, topic string, partition int32, ts int64) kmsg.ListOf
 
 func listOffsetV(c *rawConn, v int16, topic string, partition int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
 	c.t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition = partition
-	rp.Timestamp = ts
-	rp.CurrentLeaderEpoch = -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := do[*kmsg.ListOffsetsResponse](c, v, req)
-	return resp.Topics[0].Partitions[0]
+	return do[*kmsg.ListOffsetsResponse](c, v, listOffsetsReq(topic, partition, ts, 1)).Topics[0].Partitions[0]
 }
 
 // listOffsetV0 asks ListOffsets v0 for at most max offsets.
 func listOffsetV0(c *rawConn, topic string, partition int32, ts int64, max int32) kmsg.ListOffsetsResponseTopicPartition {
 	c.t.Helper()
+	return do[*kmsg.ListOffsetsResponse](c, 0, listOffsetsReq(topic, partition, ts, max)).Topics[0].Partitions[0]
+}
+
+func listOffsetsReq(topic string, partition int32, ts int64, max int32) *kmsg.ListOffsetsRequest {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
 	rt := kmsg.NewListOffsetsRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp, rp.MaxNumOffsets = partition, ts, max
+	rp.Partition, rp.Timestamp, rp.MaxNumOffsets, rp.CurrentLeaderEpoch = partition, ts, max, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	return do[*kmsg.ListOffsetsResponse](c, 0, req).Topics[0].Partitions[0]
+	return req
 }
 
 // latest is ListOffsets -1 (the high watermark), failing on an error.

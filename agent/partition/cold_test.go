@@ -127,6 +127,33 @@ func TestReadSpansBucketAndWAL(t *testing.T) {
 	}
 }
 
+// flushToBucket commits what the partition's WAL holds as one range, as
+// the flusher does: the segment object, the manifest, then the WAL trim.
+func flushToBucket(t *testing.T, f *fixture, bucket tier.Bucket, m *lockedManifest) {
+	t.Helper()
+	data, first, end, err := f.p.Unflushed(1 << 20)
+	if err != nil || end == first {
+		t.Fatalf("unflushed [%d, %d): %v", first, end, err)
+	}
+	w := segment.NewWriter(0)
+	if err := w.Add([16]byte{1, 2, 3}, 4, 0, data, nil); err != nil {
+		t.Fatal(err)
+	}
+	key := fmt.Sprintf("data/0/seg-%d", first)
+	if _, err := bucket.Put(context.Background(), key, w.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	e := w.Entries()[0]
+	m.mu.Lock()
+	m.c.FlushedEnd = end
+	m.c.Segments = append(m.c.Segments, metadata.SegmentRef{Object: key, Offset: e.Pos, Length: e.Len,
+		FirstOffset: first, LastOffset: end - 1, MinTimestamp: e.MinTimestamp, MaxTimestamp: e.MaxTimestamp, CRC: e.CRC})
+	m.mu.Unlock()
+	if err := f.p.SetFlushedEnd(end); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // lockedManifest is a manifest a test changes while lookups read it.
 type lockedManifest struct {
 	mu sync.Mutex
@@ -156,34 +183,7 @@ func TestTimestampLookupOvertakenByFlush(t *testing.T) {
 	f.p = f.open(partition.Config{Manifest: m, Ranges: rangecache.NewReader(rangecache.New(bucket, 64<<20, nil))})
 	// flush commits what the WAL holds as one range, then trims it, as
 	// the flusher does.
-	flush := func() {
-		data, first, end, err := f.p.Unflushed(1 << 20)
-		if err != nil || end == first {
-			t.Errorf("unflushed [%d, %d): %v", first, end, err)
-			return
-		}
-		sw := segment.NewWriter(0)
-		if err := sw.Add([16]byte{1, 2, 3}, 4, 0, data, nil); err != nil {
-			t.Error(err)
-			return
-		}
-		key := fmt.Sprintf("data/0/seg-%d", first)
-		if _, err := bucket.Put(ctx, key, sw.Bytes()); err != nil {
-			t.Error(err)
-			return
-		}
-		e := sw.Entries()[0]
-		m.mu.Lock()
-		m.c.FlushedEnd = end
-		m.c.Segments = append(m.c.Segments, metadata.SegmentRef{
-			Object: key, Offset: e.Pos, Length: e.Len, FirstOffset: first, LastOffset: end - 1,
-			MinTimestamp: e.MinTimestamp, MaxTimestamp: e.MaxTimestamp, CRC: e.CRC,
-		})
-		m.mu.Unlock()
-		if err := f.p.SetFlushedEnd(end); err != nil {
-			t.Error(err)
-		}
-	}
+	flush := func() { flushToBucket(t, f, bucket, m) }
 	// overtaken runs lookup with the flush committing while it is inside
 	// its first WAL read.
 	overtaken := func(lookup func() (partition.Hit, bool, error)) (partition.Hit, bool, error) {
@@ -289,27 +289,7 @@ func TestPrefetchReadsTheRangeAhead(t *testing.T) {
 		for i := range 2 {
 			f.mustAppend(mkBatch(bopts{pid: -1, epoch: -1, seq: -1, ts: int64(1000 + 100*(2*round+i))}, 5))
 		}
-		data, first, end, err := f.p.Unflushed(1 << 20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := segment.NewWriter(0)
-		if err := w.Add([16]byte{1, 2, 3}, 4, 0, data, nil); err != nil {
-			t.Fatal(err)
-		}
-		key := fmt.Sprintf("data/0/seg-%d", first)
-		if _, err := bucket.Put(ctx, key, w.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		e := w.Entries()[0]
-		m.mu.Lock()
-		m.c.FlushedEnd = end
-		m.c.Segments = append(m.c.Segments, metadata.SegmentRef{Object: key, Offset: e.Pos, Length: e.Len,
-			FirstOffset: first, LastOffset: end - 1, MinTimestamp: e.MinTimestamp, MaxTimestamp: e.MaxTimestamp, CRC: e.CRC})
-		m.mu.Unlock()
-		if err := f.p.SetFlushedEnd(end); err != nil {
-			t.Fatal(err)
-		}
+		flushToBucket(t, f, bucket, m)
 	}
 	f.mustAppend(mkBatch(bopts{pid: -1, epoch: -1, seq: -1, ts: 2000}, 5)) // in the WAL only
 

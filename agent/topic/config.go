@@ -200,14 +200,19 @@ var Configs = []Config{
 		def: constDefault("false"), validate: boolean, Broker: "unclean.leader.election.enable"},
 }
 
+// byName indexes Configs: produce reads several configs per batch.
+var byName = func() map[string]Config {
+	m := make(map[string]Config, len(Configs))
+	for _, c := range Configs {
+		m[c.Name] = c
+	}
+	return m
+}()
+
 // Lookup finds a topic config by name.
 func Lookup(name string) (Config, bool) {
-	for _, c := range Configs {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return Config{}, false
+	c, ok := byName[name]
+	return c, ok
 }
 
 // ValidateConfigs checks names and values of configs set on a topic.
