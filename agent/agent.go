@@ -276,6 +276,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		SuperUsers:          a.superUsers(),
 		Authorizer:          cfg.Authorizer,
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+		BrokerConfigs:       a.brokerConfigs(),
 	}, backend{a}, a.log, a.obs.reg)
 	a.frontLive.Store(a.front)
 	a.serveListeners()

@@ -213,6 +213,7 @@ var commandDecoders = map[string]func([]byte) (Command, error){
 	"delete_scram_credential": decodeAs[DeleteScramCredential],
 	"create_acls":             decodeAs[CreateACLs],
 	"alter_client_quotas":     decodeAs[AlterClientQuotas],
+	"set_broker_configs":      decodeAs[SetBrokerConfigs],
 	"set_cleaned_end":         decodeAs[SetCleanedEnd],
 	"delete_acls":             decodeAs[DeleteACLs],
 }

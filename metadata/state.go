@@ -162,8 +162,11 @@ type State struct {
 	ACLs []ACL `json:"acls,omitempty"`
 	// Quotas are the client quotas, sorted by entity (quotas.go);
 	// replaced, never changed in place.
-	Quotas []ClientQuota        `json:"quotas,omitempty"`
-	names  map[string]uuid.UUID // name index over Topics
+	Quotas []ClientQuota `json:"quotas,omitempty"`
+	// BrokerConfigs are the dynamic broker configs by resource name (an
+	// agent id, or ClusterDefault), each replaced whole (brokerconfigs.go).
+	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
+	names         map[string]uuid.UUID         // name index over Topics
 }
 
 // NewState returns an empty state.

@@ -363,6 +363,7 @@ func TestCommandJSONRoundTrip(t *testing.T) {
 		AlterClientQuotas{Entries: []QuotaAlteration{{Entity: QuotaEntity{User: &QuotaName{Name: "alice"}, ClientID: &QuotaName{Default: true}},
 			Set: map[string]float64{QuotaProducerByteRate: 1024}, Remove: []string{QuotaConsumerByteRate}}}},
 		SetCleanedEnd{TopicID: id, Partition: 1, Offset: 7},
+		SetBrokerConfigs{Resource: "2", Configs: map[string]string{"log.cleaner.backoff.ms": "100"}},
 	}
 	if len(cmds) != len(commandDecoders) {
 		t.Fatalf("test covers %d command types, %d exist", len(cmds), len(commandDecoders))

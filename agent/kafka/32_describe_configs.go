@@ -2,11 +2,14 @@ package kafka
 
 // DescribeConfigs: v0-4
 //
-// TOPIC resources list every topic config tlog honours with its effective
-// value and source (set on the topic, or the default); BROKER resources
-// list the agent's settings, read-only. Synonyms (v1+) name the broker
-// default behind a topic config; documentation (v3+) says what tlog does
-// with it.
+// TOPIC resources list every topic config Kafka 3.9 defines with its
+// effective value and source (set on the topic, or the default). BROKER
+// resources list the Kafka broker configs the agent honours
+// (brokerconfigs.go): the agent's own id gives each with its value and
+// source (dynamic for this agent, dynamic cluster default, static flag,
+// default), "" gives the cluster-wide dynamic configs set. Synonyms (v1+)
+// are the values behind the effective one, in Kafka's order;
+// documentation (v3+) says what tlog does with the config.
 // With an authorizer: DESCRIBE_CONFIGS on the topic
 // (TOPIC_AUTHORIZATION_FAILED) or on the cluster for BROKER resources
 // (CLUSTER_AUTHORIZATION_FAILED).
@@ -34,7 +37,7 @@ const (
 
 	sourceTopic         = 1 // DYNAMIC_TOPIC_CONFIG
 	sourceStaticBroker  = 4 // STATIC_BROKER_CONFIG
-	sourceDynamicBroker = 1 // DYNAMIC_BROKER_CONFIG
+	sourceDynamicBroker = 2 // DYNAMIC_BROKER_CONFIG
 	sourceDefault       = 5 // DEFAULT_CONFIG
 	configTypeInt       = 3
 	configTypeLong      = 5
@@ -83,11 +86,13 @@ func handleDescribeConfigs(s *Server, r *request) (reply, error) {
 				rc := configEntry(req, c.Name, v, src, c.Type, c.Doc, false)
 				if req.IncludeSynonyms {
 					if set {
-						rc.ConfigSynonyms = append(rc.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: c.Name, Value: &v, Source: sourceTopic})
+						rc.ConfigSynonyms = append(rc.ConfigSynonyms, configSynonym(synonym{c.Name, v, sourceTopic}))
 					}
-					rf := len(t.Meta.Partitions[0].Replicas)
-					dv := c.Default(s.topicDefaults(), rf)
-					rc.ConfigSynonyms = append(rc.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: c.Broker, Value: &dv, Source: sourceDefault})
+					// Kafka lists the broker default behind a topic
+					// config; configs without a broker synonym have none.
+					if name, dv, ok := c.BrokerDefault(s.topicDefaults(), t.ReplicationFactor()); ok {
+						rc.ConfigSynonyms = append(rc.ConfigSynonyms, configSynonym(synonym{name, dv, sourceDefault}))
+					}
 				}
 				sr.Configs = append(sr.Configs, rc)
 			}
@@ -97,21 +102,45 @@ func handleDescribeConfigs(s *Server, r *request) (reply, error) {
 				sr.ErrorMessage = kmsg.StringPtr(r.Principal() + " may not describe broker configs")
 				break
 			}
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(s.cfg.ID)) {
-				sr.ErrorCode = kerr.InvalidRequest.Code
-				msg := "describe broker configs on the agent itself"
-				sr.ErrorMessage = &msg
+			st := s.b.State()
+			if rr.ResourceName == metadata.ClusterDefault {
+				// Only the cluster-wide dynamic configs set, as Kafka lists.
+				for _, bc := range s.cfg.BrokerConfigs {
+					if v, ok := st.BrokerConfigs[metadata.ClusterDefault][bc.Name]; ok && want(bc.Name) {
+						rc := configEntry(req, bc.Name, v, sourceDynamicDefaultBroker, bc.Type, bc.Doc, false)
+						if req.IncludeSynonyms {
+							rc.ConfigSynonyms = append(rc.ConfigSynonyms, configSynonym(synonym{bc.Name, v, sourceDynamicDefaultBroker}))
+						}
+						sr.Configs = append(sr.Configs, rc)
+					}
+				}
 				break
 			}
-			for _, bc := range s.brokerConfigs() {
-				if !want(bc.name) {
+			if rr.ResourceName != strconv.Itoa(int(s.cfg.ID)) {
+				sr.ErrorCode = kerr.InvalidRequest.Code
+				sr.ErrorMessage = kmsg.StringPtr("describe broker " + rr.ResourceName + "'s configs on that agent; this is agent " + strconv.Itoa(int(s.cfg.ID)))
+				break
+			}
+			for _, bc := range s.cfg.BrokerConfigs {
+				if !want(bc.Name) {
 					continue
 				}
-				if bc.name == drainConfig { // the one dynamic setting
-					sr.Configs = append(sr.Configs, configEntry(req, bc.name, bc.value, sourceDynamicBroker, bc.typ, bc.doc, false))
-					continue
+				v, src, syns := s.brokerConfigValue(st, bc)
+				rc := configEntry(req, bc.Name, v, src, bc.Type, bc.Doc, bc.Validate == nil)
+				if req.IncludeSynonyms {
+					for _, syn := range syns {
+						rc.ConfigSynonyms = append(rc.ConfigSynonyms, configSynonym(syn))
+					}
 				}
-				sr.Configs = append(sr.Configs, configEntry(req, bc.name, bc.value, sourceStaticBroker, bc.typ, bc.doc, true))
+				sr.Configs = append(sr.Configs, rc)
+			}
+			if want(drainConfig) {
+				v := strconv.FormatBool(st.Agents[s.cfg.ID].Draining)
+				rc := configEntry(req, drainConfig, v, sourceDynamicBroker, configTypeBoolean, "Move every replica and leader off this agent (tlog cluster drain).", false)
+				if req.IncludeSynonyms {
+					rc.ConfigSynonyms = append(rc.ConfigSynonyms, configSynonym(synonym{drainConfig, v, sourceDynamicBroker}))
+				}
+				sr.Configs = append(sr.Configs, rc)
 			}
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
@@ -138,21 +167,7 @@ func configEntry(req *kmsg.DescribeConfigsRequest, name, value string, source in
 	return rc
 }
 
-type brokerConfig struct {
-	name, value string
-	typ         int8
-	doc         string
-}
-
-func (s *Server) brokerConfigs() []brokerConfig {
-	return []brokerConfig{
-		{"auto.create.topics.enable", strconv.FormatBool(s.cfg.AutoCreateTopics), configTypeBoolean, "Metadata requests create missing topics."},
-		{"broker.id", strconv.Itoa(int(s.cfg.ID)), configTypeInt, "This agent's id."},
-		{"message.max.bytes", strconv.Itoa(int(s.cfg.MaxMessageBytes)), configTypeInt, "Default max.message.bytes for topics."},
-		{"num.partitions", strconv.Itoa(int(s.cfg.DefaultPartitions)), configTypeInt, "Partitions of auto-created topics."},
-		{"socket.request.max.bytes", strconv.Itoa(int(s.cfg.MaxRequestBytes)), configTypeInt, "Largest request accepted; larger ones close the connection."},
-		{"log.retention.ms", "604800000", configTypeLong, "Default retention.ms."},
-		{"log.retention.bytes", "-1", configTypeLong, "Default retention.bytes."},
-		{drainConfig, strconv.FormatBool(s.b.State().Agents[s.cfg.ID].Draining), configTypeBoolean, "Move every replica and leader off this agent (tlog cluster drain)."},
-	}
+func configSynonym(syn synonym) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	v := syn.value
+	return kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: syn.name, Value: &v, Source: kmsg.ConfigSource(syn.source)}
 }

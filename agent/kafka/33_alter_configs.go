@@ -4,8 +4,9 @@ package kafka
 //
 // Replaces a topic's whole set of configs (configs not named return to
 // their defaults), as Kafka's legacy AlterConfigs does. Validated like
-// CreateTopics configs; ValidateOnly checks without changing. Broker
-// configs are static and refused.
+// CreateTopics configs; ValidateOnly checks without changing. On a
+// BROKER resource it replaces the dynamic broker configs
+// (brokerconfigs.go) the same way.
 // With an authorizer: ALTER_CONFIGS on the topic
 // (TOPIC_AUTHORIZATION_FAILED).
 //
@@ -45,13 +46,38 @@ func handleAlterConfigs(s *Server, r *request) (reply, error) {
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}
-		err := s.alterTopicConfigs(r, int8(rr.ResourceType), rr.ResourceName, func(cur map[string]string) (map[string]string, error) {
-			return set, nil
-		}, req.ValidateOnly)
+		var err error
+		if int8(rr.ResourceType) == resourceBroker {
+			err = s.replaceBrokerConfigs(r, rr.ResourceName, set, req.ValidateOnly)
+		} else {
+			err = s.alterTopicConfigs(r, int8(rr.ResourceType), rr.ResourceName, func(cur map[string]string) (map[string]string, error) {
+				return set, nil
+			}, req.ValidateOnly)
+		}
 		sr.ErrorCode, sr.ErrorMessage = alterErr(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return now(resp), nil
+}
+
+// replaceBrokerConfigs sets a broker resource's dynamic configs to set,
+// as Kafka's legacy AlterConfigs does (those not named return to their
+// static values). tlog.agent.draining changes only if named.
+func (s *Server) replaceBrokerConfigs(r *request, resource string, set map[string]string, validateOnly bool) error {
+	id, err := s.alterBrokerResource(r, resource)
+	if err != nil {
+		return err
+	}
+	var drain *bool
+	if v, ok := set[drainConfig]; ok {
+		d, err := s.drainValue(id, v)
+		if err != nil {
+			return err
+		}
+		drain = &d
+		delete(set, drainConfig)
+	}
+	return s.applyBrokerConfigs(r, resource, id, set, drain, validateOnly)
 }
 
 func alterErr(err error) (int16, *string) {
@@ -65,7 +91,7 @@ func alterErr(err error) (int16, *string) {
 // them, and journals the difference.
 func (s *Server) alterTopicConfigs(r *request, resType int8, name string, change func(cur map[string]string) (map[string]string, error), validateOnly bool) error {
 	if resType != resourceTopic {
-		return fmt.Errorf("%w: only topic configs can be altered (broker configs are set by flags)", controller.ErrInvalidRequest)
+		return fmt.Errorf("%w: only TOPIC and BROKER configs can be altered", controller.ErrInvalidRequest)
 	}
 	if !r.allowedTopic(name, metadata.OpAlterConfigs) {
 		return fmt.Errorf("%w: %s may not alter the configs of topic %q", errTopicAuthorization, r.Principal(), name)

@@ -6,10 +6,12 @@ package kafka
 // list operations apply to cleanup.policy, the only list-typed config;
 // every result is validated as a whole before it is journaled.
 //
-// On a BROKER resource (named by agent id) the one dynamic setting is
-// tlog.agent.draining: SET true moves every replica and leader off the
-// agent (tlog cluster drain), SET false or DELETE lets them come back.
-// Other broker configs are static (flags) and refused.
+// On a BROKER resource (an agent id, or "" for the cluster-wide
+// default) SET and DELETE change the dynamic broker configs
+// (brokerconfigs.go); the others are set by flags and refused
+// (INVALID_REQUEST). tlog.agent.draining, per agent: SET true moves every
+// replica and leader off the agent (tlog cluster drain), SET false or
+// DELETE lets them come back.
 // With an authorizer: ALTER_CONFIGS on the topic
 // (TOPIC_AUTHORIZATION_FAILED), or on the cluster for BROKER resources
 // (CLUSTER_AUTHORIZATION_FAILED).
@@ -19,15 +21,14 @@ package kafka
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tlog-io/tlog/agent/controller"
 	"github.com/tlog-io/tlog/agent/topic"
-	"github.com/tlog-io/tlog/metadata"
 )
 
 func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
@@ -116,40 +117,48 @@ func (s *Server) topicConfigValueByName(topicName, name string, cur map[string]s
 const drainConfig = "tlog.agent.draining"
 
 func (s *Server) alterBrokerConfigs(r *request, rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
-	if !r.allowedCluster(metadata.OpAlterConfigs) {
-		return fmt.Errorf("%w: %s may not alter broker configs", errClusterAuthorization, r.Principal())
-	}
-	id, err := strconv.ParseInt(rr.ResourceName, 10, 32)
+	id, err := s.alterBrokerResource(r, rr.ResourceName)
 	if err != nil {
-		return fmt.Errorf("%w: broker resource %q is not an agent id", controller.ErrInvalidRequest, rr.ResourceName)
-	}
-	if _, ok := s.b.State().Agents[int32(id)]; !ok {
-		return fmt.Errorf("%w: agent %d is not registered", controller.ErrInvalidRequest, id)
+		return err
 	}
 	var drain *bool
+	set := maps.Clone(s.b.State().BrokerConfigs[rr.ResourceName])
+	if set == nil {
+		set = map[string]string{}
+	}
 	for _, c := range rr.Configs {
-		if c.Name != drainConfig {
-			return fmt.Errorf("%w: broker config %s is static (set by the agent's flags); only %s can be changed", topic.ErrInvalidConfig, c.Name, drainConfig)
-		}
-		var v bool
-		switch {
-		case c.Op == 1:
-		case c.Op == 0 && c.Value != nil:
-			if v, err = strconv.ParseBool(*c.Value); err != nil {
-				return fmt.Errorf("%w: %s must be true or false, not %q", topic.ErrInvalidConfig, drainConfig, *c.Value)
+		if c.Name == drainConfig {
+			v := "false"
+			switch {
+			case c.Op == 1:
+			case c.Op == 0 && c.Value != nil:
+				v = *c.Value
+			default:
+				return fmt.Errorf("%w: %s takes SET true|false or DELETE", topic.ErrInvalidConfig, drainConfig)
 			}
+			d, err := s.drainValue(id, v)
+			if err != nil {
+				return err
+			}
+			drain = &d
+			continue
+		}
+		switch c.Op {
+		case 0:
+			if c.Value == nil {
+				return fmt.Errorf("%w: SET %s needs a value", topic.ErrInvalidConfig, c.Name)
+			}
+			set[c.Name] = *c.Value
+		case 1:
+			if _, ok := s.brokerConfig(c.Name); !ok {
+				return fmt.Errorf("%w: %s is not a broker config tlog knows", topic.ErrInvalidConfig, c.Name)
+			}
+			delete(set, c.Name)
+		case 2, 3:
+			return fmt.Errorf("%w: APPEND and SUBTRACT apply to list configs; tlog's dynamic broker configs are not lists", topic.ErrInvalidConfig)
 		default:
-			return fmt.Errorf("%w: %s takes SET true|false or DELETE", topic.ErrInvalidConfig, drainConfig)
-		}
-		drain = &v
-	}
-	if drain != nil && *drain {
-		if err := controller.DrainBlocker(s.b.State(), int32(id)); err != nil {
-			return fmt.Errorf("%w: %w", controller.ErrInvalidRequest, err)
+			return fmt.Errorf("%w: unknown operation %d on %s", controller.ErrInvalidRequest, c.Op, c.Name)
 		}
 	}
-	if drain == nil || validateOnly {
-		return nil
-	}
-	return s.b.SetDraining(r.ctx, int32(id), *drain)
+	return s.applyBrokerConfigs(r, rr.ResourceName, id, set, drain, validateOnly)
 }

@@ -113,6 +113,9 @@ type Config struct {
 	// (max.connections.per.ip; 0: no bound): past it a new connection is
 	// closed at once.
 	MaxConnectionsPerIP int
+	// BrokerConfigs are the Kafka broker configs the agent honours, in
+	// the order DescribeConfigs lists them (brokerconfigs.go).
+	BrokerConfigs []BrokerConfig
 }
 
 // Server serves the Kafka protocol on one listener.

@@ -61,13 +61,44 @@ type keyCompactState struct {
 	// so deleted keys go after delete.retention.ms on a quiet topic too.
 	tombstonesDue map[tp]int64
 	m             *compact.OffsetMap
+	mBudget       int64 // the bytes m was made with
 }
 
 func (tr *Tiering) keyCompactLoop() {
-	tr.controllerLoop(tr.cfg.KeyCompactInterval, nil, "key compaction", func(ctx context.Context) error {
+	tr.controllerLoop(func() time.Duration { return tr.keyCompactInterval(tr.host.State()) }, nil, "key compaction", func(ctx context.Context) error {
 		_, err := tr.keyCompactOnce(ctx, time.Now())
 		return err
 	})
+}
+
+// Dynamic broker configs (Kafka's names) an operator may set on the
+// controller's agent or cluster-wide, over KeyCompactInterval and
+// KeyCompactBufferBytes.
+const (
+	cleanerBackoffConfig    = "log.cleaner.backoff.ms"
+	cleanerDedupeBufferSize = "log.cleaner.dedupe.buffer.size"
+)
+
+// keyCompactInterval is log.cleaner.backoff.ms if set dynamically, else
+// the agent's KeyCompactInterval.
+func (tr *Tiering) keyCompactInterval(st *metadata.State) time.Duration {
+	if v, _, ok := st.BrokerConfig(tr.cfg.ID, cleanerBackoffConfig); ok {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+			return time.Duration(ms) * time.Millisecond
+		}
+	}
+	return tr.cfg.KeyCompactInterval
+}
+
+// keyCompactBufferBytes is log.cleaner.dedupe.buffer.size if set
+// dynamically, else the agent's KeyCompactBufferBytes.
+func (tr *Tiering) keyCompactBufferBytes(st *metadata.State) int64 {
+	if v, _, ok := st.BrokerConfig(tr.cfg.ID, cleanerDedupeBufferSize); ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	return tr.cfg.KeyCompactBufferBytes
 }
 
 // keyCompactOnce runs one pass over every compacted partition that has
@@ -211,8 +242,9 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 	}
 
 	// The map: from the dirty start until the ranges end or it is full.
-	if ks.m == nil {
-		ks.m = compact.NewOffsetMap(int(tr.cfg.KeyCompactBufferBytes))
+	budget := tr.keyCompactBufferBytes(tr.host.State())
+	if ks.m == nil || ks.mBudget != budget {
+		ks.m, ks.mBudget = compact.NewOffsetMap(int(budget)), budget
 	}
 	m := ks.m
 	m.Clear()
@@ -232,7 +264,7 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 			return false, fmt.Errorf("map %s: %w", s.Object, err)
 		}
 		mapEnd = next
-		if readBytes+int64(len(data)) <= tr.cfg.KeyCompactBufferBytes {
+		if readBytes+int64(len(data)) <= budget {
 			read[s.Object] = data
 			readBytes += int64(len(data))
 		}
@@ -241,7 +273,7 @@ func (tr *Tiering) keyCompactPartition(ctx context.Context, mt *metadata.Topic, 
 		}
 	}
 	if dirty && mapEnd <= from {
-		return false, fmt.Errorf("a batch at offset %d has more keys than the compaction buffer holds (%d bytes)", from, tr.cfg.KeyCompactBufferBytes)
+		return false, fmt.Errorf("a batch at offset %d has more keys than the compaction buffer holds (%d bytes)", from, budget)
 	}
 
 	// The rewrite, oldest range first.

@@ -306,7 +306,7 @@ func (tr *Tiering) newObjectKey(kind string) string {
 // no partition references it.
 
 func (tr *Tiering) compactLoop() {
-	tr.controllerLoop(tr.cfg.CompactInterval, nil, "compaction", func(ctx context.Context) error {
+	tr.controllerLoop(fixed(tr.cfg.CompactInterval), nil, "compaction", func(ctx context.Context) error {
 		_, err := tr.compactOnce(ctx)
 		return err
 	})
@@ -435,16 +435,25 @@ func (tr *Tiering) compactRun(ctx context.Context, mt *metadata.Topic, idx int32
 
 // controllerLoop runs fn every interval, and whenever kick (may be nil)
 // fires, while this agent is the controller.
-func (tr *Tiering) controllerLoop(interval time.Duration, kick <-chan struct{}, name string, fn func(context.Context) error) {
-	t := time.NewTicker(interval)
+func (tr *Tiering) controllerLoop(interval func() time.Duration, kick <-chan struct{}, name string, fn func(context.Context) error) {
+	// The interval may change at run time (a dynamic broker config): it
+	// is read again at least every second.
+	last := time.Now()
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		t.Reset(max(min(interval()-time.Since(last), time.Second), 0))
 		select {
 		case <-tr.ctx.Done():
 			return
 		case <-t.C:
+			if time.Since(last) < interval() {
+				continue
+			}
 		case <-kick:
+			t.Stop()
 		}
+		last = time.Now()
 		if !tr.host.IsController() {
 			continue
 		}
@@ -454,8 +463,10 @@ func (tr *Tiering) controllerLoop(interval time.Duration, kick <-chan struct{}, 
 	}
 }
 
+func fixed(d time.Duration) func() time.Duration { return func() time.Duration { return d } }
+
 func (tr *Tiering) retentionLoop() {
-	tr.controllerLoop(tr.cfg.RetentionInterval, nil, "retention", func(ctx context.Context) error {
+	tr.controllerLoop(fixed(tr.cfg.RetentionInterval), nil, "retention", func(ctx context.Context) error {
 		if err := tr.enforceRetention(ctx); err != nil {
 			return err
 		}

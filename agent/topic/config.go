@@ -25,13 +25,30 @@ type Config struct {
 	Type int8 // DescribeConfigs ConfigType: 1 boolean, 2 string, 3 int, 5 long, 7 list
 	Doc  string
 	// Broker is the broker-level synonym shown in DescribeConfigs.
-	Broker   string
-	def      func(d Defaults, rf int) string
+	Broker string
+	// hoursSynonym: Kafka's default behind the config is this broker
+	// config in hours (log.retention.hours for retention.ms).
+	hoursSynonym string
+	def          func(d Defaults, rf int) string
 	validate func(v string) error
 }
 
 // Default is the config's value on a topic that does not set it.
 func (c Config) Default(d Defaults, rf int) string { return c.def(d, rf) }
+
+// BrokerDefault is the broker config behind the config's default, and
+// its value, as Kafka's synonyms name it (log.retention.hours 168 behind
+// retention.ms); ok is false for configs without one.
+func (c Config) BrokerDefault(d Defaults, rf int) (name, value string, ok bool) {
+	if c.hoursSynonym != "" {
+		ms, _ := strconv.ParseInt(c.def(d, rf), 10, 64)
+		return c.hoursSynonym, strconv.FormatInt(ms/3_600_000, 10), true
+	}
+	if c.Broker == "" {
+		return "", "", false
+	}
+	return c.Broker, c.def(d, rf), true
+}
 
 // Validate checks one value of the config.
 func (c Config) Validate(v string) error { return c.validate(v) }
@@ -158,11 +175,11 @@ var Configs = []Config{
 	{Name: "retention.bytes", Type: 5, Doc: "Bytes kept per partition before old segments are dropped; -1 is unlimited.",
 		def: constDefault("-1"), validate: intRange(-1, 1<<63-1), Broker: "log.retention.bytes"},
 	{Name: "retention.ms", Type: 5, Doc: "How long segments are kept; -1 is forever.",
-		def: constDefault("604800000"), validate: intRange(-1, 1<<63-1), Broker: "log.retention.ms"},
+		def: constDefault("604800000"), validate: intRange(-1, 1<<63-1), Broker: "log.retention.ms", hoursSynonym: "log.retention.hours"},
 	{Name: "segment.bytes", Type: 3, Doc: "Largest range the merger builds from small flushed ranges (at most the agent's merge size, 64 MiB by default); retention drops whole ranges, so this is its grain in bytes.",
 		def: constDefault("1073741824"), validate: intRange(14, 1<<31-1), Broker: "log.segment.bytes"},
 	{Name: "segment.ms", Type: 5, Doc: "Longest span of record time a merged range covers; retention drops whole ranges, so this is its grain in time.",
-		def: constDefault("604800000"), validate: intRange(1, 1<<63-1), Broker: "log.roll.ms"},
+		def: constDefault("604800000"), validate: intRange(1, 1<<63-1), Broker: "log.roll.ms", hoursSynonym: "log.roll.hours"},
 
 	{Name: "file.delete.delay.ms", Type: 5, Doc: noEffect + "objects no partition references are deleted by the controller's garbage collection once older than --orphan-grace.",
 		def: constDefault("60000"), validate: intRange(0, 1<<63-1), Broker: "log.segment.delete.delay.ms"},
@@ -195,7 +212,7 @@ var Configs = []Config{
 	{Name: "segment.index.bytes", Type: 3, Doc: noEffect + "each segment object carries its own block index in its footer.",
 		def: constDefault("10485760"), validate: intRange(4, 1<<31-1), Broker: "log.index.size.max.bytes"},
 	{Name: "segment.jitter.ms", Type: 5, Doc: noEffect + "ranges are sealed by the agent's flush interval and merged by size and record time.",
-		def: constDefault("0"), validate: intRange(0, 1<<63-1), Broker: "log.roll.jitter.ms"},
+		def: constDefault("0"), validate: intRange(0, 1<<63-1), Broker: "log.roll.jitter.ms", hoursSynonym: "log.roll.jitter.hours"},
 	{Name: "unclean.leader.election.enable", Type: 1, Doc: noEffect + "a new leader is always an in-sync replica, and everything flushed is in the bucket whoever leads.",
 		def: constDefault("false"), validate: boolean, Broker: "unclean.leader.election.enable"},
 }
