@@ -1,11 +1,14 @@
 package agent_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tlog-io/tlog/agent"
 )
 
 // The oldest versions of the APIs tlog serves that Kafka 3.9 still serves,
@@ -107,5 +110,29 @@ func TestOldRequestVersions(t *testing.T) {
 	}
 	if len(dirs.Dirs) == 0 || !found {
 		t.Fatalf("DescribeLogDirs v0: %+v", dirs.Dirs)
+	}
+}
+
+// ListOffsets -5 (v9+, KIP-1005) is the last offset in the bucket: -1
+// while everything is in the WAL, then the last flushed offset; below v9
+// it is not a timestamp the broker knows.
+func TestListOffsetsLatestTiered(t *testing.T) {
+	a := startAgent(t, func(c *agent.Config) {
+		c.FlushInterval = time.Hour
+		c.FlushBytes = 4096 // a larger produce asks for a flush
+	})
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "tiered", 1, nil)
+	mustProduce(c, "tiered", 0, mkBatch(plainBatch(), "a", "b", "c"))
+	if p := listOffsetV(c, 9, "tiered", 0, -5); p.ErrorCode != 0 || p.Offset != -1 || p.Timestamp != -1 || p.LeaderEpoch != -1 {
+		t.Fatalf("nothing flushed: offset %d timestamp %d epoch %d code %d, want -1 -1 -1", p.Offset, p.Timestamp, p.LeaderEpoch, p.ErrorCode)
+	}
+	if p := listOffsetV(c, 8, "tiered", 0, -5); p.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("-5 at v8: code %d, want UNSUPPORTED_VERSION", p.ErrorCode)
+	}
+	mustProduce(c, "tiered", 0, mkBatch(plainBatch(), strings.Repeat("x", 8192), "e"))
+	waitFlushed(t, a, "tiered", 1)
+	if p := listOffsetV(c, 10, "tiered", 0, -5); p.ErrorCode != 0 || p.Offset != 4 {
+		t.Fatalf("all flushed: offset %d code %d, want 4", p.Offset, p.ErrorCode)
 	}
 }

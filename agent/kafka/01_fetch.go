@@ -1,6 +1,6 @@
 package kafka
 
-// Fetch: v4-16
+// Fetch: v4-17
 //
 // Serves whole batches below the high watermark, the batch holding the
 // requested offset first. The first batch of the response is returned even
@@ -30,6 +30,8 @@ package kafka
 // * v12: flexible versions, LastFetchedEpoch (divergence is checked by clients
 //   through OffsetForLeaderEpoch)
 // * v13: topics by TopicID (UNKNOWN_TOPIC_ID)
+// * v17: ReplicaDirectoryID (KIP-853; followers of Kafka's own
+//   replication only, ignored)
 
 import (
 	"errors"
@@ -45,7 +47,7 @@ import (
 	"github.com/tlog-io/tlog/tier/batch"
 )
 
-func init() { register(1, 4, 16, handleFetch) }
+func init() { register(1, 4, 17, handleFetch) }
 
 // fetchMaxBytes is Kafka's fetch.max.bytes default: the most one response
 // carries, however much the client asks for.

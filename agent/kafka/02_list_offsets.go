@@ -1,6 +1,6 @@
 package kafka
 
-// ListOffsets: v0-8
+// ListOffsets: v0-10
 //
 // Timestamps: -2 earliest (log start), -1 latest (the high watermark, or
 // for read_committed the last stable offset), -3 the
@@ -31,6 +31,11 @@ package kafka
 // * v2: isolation level (read_committed: latest is the LSO)
 // * v4: CurrentLeaderEpoch fencing, LeaderEpoch in response
 // * v6: flexible versions
+// * v9: -5, the latest offset in remote storage (KIP-1005): in tlog the
+//   last offset flushed to the bucket, -1 if none is (with no timestamp
+//   and leader epoch -1, as Kafka answers when it cannot name the epoch)
+// * v10: TimeoutMillis (KIP-1075), ignored: a lookup is bounded by the
+//   request's own life
 
 import (
 	"context"
@@ -43,7 +48,7 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-func init() { register(2, 0, 8, handleListOffsets) }
+func init() { register(2, 0, 10, handleListOffsets) }
 
 // listOffsetsBucketTimeout bounds the bucket reads of one request's
 // timestamp lookups.
@@ -93,6 +98,11 @@ func (s *Server) listOffsets(ctx context.Context, r *request, req *kmsg.ListOffs
 					sp.Offset = o.LSO
 				case ts == -1:
 					sp.Offset = o.HW
+				case ts == -5 && req.Version >= 9:
+					sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+					if o.FlushedEnd > 0 {
+						sp.Offset = o.FlushedEnd - 1
+					}
 				case ts == -3 && req.Version >= 7:
 					hit, ok, err := p.MaxTimestamp(ctx)
 					setTimestampHit(&sp, hit, ok, err)

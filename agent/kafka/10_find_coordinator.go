@@ -1,6 +1,6 @@
 package kafka
 
-// FindCoordinator: v0-v5
+// FindCoordinator: v0-v6
 //
 // A group's coordinator is the leader of its __consumer_offsets partition
 // (abs(javaHash(group)) % partitions, as Kafka). The topic is created on
@@ -16,6 +16,8 @@ package kafka
 // * v1: CoordinatorType, ErrorMessage
 // * v3: flexible versions
 // * v4: batched CoordinatorKeys (KIP-699)
+// * v6: share coordinators (type 2, KIP-932): tlog has no share groups,
+//   so type 2 keys are INVALID_REQUEST
 
 import (
 	"github.com/tlog-io/tlog/agent/group"
@@ -26,7 +28,7 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-func init() { register(10, 0, 5, handleFindCoordinator) }
+func init() { register(10, 0, 6, handleFindCoordinator) }
 
 func handleFindCoordinator(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.FindCoordinatorRequest)
@@ -93,6 +95,8 @@ func (s *Server) findCoordinator(listener string, typ int8, key string, c *kmsg.
 			return kerr.InvalidRequest.Code, msg("empty transactional id")
 		}
 		topicName = txn.Topic
+	case typ == 2:
+		return kerr.InvalidRequest.Code, msg("share groups (KIP-932) are not served")
 	case typ != 0:
 		return kerr.InvalidRequest.Code, msg("unknown coordinator type")
 	case key == "":

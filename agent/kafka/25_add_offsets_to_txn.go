@@ -1,6 +1,6 @@
 package kafka
 
-// AddOffsetsToTxn: v0-3
+// AddOffsetsToTxn: v0-4
 //
 // Adds a group's __consumer_offsets partition to the producer's
 // transaction, so the offsets it commits with TxnOffsetCommit are
@@ -11,6 +11,7 @@ package kafka
 //
 // Version notes:
 // * v3: flexible versions
+// * v4: may answer TRANSACTION_ABORTABLE (KIP-890; the same request)
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,7 +22,7 @@ import (
 	"github.com/tlog-io/tlog/metadata"
 )
 
-func init() { register(25, 0, 3, handleAddOffsetsToTxn) }
+func init() { register(25, 0, 4, handleAddOffsetsToTxn) }
 
 func handleAddOffsetsToTxn(s *Server, r *request) (reply, error) {
 	req := r.kreq.(*kmsg.AddOffsetsToTxnRequest)

@@ -30,7 +30,7 @@ type Config struct {
 	// config in hours (log.retention.hours for retention.ms).
 	hoursSynonym string
 	def          func(d Defaults, rf int) string
-	validate func(v string) error
+	validate     func(v string) error
 }
 
 // Default is the config's value on a topic that does not set it.
