@@ -277,6 +277,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		Authorizer:          cfg.Authorizer,
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
 		BrokerConfigs:       a.brokerConfigs(),
+		LogLevel:            cfg.LogLevel,
 	}, backend{a}, a.log, a.obs.reg)
 	a.frontLive.Store(a.front)
 	a.serveListeners()

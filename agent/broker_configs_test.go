@@ -3,6 +3,8 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -233,4 +235,76 @@ func strOr(p *string, or string) string {
 		return or
 	}
 	return *p
+}
+
+// The BROKER_LOGGER resource: the agent's one logger, root, at its
+// --log-level; SET changes the level the logger logs at, and the rest is
+// refused as Kafka refuses it.
+func TestBrokerLogger(t *testing.T) {
+	t.Parallel()
+	lv := new(slog.LevelVar)
+	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket(), func(c *agent.Config) {
+		c.LogLevel = lv
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: lv}))
+	})
+	c := dialRaw(t, a.Addr())
+	describe := func(resource string) kmsg.DescribeConfigsResponseResource {
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, resource
+		req.Resources = append(req.Resources, rr)
+		return do[*kmsg.DescribeConfigsResponse](c, 4, req).Resources[0]
+	}
+	alter := func(resource string, op kmsg.IncrementalAlterConfigsRequestResourceConfig) int16 {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, resource
+		rr.Configs = append(rr.Configs, op)
+		req.Resources = append(req.Resources, rr)
+		res := do[*kmsg.IncrementalAlterConfigsResponse](c, 1, req).Resources[0]
+		if res.ErrorCode != 0 {
+			t.Logf("%s %s: %s", resource, op.Name, strOr(res.ErrorMessage, ""))
+		}
+		return res.ErrorCode
+	}
+	if got := configOf(t, describe("0"), "root"); got != "INFO DYNAMIC_BROKER_LOGGER_CONFIG ro=false" {
+		t.Fatalf("root: %s", got)
+	}
+	if code := alter("0", setOp("root", "debug")); code != 0 {
+		t.Fatalf("set DEBUG: %v", kerr.ErrorForCode(code))
+	}
+	if lv.Level() != slog.LevelDebug || configOf(t, describe("0"), "root") != "DEBUG DYNAMIC_BROKER_LOGGER_CONFIG ro=false" {
+		t.Fatalf("after SET DEBUG: level %v, described %s", lv.Level(), configOf(t, describe("0"), "root"))
+	}
+	for _, tc := range []struct {
+		resource string
+		op       kmsg.IncrementalAlterConfigsRequestResourceConfig
+		code     int16
+	}{
+		{"0", deleteOp("root"), kerr.InvalidRequest.Code},
+		{"0", setOp("kafka.server.ReplicaManager", "INFO"), kerr.InvalidConfig.Code},
+		{"0", setOp("root", "LOUD"), kerr.InvalidConfig.Code},
+		{"1", setOp("root", "INFO"), kerr.InvalidRequest.Code},
+	} {
+		if code := alter(tc.resource, tc.op); code != tc.code {
+			t.Errorf("%q %s: %v, want %v", tc.resource, tc.op.Name, kerr.ErrorForCode(code), kerr.ErrorForCode(tc.code))
+		}
+	}
+	if lv.Level() != slog.LevelDebug {
+		t.Fatalf("a refused alter changed the level to %v", lv.Level())
+	}
+	if code := alter("0", setOp("root", "OFF")); code != 0 || configOf(t, describe("0"), "root") != "OFF DYNAMIC_BROKER_LOGGER_CONFIG ro=false" {
+		t.Fatalf("set OFF: %v, described %s", kerr.ErrorForCode(code), configOf(t, describe("0"), "root"))
+	}
+
+	// An agent given a logger without its level cannot change it.
+	b := startAgent(t)
+	cb := dialRaw(t, b.Addr())
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, "0"
+	req.Resources = append(req.Resources, rr)
+	if code := do[*kmsg.DescribeConfigsResponse](cb, 4, req).Resources[0].ErrorCode; code != kerr.InvalidRequest.Code {
+		t.Fatalf("fixed level: %v", kerr.ErrorForCode(code))
+	}
 }

@@ -16,13 +16,16 @@ const (
 	cfgString  = 2
 	cfgInt     = 3
 	cfgLong    = 5
+	cfgDouble  = 6
 )
 
 // brokerConfigs is the table of Kafka broker configs this agent honours,
 // with its values, for DescribeConfigs (agent/kafka/brokerconfigs.go).
 // Two are dynamic, per agent or cluster-wide: log.cleaner.backoff.ms and
 // log.cleaner.dedupe.buffer.size, read by the key compactor on the
-// controller at each pass (agent/tiering). The rest are set by flags.
+// controller at each pass (agent/tiering). Some more that Kafka lets
+// operators change (thread counts, Kerberos) are dynamic and change
+// nothing here, each saying why. The rest are set by flags.
 // Last come the broker defaults behind topic configs, tlog's defaults:
 // they are set per topic, not per agent.
 func (a *Agent) brokerConfigs() []kafka.BrokerConfig {
@@ -61,6 +64,29 @@ func (a *Agent) brokerConfigs() []kafka.BrokerConfig {
 		{Name: "transaction.state.log.num.partitions", Value: itoa(int64(cfg.TransactionPartitions)), Type: cfgInt, Doc: "Partitions of __transaction_state, fixed when it is created."},
 		{Name: "transaction.max.timeout.ms", Value: ms(cfg.TransactionMaxTimeout), Type: cfgInt, Doc: "Longest transaction timeout a producer may ask for."},
 	}
+	// Dynamic in Kafka, and without meaning here: accepted, validated,
+	// stored and shown for the tools that set them.
+	noEffect := func(name, value string, typ int8, why string, validate func(string) error) kafka.BrokerConfig {
+		return kafka.BrokerConfig{Name: name, Value: value, Type: typ, Default: true, Validate: validate,
+			Doc: "Accepted and shown; no effect in tlog: " + why}
+	}
+	threads := "an agent's goroutines are not pooled by kind."
+	kerberos := "tlog has no Kerberos (GSSAPI); SASL is PLAIN or SCRAM."
+	out = append(out,
+		noEffect("background.threads", "10", cfgInt, threads, positiveLong(1, 1<<31-1)),
+		noEffect("num.io.threads", "8", cfgInt, threads, positiveLong(1, 1<<31-1)),
+		noEffect("num.network.threads", "3", cfgInt, threads, positiveLong(1, 1<<31-1)),
+		noEffect("num.replica.fetchers", "1", cfgInt, "followers copy the unflushed tail over one peer stream per leader.", positiveLong(1, 1<<31-1)),
+		noEffect("num.recovery.threads.per.data.dir", "2", cfgInt, "an agent recovers one WAL, no log directories.", positiveLong(1, 1<<31-1)),
+		noEffect("log.cleaner.threads", "1", cfgInt, "the key compactor runs one pass at a time on the controller.", positiveLong(0, 1<<31-1)),
+		noEffect("log.cleaner.io.max.bytes.per.second", "1.7976931348623157E308", cfgDouble, "the key compactor's reads are not throttled.", positiveFloat),
+		noEffect("log.cleaner.io.buffer.size", "524288", cfgInt, "the key compactor reads whole ranges from the bucket.", positiveLong(0, 1<<31-1)),
+		noEffect("log.cleaner.io.buffer.load.factor", "0.9", cfgDouble, "the key compactor's map has its own load factor.", positiveFloat),
+		noEffect("sasl.kerberos.min.time.before.relogin", "60000", cfgLong, kerberos, positiveLong(0, 1<<63-1)),
+		noEffect("sasl.kerberos.ticket.renew.jitter", "0.05", cfgDouble, kerberos, positiveFloat),
+		noEffect("sasl.kerberos.ticket.renew.window.factor", "0.8", cfgDouble, kerberos, positiveFloat),
+		noEffect("sasl.kerberos.kinit.cmd", "/usr/bin/kinit", cfgString, kerberos, anyString),
+	)
 	seen := map[string]bool{}
 	for _, bc := range out {
 		seen[bc.Name] = true
@@ -88,3 +114,13 @@ func positiveLong(lo, hi int64) func(string) error {
 		return nil
 	}
 }
+
+func positiveFloat(v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0) {
+		return fmt.Errorf("%w: %q is not a number of at least 0", topic.ErrInvalidConfig, v)
+	}
+	return nil
+}
+
+func anyString(string) error { return nil }

@@ -69,6 +69,9 @@ type Config struct {
 
 	LeaseTTL time.Duration // controller lease TTL
 	Logger   *slog.Logger
+	// LogLevel, if set, is the level Logger logs at: the BROKER_LOGGER
+	// resource changes it at run time.
+	LogLevel *slog.LevelVar
 	// FlushCommitInterval is the least time between metadata journal
 	// writes that carry only flush commits: every agent's flush commits
 	// wait up to this long to share one write (metadata.Config).

@@ -42,6 +42,7 @@ const (
 	configTypeInt       = 3
 	configTypeLong      = 5
 	configTypeBoolean   = 1
+	configTypeString    = 2
 )
 
 func handleDescribeConfigs(s *Server, r *request) (reply, error) {
@@ -51,17 +52,7 @@ func handleDescribeConfigs(s *Server, r *request) (reply, error) {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType = rr.ResourceType
 		sr.ResourceName = rr.ResourceName
-		want := func(name string) bool {
-			if rr.ConfigNames == nil {
-				return true
-			}
-			for _, n := range rr.ConfigNames {
-				if n == name {
-					return true
-				}
-			}
-			return false
-		}
+		want := func(name string) bool { return rr.ConfigNames == nil || contains(rr.ConfigNames, name) }
 		switch rr.ResourceType {
 		case resourceTopic:
 			t := s.b.TopicByName(rr.ResourceName)
@@ -142,9 +133,11 @@ func handleDescribeConfigs(s *Server, r *request) (reply, error) {
 				}
 				sr.Configs = append(sr.Configs, rc)
 			}
+		case resourceBrokerLogger:
+			s.describeBrokerLogger(r, rr, req, &sr)
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
-			msg := "only TOPIC and BROKER resources are served"
+			msg := "only TOPIC, BROKER and BROKER_LOGGER resources are served"
 			sr.ErrorMessage = &msg
 		}
 		resp.Resources = append(resp.Resources, sr)

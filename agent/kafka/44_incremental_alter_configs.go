@@ -11,7 +11,8 @@ package kafka
 // (brokerconfigs.go); the others are set by flags and refused
 // (INVALID_REQUEST). tlog.agent.draining, per agent: SET true moves every
 // replica and leader off the agent (tlog cluster drain), SET false or
-// DELETE lets them come back.
+// DELETE lets them come back. On a BROKER_LOGGER resource, SET changes
+// the agent's log level (brokerlogger.go).
 // With an authorizer: ALTER_CONFIGS on the topic
 // (TOPIC_AUTHORIZATION_FAILED), or on the cluster for BROKER resources
 // (CLUSTER_AUTHORIZATION_FAILED).
@@ -40,6 +41,11 @@ func handleIncrementalAlterConfigs(s *Server, r *request) (reply, error) {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType = rr.ResourceType
 		sr.ResourceName = rr.ResourceName
+		if int8(rr.ResourceType) == resourceBrokerLogger {
+			sr.ErrorCode, sr.ErrorMessage = alterErr(s.alterBrokerLogger(r, rr, req.ValidateOnly))
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		if int8(rr.ResourceType) == resourceBroker {
 			sr.ErrorCode, sr.ErrorMessage = alterErr(s.alterBrokerConfigs(r, rr, req.ValidateOnly))
 			resp.Resources = append(resp.Resources, sr)

@@ -116,6 +116,9 @@ type Config struct {
 	// BrokerConfigs are the Kafka broker configs the agent honours, in
 	// the order DescribeConfigs lists them (brokerconfigs.go).
 	BrokerConfigs []BrokerConfig
+	// LogLevel is the level of the agent's logger, changed at run time
+	// through the BROKER_LOGGER resource (nil: fixed).
+	LogLevel *slog.LevelVar
 }
 
 // Server serves the Kafka protocol on one listener.

@@ -132,7 +132,7 @@ func agentCommand() *cli.Command {
 }
 
 func runAgent(c *cli.Context, dev bool) error {
-	log, err := newLogger(c)
+	log, level, err := newLogger(c)
 	if err != nil {
 		return err
 	}
@@ -179,6 +179,7 @@ func runAgent(c *cli.Context, dev bool) error {
 		AdminPprof:            c.Bool("admin-pprof"),
 		OffsetsPartitions:     int32(c.Int("offsets-partitions")),
 		Logger:                log,
+		LogLevel:              level,
 
 		TransactionPartitions: int32(c.Int("transaction-partitions")),
 		TransactionMaxTimeout: c.Duration("transaction-max-timeout"),

@@ -88,10 +88,14 @@ func newApp() *cli.App {
 	}
 }
 
-func newLogger(c *cli.Context) (*slog.Logger, error) {
+// newLogger is the process's logger at --log-level, and that level, which
+// an agent lets operators change at run time (Kafka's broker loggers).
+func newLogger(c *cli.Context) (*slog.Logger, *slog.LevelVar, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(strings.ToLower(c.String("log-level")))); err != nil {
-		return nil, fail(2, "bad --log-level %q: use debug, info, warn or error", c.String("log-level"))
+		return nil, nil, fail(2, "bad --log-level %q: use debug, info, warn or error", c.String("log-level"))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
+	lv := new(slog.LevelVar)
+	lv.Set(lvl)
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})), lv, nil
 }
