@@ -54,8 +54,9 @@ type RangeReader interface {
 	Done(p rangecache.Piece)
 }
 
-// maxColdResponse bounds the buffer Read sizes ahead of need.
-const maxColdResponse = 16 << 20
+// coldEnough is where Read stops gathering flushed batches for one
+// answer once a cached piece ends: the piece itself goes out uncopied.
+const coldEnough = 256 << 10
 
 // maxTimestampDecompressed bounds decompressing one batch to walk its
 // records: what a compressed batch may inflate to at least, as produce
@@ -89,13 +90,14 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int, minOne
 		if out == nil {
 			out = chunk // the cache's bytes, capped, so the next append copies
 		} else {
-			// Sized for the whole budget on leaving the cache's bytes,
-			// rather than regrown chunk by chunk (a no-op after that).
-			out = slices.Grow(out, max(len(chunk), min(maxBytes, maxColdResponse)-len(out)))
 			out = append(out, chunk...)
 		}
 		offset = next
-		if len(out) >= maxBytes {
+		// Enough for one answer: a consumer asks again at once, and a
+		// larger answer would be copied together from cached ranges
+		// (a copy, and the zeroing of its buffer, per byte) only for
+		// the response encoder to copy it once more.
+		if len(out) >= maxBytes || len(out) >= coldEnough {
 			return out, o, nil
 		}
 	}
