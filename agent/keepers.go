@@ -101,6 +101,7 @@ func reconcileKeepers[K keeper](a *Agent, t *topic.Topic, coords map[int32]*keep
 			go func() {
 				defer a.wg.Done()
 				kr.c.Close()
+				kr.w.waitLate()
 			}()
 		}
 	}
@@ -130,6 +131,7 @@ func closeKeepers[K keeper](coords map[int32]*keeperRun[K]) {
 	for _, kr := range coords {
 		close(kr.stop)
 		kr.c.Close()
+		kr.w.waitLate()
 	}
 }
 
@@ -269,7 +271,16 @@ type stateWriter struct {
 	// first: the coordinator hears of them in the order they were issued
 	// (two commits of one group's offsets must apply oldest first).
 	inOrder []*stateResult
+	// late answers writes that arrive once the writer has stopped. Not
+	// on the caller's goroutine: the coordinator calls write holding its
+	// lock, and the answer takes that lock. Whoever closes the
+	// coordinator waits for it (waitLate).
+	late sync.WaitGroup
 }
+
+// waitLate waits for the answers to writes that came after the stop; the
+// caller has closed the coordinator, so no more come.
+func (w *stateWriter) waitLate() { w.late.Wait() }
 
 // stateResult is one append's outcome, waiting for its turn.
 type stateResult struct {
@@ -330,8 +341,12 @@ func (w *stateWriter) writeTxn(pid int64, epoch int16, recs []batch.KV, done fun
 func (w *stateWriter) enqueue(gw stateWrite) {
 	w.mu.Lock()
 	if w.stopped {
+		w.late.Add(1)
 		w.mu.Unlock()
-		gw.done(kerr.NotLeaderForPartition)
+		go func() {
+			defer w.late.Done()
+			gw.done(kerr.NotLeaderForPartition)
+		}()
 		return
 	}
 	w.queue = append(w.queue, gw)

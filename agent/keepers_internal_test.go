@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,5 +95,31 @@ func TestStateWriterReportsInOrderAndStops(t *testing.T) {
 	case r := <-reports:
 		t.Fatalf("reported after the stop: %+v", r)
 	case <-time.After(300 * time.Millisecond):
+	}
+
+	// A write after the stop is not answered on the caller's goroutine:
+	// the coordinator writes holding its lock, and the answer takes it
+	// (a coordinator closing during a commit deadlocked on this).
+	var coordMu sync.Mutex
+	answered := make(chan error, 1)
+	returned := make(chan struct{})
+	go func() {
+		coordMu.Lock()
+		defer coordMu.Unlock()
+		sw.write([]batch.KV{{Key: []byte("g"), Value: []byte("g")}}, func(err error) {
+			coordMu.Lock()
+			defer coordMu.Unlock()
+			answered <- err
+		})
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write after the stop answered on the caller's goroutine, under the caller's lock")
+	}
+	sw.waitLate()
+	if err := <-answered; !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Fatalf("write after the stop: %v", err)
 	}
 }
