@@ -232,6 +232,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		if err := os.MkdirAll(walOpts.Dir, 0o755); err != nil {
 			return nil, fmt.Errorf("agent: create %s: %w", walOpts.Dir, err)
 		}
+		if walOpts.Files, err = walKind(walOpts.Dir, cfg.WALStoreKind); err != nil {
+			return nil, err
+		}
 		if a.wal, err = wal.Open(walOpts); err != nil {
 			return nil, err
 		}

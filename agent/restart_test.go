@@ -1,10 +1,13 @@
 package agent_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
 )
@@ -43,4 +46,53 @@ func TestRestartWithManyPartitionsServesThemAll(t *testing.T) {
 		return nil
 	})
 	t.Logf("all %d partitions served %v after the restart", parts, time.Since(start).Round(time.Millisecond))
+}
+
+// With the WAL in tlog's own files (--wal-store files), what an agent
+// acknowledged and had not flushed is there after a restart, then
+// flushed and trimmed; the directory does not open with the other store.
+func TestFilesWALRestart(t *testing.T) {
+	dir, bucket := t.TempDir(), tier.NewMemBucket()
+	noFlush := func(c *agent.Config) { quiet(c); c.WALStoreKind = agent.WALFiles; c.FlushInterval = time.Hour }
+	a := tlogtest.StartAgent(t, dir, bucket, noFlush)
+	c := dialRaw(t, a.Addr())
+	createTopic(t, c, "files-wal", 4, nil)
+	for i := range 200 {
+		mustProduce(c, "files-wal", int32(i%4), mkBatch(plainBatch(), fmt.Sprintf("r%d-a", i), fmt.Sprintf("r%d-b", i)))
+	}
+	c.nc.Close()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := agent.Config{DataDir: dir, Listen: "127.0.0.1:0", Bucket: bucket, WALStoreKind: agent.WALBadger}
+	quiet(&cfg)
+	if b, err := agent.Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--wal-store files or auto") {
+		if b != nil {
+			b.Close()
+		}
+		t.Fatalf("a files WAL opened as Badger: %v", err)
+	}
+
+	a = tlogtest.StartAgent(t, dir, bucket, func(c *agent.Config) {
+		quiet(c)
+		c.WALStoreKind = agent.WALFiles
+		c.FlushInterval = 50 * time.Millisecond
+	})
+	c = dialRaw(t, a.Addr())
+	for p := range int32(4) {
+		tlogtest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			if hw := latest(c, "files-wal", p); hw != 100 {
+				return fmt.Errorf("partition %d: high watermark %d, want 100", p, hw)
+			}
+			return nil
+		})
+	}
+	waitFlushed(t, a, "files-wal", 4)
+	for p := range int32(4) {
+		got := fetchOne(c, "files-wal", p, 0, 1<<20)
+		if got.ErrorCode != 0 || len(got.RecordBatches) == 0 {
+			t.Fatalf("partition %d after flush: error %d, %d bytes", p, got.ErrorCode, len(got.RecordBatches))
+		}
+	}
 }

@@ -84,8 +84,11 @@ func parseKey(k []byte) (PartKey, int64, bool) {
 
 // Options configure a WAL.
 type Options struct {
-	// Dir is where Open keeps its Badger store (New ignores it).
+	// Dir is where Open keeps its store (New ignores it).
 	Dir string
+	// Files has Open keep the WAL in its own append-only files
+	// (FileStore) rather than in Badger.
+	Files bool
 	// Sync makes every group commit fsync before it completes
 	// (--wal-sync=always). Without it, acknowledged data relies on the
 	// page cache and on replication.
@@ -138,7 +141,13 @@ type Stats struct {
 
 // Open opens (creating if needed) the WAL in a Badger store in opts.Dir.
 func Open(opts Options) (*WAL, error) {
-	s, err := OpenBadger(opts.Dir, opts.Logger)
+	var s Store
+	var err error
+	if opts.Files {
+		s, err = OpenFileStore(opts.Dir, opts.Logger)
+	} else {
+		s, err = OpenBadger(opts.Dir, opts.Logger)
+	}
 	if err != nil {
 		return nil, err
 	}

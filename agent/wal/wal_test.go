@@ -53,6 +53,13 @@ var stores = []struct {
 		}
 		return s
 	}},
+	{"files", func(t *testing.T) wal.Store {
+		s, err := wal.OpenFileStore(t.TempDir(), quietLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}},
 	{"mem", func(*testing.T) wal.Store { return wal.NewMemStore() }},
 }
 
@@ -370,8 +377,17 @@ func testReadScanDelete(t *testing.T, open opener) {
 
 func TestReopenKeepsData(t *testing.T) {
 	t.Parallel()
+	for _, files := range []bool{false, true} {
+		t.Run(fmt.Sprintf("files=%v", files), func(t *testing.T) {
+			t.Parallel()
+			testReopenKeepsData(t, func(o *wal.Options) { o.Files = files })
+		})
+	}
+}
+
+func testReopenKeepsData(t *testing.T, mod func(*wal.Options)) {
 	dir := t.TempDir()
-	w := openDir(t, dir)
+	w := openDir(t, dir, mod)
 	for i := range int64(20) {
 		appendSync(t, w, keyA, i, value(keyA, i, 100+int(i)*600)) // some in the value log
 	}
@@ -387,7 +403,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 
-	w = openDir(t, dir)
+	w = openDir(t, dir, mod)
 	after := scanAll(t, w)
 	if !slices.Equal(before, after) {
 		t.Fatalf("after reopen: %d batches, before %d", len(after), len(before))

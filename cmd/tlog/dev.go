@@ -27,6 +27,7 @@ func storageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen", Value: agent.Defaults.Listen, Usage: "Kafka listener address"},
 		&cli.StringFlag{Name: "bucket", Usage: "bucket URL: s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1 (credentials from the AWS environment), file:///PATH, or mem://NAME; default file://DATA/bucket"},
 		&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
+		&cli.StringFlag{Name: "wal-store", Value: "auto", Usage: "files: the WAL in tlog's own append-only files (written with write(2), read with pread); badger: in a Badger database (a mapped value log); auto: whichever DATA/wal already holds, files for a new one"},
 		&cli.IntFlag{Name: "partitions", Value: int(agent.Defaults.DefaultPartitions), Usage: "num.partitions for auto-created topics"},
 		&cli.IntFlag{Name: "max-message-bytes", Value: int(agent.Defaults.MaxMessageBytes), Usage: "default max.message.bytes"},
 		&cli.DurationFlag{Name: "flush-interval", Value: agent.Defaults.FlushInterval, Usage: "seal a segment at least this often"},
@@ -144,6 +145,16 @@ func runAgent(c *cli.Context, dev bool) error {
 	default:
 		return fail(2, "bad --wal-sync %q: use always or never", c.String("wal-sync"))
 	}
+	walStore := agent.WALAuto
+	switch c.String("wal-store") {
+	case "auto":
+	case "badger":
+		walStore = agent.WALBadger
+	case "files":
+		walStore = agent.WALFiles
+	default:
+		return fail(2, "bad --wal-store %q: use auto, files or badger", c.String("wal-store"))
+	}
 	dataDir, err := filepath.Abs(c.String("data"))
 	if err != nil {
 		return fail(2, "bad --data %q: %v", c.String("data"), err)
@@ -160,6 +171,7 @@ func runAgent(c *cli.Context, dev bool) error {
 		DataDir:             dataDir,
 		Listen:              c.String("listen"),
 		WALSync:             walSync,
+		WALStoreKind:        walStore,
 		AutoCreateTopics:    c.Bool("auto-create-topics"),
 		DefaultPartitions:   int32(c.Int("partitions")),
 		MaxMessageBytes:     int32(c.Int("max-message-bytes")),

@@ -1,0 +1,571 @@
+package wal
+
+// FileStore keeps the WAL in its own append-only files: every Apply is one
+// write(2) of framed records at the end of the active file, Sync is one
+// fdatasync, and values are read back with pread, so batches live in the
+// page cache rather than in the process (Badger maps its value log into
+// the process, and writing a batch there faults each new page in). The
+// index (key → file, position, length) is in memory, rebuilt at open by
+// reading the files in order.
+//
+// A record is [length u32][CRC-32C u32 of the rest][op u8][key length u16]
+// [key][value], op 1 a set and 2 a delete; the length covers op to value.
+// Files are NNNNNNNNNNNNNNNNNNNN.wal, numbered in order; the active one
+// takes writes until it passes fileStoreMaxFile. Files go oldest first,
+// once nothing in the index points into them (a delete's record is only
+// needed while the set it deletes is in an older file, and older files go
+// first); an oldest file holding little that is still live has that moved
+// to the active file, so a key never flushed cannot pin the files behind
+// it. At open, the first record that is cut short or fails its CRC ends
+// the log: its file is truncated there and later files are removed, so
+// what the store holds stays a prefix of what was written.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+const (
+	fileStoreMaxFile = 64 << 20
+	recordHeader     = 8 // length, CRC
+	opSet            = 1
+	opDelete         = 2
+	fileSuffix       = ".wal"
+	// partGroupLen is the length of a batch key's partition prefix: the
+	// index keeps each partition's keys in their own sorted slice, so
+	// appends land at its end.
+	partGroupLen = 21
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// FileStore is a Store on append-only files in one directory.
+type FileStore struct {
+	dir     string
+	log     *slog.Logger
+	maxFile int64 // fileStoreMaxFile; smaller in tests
+
+	mu       sync.RWMutex
+	closed   bool
+	groups   map[string][]fsEntry // by partition prefix (or "" for the rest), sorted by key
+	files    []*logFile           // oldest first; the last is active
+	unsynced []*logFile           // written since the last Sync (the active one included)
+	dirDirty bool                 // a file was created or removed since the last Sync
+	keyBytes int64
+	iters    int // Iterate calls under way: files are not removed meanwhile
+}
+
+type fsEntry struct {
+	key  string
+	file *logFile
+	pos  int64 // of the value
+	n    int32
+}
+
+type logFile struct {
+	seq       uint64
+	f         *os.File
+	size      int64
+	live      int   // index entries pointing here
+	liveBytes int64 // and the bytes of their values
+}
+
+var _ Store = (*FileStore)(nil)
+
+// OpenFileStore opens (creating if needed) a FileStore in dir.
+func OpenFileStore(dir string, logger *slog.Logger) (*FileStore, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
+	}
+	s := &FileStore{dir: dir, log: logger, maxFile: fileStoreMaxFile, groups: map[string][]fsEntry{}}
+	if err := s.load(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	if len(s.files) == 0 {
+		if err := s.rotateLocked(); err != nil {
+			s.closeFiles()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *FileStore) load() error {
+	names, err := filepath.Glob(filepath.Join(s.dir, "*"+fileSuffix))
+	if err != nil {
+		return fmt.Errorf("wal: list %s: %w", s.dir, err)
+	}
+	var seqs []uint64
+	for _, n := range names {
+		seq, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(n), fileSuffix), 10, 64)
+		if err != nil {
+			return fmt.Errorf("wal: %s is not a WAL file name", n)
+		}
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for i, seq := range seqs {
+		lf, clean, err := s.replay(seq)
+		if err != nil {
+			return err
+		}
+		s.files = append(s.files, lf)
+		if !clean {
+			// The log ends here: what follows is not a prefix of what
+			// was written.
+			for _, later := range seqs[i+1:] {
+				p := s.path(later)
+				s.log.Warn("wal: removing a file after a torn record", "file", p)
+				if err := os.Remove(p); err != nil {
+					return fmt.Errorf("wal: %w", err)
+				}
+			}
+			break
+		}
+	}
+	s.dirDirty = true
+	return nil
+}
+
+func (s *FileStore) path(seq uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, fileSuffix))
+}
+
+// replay reads one file's records into the index; clean is false if it
+// ended in a torn or corrupt record, where the file is truncated.
+func (s *FileStore) replay(seq uint64) (*logFile, bool, error) {
+	p := s.path(seq)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("wal: open %s: %w", p, err)
+	}
+	lf := &logFile{seq: seq, f: f}
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 1<<20)
+	var hdr [recordHeader]byte
+	var rec []byte
+	pos := int64(0)
+	clean := true
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err != io.EOF {
+				clean = false
+			}
+			break
+		}
+		n := binary.BigEndian.Uint32(hdr[:4])
+		if n < 3 || n > 1<<31 {
+			clean = false
+			break
+		}
+		rec = slices.Grow(rec[:0], int(n))[:n]
+		if _, err := io.ReadFull(r, rec); err != nil {
+			clean = false
+			break
+		}
+		if crc32.Checksum(rec, crcTable) != binary.BigEndian.Uint32(hdr[4:]) {
+			clean = false
+			break
+		}
+		op, klen := rec[0], int(binary.BigEndian.Uint16(rec[1:3]))
+		if 3+klen > len(rec) || (op != opSet && op != opDelete) {
+			clean = false
+			break
+		}
+		key := string(rec[3 : 3+klen])
+		if op == opSet {
+			s.setLocked(fsEntry{key: key, file: lf, pos: pos + recordHeader + 3 + int64(klen), n: int32(len(rec) - 3 - klen)})
+		} else {
+			s.deleteLocked(key)
+		}
+		pos += recordHeader + int64(n)
+	}
+	if !clean {
+		s.log.Warn("wal: truncating a torn or corrupt record", "file", p, "at", pos)
+		if err := f.Truncate(pos); err != nil {
+			f.Close()
+			return nil, false, fmt.Errorf("wal: truncate %s: %w", p, err)
+		}
+	}
+	lf.size = pos
+	return lf, clean, nil
+}
+
+func groupOf(key string) string {
+	if len(key) >= partGroupLen && key[0] == batchPrefix {
+		return key[:partGroupLen]
+	}
+	return ""
+}
+
+func (s *FileStore) setLocked(e fsEntry) {
+	g := groupOf(e.key)
+	es := s.groups[g]
+	i, found := sort.Find(len(es), func(i int) int { return strings.Compare(e.key, es[i].key) })
+	if found {
+		s.unref(es[i])
+		es[i] = e
+	} else {
+		es = slices.Insert(es, i, e)
+		s.keyBytes += int64(len(e.key))
+	}
+	s.groups[g] = es
+	e.file.live++
+	e.file.liveBytes += int64(e.n)
+}
+
+func (s *FileStore) deleteLocked(key string) {
+	g := groupOf(key)
+	es := s.groups[g]
+	i, found := sort.Find(len(es), func(i int) int { return strings.Compare(key, es[i].key) })
+	if !found {
+		return
+	}
+	s.unref(es[i])
+	s.keyBytes -= int64(len(key))
+	if i == 0 {
+		es = es[1:] // trims come from the front
+	} else {
+		es = slices.Delete(es, i, i+1)
+	}
+	if len(es) == 0 {
+		delete(s.groups, g)
+	} else {
+		s.groups[g] = es
+	}
+}
+
+func (s *FileStore) unref(e fsEntry) {
+	e.file.live--
+	e.file.liveBytes -= int64(e.n)
+}
+
+// rotateLocked starts a new active file.
+func (s *FileStore) rotateLocked() error {
+	seq := uint64(1)
+	if len(s.files) > 0 {
+		seq = s.files[len(s.files)-1].seq + 1
+	}
+	p := s.path(seq)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("wal: create %s: %w", p, err)
+	}
+	s.files = append(s.files, &logFile{seq: seq, f: f})
+	s.dirDirty = true
+	return nil
+}
+
+func (s *FileStore) active() *logFile { return s.files[len(s.files)-1] }
+
+// appendLocked writes records to the active file in one write, rotating
+// first if it is full, and returns the file and where the write began.
+func (s *FileStore) appendLocked(buf []byte) (*logFile, int64, error) {
+	if lf := s.active(); lf.size > 0 && lf.size+int64(len(buf)) > s.maxFile {
+		if err := s.rotateLocked(); err != nil {
+			return nil, 0, err
+		}
+	}
+	lf := s.active()
+	if _, err := lf.f.WriteAt(buf, lf.size); err != nil {
+		return nil, 0, fmt.Errorf("wal: write %s: %w", lf.f.Name(), err)
+	}
+	at := lf.size
+	lf.size += int64(len(buf))
+	if !slices.Contains(s.unsynced, lf) {
+		s.unsynced = append(s.unsynced, lf)
+	}
+	return lf, at, nil
+}
+
+func appendRecord(buf []byte, op byte, key, value []byte) []byte {
+	start := len(buf)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(3+len(key)+len(value)))
+	buf = append(buf, 0, 0, 0, 0, op)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(key)))
+	buf = append(buf, key...)
+	buf = append(buf, value...)
+	binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(buf[start+recordHeader:], crcTable))
+	return buf
+}
+
+// Apply writes sets as one write(2) at the end of the active file.
+func (s *FileStore) Apply(sets []KV) error {
+	size := 0
+	for _, kv := range sets {
+		if len(kv.Key) == 0 || len(kv.Key) > 1<<16-1 || len(kv.Value) > 1<<30 {
+			return fmt.Errorf("wal: key of %d bytes or value of %d bytes cannot be stored", len(kv.Key), len(kv.Value))
+		}
+		size += recordHeader + 3 + len(kv.Key) + len(kv.Value)
+	}
+	buf := make([]byte, 0, size)
+	for _, kv := range sets {
+		buf = appendRecord(buf, opSet, kv.Key, kv.Value)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrStoreClosed
+	}
+	lf, at, err := s.appendLocked(buf)
+	if err != nil {
+		return err
+	}
+	for _, kv := range sets {
+		at += recordHeader + 3 + int64(len(kv.Key))
+		s.setLocked(fsEntry{key: string(kv.Key), file: lf, pos: at, n: int32(len(kv.Value))})
+		at += int64(len(kv.Value))
+	}
+	return s.collectLocked()
+}
+
+// Delete writes a delete record for each key held and drops it from the
+// index.
+func (s *FileStore) Delete(keys [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrStoreClosed
+	}
+	var buf []byte
+	var held []string
+	for _, k := range keys {
+		ks := string(k)
+		es := s.groups[groupOf(ks)]
+		if _, found := sort.Find(len(es), func(i int) int { return strings.Compare(ks, es[i].key) }); found {
+			buf = appendRecord(buf, opDelete, k, nil)
+			held = append(held, ks)
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	if _, _, err := s.appendLocked(buf); err != nil {
+		return err
+	}
+	for _, k := range held {
+		s.deleteLocked(k)
+	}
+	return s.collectLocked()
+}
+
+// collectLocked removes the oldest files nothing points into, and moves
+// what little is live out of an oldest file that pins the ones behind it.
+func (s *FileStore) collectLocked() error {
+	if s.iters > 0 {
+		return nil // an iterator may still read them; the next call collects
+	}
+	for len(s.files) > 1 {
+		old := s.files[0]
+		if old.live > 0 {
+			// Worth moving: at most a quarter of it live, and files
+			// behind it waiting.
+			if len(s.files) < 3 || old.liveBytes > old.size/4 {
+				return nil
+			}
+			if err := s.relocateLocked(old); err != nil {
+				return err
+			}
+			if old.live > 0 {
+				return nil
+			}
+		}
+		if err := old.f.Close(); err != nil {
+			return fmt.Errorf("wal: close %s: %w", old.f.Name(), err)
+		}
+		if err := os.Remove(old.f.Name()); err != nil {
+			return fmt.Errorf("wal: remove %s: %w", old.f.Name(), err)
+		}
+		s.files = s.files[1:]
+		s.unsynced = slices.DeleteFunc(s.unsynced, func(lf *logFile) bool { return lf == old })
+		s.dirDirty = true
+	}
+	return nil
+}
+
+// relocateLocked rewrites the live entries of lf at the end of the
+// active file.
+func (s *FileStore) relocateLocked(lf *logFile) error {
+	var moving []fsEntry
+	for _, es := range s.groups {
+		for _, e := range es {
+			if e.file == lf {
+				moving = append(moving, e)
+			}
+		}
+	}
+	var buf []byte
+	for _, e := range moving {
+		v := make([]byte, e.n)
+		if _, err := lf.f.ReadAt(v, e.pos); err != nil {
+			return fmt.Errorf("wal: read %s to move it: %w", lf.f.Name(), err)
+		}
+		buf = appendRecord(buf, opSet, []byte(e.key), v)
+	}
+	to, at, err := s.appendLocked(buf)
+	if err != nil {
+		return err
+	}
+	for _, e := range moving {
+		at += recordHeader + 3 + int64(len(e.key))
+		s.setLocked(fsEntry{key: e.key, file: to, pos: at, n: e.n})
+		at += int64(e.n)
+	}
+	return nil
+}
+
+// Sync fsyncs the files written since the last Sync, and the directory
+// if files came or went.
+func (s *FileStore) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrStoreClosed
+	}
+	for _, lf := range s.unsynced {
+		if err := lf.f.Sync(); err != nil {
+			return fmt.Errorf("wal: sync %s: %w", lf.f.Name(), err)
+		}
+	}
+	s.unsynced = s.unsynced[:0]
+	if s.dirDirty {
+		d, err := os.Open(s.dir)
+		if err != nil {
+			return fmt.Errorf("wal: sync %s: %w", s.dir, err)
+		}
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("wal: sync %s: %w", s.dir, err)
+		}
+		s.dirDirty = false
+	}
+	return nil
+}
+
+// Iterate walks a snapshot of the index entries in range, taken under the
+// lock; values are read with pread as fn asks for them.
+func (s *FileStore) Iterate(prefix, from []byte, _ bool, fn func(Item) (bool, error)) error {
+	if bytes.Compare(from, prefix) < 0 {
+		from = prefix
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrStoreClosed
+	}
+	var snap []fsEntry
+	var multi int
+	p, f := string(prefix), string(from)
+	groups := s.groups
+	if g := groupOf(p); g != "" {
+		// One partition's keys (and any others with the prefix).
+		groups = map[string][]fsEntry{g: s.groups[g], "": s.groups[""]}
+	}
+	for g, es := range groups {
+		// A group is in range if its keys can have the prefix: "" holds
+		// keys of any kind.
+		if g != "" && !strings.HasPrefix(g, p) && !strings.HasPrefix(p, g) {
+			continue
+		}
+		i := sort.Search(len(es), func(i int) bool { return es[i].key >= f })
+		j := i
+		for j < len(es) && strings.HasPrefix(es[j].key, p) {
+			j++
+		}
+		if j > i {
+			snap = append(snap, es[i:j]...)
+			multi++
+		}
+	}
+	s.iters++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.iters--
+		if s.iters == 0 && !s.closed {
+			if err := s.collectLocked(); err != nil {
+				s.log.Warn("wal: collect files", "err", err)
+			}
+		}
+		s.mu.Unlock()
+	}()
+	if multi > 1 {
+		slices.SortFunc(snap, func(a, b fsEntry) int { return strings.Compare(a.key, b.key) })
+	}
+	var buf []byte
+	for _, e := range snap {
+		it := &fsItem{e: e, buf: &buf}
+		more, err := fn(it)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+type fsItem struct {
+	e   fsEntry
+	buf *[]byte // reused between the items of one Iterate
+}
+
+func (it *fsItem) Key() []byte { return []byte(it.e.key) }
+
+func (it *fsItem) Value(fn func([]byte) error) error {
+	b := slices.Grow((*it.buf)[:0], int(it.e.n))[:it.e.n]
+	*it.buf = b
+	if _, err := it.e.file.f.ReadAt(b, it.e.pos); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return ErrStoreClosed
+		}
+		return fmt.Errorf("wal: read %s at %d: %w", it.e.file.f.Name(), it.e.pos, err)
+	}
+	return fn(b)
+}
+
+// Size reports key bytes held and the bytes of the files.
+func (s *FileStore) Size() (keys, files int64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, lf := range s.files {
+		files += lf.size
+	}
+	return s.keyBytes, files
+}
+
+// Close closes the files; later calls fail with ErrStoreClosed.
+func (s *FileStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.closeFiles()
+}
+
+func (s *FileStore) closeFiles() error {
+	var first error
+	for _, lf := range s.files {
+		if err := lf.f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

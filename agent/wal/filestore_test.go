@@ -1,0 +1,196 @@
+package wal_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/tlog-io/tlog/agent/wal"
+)
+
+func openFiles(t *testing.T, dir string, maxFile int64) *wal.FileStore {
+	t.Helper()
+	s, err := wal.OpenFileStore(dir, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal.SetMaxFile(s, maxFile)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func kv(i int, size int) wal.KV {
+	return wal.KV{Key: fmt.Appendf(nil, "b%020d%08d", 7, i), Value: bytes.Repeat([]byte{byte(i)}, size)}
+}
+
+// contents lists the store's keys and checks each value against kv's.
+func contents(t *testing.T, s wal.Store) []string {
+	t.Helper()
+	var keys []string
+	err := s.Iterate([]byte("b"), nil, true, func(it wal.Item) (bool, error) {
+		k := string(it.Key())
+		keys = append(keys, k)
+		return true, it.Value(func(v []byte) error {
+			if len(v) > 0 && !bytes.Equal(v, bytes.Repeat(v[:1], len(v))) {
+				return fmt.Errorf("value of %s is not what was written", k)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func walFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// A record cut short at the end of the last file (a crash mid-write) is
+// dropped and the file truncated before it; writes go on after it. A
+// corrupt record in an earlier file ends the log there: the files after it
+// are removed, so what is kept is a prefix of what was written.
+func TestFileStoreTornTail(t *testing.T) {
+	dir := t.TempDir()
+	s := openFiles(t, dir, 4096)
+	for i := range 10 {
+		if err := s.Apply([]wal.KV{kv(i, 1000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := contents(t, s)
+	s.Close()
+	files := walFiles(t, dir)
+	if len(files) < 3 {
+		t.Fatalf("%d files; the test wants several", len(files))
+	}
+	last := files[len(files)-1]
+	fi, _ := os.Stat(last)
+	f, _ := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte{0, 0, 3, 0, 1, 2}) // a header cut short
+	f.Close()
+
+	s = openFiles(t, dir, 4096)
+	if got := contents(t, s); !slices.Equal(got, want) {
+		t.Fatalf("after a torn tail: %q, want %q", got, want)
+	}
+	if fi2, _ := os.Stat(last); fi2.Size() != fi.Size() {
+		t.Fatalf("the torn record was not truncated: %d bytes, was %d", fi2.Size(), fi.Size())
+	}
+	if err := s.Apply([]wal.KV{kv(10, 10)}); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, string(kv(10, 10).Key))
+	s.Close()
+	s = openFiles(t, dir, 4096)
+	if got := contents(t, s); !slices.Equal(got, want) {
+		t.Fatalf("written after the truncation: %q, want %q", got, want)
+	}
+	s.Close()
+
+	// Flip a byte in the second file's first record: it and every later
+	// record are gone; the first file's stay.
+	files = walFiles(t, dir)
+	b, _ := os.ReadFile(files[1])
+	b[20] ^= 0xff
+	os.WriteFile(files[1], b, 0o644)
+	s = openFiles(t, dir, 4096)
+	got := contents(t, s)
+	if len(got) == 0 || len(got) >= len(want) || !slices.Equal(got, want[:len(got)]) {
+		t.Fatalf("after corruption in the second file: %q, want a prefix of %q", got, want)
+	}
+	if n := len(walFiles(t, dir)); n != 2 {
+		t.Fatalf("%d files left, want the first and the truncated second", n)
+	}
+}
+
+// Files go once nothing points into them; a key set early and never
+// deleted is moved forward rather than pinning every file behind it; the
+// store reopens to the same contents.
+func TestFileStoreCollects(t *testing.T) {
+	dir := t.TempDir()
+	s := openFiles(t, dir, 8192)
+	pinned := wal.KV{Key: []byte("a-producer-snapshot"), Value: []byte("state")}
+	if err := s.Apply([]wal.KV{pinned}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if err := s.Apply([]wal.KV{kv(i, 1500)}); err != nil {
+			t.Fatal(err)
+		}
+		if i >= 4 { // a flush trims all but the newest few
+			if err := s.Delete([][]byte{kv(i-4, 0).Key}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := wal.Files(s); n > 4 {
+		t.Fatalf("%d files held for 4 live batches of 1.5 KB and one small key", n)
+	}
+	if n := len(walFiles(t, dir)); n != wal.Files(s) {
+		t.Fatalf("%d files on disk, %d in the store", n, wal.Files(s))
+	}
+	keys, _ := s.Size()
+	if want := int64(len(pinned.Key) + 4*len(kv(0, 0).Key)); keys != want {
+		t.Fatalf("key bytes %d, want %d", keys, want)
+	}
+	var pinnedValue string
+	s.Iterate([]byte("a"), nil, false, func(it wal.Item) (bool, error) {
+		return false, it.Value(func(v []byte) error { pinnedValue = string(v); return nil })
+	})
+	if pinnedValue != "state" {
+		t.Fatalf("the early key reads %q", pinnedValue)
+	}
+	want := contents(t, s)
+	s.Close()
+	s = openFiles(t, dir, 8192)
+	if got := contents(t, s); !slices.Equal(got, want) || len(got) != 4 {
+		t.Fatalf("reopened: %q, want %q", got, want)
+	}
+}
+
+// An iteration reads what it started with even when the keys are deleted
+// and their files would be removed meanwhile.
+func TestFileStoreIterateOutlivesDeletes(t *testing.T) {
+	s := openFiles(t, t.TempDir(), 4096)
+	var all [][]byte
+	for i := range 20 {
+		if err := s.Apply([]wal.KV{kv(i, 1000)}); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, kv(i, 0).Key)
+	}
+	n := 0
+	err := s.Iterate([]byte("b"), nil, false, func(it wal.Item) (bool, error) {
+		if n == 0 {
+			if err := s.Delete(all); err != nil {
+				return false, err
+			}
+		}
+		n++
+		return true, it.Value(func(v []byte) error {
+			if len(v) != 1000 {
+				return fmt.Errorf("value of %d bytes", len(v))
+			}
+			return nil
+		})
+	})
+	if err != nil || n != 20 {
+		t.Fatalf("iterated %d of 20: %v", n, err)
+	}
+	if got := contents(t, s); len(got) != 0 {
+		t.Fatalf("after deleting everything: %q", got)
+	}
+	if f := wal.Files(s); f != 1 {
+		t.Fatalf("%d files once the iteration ended, want the active one", f)
+	}
+}
