@@ -14,9 +14,9 @@ package wal
 // takes writes until it passes fileStoreMaxFile. Files go oldest first,
 // once nothing in the index points into them (a delete's record is only
 // needed while the set it deletes is in an older file, and older files go
-// first); an oldest file holding little that is still live has that moved
-// to the active file, so a key never flushed cannot pin the files behind
-// it. At open, the first record that is cut short or fails its CRC ends
+// first); an oldest file holding at most relocateMax still live, and at
+// most a quarter of it, has that moved to the active file, so a key never flushed cannot pin the files
+// behind it. At open, the first record that is cut short or fails its CRC ends
 // the log: its file is truncated there and later files are removed, so
 // what the store holds stays a prefix of what was written.
 
@@ -44,6 +44,9 @@ const (
 	opSet            = 1
 	opDelete         = 2
 	fileSuffix       = ".wal"
+	// relocateMax is the most an oldest file may hold live and still
+	// have it moved forward so the file can go.
+	relocateMax = 1 << 20
 	// partGroupLen is the length of a batch key's partition prefix: the
 	// index keeps each partition's keys in their own sorted slice, so
 	// appends land at its end.
@@ -371,17 +374,24 @@ func (s *FileStore) collectLocked() error {
 	if s.iters > 0 {
 		return nil // an iterator may still read them; the next call collects
 	}
+	relocated := false
 	for len(s.files) > 1 {
 		old := s.files[0]
 		if old.live > 0 {
-			// Worth moving: at most a quarter of it live, and files
-			// behind it waiting.
-			if len(s.files) < 3 || old.liveBytes > old.size/4 {
+			// Worth moving only when little pins it (a key kept long,
+			// an idle partition's last batches) and files wait behind
+			// it: while a backlog drains, old files are still largely
+			// live, and moving that would copy it for nothing, under
+			// the lock every write and read takes.
+			// One move a call: what is moved lands in the active file,
+			// which may start another.
+			if relocated || len(s.files) < 3 || old.liveBytes > relocateMax || old.liveBytes > old.size/4 {
 				return nil
 			}
 			if err := s.relocateLocked(old); err != nil {
 				return err
 			}
+			relocated = true
 			if old.live > 0 {
 				return nil
 			}
