@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -29,17 +30,17 @@ func storageFlags() []cli.Flag {
 		&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
 		&cli.StringFlag{Name: "wal-store", Value: "auto", Usage: "files: the WAL in tlog's own append-only files (written with write(2), read with pread); badger: in a Badger database (a mapped value log); auto: whichever DATA/wal already holds, files for a new one"},
 		&cli.IntFlag{Name: "partitions", Value: int(agent.Defaults.DefaultPartitions), Usage: "num.partitions for auto-created topics"},
-		&cli.IntFlag{Name: "max-message-bytes", Value: int(agent.Defaults.MaxMessageBytes), Usage: "default max.message.bytes"},
+		sizeFlag("max-message-bytes", int64(agent.Defaults.MaxMessageBytes), "default max.message.bytes"),
 		&cli.DurationFlag{Name: "flush-interval", Value: agent.Defaults.FlushInterval, Usage: "seal a segment at least this often"},
 		&cli.DurationFlag{Name: "flush-commit-interval", Value: agent.Defaults.FlushCommitInterval, Usage: "the controller writes flush commits to the metadata journal at most this often, all agents' together (other metadata changes go at once)"},
-		&cli.Int64Flag{Name: "flush-bytes", Value: agent.Defaults.FlushBytes, Usage: "seal a segment once this much is unflushed"},
-		&cli.Int64Flag{Name: "wal-max-bytes", Value: agent.Defaults.WALMaxBytes, Usage: "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"},
+		sizeFlag("flush-bytes", agent.Defaults.FlushBytes, "seal a segment once this much is unflushed"),
+		sizeFlag("wal-max-bytes", agent.Defaults.WALMaxBytes, "unflushed bytes the WAL may hold while the bucket is slow or down; past it, produce gets a retriable error"),
 		&cli.DurationFlag{Name: "compaction-interval", Value: agent.Defaults.CompactionInterval, Usage: "how often the key compactor looks for work on compacted topics (cleanup.policy=compact)"},
-		&cli.Int64Flag{Name: "compaction-buffer-bytes", Value: agent.Defaults.CompactionBufferBytes, Usage: "log.cleaner.dedupe.buffer.size: memory for the key compactor's map of keys (24 bytes a key; a bigger log takes more passes)"},
+		sizeFlag("compaction-buffer-bytes", agent.Defaults.CompactionBufferBytes, "log.cleaner.dedupe.buffer.size: memory for the key compactor's map of keys (24 bytes a key; a bigger log takes more passes)"),
 		&cli.DurationFlag{Name: "retention-check-interval", Value: agent.Defaults.RetentionInterval, Usage: "log.retention.check.interval.ms: how often the controller applies retention and deletes unreferenced objects"},
 		&cli.DurationFlag{Name: "orphan-grace", Value: agent.Defaults.OrphanGrace, Usage: "how old an object no partition references must be before it is deleted; it must exceed the longest time from a segment's upload to its commit (at least 30s)"},
-		&cli.Int64Flag{Name: "cache-bytes", Value: agent.Defaults.CacheBytes, Usage: "memory for caching segment ranges read from the bucket"},
-		&cli.Int64Flag{Name: "memory-limit", Usage: "the Go runtime's soft memory limit in bytes, which collects garbage sooner near it (default: --cache-bytes + the WAL's memtables + 128 MiB; the GOMEMLIMIT environment variable overrides)"},
+		sizeFlag("cache-bytes", agent.Defaults.CacheBytes, "memory for caching segment ranges read from the bucket"),
+		sizeFlag("memory-limit", 0, "the Go runtime's soft memory limit, which collects garbage sooner near it (0: --cache-bytes + the WAL's memtables + 128MiB; the GOMEMLIMIT environment variable overrides)"),
 		&cli.StringFlag{Name: "admin-token", EnvVars: []string{"TLOG_ADMIN_TOKEN"}, Usage: "bearer token the admin listener asks for on every path but /healthz and /readyz"},
 		&cli.BoolFlag{Name: "admin-pprof", Usage: "serve Go's profiles under /debug/pprof/ on the admin listener"},
 		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
@@ -174,18 +175,18 @@ func runAgent(c *cli.Context, dev bool) error {
 		WALStoreKind:        walStore,
 		AutoCreateTopics:    c.Bool("auto-create-topics"),
 		DefaultPartitions:   int32(c.Int("partitions")),
-		MaxMessageBytes:     int32(c.Int("max-message-bytes")),
+		MaxMessageBytes:     int32(sizeOf(c, "max-message-bytes")),
 		FlushInterval:       c.Duration("flush-interval"),
 		FlushCommitInterval: c.Duration("flush-commit-interval"),
-		FlushBytes:          c.Int64("flush-bytes"),
-		SegmentBytes:        c.Int64("flush-bytes"),
-		WALMaxBytes:         c.Int64("wal-max-bytes"),
-		CacheBytes:          c.Int64("cache-bytes"),
+		FlushBytes:          sizeOf(c, "flush-bytes"),
+		SegmentBytes:        sizeOf(c, "flush-bytes"),
+		WALMaxBytes:         sizeOf(c, "wal-max-bytes"),
+		CacheBytes:          sizeOf(c, "cache-bytes"),
 		RetentionInterval:   c.Duration("retention-check-interval"),
 		OrphanGrace:         c.Duration("orphan-grace"),
 
 		CompactionInterval:    c.Duration("compaction-interval"),
-		CompactionBufferBytes: c.Int64("compaction-buffer-bytes"),
+		CompactionBufferBytes: sizeOf(c, "compaction-buffer-bytes"),
 		AdminListen:           c.String("admin-listen"),
 		AdminToken:            c.String("admin-token"),
 		AdminPprof:            c.Bool("admin-pprof"),
@@ -215,8 +216,11 @@ func runAgent(c *cli.Context, dev bool) error {
 	if d := c.Duration("orphan-grace"); d < 30*time.Second {
 		return fail(2, "bad --orphan-grace %v: give 30s or more", d)
 	}
-	if n := c.Int64("compaction-buffer-bytes"); n < 1<<20 {
-		return fail(2, "bad --compaction-buffer-bytes %d: give at least 1 MiB (1048576)", n)
+	if n := sizeOf(c, "compaction-buffer-bytes"); n < 1<<20 {
+		return fail(2, "bad --compaction-buffer-bytes %s: give at least 1MiB", formatSize(n))
+	}
+	if n := sizeOf(c, "max-message-bytes"); n < 1 || n > math.MaxInt32 {
+		return fail(2, "bad --max-message-bytes %s: give 1 to 2147483647 bytes", formatSize(n))
 	}
 	if cfg.MaxConnectionsPerIP < 0 {
 		return fail(2, "bad --max-connections-per-ip %d: give 0 (no bound) or more", cfg.MaxConnectionsPerIP)
@@ -330,7 +334,7 @@ func runAgent(c *cli.Context, dev bool) error {
 		}
 		name = fmt.Sprintf("tlog agent %d", cfg.ID)
 	}
-	if limit, set := memoryLimit(c.Int64("memory-limit"), cfg.CacheBytes); set {
+	if limit, set := memoryLimit(sizeOf(c, "memory-limit"), cfg.CacheBytes); set {
 		log.Debug("memory limit", "bytes", limit)
 	}
 	a, err := agent.Start(ctx, cfg)

@@ -62,7 +62,7 @@ func interruptWatchdog() {
 const interruptGrace = 2 * time.Second
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "tlog",
 		Usage:                "a Kafka-compatible log whose durable home is object storage",
 		EnableBashCompletion: true,
@@ -85,6 +85,25 @@ func newApp() *cli.App {
 			aclCommand(),
 			quotaCommand(),
 		},
+	}
+	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+		return fail(2, "%v (see tlog --help)", err)
+	}
+	for _, cmd := range app.Commands {
+		oneLineUsageErrors(cmd, "tlog")
+	}
+	return app
+}
+
+// oneLineUsageErrors makes bad usage of cmd and its subcommands end with
+// a one-line message and exit status 2, rather than the whole help and 1.
+func oneLineUsageErrors(cmd *cli.Command, parent string) {
+	name := parent + " " + cmd.Name
+	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+		return fail(2, "%v (see %s --help)", err, name)
+	}
+	for _, sub := range cmd.Subcommands {
+		oneLineUsageErrors(sub, name)
 	}
 }
 
