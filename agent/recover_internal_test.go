@@ -78,7 +78,7 @@ func TestRecoverDropsBatchesBelowLogStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a crash between the journal entry and the WAL delete leaves.
-	w, err := wal.Open(wal.Options{Dir: dir + "/wal", Files: true, Logger: cfg.Logger})
+	w, err := wal.Open(wal.Options{Dir: dir + "/wal", Logger: cfg.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
