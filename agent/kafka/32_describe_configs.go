@@ -20,6 +20,7 @@ package kafka
 // * v4: flexible versions
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -52,7 +53,7 @@ func handleDescribeConfigs(s *Server, r *request) (reply, error) {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType = rr.ResourceType
 		sr.ResourceName = rr.ResourceName
-		want := func(name string) bool { return rr.ConfigNames == nil || contains(rr.ConfigNames, name) }
+		want := func(name string) bool { return rr.ConfigNames == nil || slices.Contains(rr.ConfigNames, name) }
 		switch rr.ResourceType {
 		case resourceTopic:
 			t := s.b.TopicByName(rr.ResourceName)

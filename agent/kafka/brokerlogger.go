@@ -11,6 +11,7 @@ package kafka
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -91,7 +92,7 @@ func (s *Server) describeBrokerLogger(r *request, rr kmsg.DescribeConfigsRequest
 		sr.ErrorCode, sr.ErrorMessage = alterErr(err)
 		return
 	}
-	if rr.ConfigNames != nil && !contains(rr.ConfigNames, rootLogger) {
+	if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, rootLogger) {
 		return
 	}
 	v := kafkaLevel(s.cfg.LogLevel.Level())
@@ -132,13 +133,4 @@ func (s *Server) alterBrokerLogger(r *request, rr kmsg.IncrementalAlterConfigsRe
 		s.cfg.LogLevel.Set(level)
 	}
 	return nil
-}
-
-func contains(names []string, name string) bool {
-	for _, n := range names {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
