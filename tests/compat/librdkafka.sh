@@ -112,6 +112,19 @@ if [ ! -x "$cache/tests/test-runner" ]; then
 fi
 
 # ---- patches to the suite, for timing assumptions ----
+# patch_suite FILE: runs the Python patch on stdin over tests/FILE of the
+# 2.0.2 suite once (it leaves a marker), and rebuilds the runner.
+patch_suite() {
+	local f="$cache/tests/$1"
+	if [ -f "$f.tlog-patched" ] || [ "$version" != 2.0.2 ]; then
+		cat >/dev/null # later versions: these tests are not run
+		return 0
+	fi
+	python3 - "$f"
+	touch "$f.tlog-patched"
+	make -C "$cache/tests" -j"$(nproc)" build >/dev/null
+}
+
 # 0103's "init_transactions(): timeout on first" calls init_transactions()
 # with a 1 ms timeout on a new producer and requires it to time out: it
 # assumes a coordinator takes longer than 1 ms to connect, find and answer
@@ -119,11 +132,7 @@ fi
 # keeps every check for the case it was written for (the call timed out)
 # and accepts the call finishing in time; the rest of 0103 is unchanged.
 # Applied once (it leaves a marker), and the runner rebuilt.
-patch_0103() {
-	local f="$cache/tests/0103-transactions.c"
-	[ -f "$f.tlog-patched" ] && return 0
-	[ "$version" = 2.0.2 ] || return 0 # later versions: 0103 is not run
-	python3 - "$f" <<'PY'
+patch_suite 0103-transactions.c <<'PY'
 import sys
 path = sys.argv[1]
 src = open(path).read()
@@ -160,10 +169,6 @@ if src.count(old) != 1:
     sys.exit("0103-transactions.c is not the 2.0.2 text this patch expects")
 open(path, "w").write(src.replace(old, new))
 PY
-	touch "$f.tlog-patched"
-	make -C "$cache/tests" -j"$(nproc)" build >/dev/null
-}
-patch_0103
 
 # 0081's DescribeConsumerGroups closes three static members and waits
 # "session timeout + 1s" (rd_sleep(6), written for session.timeout.ms
@@ -173,11 +178,7 @@ patch_0103
 # (a commit counts as a heartbeat, in Kafka as in tlog) is still there when
 # the delete comes: "The group is not empty". The patch waits what the
 # comment says, 6 s + 1 s.
-patch_0081() {
-	local f="$cache/tests/0081-admin.c"
-	[ -f "$f.tlog-patched" ] && return 0
-	[ "$version" = 2.0.2 ] || return 0
-	python3 - "$f" <<'PY'
+patch_suite 0081-admin.c <<'PY'
 import sys
 path = sys.argv[1]
 src = open(path).read()
@@ -191,10 +192,6 @@ if src.count(old) != 1:
     sys.exit("0081-admin.c is not the 2.0.2 text this patch expects")
 open(path, "w").write(src.replace(old, new))
 PY
-	touch "$f.tlog-patched"
-	make -C "$cache/tests" -j"$(nproc)" build >/dev/null
-}
-patch_0081
 
 # ---- tlog dev ----
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlog-rdk.XXXXXX")
