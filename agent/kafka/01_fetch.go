@@ -183,7 +183,8 @@ func (s *Server) fetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespo
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HW, o.LSO, o.LogStart
 				if err != nil {
 					sp.ErrorCode = errCode(err)
-					if !errors.Is(err, partition.ErrOffsetOutOfRange) && !errors.Is(err, partition.ErrProducersLoading) {
+					// A read cut short by the client leaving is not worth a warning.
+					if !errors.Is(err, partition.ErrOffsetOutOfRange) && !errors.Is(err, partition.ErrProducersLoading) && ctx.Err() == nil {
 						s.log.Warn("fetch read", "topic", t.Name, "partition", rp.Partition, "err", err)
 					}
 					stop = true

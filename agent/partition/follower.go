@@ -72,6 +72,15 @@ func (p *Partition) ReadForFollower(offset int64, maxBytes int) ([]byte, int64, 
 	if err != nil {
 		return nil, 0, err
 	}
+	if len(data) < want {
+		// Flushed and dropped from the WAL under the read.
+		p.mu.Lock()
+		moved := p.flushed > offset
+		p.mu.Unlock()
+		if moved {
+			return nil, 0, ErrFlushed
+		}
+	}
 	if len(data) != want {
 		return nil, 0, fmt.Errorf("%w: read %d bytes for a follower, index says %d", ErrStorage, len(data), want)
 	}

@@ -5,6 +5,7 @@ package partition
 // and the bounds that flushing and retention move.
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -394,6 +395,11 @@ func (p *Partition) readWAL(offset int64, maxBytes int, minOne bool) ([]byte, Of
 		return nil, off, ErrFlushed
 	}
 	data, err := p.collectAndUnlock(offset, p.hw, maxBytes, minOne)
+	if errors.Is(err, ErrFlushed) {
+		// Flushed under the read: the caller goes to the bucket, up
+		// to the flushed end as it is now.
+		return nil, p.Offsets(), err
+	}
 	if err != nil {
 		return nil, off, err
 	}
@@ -432,19 +438,30 @@ func (p *Partition) collectAndUnlock(offset, limit int64, maxBytes int, minOne b
 		p.mu.Unlock()
 		return out, nil
 	}
-	start, stop := p.index[k].base, p.index[j-1].last
+	bases := make([]int64, 0, j-k)
+	for _, e := range p.index[k:j] {
+		bases = append(bases, e.base)
+	}
 	p.mu.Unlock()
-	err := p.cfg.WAL.Read(p.cfg.Key, start, func(base int64, b []byte) bool {
-		if base > stop || len(out)+len(b) > want {
+	// The batches must come back as the index listed them: a flush that
+	// commits meanwhile drops them from the WAL, and the read would then
+	// start at a later batch, a gap a consumer takes for compaction.
+	n := 0
+	err := p.cfg.WAL.Read(p.cfg.Key, bases[0], func(base int64, b []byte) bool {
+		if n == len(bases) || base != bases[n] || len(out)+len(b) > want {
 			return false
 		}
 		out = append(out, b...)
+		n++
 		return true
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	return out, nil
+	if n < len(bases) && len(out) == 0 {
+		return nil, ErrFlushed // in the bucket now
+	}
+	return out, nil // what was read is whole and contiguous
 }
 
 // DropLog empties the log of a partition this agent no longer replicates
@@ -553,11 +570,20 @@ func (p *Partition) Unflushed(maxBytes int) (data []byte, first, end int64, err 
 		data = append(data, b...)
 		return true
 	})
-	if err != nil {
-		return nil, first, first, fmt.Errorf("%w: %v", ErrStorage, err)
+	if err == nil && len(data) != want {
+		err = fmt.Errorf("read %d unflushed bytes, index says %d", len(data), want)
 	}
-	if len(data) != want {
-		return nil, first, first, fmt.Errorf("%w: read %d unflushed bytes, index says %d", ErrStorage, len(data), want)
+	if err != nil {
+		// A partition closed meanwhile (its topic deleted) has its WAL
+		// batches dropped under the read: nothing is lost, nothing to
+		// flush.
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			return nil, first, first, fmt.Errorf("%w: %v", ErrClosed, err)
+		}
+		return nil, first, first, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	return data, first, end, nil
 }

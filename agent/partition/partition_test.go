@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -920,5 +921,76 @@ func TestProducerSnapshotCoversOnlyDurableBatches(t *testing.T) {
 	}
 	if res.BaseOffset != 1 || p.Offsets().HW != 2 {
 		t.Fatalf("retry at %d, HW %d", res.BaseOffset, p.Offsets().HW)
+	}
+}
+
+// A deleted topic's partition is closed and its WAL batches dropped while
+// the flusher may be reading them: the flusher is told the partition is
+// closed, not that storage failed.
+func TestUnflushedOfDroppedPartition(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, partition.Config{})
+	f.mustAppend(mkBatch(plain, 3))
+	f.p.Close()
+	if err := f.w.DropPartition(f.key); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err := f.p.Unflushed(1 << 20)
+	if !errors.Is(err, partition.ErrClosed) || errors.Is(err, partition.ErrStorage) {
+		t.Fatalf("Unflushed after the drop: %v, want ErrClosed", err)
+	}
+}
+
+// onReadStore runs hook once, at the start of the first Iterate that reads
+// from a given key (a WAL read, not a scan for deletion).
+type onReadStore struct {
+	wal.Store
+	hook func()
+}
+
+func (s *onReadStore) Iterate(prefix, from []byte, prefetch bool, fn func(wal.Item) (bool, error)) error {
+	if h := s.hook; h != nil && from != nil {
+		s.hook = nil
+		h()
+	}
+	return s.Store.Iterate(prefix, from, prefetch, fn)
+}
+
+// A flush that commits between a read's look at the index and its WAL
+// read drops the batches the read is after: the read must not return the
+// later batches in their place (a consumer takes the gap for compaction
+// and skips those records), nor a follower get a storage error.
+func TestReadOvertakenByFlushHasNoGap(t *testing.T) {
+	t.Parallel()
+	store := &onReadStore{Store: wal.NewMemStore()}
+	w := wal.New(store, wal.Options{Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { w.Close() })
+	f := &fixture{t: t, w: w, key: wal.NewPartKey([16]byte{9}, 4)}
+	f.p = f.open(partition.Config{})
+	for range 3 {
+		f.mustAppend(mkBatch(plain, 1)) // offsets 0, 1, 2
+	}
+	flushTo := func(end int64) func() {
+		return func() {
+			if err := f.p.SetFlushedEnd(end); err != nil {
+				t.Errorf("SetFlushedEnd(%d): %v", end, err)
+			}
+		}
+	}
+
+	store.hook = flushTo(2)
+	// The read goes to the bucket for offset 0, which this partition
+	// has none of: out of range, where a gap would be offset 2's batch.
+	data, _, err := f.p.Read(context.Background(), 0, 1<<20, true)
+	if err == nil {
+		t.Fatalf("Read(0) overtaken by a flush returned batches from %v, want it to go to the bucket", offsetsOf(t, data))
+	}
+	if !errors.Is(err, partition.ErrOffsetOutOfRange) || !strings.Contains(err.Error(), "is flushed") {
+		t.Fatalf("Read(0) overtaken by a flush: %v, want the bucket's turn", err)
+	}
+
+	store.hook = flushTo(3)
+	if _, _, err := f.p.ReadForFollower(2, 1<<20); !errors.Is(err, partition.ErrFlushed) {
+		t.Fatalf("ReadForFollower(2) overtaken by a flush: %v, want ErrFlushed", err)
 	}
 }

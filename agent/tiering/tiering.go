@@ -207,6 +207,9 @@ func (tr *Tiering) flushOnce(ctx context.Context) (int64, error) {
 			continue
 		}
 		data, first, end, err := p.Unflushed(int(budget))
+		if errors.Is(err, partition.ErrClosed) {
+			continue // its topic was deleted under the read
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -457,7 +460,13 @@ func (tr *Tiering) controllerLoop(interval func() time.Duration, kick <-chan str
 		if !tr.host.IsController() {
 			continue
 		}
-		if err := fn(tr.ctx); err != nil && tr.ctx.Err() == nil {
+		switch err := fn(tr.ctx); {
+		case err == nil || tr.ctx.Err() != nil:
+		case errors.Is(err, metadata.ErrUnknownTopic):
+			// A topic deleted during the pass; the next pass skips it,
+			// and what this one wrote is garbage collection's.
+			tr.log.Debug(name+" of a topic deleted meanwhile", "err", err)
+		default:
 			tr.log.Warn(name, "err", err)
 		}
 	}
