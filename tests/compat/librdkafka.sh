@@ -57,6 +57,12 @@ SELECTED_2_8=(0011)
 # and expects the broker to have an authorizer, as its own test clusters
 # do (without one, CreateAcls is refused).
 SELECTED_AUTHORIZER=(0081)
+# Run a second time if the first fails, and say so: 0086_purge_remote
+# counts on librdkafka putting records 0-9 in one request that its socket
+# emulator then stalls; once (CI, 2026-12-06) records 7-9 were outside it
+# (in the queue when purged), and ten runs here, five under load, passed.
+# What goes in a request is librdkafka's choice before tlog sees it.
+RETRY_ONCE=(0086)
 if [ "$#" -eq 0 ]; then
 	rc=0
 	"${BASH_SOURCE[0]}" "${SELECTED[@]}" || rc=1
@@ -216,14 +222,23 @@ EOF
 
 # ---- the tests, one runner each so one hang cannot take the rest ----
 passed=() failed=()
+run_test() {
+	# Without CI in the environment: librdkafka's tests skip some checks
+	# when it is set (0055's latency cases), and a skip exits 0.
+	(cd "$cache/tests" && LD_LIBRARY_PATH="$cache/src:$cache/src-cpp" RDKAFKA_TEST_CONF="$tmp/test.conf" TESTS="$1" TEST_KAFKA_VERSION=3.5.0 \
+		env -u CI timeout "${COMPAT_TEST_TIMEOUT:-300}" ./test-runner -p1 >"$tmp/test-$1.log" 2>&1)
+}
 for t in "${tests[@]}"; do
 	start=$(date +%s)
 	set +e
-	# Without CI in the environment: librdkafka's tests skip some checks
-	# when it is set (0055's latency cases), and a skip exits 0.
-	(cd "$cache/tests" && LD_LIBRARY_PATH="$cache/src:$cache/src-cpp" RDKAFKA_TEST_CONF="$tmp/test.conf" TESTS="$t" TEST_KAFKA_VERSION=3.5.0 \
-		env -u CI timeout "${COMPAT_TEST_TIMEOUT:-300}" ./test-runner -p1 >"$tmp/test-$t.log" 2>&1)
+	run_test "$t"
 	rc=$?
+	if [ "$rc" -ne 0 ] && [[ " ${RETRY_ONCE[*]} " == *" $t "* ]]; then
+		echo "RETRY $t (exit $rc the first time; its log's tail:)"
+		tail -n 40 "$tmp/test-$t.log" | sed 's/^/    /'
+		run_test "$t"
+		rc=$?
+	fi
 	set -e
 	took=$(($(date +%s) - start))
 	if [ "$rc" -eq 0 ]; then
