@@ -56,7 +56,7 @@ type Config struct {
 	WALSync bool
 	// WALStoreKind picks the WAL's store: tlog's own append-only files
 	// (wal.FileStore), Badger, or (WALAuto, the zero value) whichever the
-	// WAL directory already holds, Badger for a new one.
+	// WAL directory already holds, files for a new one.
 	WALStoreKind WALKind
 	// WALStore, if set, is the store the WAL runs on instead of Badger in
 	// DataDir/wal (tests: wal.NewMemStore, or waltest.Faulty to inject

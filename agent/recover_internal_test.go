@@ -78,7 +78,11 @@ func TestRecoverDropsBatchesBelowLogStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a crash between the journal entry and the WAL delete leaves.
-	w, err := wal.Open(wal.Options{Dir: dir + "/wal", Logger: cfg.Logger})
+	files, err := walKind(dir+"/wal", cfg.WALStoreKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wal.Open(wal.Options{Dir: dir + "/wal", Files: files, Logger: cfg.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}

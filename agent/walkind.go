@@ -10,9 +10,8 @@ import (
 type WALKind int
 
 const (
-	// WALAuto: whichever store the WAL directory holds; Badger for a
-	// new one (the files store is opt-in until it has run the whole
-	// CI, see docs/architecture.md).
+	// WALAuto: whichever store the WAL directory holds; files for a
+	// new one.
 	WALAuto WALKind = iota
 	// WALFiles: tlog's own append-only files (wal.FileStore).
 	WALFiles
@@ -37,9 +36,15 @@ func walKind(dir string, kind WALKind) (files bool, err error) {
 	case kind == WALBadger && len(own) > 0:
 		return false, fmt.Errorf("agent: %s holds a files WAL; start with --wal-store files or auto (or let it flush, stop, and remove the directory first)", dir)
 	case kind == WALAuto:
-		return len(own) > 0, nil
+		return !badger, nil
 	}
 	return kind == WALFiles, nil
+}
+
+// WALOnFiles says whether an agent started on dataDir with kind would
+// keep its WAL in files (and so hold no Badger memtables).
+func WALOnFiles(dataDir string, kind WALKind) (bool, error) {
+	return walKind(filepath.Join(dataDir, "wal"), kind)
 }
 
 func exists(p string) bool {

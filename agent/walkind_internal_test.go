@@ -7,7 +7,7 @@ import (
 )
 
 // auto keeps a WAL directory on the store that wrote it and starts a new
-// one on Badger (files is opt-in); asking for the other store than the directory holds is refused.
+// one on files; asking for the other store than the directory holds is refused.
 func TestWALKind(t *testing.T) {
 	empty, badgerDir, filesDir, both := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(badgerDir, "MANIFEST"), nil, 0o644)
@@ -19,7 +19,7 @@ func TestWALKind(t *testing.T) {
 		kind      WALKind
 		files, ok bool
 	}{
-		{empty, WALAuto, false, true},
+		{empty, WALAuto, true, true},
 		{empty, WALBadger, false, true},
 		{empty, WALFiles, true, true},
 		{badgerDir, WALAuto, false, true},

@@ -8,17 +8,18 @@ import (
 	"github.com/tlog-io/tlog/agent/wal"
 )
 
-// memoryLimitSlack is what an agent holds beyond its range cache and WAL
-// memtables under load: produce and fetch buffers in flight, the flusher's
+// memoryLimitSlack is what an agent holds beyond its range cache and (on
+// Badger) WAL memtables under load: produce and fetch buffers in flight, the flusher's
 // segment being built, per-partition and per-connection state.
 const memoryLimitSlack = 128 << 20
 
 // memoryLimit sets the Go runtime's soft memory limit, unless GOMEMLIMIT
-// does: limit if positive, else the range cache + the WAL's memtables +
+// does: limit if positive, else the range cache + the WAL's memtables
+// (a WAL on Badger; files keep batches in the page cache) +
 // memoryLimitSlack. Without it the heap grows to twice what is live
 // (GOGC=100) and a full range cache alone doubled the agent's resident
 // memory (docs/benchmarks.md). It returns the limit and whether it set it.
-func memoryLimit(limit, cacheBytes int64) (int64, bool) {
+func memoryLimit(limit, cacheBytes int64, walOnBadger bool) (int64, bool) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1), false
 	}
@@ -26,7 +27,10 @@ func memoryLimit(limit, cacheBytes int64) (int64, bool) {
 		if cacheBytes <= 0 {
 			cacheBytes = agent.Defaults.CacheBytes
 		}
-		limit = cacheBytes + wal.NumMemtables*wal.MemTableBytes + memoryLimitSlack
+		limit = cacheBytes + memoryLimitSlack
+		if walOnBadger {
+			limit += wal.NumMemtables * wal.MemTableBytes
+		}
 	}
 	debug.SetMemoryLimit(limit)
 	return limit, true
