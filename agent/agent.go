@@ -192,7 +192,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		AgentID:             cfg.ID,
 		LeaseTTL:            cfg.LeaseTTL,
 		FlushCommitInterval: cfg.FlushCommitInterval,
-		Logger:              a.log,
+		Logger:              cfg.Logger, // the store adds agent= itself
 		Clock:               cfg.Clock,
 		OnControllerChange:  a.ctrl.OnChange,
 		OnAppend:            a.ctrl.OnAppend,

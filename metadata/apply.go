@@ -156,8 +156,7 @@ func ValidateTopicName(name string) error {
 	if name == "." || name == ".." {
 		return fmt.Errorf("%w: %q is reserved", ErrInvalidTopic, name)
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
+	for _, c := range name { // by rune, so a non-ASCII letter is named whole
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return fmt.Errorf("%w: %q contains %q; allowed are [a-zA-Z0-9._-]", ErrInvalidTopic, name, c)
 		}

@@ -496,3 +496,11 @@ func TestScramCredentials(t *testing.T) {
 		t.Fatal("user kept without credentials")
 	}
 }
+
+// A refused name's bad character is named whole, not by its first byte.
+func TestTopicNameErrorNamesTheCharacter(t *testing.T) {
+	err := ValidateTopicName("café")
+	if !errors.Is(err, ErrInvalidTopic) || !strings.Contains(err.Error(), `contains 'é'`) {
+		t.Fatalf("ValidateTopicName(café) = %v, want it to name 'é'", err)
+	}
+}

@@ -806,3 +806,49 @@ func TestCLIProduceStopsOnFirstInterrupt(t *testing.T) {
 		dev.Resume()
 	}
 }
+
+// The completion scripts complete commands and flags by asking the binary:
+// bash through its script (when bash is here), fish's generated script
+// names every command.
+func TestCLICompletion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the tlog binary")
+	}
+	bin := tlogtest.BuildTlog(t)
+	if r := cliOK(t, bin, "", "", "completion", "fish"); !strings.Contains(r.stdout, "complete -c tlog") || !strings.Contains(r.stdout, "reset-offsets") {
+		t.Fatalf("fish completion:\n%s", r.stdout)
+	}
+	cliFails(t, bin, "", 2, []string{"unknown shell", "ksh"}, "completion", "ksh")
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash to run the bash completion in")
+	}
+	// The script calls `tlog`: put the binary on PATH under that name.
+	dir := t.TempDir()
+	if err := os.Symlink(bin, filepath.Join(dir, "tlog")); err != nil {
+		t.Fatal(err)
+	}
+	complete := func(words ...string) string {
+		script := fmt.Sprintf(`source <(tlog completion bash)
+COMP_WORDS=(%s); COMP_CWORD=%d; _tlog_complete; echo "${COMPREPLY[*]}"`, strings.Join(words, " "), len(words)-1)
+		cmd := exec.Command(bash, "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("bash completion of %q: %v\n%s", words, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for _, tc := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"tlog", "top"}, "topic"},
+		{[]string{"tlog", "topic", "cr"}, "create"},
+		{[]string{"tlog", "consume", "--gr"}, "--group --group-protocol"},
+	} {
+		if got := complete(tc.words...); got != tc.want {
+			t.Errorf("completing %q: %q, want %q", tc.words, got, tc.want)
+		}
+	}
+}

@@ -242,3 +242,37 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// The tlog CLI with kcat's short forms prints exactly what kcat prints for
+// the same topic: lines produced with `tlog produce T -K:` (one without the
+// separator, so without a key) and read back with `-o beginning -e -f`,
+// from the start, from an offset and by count.
+func TestCLIKcatStyle(t *testing.T) {
+	kcatPath(t)
+	if testing.Short() {
+		t.Skip("builds and runs the tlog binary")
+	}
+	bin := tlogtest.BuildTlog(t)
+	a := tlogtest.StartAgent(t, t.TempDir(), tier.NewMemBucket())
+	addr := a.Addr()
+	createTopics(t, addr, 1, "orders")
+
+	cliOK(t, bin, addr, "order-1:prepared\nno key here\norder-2:shipped:late\n", "produce", "orders", "-K:")
+	for _, tc := range []struct {
+		tlog, kcat []string
+		want       string
+	}{
+		{[]string{"-o", "beginning", "-e", "-f", `%k %s\n`}, []string{"-o", "beginning", "-e", "-f", `%k %s\n`},
+			"order-1 prepared\n no key here\norder-2 shipped:late\n"},
+		{[]string{"-o1", "-e", "-f", `%p %o %K %S %k=%s\n`}, []string{"-o1", "-e", "-f", `%p %o %K %S %k=%s\n`},
+			"0 1 -1 11 =no key here\n0 2 7 12 order-2=shipped:late\n"},
+		{[]string{"-c", "2", "-f", `%s\n`}, []string{"-o", "beginning", "-c", "2", "-f", `%s\n`},
+			"prepared\nno key here\n"},
+	} {
+		got := cliOK(t, bin, addr, "", append([]string{"consume", "orders"}, tc.tlog...)...).stdout
+		kc := runKcat(t, "", append([]string{"-C", "-q", "-b", addr, "-t", "orders"}, tc.kcat...)...)
+		if got != kc || got != tc.want {
+			t.Errorf("tlog consume %q printed %q; kcat %q printed %q; want %q", tc.tlog, got, tc.kcat, kc, tc.want)
+		}
+	}
+}

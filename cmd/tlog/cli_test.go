@@ -178,3 +178,37 @@ func TestStorageFlagsRefused(t *testing.T) {
 		}
 	}
 }
+
+// The app's flags may come after a command name, even one that takes no
+// arguments (`tlog topic list -b HOST`), and a command's own flag of the
+// same name stays with it.
+func TestHoistGlobalFlags(t *testing.T) {
+	app := newApp()
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"tlog", "topic", "list", "-b", "h:1"}, []string{"tlog", "-b", "h:1", "topic", "list"}},
+		{[]string{"tlog", "topic", "list", "--brokers=h:1", "--tls"}, []string{"tlog", "--brokers=h:1", "--tls", "topic", "list"}},
+		{[]string{"tlog", "-b", "h:1", "topic", "list"}, []string{"tlog", "-b", "h:1", "topic", "list"}},
+		{[]string{"tlog", "produce", "T", "--log-level", "debug", "-K", "-b"}, []string{"tlog", "--log-level", "debug", "produce", "T", "-K", "-b"}},
+		{[]string{"tlog", "consume", "T", "--", "-b", "x"}, []string{"tlog", "consume", "T", "--", "-b", "x"}},
+	} {
+		if got := hoistGlobalFlags(app, tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("hoistGlobalFlags(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// kcat's glued short forms split into flag and value where the letter is a
+// flag that takes one, on the command or the app.
+func TestGluedShortFlags(t *testing.T) {
+	app := newApp()
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"tlog", "produce", "T", "-K:"}, []string{"tlog", "produce", "T", "-K", ":"}},
+		{[]string{"tlog", "consume", "T", "-o-10", "-c5", "-e"}, []string{"tlog", "consume", "T", "-o", "-10", "-c", "5", "-e"}},
+		{[]string{"tlog", "consume", "T", "-bh:1"}, []string{"tlog", "-b", "h:1", "consume", "T"}},
+		{[]string{"tlog", "consume", "T", "-eq"}, []string{"tlog", "consume", "T", "-eq"}}, // -e takes no value
+	} {
+		if got := hoistGlobalFlags(app, tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("hoistGlobalFlags(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -34,20 +34,22 @@ func consumeCommand() *cli.Command {
 			"with --exit (the ends as they were when the command started), or on Ctrl-C.\n\n" +
 			"--from: beginning (the default), end (only new records), OFFSET (in every\n" +
 			"partition, clamped to what it holds), -N (the last N of every partition), or\n" +
-			"@UNIX_MS / @RFC3339 (the first record at or after that time).\n\n" +
+			"@UNIX_MS / @RFC3339 (the first record at or after that time; kcat's s@UNIX_MS too).\n\n" +
 			"--format: %t topic, %k key, %v (or %s) value, %p partition, %o offset, %T timestamp\n" +
-			"(unix ms), %h headers (k=v,k=v), %% a percent sign; \\n \\t \\r \\\\ escapes. Default \"%v\\n\".\n" +
+			"(unix ms), %h headers (k=v,k=v), %K and %S the key's and value's sizes (-1 for\n" +
+			"null), %% a percent sign; \\n \\t \\r \\\\ escapes. Default \"%v\\n\".\n" +
 			"--format json prints one object per line: {\"topic\", \"partition\", \"offset\",\n" +
 			"\"timestamp\", \"key\", \"value\", \"headers\": [{\"key\", \"value\"}]}, key and value as\n" +
 			"strings or null.\n\n" +
-			"  tlog consume orders --exit --format '%k=%v (partition %p, offset %o)\\n'\n\n" +
+			"  tlog consume orders --exit --format '%k=%v (partition %p, offset %o)\\n'\n" +
+			"  tlog consume orders -o beginning -e -f '%k %s\\n'      # kcat's short forms\n\n" +
 			exitCodesHelp,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "from", Value: "beginning", Usage: "where to start: beginning, end, OFFSET, -N or @UNIX_MS"},
-			&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Usage: "exit after `COUNT` records (0: no limit)"},
+			&cli.StringFlag{Name: "from", Aliases: []string{"offset", "o"}, Value: "beginning", Usage: "where to start: beginning, end, OFFSET, -N, @UNIX_MS or s@UNIX_MS"},
+			&cli.IntFlag{Name: "count", Aliases: []string{"n", "c"}, Usage: "exit after `COUNT` records (0: no limit)"},
 			&cli.BoolFlag{Name: "exit", Aliases: []string{"e"}, Usage: "exit at the end of every partition instead of waiting for more"},
 			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "read only partition `N`"},
-			&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: `%v\n`, Usage: "output `FORMAT` for each record, or json"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: `%v\n`, Usage: "output `FORMAT` for each record, or json"},
 			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "consume as a member of consumer group `G`, committing what is printed"},
 			&cli.StringFlag{Name: "group-protocol", Value: "classic", Usage: "with --group: classic (JoinGroup/SyncGroup), or consumer (KIP-848: the broker assigns partitions)"},
 		},
@@ -70,7 +72,7 @@ const (
 )
 
 func parseFrom(s string) (fromSpec, error) {
-	bad := fail(2, "bad --from %q: use beginning, end, an offset (42), -N for the last N records, or @UNIX_MS for a time (@1700000000000)", s)
+	bad := fail(2, "bad --from %q: use beginning, end, an offset (42), -N for the last N records, or @UNIX_MS (or s@UNIX_MS) for a time (@1700000000000)", s)
 	switch strings.ToLower(s) {
 	case "beginning", "earliest", "start", "oldest":
 		return fromSpec{kind: fromBeginning}, nil
@@ -78,11 +80,12 @@ func parseFrom(s string) (fromSpec, error) {
 		return fromSpec{kind: fromEnd}, nil
 	}
 	switch {
-	case strings.HasPrefix(s, "@"):
-		if ms, err := strconv.ParseInt(s[1:], 10, 64); err == nil && ms >= 0 {
+	case strings.HasPrefix(s, "@"), strings.HasPrefix(s, "s@"): // s@ as kcat's -o
+		at := s[strings.IndexByte(s, '@')+1:]
+		if ms, err := strconv.ParseInt(at, 10, 64); err == nil && ms >= 0 {
 			return fromSpec{kind: fromTime, n: ms}, nil
 		}
-		if t, err := time.Parse(time.RFC3339Nano, s[1:]); err == nil {
+		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
 			return fromSpec{kind: fromTime, n: t.UnixMilli()}, nil
 		}
 		return fromSpec{}, bad
@@ -122,14 +125,14 @@ func compileFormat(f string) (func([]byte, *kgo.Record) []byte, error) {
 		switch v := f[i]; v {
 		case '%':
 			lit.WriteByte('%')
-		case 't', 'k', 'v', 's', 'p', 'o', 'T', 'h':
+		case 't', 'k', 'v', 's', 'p', 'o', 'T', 'h', 'K', 'S':
 			if lit.Len() > 0 {
 				parts = append(parts, formatPart{lit: lit.String()})
 				lit.Reset()
 			}
 			parts = append(parts, formatPart{verb: v})
 		default:
-			return nil, fmt.Errorf("unknown %%%c (use %%t %%k %%v %%p %%o %%T %%h or %%%%)", v)
+			return nil, fmt.Errorf("unknown %%%c (use %%t %%k %%v %%s %%p %%o %%T %%h %%K %%S or %%%%)", v)
 		}
 	}
 	if lit.Len() > 0 {
@@ -150,6 +153,10 @@ func compileFormat(f string) (func([]byte, *kgo.Record) []byte, error) {
 				b = strconv.AppendInt(b, int64(r.Partition), 10)
 			case 'o':
 				b = strconv.AppendInt(b, r.Offset, 10)
+			case 'K':
+				b = strconv.AppendInt(b, sizeOrNull(r.Key), 10)
+			case 'S':
+				b = strconv.AppendInt(b, sizeOrNull(r.Value), 10)
 			case 'T':
 				b = strconv.AppendInt(b, r.Timestamp.UnixMilli(), 10)
 			case 'h':
@@ -547,4 +554,12 @@ func consumeRange(ctx context.Context, c *cli.Context, adm *kadm.Client, topic s
 		starts[p], ends[p] = min(max(at, lo), hi), hi
 	}
 	return starts, ends, nil
+}
+
+// sizeOrNull is a key's or value's length, -1 for null (kcat's %K, %S).
+func sizeOrNull(b []byte) int64 {
+	if b == nil {
+		return -1
+	}
+	return int64(len(b))
 }

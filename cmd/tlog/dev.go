@@ -22,13 +22,17 @@ import (
 )
 
 // storageFlags are the flags tlog dev and tlog agent share.
-func storageFlags() []cli.Flag {
+func storageFlags(dev bool) []cli.Flag {
+	bucketUsage := "bucket URL: s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1 (credentials from the AWS environment), file:///PATH, or mem://NAME; default file://DATA/bucket"
+	if !dev {
+		bucketUsage = "bucket URL, the same for every agent of the cluster: s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1 (credentials from the AWS environment) or file:///SHARED/PATH " + requiredMark
+	}
 	return []cli.Flag{
 		&cli.StringFlag{Name: "data", Value: "./tlog-data", Usage: "data directory"},
 		&cli.StringFlag{Name: "listen", Value: agent.Defaults.Listen, Usage: "Kafka listener address"},
-		&cli.StringFlag{Name: "bucket", Usage: "bucket URL: s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1 (credentials from the AWS environment), file:///PATH, or mem://NAME; default file://DATA/bucket"},
+		&cli.StringFlag{Name: "bucket", Usage: bucketUsage},
 		&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
-		&cli.StringFlag{Name: "wal-store", Value: "auto", Usage: "files: the WAL in tlog's own append-only files (written with write(2), read with pread); badger: in a Badger database (a mapped value log); auto: whichever DATA/wal already holds, badger for a new one"},
+		&cli.StringFlag{Name: "wal-store", Value: "auto", Usage: "files: the WAL in tlog's own append-only files (written with write(2), read with pread); badger: in a Badger database (a mapped value log); auto: whichever DATA/wal already holds, files for a new one"},
 		&cli.IntFlag{Name: "partitions", Value: int(agent.Defaults.DefaultPartitions), Usage: "num.partitions for auto-created topics"},
 		sizeFlag("max-message-bytes", int64(agent.Defaults.MaxMessageBytes), "default max.message.bytes"),
 		&cli.DurationFlag{Name: "flush-interval", Value: agent.Defaults.FlushInterval, Usage: "seal a segment at least this often"},
@@ -40,10 +44,10 @@ func storageFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "retention-check-interval", Value: agent.Defaults.RetentionInterval, Usage: "log.retention.check.interval.ms: how often the controller applies retention and deletes unreferenced objects"},
 		&cli.DurationFlag{Name: "orphan-grace", Value: agent.Defaults.OrphanGrace, Usage: "how old an object no partition references must be before it is deleted; it must exceed the longest time from a segment's upload to its commit (at least 30s)"},
 		sizeFlag("cache-bytes", agent.Defaults.CacheBytes, "memory for caching segment ranges read from the bucket"),
-		sizeFlag("memory-limit", 0, "the Go runtime's soft memory limit, which collects garbage sooner near it (0: --cache-bytes + the WAL's memtables + 128MiB; the GOMEMLIMIT environment variable overrides)"),
+		sizeFlag("memory-limit", 0, "the Go runtime's soft memory limit, which collects garbage sooner near it (0: --cache-bytes + 128MiB, and the WAL's memtables (48MiB) on Badger; the GOMEMLIMIT environment variable overrides)"),
 		&cli.StringFlag{Name: "admin-token", EnvVars: []string{"TLOG_ADMIN_TOKEN"}, Usage: "bearer token the admin listener asks for on every path but /healthz and /readyz"},
 		&cli.BoolFlag{Name: "admin-pprof", Usage: "serve Go's profiles under /debug/pprof/ on the admin listener"},
-		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9644; empty: off"},
+		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz, /readyz and, with --admin-pprof, /debug/pprof/, e.g. 127.0.0.1:9644; empty: off"},
 		&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: agent.Defaults.GroupInitialRebalanceDelay, Usage: "group.initial.rebalance.delay.ms: how long a new group's first rebalance waits for more members (0: none)"},
 		&cli.DurationFlag{Name: "group-consumer-heartbeat-interval", Value: agent.Defaults.GroupConsumerHeartbeatInterval, Usage: "group.consumer.heartbeat.interval.ms: how often members of consumer-protocol (KIP-848) groups heartbeat"},
 		&cli.DurationFlag{Name: "group-consumer-session-timeout", Value: agent.Defaults.GroupConsumerSessionTimeout, Usage: "group.consumer.session.timeout.ms: how long a consumer-protocol group member may go without a heartbeat"},
@@ -99,7 +103,7 @@ func devCommand() *cli.Command {
 		Description: "Runs one agent that is its own controller. Point any Kafka client at --listen.\n" +
 			"Data lives under --data: the write-ahead log in DATA/wal and, unless --bucket says\n" +
 			"otherwise, the bucket in DATA/bucket.",
-		Flags: append(storageFlags(),
+		Flags: append(storageFlags(true),
 			&cli.BoolFlag{Name: "auto-create-topics", Value: true, Usage: "create unknown topics on Metadata requests"},
 			&cli.IntFlag{Name: "id", Value: 1, Usage: "agent (broker) id, 1 as in Kafka's quickstart; a data directory keeps the id it was created with (0 for one made before this flag)"},
 		),
@@ -114,8 +118,8 @@ func agentCommand() *cli.Command {
 		Description: "Agents sharing a bucket form one cluster: they find each other through it, elect a\n" +
 			"controller with a lease in it, replicate each partition's unflushed tail to their peers\n" +
 			"before acknowledging, and flush segments to it. Every agent needs a distinct --id.",
-		Flags: append(storageFlags(),
-			&cli.IntFlag{Name: "id", Required: true, Usage: "agent id, unique in the cluster (0 or more)"},
+		Flags: append(storageFlags(false),
+			&cli.IntFlag{Name: "id", Usage: "agent id, unique in the cluster (0 or more) " + requiredMark},
 			&cli.StringFlag{Name: "advertise", Usage: "Kafka address clients are told to use (default: the bound --listen address)"},
 			&cli.StringFlag{Name: "peer-listen", Value: "127.0.0.1:9093", Usage: "peer port: replication, heartbeats and proposals between agents"},
 			&cli.StringFlag{Name: "peer-advertise", Usage: "peer address other agents dial (default: the bound --peer-listen address)"},
@@ -137,6 +141,9 @@ func runAgent(c *cli.Context, dev bool) error {
 	log, level, err := newLogger(c)
 	if err != nil {
 		return err
+	}
+	if !dev && !c.IsSet("id") {
+		return fail(2, "--id is required: every agent of a cluster needs its own (see tlog agent --help)")
 	}
 	var walSync bool
 	switch c.String("wal-sync") {
@@ -163,7 +170,7 @@ func runAgent(c *cli.Context, dev bool) error {
 	bucketURL := c.String("bucket")
 	if bucketURL == "" {
 		if !dev {
-			return fail(2, "--bucket is required: every agent of a cluster must name the same bucket (s3://… or file:///shared/path)")
+			return fail(2, "--bucket is required: every agent of a cluster must name the same bucket (s3://… or file:///shared/path; see tlog agent --help)")
 		}
 		bucketURL = "file://" + filepath.Join(dataDir, "bucket")
 	}
@@ -334,7 +341,11 @@ func runAgent(c *cli.Context, dev bool) error {
 		}
 		name = fmt.Sprintf("tlog agent %d", cfg.ID)
 	}
-	if limit, set := memoryLimit(sizeOf(c, "memory-limit"), cfg.CacheBytes); set {
+	files, err := agent.WALOnFiles(dataDir, cfg.WALStoreKind)
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	if limit, set := memoryLimit(sizeOf(c, "memory-limit"), cfg.CacheBytes, !files); set {
 		log.Debug("memory limit", "bytes", limit)
 	}
 	a, err := agent.Start(ctx, cfg)
@@ -350,10 +361,14 @@ func runAgent(c *cli.Context, dev bool) error {
 	fmt.Fprintf(c.App.Writer, "  data:   %s (write-ahead log in %s, wal-sync=%s)\n", dataDir, filepath.Join(dataDir, "wal"), c.String("wal-sync"))
 	fmt.Fprintf(c.App.Writer, "  bucket: %s\n", bucketURL)
 	if addr := a.PeerAddr(); addr != "" {
-		fmt.Fprintf(c.App.Writer, "  peers:  %s\n", addr)
+		fmt.Fprintf(c.App.Writer, "  peer listener: %s (other agents replicate through it)\n", addr)
 	}
 	if addr := a.AdminAddr(); addr != "" {
-		fmt.Fprintf(c.App.Writer, "  admin:  http://%s/metrics, /healthz, /readyz\n", addr)
+		pprof := ""
+		if cfg.AdminPprof {
+			pprof = ", /debug/pprof/"
+		}
+		fmt.Fprintf(c.App.Writer, "  admin:  http://%s/metrics, /healthz, /readyz%s\n", addr, pprof)
 	}
 	if dev {
 		fmt.Fprintf(c.App.Writer, "  try:    echo hello | kcat -P -b %s -t demo && kcat -C -b %s -t demo -e\n", a.Addr(), a.Addr())

@@ -44,7 +44,7 @@ func produceCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read lines from `PATH` instead of stdin"},
 			&cli.StringFlag{Name: "key-separator", Aliases: []string{"K"}, Usage: "split each line into key and value at the first `SEP` (\\t for a tab)"},
-			&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Usage: "split each line by `FMT` (%k %v %p %T %h, see above) instead of --key-separator"},
+			&cli.StringFlag{Name: "format", Usage: "split each line by `FMT` (%k %v %p %T %h, see above) instead of --key-separator"},
 			multiFlag("header", "add header `NAME=VALUE` to every record (repeatable)", "H"),
 			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "produce every record to partition `N` (-1: by key, or spread when there is none)"},
 			&cli.StringFlag{Name: "acks", Value: "all", Usage: "all (every in-sync replica), 1 (the leader) or 0 (no acknowledgement)"},

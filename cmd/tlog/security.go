@@ -28,7 +28,7 @@ func securityFlags() []cli.Flag {
 		&cli.StringFlag{Name: "sasl-mechanism", EnvVars: []string{"TLOG_SASL_MECHANISM"}, Usage: "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
 		&cli.StringFlag{Name: "sasl-user", EnvVars: []string{"TLOG_SASL_USER"}, Usage: "SASL user"},
 		&cli.StringFlag{Name: "sasl-password", EnvVars: []string{"TLOG_SASL_PASSWORD"}, Usage: "SASL password (prefer the environment variable)"},
-		&cli.StringFlag{Name: "command-config", Usage: "Kafka client properties file: security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location"},
+		&cli.StringFlag{Name: "command-config", Aliases: []string{"F"}, Usage: "Kafka client properties `FILE` (kcat's -F): security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location"},
 	}
 }
 
