@@ -888,12 +888,19 @@ func TestClusterControlledShutdown(t *testing.T) {
 		for _, m := range c.Running() {
 			other = m
 		}
-		for p := int32(0); p < 6; p++ {
-			mp, _ := other.A.PartitionMeta("cs", p)
-			if mp.Leader == victim || mp.Leader < 0 {
-				t.Fatalf("agent %d stopped (in %v) with partition %d led by %d", victim, took, p, mp.Leader)
+		// The handover is journaled before Close returns; another
+		// agent sees it at its next journal read, which is allowed
+		// half the session timeout here (fencing the victim and
+		// electing new leaders would take longer than that).
+		tlogtest.CheckFor(t, 500*time.Millisecond, 10*time.Millisecond, func() error {
+			for p := int32(0); p < 6; p++ {
+				mp, _ := other.A.PartitionMeta("cs", p)
+				if mp.Leader == victim || mp.Leader < 0 {
+					return fmt.Errorf("agent %d stopped (in %v) with partition %d led by %d", victim, took, p, mp.Leader)
+				}
 			}
-		}
+			return nil
+		})
 		t.Logf("agent %d handed %d leaderships over in %v", victim, led, took.Round(time.Millisecond))
 		produceN(t, cl, acked, "cs", 600+int(victim)*1000, 300)
 		c.Restart(victim)

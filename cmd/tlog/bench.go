@@ -135,7 +135,7 @@ func isTerminal(f *os.File) bool {
 // progress prints a live rate line on stderr while work runs, if stderr is
 // a terminal.
 func progress(ctx context.Context, label string, count *atomic.Int64, total int64) func() {
-	if !isTerminal(os.Stderr) {
+	if !isTTY(os.Stderr) {
 		return func() {}
 	}
 	done := make(chan struct{})

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -37,8 +38,13 @@ func clusterCommand() *cli.Command {
 				Description: "Prints the agents (address, zone, state, what they lead and hold) and, per\n" +
 					"partition, leader, epoch, replicas, in-sync replicas, log start, flushed end\n" +
 					"(everything below it is in the bucket), high watermark and the bytes it has in the\n" +
-					"bucket. --format json prints one JSON object.\n\n" + exitCodesHelp,
-				Flags:  []cli.Flag{&cli.StringFlag{Name: "format", Value: "text", Usage: "text (aligned tables) or json"}},
+					"bucket. --format json prints one JSON object. --wait-agents N first waits until N\n" +
+					"agents are live (agents just started, in a script).\n\n" + exitCodesHelp,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "format", Value: "text", Usage: "text (aligned tables) or json"},
+					&cli.IntFlag{Name: "wait-agents", Usage: "first wait until `N` agents are live (0: do not wait)"},
+					&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "with --wait-agents: give up after this long"},
+				},
 				Action: withArgs("", 0, 0, clusterStatus),
 			},
 			{
@@ -195,6 +201,11 @@ func clusterStatus(c *cli.Context, _ []string) error {
 	if err != nil {
 		return err
 	}
+	if n := c.Int("wait-agents"); n > 0 {
+		if err := waitForAgents(c, n, c.Duration("timeout")); err != nil {
+			return err
+		}
+	}
 	adm, ctx, done, err := admin(c)
 	if err != nil {
 		return err
@@ -346,6 +357,45 @@ func clusterDrain(c *cli.Context, arg string, drain bool) error {
 				return fail(1, "interrupted; agent %d stays marked draining (tlog cluster undrain %d to undo)", id, id)
 			}
 			return fail(1, "agent %d still holds replicas after %v: are there enough other live agents for every replication factor? (tlog cluster status)", id, c.Duration("timeout"))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// waitForAgents polls until n agents are live, retrying while none answers
+// yet, for up to timeout.
+func waitForAgents(c *cli.Context, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	live := 0
+	for {
+		adm, ctx, done, err := admin(c)
+		var ee *exitError
+		if errors.As(err, &ee) && ee.code == 2 {
+			return err // bad usage (an empty --brokers) does not get better
+		}
+		if err == nil {
+			v, err := gatherCluster(ctx, c, adm)
+			done()
+			if err == nil {
+				live = 0
+				for _, a := range v.Agents {
+					if a.State == "live" {
+						live++
+					}
+				}
+				if live >= n {
+					return nil
+				}
+			}
+		}
+		if c.Context.Err() != nil {
+			return fail(1, "interrupted with %d of %d agents live", live, n)
+		}
+		if time.Now().After(deadline) {
+			return fail(1, "%d of %d agents live after %v (tlog cluster status shows which)", live, n, timeout)
+		}
+		select {
+		case <-c.Context.Done():
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

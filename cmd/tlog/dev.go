@@ -28,7 +28,7 @@ func storageFlags(dev bool) []cli.Flag {
 		bucketUsage = "bucket URL, the same for every agent of the cluster: s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1 (credentials from the AWS environment) or file:///SHARED/PATH " + requiredMark
 	}
 	return []cli.Flag{
-		&cli.StringFlag{Name: "data", Value: "./tlog-data", Usage: "data directory"},
+		&cli.StringFlag{Name: "data", Value: "./tlog-data", EnvVars: []string{"TLOG_DATA"}, Usage: "data directory"},
 		&cli.StringFlag{Name: "listen", Value: agent.Defaults.Listen, Usage: "Kafka listener address"},
 		&cli.StringFlag{Name: "bucket", Usage: bucketUsage},
 		&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
