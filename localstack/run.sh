@@ -13,6 +13,7 @@ export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-tlog} AWS_SECRET_ACCESS_KEY=${AWS_
 export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 endpoint=http://127.0.0.1:9000
 bucket="s3://tlog/local?endpoint=$endpoint&region=us-east-1"
+brokers=127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094
 
 wait_port() { # port pid log
   for _ in $(seq 300); do
@@ -28,7 +29,7 @@ up() {
   mkdir -p "$state"
   local minio
   minio=$(command -v minio || echo "$(go env GOPATH)/bin/minio")
-  [ -x "$minio" ] || { echo "minio not found: go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c" >&2; exit 1; }
+  [ -x "$minio" ] || { echo "minio not found: CGO_ENABLED=0 go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c (about 6 minutes on 2 cores)" >&2; exit 1; }
   go build -o "$state/tlog" ./cmd/tlog
   go build -o "$state/s3tool" ./bench/s3tool
   MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off MINIO_UPDATE=off \
@@ -44,8 +45,11 @@ up() {
     echo $! >"$state/agent-$i.pid"
   done
   for i in 0 1 2; do wait_port "909$((2 + i))" "$(cat "$state/agent-$i.pid")" "$state/agent-$i.log"; done
-  echo "tlog cluster up: Kafka on 127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094; MinIO on $endpoint"
-  echo "  export TLOG_BROKERS=127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094; $state/tlog cluster status"
+  # Listening is not yet registered: wait until all three are live, so
+  # that status (and RF 3 topics) right after up see the whole cluster.
+  TLOG_BROKERS=$brokers "$state/tlog" cluster status --wait-agents 3 --timeout 60s >/dev/null
+  echo "tlog cluster up: Kafka on $brokers; MinIO on $endpoint"
+  echo "  export TLOG_BROKERS=$brokers; $state/tlog cluster status"
 }
 
 down() {
@@ -59,7 +63,7 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) TLOG_BROKERS=127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094 "$state/tlog" cluster status ;;
+  status) TLOG_BROKERS=$brokers "$state/tlog" cluster status ;;
   clean) down; rm -rf "$state" ;;
   *) echo "usage: $0 up|down|status|clean" >&2; exit 2 ;;
 esac
