@@ -11,10 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
@@ -851,4 +853,79 @@ COMP_WORDS=(%s); COMP_CWORD=%d; _tlog_complete; echo "${COMPREPLY[*]}"`, strings
 			t.Errorf("completing %q: %q, want %q", tc.words, got, tc.want)
 		}
 	}
+}
+
+// A consume with a count shows its progress on a terminal (stderr a tty,
+// stdout redirected) and, stopped with Ctrl-C before the count, exits at
+// once having written every record it read.
+func TestCLIConsumeProgressAndInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a tlog process")
+	}
+	bin := tlogtest.BuildTlog(t)
+	dev := tlogtest.StartDev(t, bin, t.TempDir())
+	cliOK(t, bin, dev.Addr, "", "topic", "create", "progress", "--partitions", "1")
+	cliOK(t, bin, dev.Addr, strings.Repeat("record\n", 1000), "produce", "progress", "-q")
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer ptmx.Close()
+	outPath := filepath.Join(t.TempDir(), "out")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(bin, "consume", "progress", "-b", dev.Addr, "-c", "2000")
+	cmd.Env = append(os.Environ(), "TLOG_BROKERS=")
+	cmd.Stdout, cmd.Stderr = out, tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	var mu sync.Mutex
+	var seen strings.Builder
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			mu.Lock()
+			seen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tlogtest.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !strings.Contains(seen.String(), "consumed 1000/2000 records (50%)") {
+			return fmt.Errorf("no progress line on the terminal yet: %q", seen.String())
+		}
+		return nil
+	})
+	sent := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("consume stopped with Ctrl-C: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("consume still running 5 s after Ctrl-C")
+	}
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(b), "record\n"); got != 1000 {
+		t.Fatalf("consume wrote %d records before Ctrl-C, want the 1000 it read", got)
+	}
+	t.Logf("stopped %v after Ctrl-C with 1000 records written", time.Since(sent).Round(time.Millisecond))
 }

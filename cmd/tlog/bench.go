@@ -127,43 +127,6 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions, 
 	return nil
 }
 
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// progress prints a live rate line on stderr while work runs, if stderr is
-// a terminal.
-func progress(ctx context.Context, label string, count *atomic.Int64, total int64) func() {
-	if !isTTY(os.Stderr) {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		last, lastT := int64(0), time.Now()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(os.Stderr, "\r\033[K")
-				return
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				n := count.Load()
-				rate := float64(n-last) / now.Sub(lastT).Seconds()
-				last, lastT = n, now
-				fmt.Fprintf(os.Stderr, "\r\033[K%s %d/%d (%.0f%%) %.0f records/s", label, n, total, 100*float64(n)/float64(total), rate)
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
 func percentile(sorted []time.Duration, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
@@ -255,7 +218,7 @@ func benchProduce(c *cli.Context) error {
 	lat := make([]time.Duration, n)
 	var acked, errs atomic.Int64
 	var wg sync.WaitGroup
-	stopProgress := progress(ctx, "produce", &acked, int64(n))
+	stopProgress := liveRate(isTTY(os.Stderr), "produce", &acked, int64(n))
 	start := time.Now()
 	var txnErr error
 	for i := 0; i < n && ctx.Err() == nil && txnErr == nil; i++ {
@@ -339,7 +302,7 @@ func benchConsume(c *cli.Context) error {
 	defer cancel()
 	var count atomic.Int64
 	var bytes int64
-	stopProgress := progress(ctx, "consume", &count, n)
+	stopProgress := liveRate(isTTY(os.Stderr), "consume", &count, n)
 	start := time.Now()
 	for count.Load() < n {
 		fs := cl.PollFetches(ctx)
@@ -436,7 +399,7 @@ func benchE2E(c *cli.Context) error {
 	ack := make([]time.Duration, n)
 	var acked, errs atomic.Int64
 	var wg sync.WaitGroup
-	stopProgress := progress(ctx, "e2e", &got, int64(n))
+	stopProgress := liveRate(isTTY(os.Stderr), "e2e", &got, int64(n))
 	start := time.Now()
 	for i := 0; i < n && ctx.Err() == nil; i++ {
 		if rate > 0 {

@@ -291,6 +291,11 @@ func replicationFactor(td kadm.TopicDetail) int {
 	return 0
 }
 
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 // isTTY reports whether f is a terminal: a character device other than
 // /dev/null.
 func isTTY(f *os.File) bool {
