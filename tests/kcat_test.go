@@ -258,6 +258,10 @@ func TestCLIKcatStyle(t *testing.T) {
 	createTopics(t, addr, 1, "orders")
 
 	cliOK(t, bin, addr, "order-1:prepared\nno key here\norder-2:shipped:late\n", "produce", "orders", "-K:")
+	// The global -b after the command, as kcat and rpk take it.
+	if r := cliOK(t, bin, "", "", "topic", "list", "-b", addr); !strings.Contains(r.stdout, "orders") {
+		t.Fatalf("tlog topic list -b ADDR:\n%s", r)
+	}
 	for _, tc := range []struct {
 		tlog, kcat []string
 		want       string

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -209,6 +211,28 @@ func TestGluedShortFlags(t *testing.T) {
 	} {
 		if got := hoistGlobalFlags(app, tc.in); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("hoistGlobalFlags(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// tlog version prints what the release build stamped in, and the Go
+// toolchain; --version agrees.
+func TestVersion(t *testing.T) {
+	savedV, savedC := version, commit
+	version, commit = "v1.2.3", "0123abcd"
+	defer func() { version, commit = savedV, savedC }()
+	for _, args := range [][]string{{"tlog", "version"}, {"tlog", "--version"}} {
+		app := newApp()
+		var out bytes.Buffer
+		app.Writer = &out
+		if err := app.Run(args); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if !strings.Contains(out.String(), "v1.2.3") {
+			t.Errorf("%q printed %q, want the version", args, out.String())
+		}
+		if args[1] == "version" && (!strings.Contains(out.String(), "commit 0123abcd") || !strings.Contains(out.String(), runtime.Version())) {
+			t.Errorf("%q printed %q, want the commit and %s", args, out.String(), runtime.Version())
 		}
 	}
 }
