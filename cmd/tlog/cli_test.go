@@ -236,3 +236,23 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// A command name that is not one ends with a one-line error and status
+// 2, at the top and under a command; nothing after a command shows help.
+func TestUnknownCommand(t *testing.T) {
+	for _, args := range [][]string{{"tlog", "bogus"}, {"tlog", "topic", "lst"}, {"tlog", "cluster", "drian", "2"}} {
+		app := newApp()
+		app.Writer, app.ErrWriter = io.Discard, io.Discard
+		err := app.Run(args)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "unknown command") || strings.Contains(ee.msg, "\n") {
+			t.Errorf("%q: %v, want one line saying unknown command, status 2", args, err)
+		}
+	}
+	app := newApp()
+	var out bytes.Buffer
+	app.Writer = &out
+	if err := app.Run([]string{"tlog", "topic"}); err != nil || !strings.Contains(out.String(), "COMMANDS:") {
+		t.Errorf("tlog topic: %v\n%s", err, out.String())
+	}
+}

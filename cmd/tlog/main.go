@@ -118,10 +118,24 @@ func newApp() *cli.App {
 	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {
 		return fail(2, "%v (see tlog --help)", err)
 	}
+	app.Action = unknownCommand("tlog", cli.ShowAppHelp)
 	for _, cmd := range app.Commands {
 		oneLineUsageErrors(cmd, "tlog")
 	}
 	return app
+}
+
+// unknownCommand is the action of the app and of commands made of
+// subcommands: help when nothing follows, and a one-line error with exit
+// status 2 for a name that is not one of them (urfave/cli's own answer is
+// "No help topic for …" and status 3).
+func unknownCommand(path string, help func(*cli.Context) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Len() == 0 {
+			return help(c)
+		}
+		return fail(2, "unknown command %q for %s (see %s --help)", c.Args().First(), path, path)
+	}
 }
 
 // oneLineUsageErrors makes bad usage of cmd and its subcommands end with
@@ -130,6 +144,9 @@ func oneLineUsageErrors(cmd *cli.Command, parent string) {
 	name := parent + " " + cmd.Name
 	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
 		return fail(2, "%v (see %s --help)", err, name)
+	}
+	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+		cmd.Action = unknownCommand(name, cli.ShowSubcommandHelp)
 	}
 	for _, sub := range cmd.Subcommands {
 		oneLineUsageErrors(sub, name)
