@@ -748,6 +748,8 @@ func TestCLIBench(t *testing.T) {
 	cliFails(t, bin, addr, 2, []string{"--records must be positive"}, "bench", "produce", "-n", "0")
 	cliFails(t, bin, addr, 2, []string{"bad --acks"}, "bench", "produce", "--acks", "2")
 	cliFails(t, bin, addr, 2, []string{"--record-size at least 8"}, "bench", "e2e", "--record-size", "4")
+	// No agent there: the message every other command gives.
+	cliFails(t, bin, "127.0.0.1:1", 1, []string{"cannot reach a tlog agent at 127.0.0.1:1", "--brokers"}, "bench", "produce", "-n", "10")
 }
 
 // tlog produce stops on the first Ctrl-C even when the agent never

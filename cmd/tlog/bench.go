@@ -119,7 +119,8 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions, 
 		return nil
 	}
 	if err != nil {
-		return fail(1, "cannot reach a broker at %v: %v", cl.OptValue(kgo.SeedBrokers), err)
+		seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
+		return fail(1, "cannot reach a tlog agent at %s (set --brokers or TLOG_BROKERS): %v", strings.Join(seeds, ","), err)
 	}
 	if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
 		return fail(1, "create topic %s: %v", topic, resp.Err)
