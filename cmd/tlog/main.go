@@ -199,10 +199,10 @@ func hoistGlobalFlags(app *cli.App, args []string) []string {
 		if k := strings.IndexByte(name, '='); k >= 0 {
 			name, inline = name[:k], true
 		}
-		if v, ok := gluedValue(a, local, global); ok {
+		glued, isGlued := gluedValue(a, local, global)
+		if isGlued {
 			// kcat's -K: or -c10: a one-letter flag with its value.
-			a, name, inline = a[:2], a[1:2], false
-			args = append(args[:i+1:i+1], append([]string{v}, args[i+1:]...)...)
+			a, name = a[:2], a[1:2]
 		}
 		to := &rest
 		takesValue, ok := local[name]
@@ -212,7 +212,10 @@ func hoistGlobalFlags(app *cli.App, args []string) []string {
 			}
 		}
 		*to = append(*to, a)
-		if ok && takesValue && !inline && i+1 < len(args) {
+		switch {
+		case isGlued:
+			*to = append(*to, glued)
+		case ok && takesValue && !inline && i+1 < len(args):
 			i++
 			*to = append(*to, args[i])
 		}
