@@ -217,7 +217,7 @@ func (tr *Tiering) flushOnce(ctx context.Context) (int64, error) {
 			continue
 		}
 		o := p.Offsets()
-		if err := w.Add(h.Topic, h.Index, o.Epoch, data, p.ProducerSnapshot(end)); err != nil {
+		if err := w.AddOwned(h.Topic, h.Index, o.Epoch, data, p.ProducerSnapshot(end)); err != nil {
 			return 0, fmt.Errorf("flush %s/%d: %w", h.Name, h.Index, err)
 		}
 		budget -= int64(len(data))
@@ -316,27 +316,35 @@ func (tr *Tiering) compactLoop() {
 }
 
 // smallRun returns the first run of at least two consecutive small ranges
-// whose total fits in target and whose records span at most span ms.
+// whose total fits in target, whose records span at most span ms, and in
+// which no range is larger than the others together (the longest such run
+// from the first start that has one). The last rule bounds rewriting: a
+// byte is rewritten only into a range at least twice the one it was in,
+// so at most log2(target / flush size) times. Without it, a slow
+// partition's merged range was merged again with every pass's few new
+// bytes, rewriting all of it every CompactInterval until it reached half
+// the target.
 func smallRun(segs []metadata.SegmentRef, target, span int64) []metadata.SegmentRef {
-	for i := 0; i < len(segs); {
+	for i := range segs {
 		if segs[i].Length >= target/2 {
-			i++
 			continue
 		}
-		j, total := i, int64(0)
+		best, total, largest := 0, int64(0), int64(0)
 		lo, hi := segs[i].MinTimestamp, segs[i].MaxTimestamp
-		for j < len(segs) && segs[j].Length < target/2 && total+segs[j].Length <= target {
+		for j := i; j < len(segs) && segs[j].Length < target/2 && total+segs[j].Length <= target; j++ {
 			lo, hi = min(lo, segs[j].MinTimestamp), max(hi, segs[j].MaxTimestamp)
 			if j > i && hi-lo > span {
 				break
 			}
 			total += segs[j].Length
-			j++
+			largest = max(largest, segs[j].Length)
+			if j > i && largest <= total-largest {
+				best = j + 1
+			}
 		}
-		if j-i >= 2 {
-			return segs[i:j]
+		if best > 0 {
+			return segs[i:best]
 		}
-		i = max(j, i+1)
 	}
 	return nil
 }
@@ -379,7 +387,13 @@ func (tr *Tiering) compactOnce(ctx context.Context) (int, error) {
 }
 
 func (tr *Tiering) compactRun(ctx context.Context, mt *metadata.Topic, idx int32, run []metadata.SegmentRef) (int64, error) {
-	var data []byte
+	// Sized once: growing it range by range copied the run about twice
+	// over, the largest cost of a pass in a profile.
+	var total int64
+	for _, r := range run {
+		total += r.Length
+	}
+	data := make([]byte, 0, total)
 	merged := metadata.SegmentRef{
 		FirstOffset: run[0].FirstOffset, LastOffset: run[len(run)-1].LastOffset,
 		MinTimestamp: run[0].MinTimestamp, MaxTimestamp: run[0].MaxTimestamp,
@@ -404,7 +418,7 @@ func (tr *Tiering) compactRun(ctx context.Context, mt *metadata.Topic, idx int32
 		return 0, err
 	}
 	w := segment.NewWriter(tr.cfg.ID)
-	if err := w.Add(mt.ID, idx, merged.LeaderEpoch, data, snapshot); err != nil {
+	if err := w.AddOwned(mt.ID, idx, merged.LeaderEpoch, data, snapshot); err != nil {
 		return 0, fmt.Errorf("build merged object: %w", err)
 	}
 	e := w.Entries()[0]

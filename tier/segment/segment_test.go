@@ -731,3 +731,42 @@ func TestParseFooterRejects(t *testing.T) {
 		t.Errorf("too long: %v", err)
 	}
 }
+
+// AddOwned builds the same object as Add, keeps the first buffer it is
+// given rather than copying it, and copies what later Adds append.
+func TestAddOwned(t *testing.T) {
+	all, each := run(t, 0, 6, 2, 30, 0)
+	copied, owned := NewWriter(1), NewWriter(1)
+	copied.SetCreatedAt(time.UnixMilli(1))
+	owned.SetCreatedAt(time.UnixMilli(1))
+	first := bytes.Join(each[:3], nil)
+	for _, step := range []struct {
+		b    []byte
+		snap string
+	}{{first, "s1"}, {bytes.Join(each[3:], nil), "s2"}} {
+		if err := copied.Add(topic(1), 0, 3, step.b, []byte(step.snap)); err != nil {
+			t.Fatal(err)
+		}
+		if err := owned.AddOwned(topic(1), 0, 3, step.b, []byte(step.snap)); err != nil {
+			t.Fatal(err)
+		}
+		if step.snap == "s1" {
+			if p := owned.parts[key{topic(1), 0}]; &p.data[0] != &first[0] {
+				t.Fatal("AddOwned copied the first buffer")
+			}
+			if p := copied.parts[key{topic(1), 0}]; &p.data[0] == &first[0] {
+				t.Fatal("Add kept the caller's buffer")
+			}
+		}
+	}
+	if !bytes.Equal(owned.Bytes(), copied.Bytes()) {
+		t.Fatal("AddOwned built another object than Add")
+	}
+	f, err := Parse(owned.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := f.Find(topic(1), 0); e.CRC != crc32.Checksum(all, castagnoli) || e.LastOffset != 11 {
+		t.Fatalf("%+v", e)
+	}
+}

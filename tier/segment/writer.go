@@ -64,6 +64,19 @@ type newBlock struct {
 // state as of the new last offset. On error nothing is changed. batches
 // and producerSnapshot are copied.
 func (w *Writer) Add(topicID [16]byte, partition int32, leaderEpoch int32, batches []byte, producerSnapshot []byte) error {
+	return w.add(topicID, partition, leaderEpoch, batches, producerSnapshot, false)
+}
+
+// AddOwned is Add for a caller that hands batches over: the first Add of
+// a partition keeps them rather than copying them, and the caller must
+// not change them afterwards. Flushes and compactions build segments of
+// up to 64 MiB from buffers made for the purpose; the copy doubled what
+// they allocated, and the collector's work with it.
+func (w *Writer) AddOwned(topicID [16]byte, partition int32, leaderEpoch int32, batches []byte, producerSnapshot []byte) error {
+	return w.add(topicID, partition, leaderEpoch, batches, producerSnapshot, true)
+}
+
+func (w *Writer) add(topicID [16]byte, partition int32, leaderEpoch int32, batches []byte, producerSnapshot []byte, owned bool) error {
 	k := key{topicID, partition}
 	switch {
 	case topicID == [16]byte{}:
@@ -165,7 +178,11 @@ func (w *Writer) Add(topicID [16]byte, partition int32, leaderEpoch int32, batch
 		w.parts[k] = p
 	}
 	start := len(p.data)
-	p.data = append(p.data, batches...)
+	if owned && start == 0 {
+		p.data = batches
+	} else {
+		p.data = append(p.data, batches...)
+	}
 	e.CRC = crc32.Update(e.CRC, castagnoli, batches)
 	for i := len(old.Index); i <= len(e.Index); i++ {
 		// Extend block i-1 (the last block before this Add, or a new one)
