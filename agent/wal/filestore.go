@@ -1,7 +1,7 @@
 package wal
 
 // FileStore keeps the WAL in its own append-only files: every Apply is one
-// write(2) of framed records at the end of the active file, Sync is one
+// pwritev(2) of framed records at the end of the active file, Sync is one
 // fdatasync, and values are read back with pread, so batches live in the
 // page cache rather than in the process (Badger maps its value log into
 // the process, and writing a batch there faults each new page in). The
@@ -36,6 +36,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -297,36 +299,108 @@ func (s *FileStore) appendLocked(buf []byte) (*logFile, int64, error) {
 	return lf, at, nil
 }
 
+// appendvLocked is appendLocked for a record set given as pieces of
+// size bytes in all.
+func (s *FileStore) appendvLocked(iov [][]byte, size int64) (*logFile, int64, error) {
+	if lf := s.active(); lf.size > 0 && lf.size+size > s.maxFile {
+		if err := s.rotateLocked(); err != nil {
+			return nil, 0, err
+		}
+	}
+	lf := s.active()
+	if err := pwritevAll(lf.f, iov, lf.size); err != nil {
+		return nil, 0, fmt.Errorf("wal: write %s: %w", lf.f.Name(), err)
+	}
+	at := lf.size
+	lf.size += size
+	if !slices.Contains(s.unsynced, lf) {
+		s.unsynced = append(s.unsynced, lf)
+	}
+	return lf, at, nil
+}
+
+// maxIovec is the most buffers one pwritev takes (IOV_MAX on Linux and
+// macOS).
+const maxIovec = 1024
+
+// pwritevAll writes iov at off, all of it: in calls of at most maxIovec
+// buffers, resuming after a short write.
+func pwritevAll(f *os.File, iov [][]byte, off int64) error {
+	fd := int(f.Fd())
+	for len(iov) > 0 {
+		n, err := unix.Pwritev(fd, iov[:min(len(iov), maxIovec)], off)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		off += int64(n)
+		for n > 0 {
+			if n < len(iov[0]) {
+				iov[0] = iov[0][n:]
+				break
+			}
+			n -= len(iov[0])
+			iov = iov[1:]
+		}
+		for len(iov) > 0 && len(iov[0]) == 0 {
+			iov = iov[1:]
+		}
+	}
+	return nil
+}
+
 func appendRecord(buf []byte, op byte, key, value []byte) []byte {
+	return append(appendRecordHead(buf, op, key, value), value...)
+}
+
+// appendRecordHead appends a record's header and key; its value follows
+// them in the file.
+func appendRecordHead(buf []byte, op byte, key, value []byte) []byte {
 	start := len(buf)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(3+len(key)+len(value)))
 	buf = append(buf, 0, 0, 0, 0, op)
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(key)))
 	buf = append(buf, key...)
-	buf = append(buf, value...)
-	binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(buf[start+recordHeader:], crcTable))
+	crc := crc32.Update(crc32.Checksum(buf[start+recordHeader:], crcTable), crcTable, value)
+	binary.BigEndian.PutUint32(buf[start+4:], crc)
 	return buf
 }
 
-// Apply writes sets as one write(2) at the end of the active file.
+// Apply writes sets as one pwritev(2) at the end of the active file:
+// each record's header and key from one small buffer, its value straight
+// from the caller's, so batches are not copied on their way to the page
+// cache (that copy was 12% of a follower's CPU at RF=3).
 func (s *FileStore) Apply(sets []KV) error {
-	size := 0
+	size, heads := 0, 0
 	for _, kv := range sets {
 		if len(kv.Key) == 0 || len(kv.Key) > 1<<16-1 || len(kv.Value) > 1<<30 {
 			return fmt.Errorf("wal: key of %d bytes or value of %d bytes cannot be stored", len(kv.Key), len(kv.Value))
 		}
+		heads += recordHeader + 3 + len(kv.Key)
 		size += recordHeader + 3 + len(kv.Key) + len(kv.Value)
 	}
-	buf := make([]byte, 0, size)
+	// Sized once, so the slices taken of it stay put.
+	head := make([]byte, 0, heads)
+	iov := make([][]byte, 0, 2*len(sets))
 	for _, kv := range sets {
-		buf = appendRecord(buf, opSet, kv.Key, kv.Value)
+		start := len(head)
+		head = appendRecordHead(head, opSet, kv.Key, kv.Value)
+		iov = append(iov, head[start:])
+		if len(kv.Value) > 0 {
+			iov = append(iov, kv.Value)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrStoreClosed
 	}
-	lf, at, err := s.appendLocked(buf)
+	lf, at, err := s.appendvLocked(iov, int64(size))
 	if err != nil {
 		return err
 	}

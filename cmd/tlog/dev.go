@@ -32,7 +32,7 @@ func storageFlags(dev bool) []cli.Flag {
 		&cli.StringFlag{Name: "listen", Value: agent.Defaults.Listen, Usage: "Kafka listener address"},
 		&cli.StringFlag{Name: "bucket", Usage: bucketUsage},
 		&cli.StringFlag{Name: "wal-sync", Value: "never", Usage: "always: fsync before acknowledging; never: rely on the page cache (survives a process crash, not power loss)"},
-		&cli.StringFlag{Name: "wal-store", Value: "auto", Usage: "files: the WAL in tlog's own append-only files (written with write(2), read with pread); badger: in a Badger database (a mapped value log); auto: whichever DATA/wal already holds, files for a new one"},
+		&cli.StringFlag{Name: "wal-store", Value: "auto", Usage: "files: the WAL in tlog's own append-only files (written with pwritev(2), read with pread); badger: in a Badger database (a mapped value log); auto: whichever DATA/wal already holds, files for a new one"},
 		&cli.IntFlag{Name: "partitions", Value: int(agent.Defaults.DefaultPartitions), Usage: "num.partitions for auto-created topics"},
 		sizeFlag("max-message-bytes", int64(agent.Defaults.MaxMessageBytes), "default max.message.bytes"),
 		&cli.DurationFlag{Name: "flush-interval", Value: agent.Defaults.FlushInterval, Usage: "seal a segment at least this often"},
