@@ -159,6 +159,10 @@ type retainedResult struct {
 	Full          []float64 `json:"full_mib_s"`
 }
 
+// retainedRounds is how many produce runs each side of the retained-data
+// comparison gets.
+const retainedRounds = 5
+
 func (e *env) retained(ctx context.Context) (retainedResult, error) {
 	var res retainedResult
 	start := func() (*running, string, error) {
@@ -186,11 +190,17 @@ func (e *env) retained(ctx context.Context) (retainedResult, error) {
 		return res, err
 	}
 	defer empty.stop()
-	for i := range 3 {
-		for _, side := range []struct {
+	// Five rounds, each agent first in every other one, so neither
+	// always follows the other's flush; the goal compares medians.
+	for i := range retainedRounds {
+		sides := []struct {
 			rt  *running
 			out *[]float64
-		}{{empty, &res.Empty}, {full, &res.Full}} {
+		}{{empty, &res.Empty}, {full, &res.Full}}
+		if i%2 == 1 {
+			sides[0], sides[1] = sides[1], sides[0]
+		}
+		for _, side := range sides {
 			p, err := e.tbench(ctx, side.rt.brokers, "produce", "--topic", fmt.Sprintf("p%d", i), "--partitions", "8",
 				"-n", fmt.Sprint(e.o.records), "--record-size", "1024", "--acks", "all", "--linger", "5ms")
 			if err != nil {

@@ -44,7 +44,7 @@ func storageFlags(dev bool) []cli.Flag {
 		&cli.DurationFlag{Name: "retention-check-interval", Value: agent.Defaults.RetentionInterval, Usage: "log.retention.check.interval.ms: how often the controller applies retention and deletes unreferenced objects"},
 		&cli.DurationFlag{Name: "orphan-grace", Value: agent.Defaults.OrphanGrace, Usage: "how old an object no partition references must be before it is deleted; it must exceed the longest time from a segment's upload to its commit (at least 30s)"},
 		sizeFlag("cache-bytes", agent.Defaults.CacheBytes, "memory for caching segment ranges read from the bucket"),
-		sizeFlag("memory-limit", 0, "the Go runtime's soft memory limit, which collects garbage sooner near it (0: --cache-bytes + 128MiB, and the WAL's memtables (48MiB) on Badger; the GOMEMLIMIT environment variable overrides)"),
+		sizeFlag("memory-limit", 0, "the Go runtime's soft memory limit, which collects garbage sooner near it (0: --cache-bytes + 96MiB, and the WAL's memtables (48MiB) on Badger; the GOMEMLIMIT environment variable overrides)"),
 		&cli.StringFlag{Name: "admin-token", EnvVars: []string{"TLOG_ADMIN_TOKEN"}, Usage: "bearer token the admin listener asks for on every path but /healthz and /readyz"},
 		&cli.BoolFlag{Name: "admin-pprof", Usage: "serve Go's profiles under /debug/pprof/ on the admin listener"},
 		&cli.StringFlag{Name: "admin-listen", Usage: "admin HTTP address serving /metrics (Prometheus), /healthz, /readyz and, with --admin-pprof, /debug/pprof/, e.g. 127.0.0.1:9644; empty: off"},

@@ -10,8 +10,11 @@ import (
 
 // memoryLimitSlack is what an agent holds beyond its range cache and (on
 // Badger) WAL memtables under load: produce and fetch buffers in flight, the flusher's
-// segment being built, per-partition and per-connection state.
-const memoryLimitSlack = 128 << 20
+// segment being built, per-partition and per-connection state. 96 MiB
+// held the suite's produce and read-back with no cost measured against
+// 128 (docs/benchmarks.md); 26 MiB (a limit of 330 MiB with Badger's
+// memtables) set the collector running flat out.
+const memoryLimitSlack = 96 << 20
 
 // memoryLimit sets the Go runtime's soft memory limit, unless GOMEMLIMIT
 // does: limit if positive, else the range cache + the WAL's memtables
