@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,16 +31,23 @@ type scaleResult struct {
 }
 
 func (e *env) memoryAtScale(ctx context.Context, partitions, connections int) (scaleResult, error) {
-	res := scaleResult{Partitions: partitions, Connections: connections, LimitMiB: 256 + 3*16 + 128}
+	res := scaleResult{Partitions: partitions, Connections: connections}
 	dir, prefix, err := e.newRunDir()
 	if err != nil {
 		return res, err
 	}
-	rt, err := e.startDev(ctx, filepath.Join(dir, "data"), prefix, "never")
+	admin, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	rt, err := e.startDev(ctx, filepath.Join(dir, "data"), prefix, "never", "--admin-listen", admin)
 	if err != nil {
 		return res, err
 	}
 	defer rt.stop()
+	if res.LimitMiB, err = memoryLimitMiB(ctx, admin); err != nil {
+		return res, err
+	}
 	pid := rt.pids[0]
 	time.Sleep(time.Second)
 	res.RSSIdle = rssMiB(pid)
@@ -79,4 +90,33 @@ func (e *env) memoryAtScale(ctx context.Context, partitions, connections int) (s
 	}
 	res.ProduceMiB, res.PeakRSS, res.PeakAnon = p.MiBSec, peaks[0], anon[0]
 	return res, nil
+}
+
+// memoryLimitMiB reads the agent's soft memory limit, as it set it, from
+// its /metrics (the Go collector's go_gc_gomemlimit_bytes).
+func memoryLimitMiB(ctx context.Context, admin string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("read the memory limit: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_gc_gomemlimit_bytes "); ok {
+			b, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("go_gc_gomemlimit_bytes %q: %w", v, err)
+			}
+			return b / (1 << 20), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read the memory limit: %w", err)
+	}
+	return 0, fmt.Errorf("no go_gc_gomemlimit_bytes in %s/metrics", admin)
 }
