@@ -128,6 +128,34 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions, 
 	return nil
 }
 
+// endOffsets lists the end offset of every partition of topic, asking
+// again for up to 30 s while the answer carries an error: a topic created
+// a moment ago may not have reached the agent asked yet, or a partition
+// may still be without a leader.
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string) (map[int32]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			out := map[int32]int64{}
+			ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+			if len(out) > 0 {
+				return out, nil
+			}
+			err = fmt.Errorf("no partitions listed")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func percentile(sorted []time.Duration, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
@@ -359,12 +387,14 @@ func benchE2E(c *cli.Context) error {
 		return err
 	}
 	// Start the consumer at the current end of every partition.
-	ends, err := kadm.NewClient(prod).ListEndOffsets(ctx, topic)
+	ends, err := endOffsets(ctx, kadm.NewClient(prod), topic)
 	if err != nil {
 		return fail(1, "list offsets of %s: %v", topic, err)
 	}
 	from := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	for p, o := range ends {
+		from[p] = kgo.NewOffset().At(o)
+	}
 	cons, err := kgo.NewClient(append(sec, kgo.SeedBrokers(brokers(c)...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
