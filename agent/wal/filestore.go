@@ -282,25 +282,11 @@ func (s *FileStore) active() *logFile { return s.files[len(s.files)-1] }
 // appendLocked writes records to the active file in one write, rotating
 // first if it is full, and returns the file and where the write began.
 func (s *FileStore) appendLocked(buf []byte) (*logFile, int64, error) {
-	if lf := s.active(); lf.size > 0 && lf.size+int64(len(buf)) > s.maxFile {
-		if err := s.rotateLocked(); err != nil {
-			return nil, 0, err
-		}
-	}
-	lf := s.active()
-	if _, err := lf.f.WriteAt(buf, lf.size); err != nil {
-		return nil, 0, fmt.Errorf("wal: write %s: %w", lf.f.Name(), err)
-	}
-	at := lf.size
-	lf.size += int64(len(buf))
-	if !slices.Contains(s.unsynced, lf) {
-		s.unsynced = append(s.unsynced, lf)
-	}
-	return lf, at, nil
+	return s.appendvLocked([][]byte{buf}, int64(len(buf)))
 }
 
-// appendvLocked is appendLocked for a record set given as pieces of
-// size bytes in all.
+// appendvLocked is appendLocked for records given as pieces, size bytes
+// in all.
 func (s *FileStore) appendvLocked(iov [][]byte, size int64) (*logFile, int64, error) {
 	if lf := s.active(); lf.size > 0 && lf.size+size > s.maxFile {
 		if err := s.rotateLocked(); err != nil {
