@@ -131,7 +131,13 @@ func (e *env) getAll(ctx context.Context, key string) (int64, error) {
 // waitFlushed waits until the objects under prefix stop changing for 2 s:
 // everything produced is in the bucket.
 func (e *env) waitFlushed(ctx context.Context, prefix string) (objects int, bytes int64, err error) {
-	deadline := time.Now().Add(2 * time.Minute)
+	return e.waitQuiet(ctx, prefix, 2*time.Second, 2*time.Minute)
+}
+
+// waitQuiet waits until the objects under prefix have not changed for
+// quiet, for at most timeout.
+func (e *env) waitQuiet(ctx context.Context, prefix string, quiet, timeout time.Duration) (objects int, bytes int64, err error) {
+	deadline := time.Now().Add(timeout)
 	lastN, lastB, since := -1, int64(-1), time.Now()
 	for time.Now().Before(deadline) {
 		n, b := 0, int64(0)
@@ -143,18 +149,19 @@ func (e *env) waitFlushed(ctx context.Context, prefix string) (objects int, byte
 		}
 		if n != lastN || b != lastB {
 			lastN, lastB, since = n, b, time.Now()
-		} else if time.Since(since) >= 2*time.Second {
+		} else if time.Since(since) >= quiet {
 			return n, b, nil
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	return 0, 0, fmt.Errorf("objects under %s still changing after 2 minutes", prefix)
+	return 0, 0, fmt.Errorf("objects under %s still changing after %v", prefix, timeout)
 }
 
 // retainedResult compares produce into an agent with an empty bucket and
 // into one with fill× more data retained in its bucket, alternating.
 type retainedResult struct {
 	RetainedBytes int64     `json:"retained_bytes"`
+	CompactedSec  float64   `json:"compacted_sec"` // from the fill's flush to the compactor's last merge of it, and 45 s more
 	Empty         []float64 `json:"empty_mib_s"`
 	Full          []float64 `json:"full_mib_s"`
 }
@@ -185,6 +192,16 @@ func (e *env) retained(ctx context.Context) (retainedResult, error) {
 	if _, res.RetainedBytes, err = e.waitFlushed(ctx, fullPrefix); err != nil {
 		return res, err
 	}
+	// Retained means at rest: the fill is compacted before the rounds, or
+	// the full side's rounds would share two cores with merging what was
+	// written a moment ago (up to 256 MiB a pass, every 30 s). A pass
+	// that finds nothing leaves the bucket unchanged for longer than the
+	// 30 s between passes.
+	compacting := time.Now()
+	if _, _, err := e.waitQuiet(ctx, fullPrefix, 45*time.Second, 10*time.Minute); err != nil {
+		return res, fmt.Errorf("compaction of the fill: %w", err)
+	}
+	res.CompactedSec = time.Since(compacting).Seconds()
 	empty, _, err := start()
 	if err != nil {
 		return res, err

@@ -136,9 +136,10 @@ func (r *results) markdown() string {
 		c.Objects, float64(c.ObjectBytes)/(1<<30), c.RawSec, c.RawMiB)
 	rt := r.Retained
 	w("Retained data: two `tlog dev` agents side by side, one with %.2f GiB (%d× a produce run) already in its "+
-		"bucket, one with none; %d records produced into each in turn, %d times, the two taking turns to go first: %s MiB/s with the bucket "+
-		"empty, %s MiB/s with it full (the goal compares medians).\n\n", float64(rt.RetainedBytes)/(1<<30), o.fill, o.records,
-		retainedRounds, list(rt.Empty, "%.0f"), list(rt.Full, "%.0f"))
+		"bucket (produced, then left until the compactor had merged it: %.0f s, the last 45 of them with no change), one with none; "+
+		"%d records produced into each in turn, %d times, the two taking turns to go first: %s MiB/s with the bucket "+
+		"empty, %s MiB/s with it full (the goal compares medians).\n\n", float64(rt.RetainedBytes)/(1<<30), o.fill, rt.CompactedSec,
+		o.records, retainedRounds, list(rt.Empty, "%.0f"), list(rt.Full, "%.0f"))
 	sc := r.Scale
 	w("Memory at scale: `tlog dev` with %d idle Kafka connections open (each past ApiVersions) and %d records "+
 		"produced into a topic of %d partitions (%.0f MiB/s): resident %.0f MiB started, %.0f MiB with the "+
