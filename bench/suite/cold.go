@@ -207,8 +207,8 @@ func (e *env) retained(ctx context.Context) (retainedResult, error) {
 		return res, err
 	}
 	defer empty.stop()
-	// Five rounds, each agent first in every other one, so neither
-	// always follows the other's flush; the goal compares medians.
+	// Each agent goes first in every other round, so neither always
+	// follows the other's flush; the goal compares medians.
 	for i := range retainedRounds {
 		sides := []struct {
 			rt  *running

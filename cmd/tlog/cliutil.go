@@ -291,20 +291,15 @@ func replicationFactor(td kadm.TopicDetail) int {
 	return 0
 }
 
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // isTTY reports whether f is a terminal: a character device other than
 // /dev/null.
 func isTTY(f *os.File) bool {
-	if !isTerminal(f) {
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
 		return false
 	}
-	st, err1 := f.Stat()
-	null, err2 := os.Stat(os.DevNull)
-	return err1 != nil || err2 != nil || !os.SameFile(st, null)
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(st, null)
 }
 
 // liveRate prints "label N records, R records/s" on stderr twice a second
