@@ -10,8 +10,12 @@ import (
 // larger than what follows).
 var ErrMalformed = errors.New("malformed peer message")
 
-// Enc appends big-endian fields to a buffer.
-type Enc struct{ B []byte }
+// Enc appends big-endian fields to a buffer. Tail, set by TailBytes, is
+// the message's last field, sent after B as it is rather than copied in.
+type Enc struct {
+	B    []byte
+	Tail []byte
+}
 
 func (e *Enc) Int8(v int8)     { e.B = append(e.B, byte(v)) }
 func (e *Enc) Bool(v bool)     { e.B = append(e.B, b2u(v)) }
@@ -25,6 +29,14 @@ func (e *Enc) ID(v [16]byte)   { e.B = append(e.B, v[:]...) }
 func (e *Enc) Bytes(v []byte) {
 	e.B = binary.BigEndian.AppendUint32(e.B, uint32(len(v)))
 	e.B = append(e.B, v...)
+}
+
+// TailBytes writes what Bytes writes, as the message's last field: the
+// length goes into B and v becomes Tail, so a large value (an append's
+// batches) reaches the socket without a copy. Decoding is Bytes.
+func (e *Enc) TailBytes(v []byte) {
+	e.B = binary.BigEndian.AppendUint32(e.B, uint32(len(v)))
+	e.Tail = v
 }
 
 func (e *Enc) String(v string) {

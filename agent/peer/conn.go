@@ -56,7 +56,7 @@ type Conn struct {
 	closed   bool
 	err      error
 
-	out  chan []byte
+	out  chan outFrame
 	done chan struct{}
 	wg   sync.WaitGroup
 
@@ -76,7 +76,7 @@ func NewConn(nc net.Conn, handle Handler) *Conn {
 		nc:      nc,
 		handle:  handle,
 		pending: map[uint32]func([]byte, error){},
-		out:     make(chan []byte, 512),
+		out:     make(chan outFrame, 512),
 		done:    make(chan struct{}),
 		Remote:  -1,
 	}
@@ -122,7 +122,13 @@ func (c *Conn) fail(err error) {
 	}
 }
 
-func frame(typ uint8, corr uint32, m Message) []byte {
+// outFrame is one frame to send: head, then tail as it is (a message's
+// last field, Enc.TailBytes).
+type outFrame struct{ head, tail []byte }
+
+func (f outFrame) size() int { return len(f.head) + len(f.tail) }
+
+func frame(typ uint8, corr uint32, m Message) outFrame {
 	size := 64
 	if s, ok := m.(sized); ok {
 		size = 9 + s.encodedSize()
@@ -131,22 +137,22 @@ func frame(typ uint8, corr uint32, m Message) []byte {
 	if m != nil {
 		m.Encode(&e)
 	}
-	binary.BigEndian.PutUint32(e.B, uint32(len(e.B)-4))
+	binary.BigEndian.PutUint32(e.B, uint32(len(e.B)+len(e.Tail)-4))
 	e.B[4] = typ
 	binary.BigEndian.PutUint32(e.B[5:], corr)
-	return e.B
+	return outFrame{head: e.B, tail: e.Tail}
 }
 
-// sized is a Message that knows its encoded size, so its frame is
-// allocated once rather than grown by copying (Append carries megabytes).
+// sized is a Message that knows the encoded size of what it puts in Enc.B,
+// so its frame's head is allocated once rather than grown by copying.
 type sized interface{ encodedSize() int }
 
-func (c *Conn) enqueue(b []byte) error {
-	if len(b)-4 > MaxFrame {
-		return fmt.Errorf("peer: frame of %d bytes exceeds %d", len(b)-4, MaxFrame)
+func (c *Conn) enqueue(f outFrame) error {
+	if f.size()-4 > MaxFrame {
+		return fmt.Errorf("peer: frame of %d bytes exceeds %d", f.size()-4, MaxFrame)
 	}
 	select {
-	case c.out <- b:
+	case c.out <- f:
 		return nil
 	case <-c.done:
 		return ErrClosed
@@ -214,20 +220,49 @@ func (c *Conn) Reply(f Frame, m Message) error {
 	return c.enqueue(frame(f.Type|responseBit, f.Corr, m))
 }
 
+// Small frames gather in the writer's buffer; a tail this large goes to
+// the socket from where it is, beside the buffer, in one writev.
+const (
+	writeBuffer = 256 << 10
+	directTail  = 16 << 10
+)
+
 func (c *Conn) writer() {
 	defer c.wg.Done()
-	bw := bufio.NewWriterSize(c.nc, 256<<10)
+	buf := make([]byte, 0, writeBuffer)
+	var iov net.Buffers
+	write := func(tail []byte) error {
+		iov = append(iov[:0], buf)
+		if len(tail) > 0 {
+			iov = append(iov, tail)
+		}
+		_, err := iov.WriteTo(c.nc) // consumes iov, not the bytes
+		buf = buf[:0]
+		return err
+	}
 	for {
 		select {
-		case b := <-c.out:
-			if _, err := bw.Write(b); err != nil {
-				c.fail(fmt.Errorf("write: %w", err))
-				return
+		case f := <-c.out:
+			if len(buf)+len(f.head) > writeBuffer {
+				if err := write(nil); err != nil {
+					c.fail(fmt.Errorf("write: %w", err))
+					return
+				}
 			}
-			// Flush once nothing else is queued, so pipelined frames
+			buf = append(buf, f.head...)
+			switch {
+			case len(f.tail) >= directTail || len(buf)+len(f.tail) > writeBuffer:
+				if err := write(f.tail); err != nil {
+					c.fail(fmt.Errorf("write: %w", err))
+					return
+				}
+			default:
+				buf = append(buf, f.tail...)
+			}
+			// Write once nothing else is queued, so pipelined frames
 			// share syscalls.
-			if len(c.out) == 0 {
-				if err := bw.Flush(); err != nil {
+			if len(c.out) == 0 && len(buf) > 0 {
+				if err := write(nil); err != nil {
 					c.fail(fmt.Errorf("write: %w", err))
 					return
 				}

@@ -269,10 +269,10 @@ func (m *Append) Encode(e *Enc) {
 	e.Int64(m.Truncate)
 	e.Int64(m.Reset)
 	e.Int64(m.HW)
-	e.Bytes(m.Data)
+	e.TailBytes(m.Data)
 }
 
-func (m *Append) encodedSize() int { return 16 + 4 + 4 + 8 + 8 + 8 + 4 + len(m.Data) }
+func (m *Append) encodedSize() int { return 16 + 4 + 4 + 8 + 8 + 8 + 4 }
 
 func (m *Append) Decode(d *Dec) error {
 	m.Topic, m.Partition, m.Epoch = d.ID(), d.Int32(), d.Int32()

@@ -215,5 +215,5 @@ func TestOversizedFrameClosesBeforeAllocating(t *testing.T) {
 func encode(m Message) []byte {
 	var e Enc
 	m.Encode(&e)
-	return e.B
+	return append(e.B, e.Tail...) // as the frame sends it
 }

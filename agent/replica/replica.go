@@ -170,7 +170,10 @@ type link struct {
 	mu       sync.Mutex
 	feeds    map[wal.PartKey]*feed
 	inflight int // appends in flight
-	conn     *peer.Conn
+	// blocked: a pump left something unsent for a full window; the next
+	// answer pumps again.
+	blocked bool
+	conn    *peer.Conn
 }
 
 func (l *link) poke() {
@@ -348,7 +351,11 @@ func (l *link) pump(c *peer.Conn) {
 	for _, f := range l.feeds {
 		switch f.state {
 		case needProbe:
-			if now.Before(f.retryAt) || l.inflight >= linkWindow {
+			if now.Before(f.retryAt) {
+				continue
+			}
+			if l.inflight >= linkWindow {
+				l.blocked = true
 				continue
 			}
 			f.state = probing
@@ -376,8 +383,13 @@ func (l *link) pump(c *peer.Conn) {
 				}
 				hw := f.p.Offsets().HW
 				if len(data) == 0 && f.truncate < 0 && f.reset < 0 {
-					// Nothing new: send the high watermark, paced.
-					if hw > f.sentHW && (f.inflight == 0 || now.Sub(f.hwAt) >= hwEvery) {
+					// Nothing new: send the high watermark, paced. Every
+					// append carries it too, so under a steady stream
+					// this rarely goes; a follower needs it only to let
+					// go of memory and as a start if it comes to lead,
+					// neither of which waits, and an answer per batch
+					// would double the messages at low rates.
+					if hw > f.sentHW && now.Sub(f.hwAt) >= hwEvery {
 						f.sentHW, f.hwAt = hw, now
 						l.appendMsg(&out, f, nil, hw)
 					}
@@ -390,6 +402,9 @@ func (l *link) pump(c *peer.Conn) {
 				if len(data) == 0 {
 					break
 				}
+			}
+			if f.inflight >= feedWindow || l.inflight >= linkWindow {
+				l.blocked = true
 			}
 		}
 	}
@@ -497,7 +512,10 @@ func (l *link) onAppendResp(f *feed, gen uint64, size int, body []byte, err erro
 		return
 	}
 	f.p.FollowerAck(l.to, resp.LEO)
-	if size > 0 {
+	// New data wakes the link itself (Wake); an answer needs to only
+	// when a window held something back.
+	if l.blocked {
+		l.blocked = false
 		l.poke()
 	}
 }

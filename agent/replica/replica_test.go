@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ type node struct {
 
 	mu       sync.Mutex
 	proposed []metadata.Command
+	hwOnly   atomic.Int32 // appends received carrying only a high watermark
 }
 
 func (n *node) Partitions() []partition.Held {
@@ -64,6 +66,9 @@ func (n *node) Dial(ctx context.Context, id int32) (*peer.Conn, error) {
 		case peer.TypeAppend:
 			var m peer.Append
 			if peer.Decode(f.Body, &m) == nil {
+				if len(m.Data) == 0 && m.Truncate < 0 && m.Reset < 0 {
+					other.hwOnly.Add(1)
+				}
 				other.r.OnAppend(c, f, m)
 			}
 		}
@@ -144,6 +149,7 @@ func TestLeaderFeedsFollower(t *testing.T) {
 	leader.peer, follower.peer = follower, leader
 	leader.r.Reconcile()
 
+	start := time.Now()
 	for i := range 20 {
 		b := mkBatch(1 + i%4)
 		h, err := batch.ValidateProduce(b, 1<<20)
@@ -170,6 +176,12 @@ func TestLeaderFeedsFollower(t *testing.T) {
 	}
 	if fo := follower.p.Offsets(); fo.HW != lo.HW || lo.HW != 50 {
 		t.Fatalf("leader HW %d, follower HW %d; want 50", lo.HW, fo.HW)
+	}
+	// Every append carries the high watermark; one carrying nothing else
+	// goes at most every 20 ms, not after each acknowledgement (which
+	// would double the messages of a trickle).
+	if n, most := follower.hwOnly.Load(), int32(time.Since(start)/(20*time.Millisecond))+2; n > most {
+		t.Errorf("follower got %d high-watermark-only appends in %v; want at most %d", n, time.Since(start), most)
 	}
 	ctx := context.Background()
 	a, _, err := leader.p.Read(ctx, 0, 1<<20, true)
