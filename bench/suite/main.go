@@ -49,7 +49,7 @@ func main() {
 	flag.Int64Var(&o.coldBytes, "cold-bytes", 1<<30, "bytes produced, then replayed from the bucket with the WAL deleted")
 	flag.IntVar(&o.fill, "fill", 10, "data retained in the bucket before the second produce, as a multiple of -records")
 	flag.BoolVar(&o.skipNATS, "skip-nats", false, "leave NATS JetStream out")
-	flag.StringVar(&o.only, "only", "", "run only the targets whose names contain this, or \"scale\" for the memory-at-scale phase alone (and write nothing)")
+	flag.StringVar(&o.only, "only", "", "run only the targets whose names contain this, or \"scale\" or \"cold\" for that phase alone (and write nothing)")
 	flag.BoolVar(&o.write, "write", true, "write docs/benchmarks.md and docs/bench/*.svg")
 	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "give up after this long")
 	flag.Parse()
@@ -97,9 +97,14 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 			res.Runs = append(res.Runs, m)
 		}
 	}
-	if o.only == "scale" { // the memory-at-scale phase alone, to try it
+	switch o.only { // one phase alone, to try it
+	case "scale":
 		sc, err := env.memoryAtScale(ctx, 1000, 1000)
 		fmt.Printf("%+v\n", sc)
+		return err
+	case "cold":
+		c, err := env.coldReplay(ctx)
+		fmt.Printf("%+v\n", c)
 		return err
 	}
 	if o.only != "" {
@@ -112,6 +117,7 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 	if res.Cold, err = env.coldReplay(ctx); err != nil {
 		return fmt.Errorf("cold replay: %w", err)
 	}
+	log.Info("cold replay done", "replay_mib_s", res.Cold.ReplayMiB, "raw_get_mib_s", res.Cold.RawMiB)
 	log.Info("produce with data retained")
 	if res.Retained, err = env.retained(ctx); err != nil {
 		return fmt.Errorf("retained: %w", err)
