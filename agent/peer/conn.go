@@ -230,13 +230,11 @@ const (
 func (c *Conn) writer() {
 	defer c.wg.Done()
 	buf := make([]byte, 0, writeBuffer)
-	var iov net.Buffers
-	write := func(tail []byte) error {
-		iov = append(iov[:0], buf)
-		if len(tail) > 0 {
-			iov = append(iov, tail)
-		}
-		_, err := iov.WriteTo(c.nc) // consumes iov, not the bytes
+	iovs := make(net.Buffers, 0, 3)
+	// write sends the buffer, then more as it is.
+	write := func(more ...[]byte) error {
+		iov := append(append(iovs[:0], buf), more...)
+		_, err := iov.WriteTo(c.nc) // consumes iov (a copy of iovs), not the bytes
 		buf = buf[:0]
 		return err
 	}
@@ -244,25 +242,29 @@ func (c *Conn) writer() {
 		select {
 		case f := <-c.out:
 			if len(buf)+len(f.head) > writeBuffer {
-				if err := write(nil); err != nil {
+				if err := write(); err != nil {
 					c.fail(fmt.Errorf("write: %w", err))
 					return
 				}
 			}
-			buf = append(buf, f.head...)
+			var err error
 			switch {
-			case len(f.tail) >= directTail || len(buf)+len(f.tail) > writeBuffer:
-				if err := write(f.tail); err != nil {
-					c.fail(fmt.Errorf("write: %w", err))
-					return
-				}
+			case len(f.head) > writeBuffer: // the buffer never grows past its size
+				err = write(f.head, f.tail)
+			case len(f.tail) >= directTail || len(buf)+len(f.head)+len(f.tail) > writeBuffer:
+				buf = append(buf, f.head...)
+				err = write(f.tail)
 			default:
-				buf = append(buf, f.tail...)
+				buf = append(append(buf, f.head...), f.tail...)
+			}
+			if err != nil {
+				c.fail(fmt.Errorf("write: %w", err))
+				return
 			}
 			// Write once nothing else is queued, so pipelined frames
 			// share syscalls.
 			if len(c.out) == 0 && len(buf) > 0 {
-				if err := write(nil); err != nil {
+				if err := write(); err != nil {
 					c.fail(fmt.Errorf("write: %w", err))
 					return
 				}

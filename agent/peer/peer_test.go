@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -216,4 +217,63 @@ func encode(m Message) []byte {
 	var e Enc
 	m.Encode(&e)
 	return append(e.B, e.Tail...) // as the frame sends it
+}
+
+// Frames of every shape arrive whole and in order: small ones gathered in
+// the writer's buffer, appends whose batches go beside it, and a message
+// whose own encoding is larger than the buffer.
+func TestFramesOfEverySizeArriveInOrder(t *testing.T) {
+	type got struct {
+		typ  uint8
+		body []byte
+	}
+	ch := make(chan got, 64)
+	handle := func(c *Conn, f Frame) { ch <- got{f.Type, f.Body} }
+	cl, _ := pipe(t, handle)
+	fill := func(n int, seed byte) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = seed + byte(i*7)
+		}
+		return b
+	}
+	msgs := []Message{
+		&Probe{Partition: 1},
+		&Append{Partition: 2, Truncate: -1, Reset: -1, Data: fill(100, 1)},   // gathered
+		&Append{Partition: 3, Truncate: -1, Reset: -1, Data: fill(1<<20, 2)}, // beside the buffer
+		&Kafka{Key: 0, Version: 9, Body: fill(writeBuffer+4096, 3)},          // larger than the buffer
+		&Probe{Partition: 4},
+		&Append{Partition: 5, Truncate: -1, Reset: -1, Data: fill(directTail, 4)}, // at the threshold
+		&Push{Seq: 6, Body: fill(writeBuffer-100, 5)},                             // fills the buffer
+		&Probe{Partition: 7},
+	}
+	for _, m := range msgs {
+		if err := cl.Send(typeOf(m), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range msgs {
+		select {
+		case g := <-ch:
+			want := encode(m)
+			if g.typ != typeOf(m) || !bytes.Equal(g.body, want) {
+				t.Fatalf("frame %d (%T): got type %d, %d bytes; want type %d, %d bytes", i, m, g.typ, len(g.body), typeOf(m), len(want))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("frame %d (%T) never arrived", i, m)
+		}
+	}
+}
+
+func typeOf(m Message) uint8 {
+	switch m.(type) {
+	case *Probe:
+		return TypeProbe
+	case *Append:
+		return TypeAppend
+	case *Kafka:
+		return TypeKafka
+	default:
+		return TypePush
+	}
 }
