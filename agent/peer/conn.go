@@ -241,21 +241,17 @@ func (c *Conn) writer() {
 	for {
 		select {
 		case f := <-c.out:
-			if len(buf)+len(f.head) > writeBuffer {
-				if err := write(); err != nil {
-					c.fail(fmt.Errorf("write: %w", err))
-					return
-				}
-			}
+			// The buffer never grows past its size: what does not fit
+			// goes beside it, in order.
 			var err error
 			switch {
-			case len(f.head) > writeBuffer: // the buffer never grows past its size
-				err = write(f.head, f.tail)
-			case len(f.tail) >= directTail || len(buf)+len(f.head)+len(f.tail) > writeBuffer:
+			case len(f.tail) < directTail && len(buf)+f.size() <= writeBuffer:
+				buf = append(append(buf, f.head...), f.tail...)
+			case len(buf)+len(f.head) <= writeBuffer:
 				buf = append(buf, f.head...)
 				err = write(f.tail)
 			default:
-				buf = append(append(buf, f.head...), f.tail...)
+				err = write(f.head, f.tail)
 			}
 			if err != nil {
 				c.fail(fmt.Errorf("write: %w", err))

@@ -237,43 +237,33 @@ func TestFramesOfEverySizeArriveInOrder(t *testing.T) {
 		}
 		return b
 	}
-	msgs := []Message{
-		&Probe{Partition: 1},
-		&Append{Partition: 2, Truncate: -1, Reset: -1, Data: fill(100, 1)},   // gathered
-		&Append{Partition: 3, Truncate: -1, Reset: -1, Data: fill(1<<20, 2)}, // beside the buffer
-		&Kafka{Key: 0, Version: 9, Body: fill(writeBuffer+4096, 3)},          // larger than the buffer
-		&Probe{Partition: 4},
-		&Append{Partition: 5, Truncate: -1, Reset: -1, Data: fill(directTail, 4)}, // at the threshold
-		&Push{Seq: 6, Body: fill(writeBuffer-100, 5)},                             // fills the buffer
-		&Probe{Partition: 7},
+	msgs := []struct {
+		typ uint8
+		m   Message
+	}{
+		{TypeProbe, &Probe{Partition: 1}},
+		{TypeAppend, &Append{Partition: 2, Truncate: -1, Reset: -1, Data: fill(100, 1)}},   // gathered
+		{TypeAppend, &Append{Partition: 3, Truncate: -1, Reset: -1, Data: fill(1<<20, 2)}}, // beside the buffer
+		{TypeKafka, &Kafka{Key: 0, Version: 9, Body: fill(writeBuffer+4096, 3)}},           // larger than the buffer
+		{TypeProbe, &Probe{Partition: 4}},
+		{TypeAppend, &Append{Partition: 5, Truncate: -1, Reset: -1, Data: fill(directTail, 4)}}, // at the threshold
+		{TypePush, &Push{Seq: 6, Body: fill(writeBuffer-100, 5)}},                               // fills the buffer
+		{TypeProbe, &Probe{Partition: 7}},
 	}
 	for _, m := range msgs {
-		if err := cl.Send(typeOf(m), m); err != nil {
+		if err := cl.Send(m.typ, m.m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i, m := range msgs {
 		select {
 		case g := <-ch:
-			want := encode(m)
-			if g.typ != typeOf(m) || !bytes.Equal(g.body, want) {
-				t.Fatalf("frame %d (%T): got type %d, %d bytes; want type %d, %d bytes", i, m, g.typ, len(g.body), typeOf(m), len(want))
+			want := encode(m.m)
+			if g.typ != m.typ || !bytes.Equal(g.body, want) {
+				t.Fatalf("frame %d (%T): got type %d, %d bytes; want type %d, %d bytes", i, m.m, g.typ, len(g.body), m.typ, len(want))
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("frame %d (%T) never arrived", i, m)
+			t.Fatalf("frame %d (%T) never arrived", i, m.m)
 		}
-	}
-}
-
-func typeOf(m Message) uint8 {
-	switch m.(type) {
-	case *Probe:
-		return TypeProbe
-	case *Append:
-		return TypeAppend
-	case *Kafka:
-		return TypeKafka
-	default:
-		return TypePush
 	}
 }
