@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/tlog-io/tlog/agent/wal"
 )
 
 // WALKind is the store the WAL runs on (Config.WALStoreKind).
@@ -24,16 +26,16 @@ const (
 // unflushed batches would be invisible, and lost at the next trim.
 func walKind(dir string, kind WALKind) (files bool, err error) {
 	badger := exists(filepath.Join(dir, "MANIFEST"))
-	own, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	own, err := wal.FilesIn(dir)
 	if err != nil {
-		return false, fmt.Errorf("agent: list %s: %w", dir, err)
+		return false, fmt.Errorf("agent: %w", err)
 	}
 	switch {
-	case badger && len(own) > 0:
+	case badger && own:
 		return false, fmt.Errorf("agent: %s holds both a Badger WAL and a files WAL; one of them was written by mistake: move the other away", dir)
 	case kind == WALFiles && badger:
 		return false, fmt.Errorf("agent: %s holds a Badger WAL; start with --wal-store badger or auto (or let it flush, stop, and remove the directory first)", dir)
-	case kind == WALBadger && len(own) > 0:
+	case kind == WALBadger && own:
 		return false, fmt.Errorf("agent: %s holds a files WAL; start with --wal-store files or auto (or let it flush, stop, and remove the directory first)", dir)
 	case kind == WALAuto:
 		return !badger, nil

@@ -9,3 +9,17 @@ func Files(s *FileStore) int {
 	defer s.mu.RUnlock()
 	return len(s.files)
 }
+
+// FreeFiles is how many gone files a FileStore keeps to reuse.
+func FreeFiles(s *FileStore) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.free)
+}
+
+// Reuses is how many files a FileStore has started as a free one.
+func Reuses(s *FileStore) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.reuses
+}

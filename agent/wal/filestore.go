@@ -10,7 +10,7 @@ package wal
 //
 // A record is [length u32][CRC-32C u32 of the rest][op u8][key length u16]
 // [key][value], op 1 a set and 2 a delete; the length covers op to value.
-// Files are NNNNNNNNNNNNNNNNNNNN.wal, numbered in order; the active one
+// Files are NNNNNNNNNNNNNNNNNNNN.wal2, numbered in order; the active one
 // takes writes until it passes fileStoreMaxFile. Files go oldest first,
 // once nothing in the index points into them (a delete's record is only
 // needed while the set it deletes is in an older file, and older files go
@@ -19,10 +19,23 @@ package wal
 // behind it. At open, the first record that is cut short or fails its CRC ends
 // the log: its file is truncated there and later files are removed, so
 // what the store holds stays a prefix of what was written.
+//
+// A file that goes is kept, up to freeMax of them, renamed NNN.free, and
+// the next new file is one of those renamed and overwritten from its
+// start: its pages are already in the page cache, where a new file's
+// must be allocated (and on a VM, often backed anew by the host), which
+// made writing the WAL the largest cost in an agent's profile. A reused
+// file holds its earlier use's records past the new ones, so a .wal2
+// record's stored CRC is XORed with a mask made from its file's sequence:
+// records of an earlier use cannot check out, and replay stops where the
+// new ones end. A file is cut to its length when writes move on from it,
+// so only the active file can end in such leftovers. Files ending .wal
+// are an earlier version's (no mask); they are read, and never written.
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -45,7 +58,13 @@ const (
 	recordHeader     = 8 // length, CRC
 	opSet            = 1
 	opDelete         = 2
-	fileSuffix       = ".wal"
+	fileSuffix       = ".wal2"
+	oldFileSuffix    = ".wal" // before files were reused: CRCs not masked
+	freeSuffix       = ".free"
+	// freeMax is how many gone files are kept to be reused; freeMaxSize
+	// the largest kept (one grown by a huge record is removed instead).
+	freeMax     = 2
+	freeMaxSize = 2 * fileStoreMaxFile
 	// relocateMax is the most an oldest file may hold live and still
 	// have it moved forward so the file can go.
 	relocateMax = 1 << 20
@@ -62,11 +81,19 @@ type FileStore struct {
 	dir     string
 	log     *slog.Logger
 	maxFile int64 // fileStoreMaxFile; smaller in tests
+	// synced is whether the caller Syncs every write (wal-sync always):
+	// a free file is then reused only once its rename to .free is on
+	// disk, or after a crash the directory could still name it by its
+	// old sequence while it holds a newer file's records, which would end
+	// the log there and drop every file after it.
+	synced bool
 
 	mu       sync.RWMutex
 	closed   bool
 	groups   map[string][]fsEntry // by partition prefix (or "" for the rest), sorted by key
 	files    []*logFile           // oldest first; the last is active
+	free     []*logFile           // gone files kept to be reused
+	reuses   int64                // files started as a free one (for tests)
 	unsynced []*logFile           // written since the last Sync (the active one included)
 	dirDirty bool                 // a file was created or removed since the last Sync
 	keyBytes int64
@@ -81,29 +108,39 @@ type fsEntry struct {
 }
 
 type logFile struct {
-	seq       uint64
-	f         *os.File
-	size      int64
-	live      int   // index entries pointing here
-	liveBytes int64 // and the bytes of their values
+	seq        uint64
+	path       string // f.Name() is stale once the file is renamed
+	f          *os.File
+	mask       uint32 // XORed into each record's CRC (0 in .wal files)
+	size       int64  // the end of the records
+	disk       int64  // the file's length: past size only in a reused file
+	live       int    // index entries pointing here
+	liveBytes  int64  // and the bytes of their values
+	freeOnDisk bool   // a free file whose rename to .free has been synced
 }
+
+// fileMask is the CRC mask of file seq's records. seq times an odd
+// number is one-to-one mod 2^32, so no two uses of a file share a mask.
+func fileMask(seq uint64) uint32 { return uint32(seq * 0x9E3779B1) }
 
 var _ Store = (*FileStore)(nil)
 
-// OpenFileStore opens (creating if needed) a FileStore in dir.
-func OpenFileStore(dir string, logger *slog.Logger) (*FileStore, error) {
+// OpenFileStore opens (creating if needed) a FileStore in dir. synced
+// says the caller will Sync after every write (see FileStore.synced).
+func OpenFileStore(dir string, logger *slog.Logger, synced bool) (*FileStore, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
 	}
-	s := &FileStore{dir: dir, log: logger, maxFile: fileStoreMaxFile, groups: map[string][]fsEntry{}}
+	s := &FileStore{dir: dir, log: logger, maxFile: fileStoreMaxFile, synced: synced, groups: map[string][]fsEntry{}}
 	if err := s.load(); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
-	if len(s.files) == 0 {
+	if len(s.files) == 0 || s.active().mask == 0 {
+		// Writes go to .wal2 files only.
 		if err := s.rotateLocked(); err != nil {
 			s.closeFiles()
 			return nil, err
@@ -113,21 +150,42 @@ func OpenFileStore(dir string, logger *slog.Logger) (*FileStore, error) {
 }
 
 func (s *FileStore) load() error {
-	names, err := filepath.Glob(filepath.Join(s.dir, "*"+fileSuffix))
-	if err != nil {
-		return fmt.Errorf("wal: list %s: %w", s.dir, err)
+	type found struct {
+		seq  uint64
+		path string
+		mask uint32
 	}
-	var seqs []uint64
-	for _, n := range names {
-		seq, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(n), fileSuffix), 10, 64)
+	var logs []found
+	for _, suffix := range []string{fileSuffix, oldFileSuffix, freeSuffix} {
+		names, err := filepath.Glob(filepath.Join(s.dir, "*"+suffix))
 		if err != nil {
-			return fmt.Errorf("wal: %s is not a WAL file name", n)
+			return fmt.Errorf("wal: list %s: %w", s.dir, err)
 		}
-		seqs = append(seqs, seq)
+		for _, n := range names {
+			seq, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(n), suffix), 10, 64)
+			if err != nil {
+				return fmt.Errorf("wal: %s is not a WAL file name", n)
+			}
+			switch suffix {
+			case freeSuffix:
+				if err := s.keepFree(n, seq); err != nil {
+					return err
+				}
+			case oldFileSuffix:
+				logs = append(logs, found{seq, n, 0})
+			default:
+				logs = append(logs, found{seq, n, fileMask(seq)})
+			}
+		}
 	}
-	slices.Sort(seqs)
-	for i, seq := range seqs {
-		lf, clean, err := s.replay(seq)
+	slices.SortFunc(logs, func(a, b found) int { return cmp.Compare(a.seq, b.seq) })
+	for i, l := range logs {
+		if i > 0 && logs[i-1].seq == l.seq {
+			return fmt.Errorf("wal: %s and %s have the same sequence", logs[i-1].path, l.path)
+		}
+	}
+	for i, l := range logs {
+		lf, clean, err := s.replay(l.seq, l.path, l.mask, i == len(logs)-1)
 		if err != nil {
 			return err
 		}
@@ -135,10 +193,9 @@ func (s *FileStore) load() error {
 		if !clean {
 			// The log ends here: what follows is not a prefix of what
 			// was written.
-			for _, later := range seqs[i+1:] {
-				p := s.path(later)
-				s.log.Warn("wal: removing a file after a torn record", "file", p)
-				if err := os.Remove(p); err != nil {
+			for _, later := range logs[i+1:] {
+				s.log.Warn("wal: removing a file after a torn record", "file", later.path)
+				if err := os.Remove(later.path); err != nil {
 					return fmt.Errorf("wal: %w", err)
 				}
 			}
@@ -149,19 +206,57 @@ func (s *FileStore) load() error {
 	return nil
 }
 
-func (s *FileStore) path(seq uint64) string {
-	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, fileSuffix))
+// FilesIn says whether dir holds a FileStore's files, of any version.
+func FilesIn(dir string) (bool, error) {
+	for _, suffix := range []string{fileSuffix, oldFileSuffix, freeSuffix} {
+		names, err := filepath.Glob(filepath.Join(dir, "*"+suffix))
+		if err != nil {
+			return false, fmt.Errorf("wal: list %s: %w", dir, err)
+		}
+		if len(names) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// keepFree opens a free file found at open to be reused, or removes it
+// if enough are kept.
+func (s *FileStore) keepFree(p string, seq uint64) error {
+	if len(s.free) < freeMax {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("wal: open %s: %w", p, err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("wal: stat %s: %w", p, err)
+		}
+		if fi.Size() <= freeMaxSize {
+			s.free = append(s.free, &logFile{seq: seq, path: p, f: f, disk: fi.Size()})
+			return nil
+		}
+		f.Close()
+	}
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("wal: remove %s: %w", p, err)
+	}
+	return nil
+}
+
+func (s *FileStore) path(seq uint64, suffix string) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, suffix))
 }
 
 // replay reads one file's records into the index; clean is false if it
 // ended in a torn or corrupt record, where the file is truncated.
-func (s *FileStore) replay(seq uint64) (*logFile, bool, error) {
-	p := s.path(seq)
+func (s *FileStore) replay(seq uint64, p string, mask uint32, last bool) (*logFile, bool, error) {
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		return nil, false, fmt.Errorf("wal: open %s: %w", p, err)
 	}
-	lf := &logFile{seq: seq, f: f}
+	lf := &logFile{seq: seq, path: p, f: f, mask: mask}
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 1<<20)
 	var hdr [recordHeader]byte
 	var rec []byte
@@ -184,7 +279,7 @@ func (s *FileStore) replay(seq uint64) (*logFile, bool, error) {
 			clean = false
 			break
 		}
-		if crc32.Checksum(rec, crcTable) != binary.BigEndian.Uint32(hdr[4:]) {
+		if crc32.Checksum(rec, crcTable)^mask != binary.BigEndian.Uint32(hdr[4:]) {
 			clean = false
 			break
 		}
@@ -202,13 +297,18 @@ func (s *FileStore) replay(seq uint64) (*logFile, bool, error) {
 		pos += recordHeader + int64(n)
 	}
 	if !clean {
-		s.log.Warn("wal: truncating a torn or corrupt record", "file", p, "at", pos)
+		if last && mask != 0 {
+			// Expected after a crash in a reused file: its earlier use.
+			s.log.Info("wal: the log ends inside its last file (a torn write, or a reused file's earlier records); cutting it there", "file", p, "at", pos)
+		} else {
+			s.log.Warn("wal: truncating a torn or corrupt record", "file", p, "at", pos)
+		}
 		if err := f.Truncate(pos); err != nil {
 			f.Close()
 			return nil, false, fmt.Errorf("wal: truncate %s: %w", p, err)
 		}
 	}
-	lf.size = pos
+	lf.size, lf.disk = pos, pos
 	return lf, clean, nil
 }
 
@@ -261,48 +361,129 @@ func (s *FileStore) unref(e fsEntry) {
 	e.file.liveBytes -= int64(e.n)
 }
 
-// rotateLocked starts a new active file.
+// rotateLocked starts a new active file, reusing a free one if it can.
 func (s *FileStore) rotateLocked() error {
 	seq := uint64(1)
 	if len(s.files) > 0 {
-		seq = s.files[len(s.files)-1].seq + 1
+		prev := s.active()
+		seq = prev.seq + 1
+		if err := s.cutLocked(prev); err != nil {
+			return err
+		}
 	}
-	p := s.path(seq)
+	for _, lf := range s.free {
+		seq = max(seq, lf.seq+1) // a free file's old name is never taken again
+	}
+	p := s.path(seq, fileSuffix)
+	if lf := s.takeFreeLocked(); lf != nil {
+		if err := os.Rename(lf.path, p); err == nil {
+			lf.seq, lf.path, lf.mask, lf.size = seq, p, fileMask(seq), 0
+			s.reuses++
+			s.files = append(s.files, lf)
+			s.dirDirty = true
+			return nil
+		} else {
+			s.log.Warn("wal: reuse a free file", "err", err)
+			lf.f.Close()
+			os.Remove(lf.path)
+		}
+	}
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("wal: create %s: %w", p, err)
 	}
-	s.files = append(s.files, &logFile{seq: seq, f: f})
+	s.files = append(s.files, &logFile{seq: seq, path: p, f: f, mask: fileMask(seq)})
 	s.dirDirty = true
+	return nil
+}
+
+// takeFreeLocked takes a free file that may be reused now, if any.
+func (s *FileStore) takeFreeLocked() *logFile {
+	for i, lf := range s.free {
+		if !s.synced || lf.freeOnDisk {
+			s.free = slices.Delete(s.free, i, i+1)
+			return lf
+		}
+	}
+	return nil
+}
+
+// cutLocked truncates a reused file to its records once writes move on
+// from it, so that only the active file can end in an earlier use's.
+func (s *FileStore) cutLocked(lf *logFile) error {
+	if lf.disk <= lf.size {
+		return nil
+	}
+	if err := lf.f.Truncate(lf.size); err != nil {
+		return fmt.Errorf("wal: truncate %s: %w", lf.path, err)
+	}
+	lf.disk = lf.size
+	if !slices.Contains(s.unsynced, lf) {
+		s.unsynced = append(s.unsynced, lf)
+	}
+	return nil
+}
+
+// retireLocked disposes of a file nothing points into: kept as free to
+// be reused, or removed.
+func (s *FileStore) retireLocked(lf *logFile) error {
+	s.unsynced = slices.DeleteFunc(s.unsynced, func(u *logFile) bool { return u == lf })
+	s.dirDirty = true
+	if len(s.free) < freeMax && lf.disk <= freeMaxSize {
+		p := s.path(lf.seq, freeSuffix)
+		if err := os.Rename(lf.path, p); err == nil {
+			lf.path, lf.live, lf.liveBytes, lf.freeOnDisk = p, 0, 0, false
+			s.free = append(s.free, lf)
+			return nil
+		}
+	}
+	if err := lf.f.Close(); err != nil {
+		return fmt.Errorf("wal: close %s: %w", lf.path, err)
+	}
+	if err := os.Remove(lf.path); err != nil {
+		return fmt.Errorf("wal: remove %s: %w", lf.path, err)
+	}
 	return nil
 }
 
 func (s *FileStore) active() *logFile { return s.files[len(s.files)-1] }
 
-// appendLocked writes records to the active file in one write, rotating
-// first if it is full, and returns the file and where the write began.
+// appendLocked writes whole records (unmasked) to the active file in one
+// write, rotating first if it is full, and returns the file and where the
+// write began.
 func (s *FileStore) appendLocked(buf []byte) (*logFile, int64, error) {
-	return s.appendvLocked([][]byte{buf}, int64(len(buf)))
+	return s.appendvLocked([][]byte{buf}, int64(len(buf)), func(mask uint32) {
+		for at := 0; at+recordHeader <= len(buf); at += recordHeader + int(binary.BigEndian.Uint32(buf[at:])) {
+			maskCRC(buf[at:], mask)
+		}
+	})
 }
 
 // appendvLocked is appendLocked for records given as pieces, size bytes
-// in all.
-func (s *FileStore) appendvLocked(iov [][]byte, size int64) (*logFile, int64, error) {
+// in all; mask masks their CRCs once the file they go to is known.
+func (s *FileStore) appendvLocked(iov [][]byte, size int64, mask func(uint32)) (*logFile, int64, error) {
 	if lf := s.active(); lf.size > 0 && lf.size+size > s.maxFile {
 		if err := s.rotateLocked(); err != nil {
 			return nil, 0, err
 		}
 	}
 	lf := s.active()
+	mask(lf.mask)
 	if err := pwritevAll(lf.f, iov, lf.size); err != nil {
-		return nil, 0, fmt.Errorf("wal: write %s: %w", lf.f.Name(), err)
+		return nil, 0, fmt.Errorf("wal: write %s: %w", lf.path, err)
 	}
 	at := lf.size
 	lf.size += size
+	lf.disk = max(lf.disk, lf.size)
 	if !slices.Contains(s.unsynced, lf) {
 		s.unsynced = append(s.unsynced, lf)
 	}
 	return lf, at, nil
+}
+
+// maskCRC XORs mask into the CRC of the record starting at rec.
+func maskCRC(rec []byte, mask uint32) {
+	binary.BigEndian.PutUint32(rec[4:], binary.BigEndian.Uint32(rec[4:])^mask)
 }
 
 // maxIovec is the most buffers one pwritev takes (IOV_MAX on Linux and
@@ -386,7 +567,13 @@ func (s *FileStore) Apply(sets []KV) error {
 	if s.closed {
 		return ErrStoreClosed
 	}
-	lf, at, err := s.appendvLocked(iov, int64(size))
+	lf, at, err := s.appendvLocked(iov, int64(size), func(mask uint32) {
+		// head holds each record's header and key, one after another.
+		for at := 0; at < len(head); {
+			maskCRC(head[at:], mask)
+			at += recordHeader + 3 + int(binary.BigEndian.Uint16(head[at+recordHeader+1:]))
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -456,15 +643,10 @@ func (s *FileStore) collectLocked() error {
 				return nil
 			}
 		}
-		if err := old.f.Close(); err != nil {
-			return fmt.Errorf("wal: close %s: %w", old.f.Name(), err)
-		}
-		if err := os.Remove(old.f.Name()); err != nil {
-			return fmt.Errorf("wal: remove %s: %w", old.f.Name(), err)
-		}
 		s.files = s.files[1:]
-		s.unsynced = slices.DeleteFunc(s.unsynced, func(lf *logFile) bool { return lf == old })
-		s.dirDirty = true
+		if err := s.retireLocked(old); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -484,7 +666,7 @@ func (s *FileStore) relocateLocked(lf *logFile) error {
 	for _, e := range moving {
 		v := make([]byte, e.n)
 		if _, err := lf.f.ReadAt(v, e.pos); err != nil {
-			return fmt.Errorf("wal: read %s to move it: %w", lf.f.Name(), err)
+			return fmt.Errorf("wal: read %s to move it: %w", lf.path, err)
 		}
 		buf = appendRecord(buf, opSet, []byte(e.key), v)
 	}
@@ -510,7 +692,7 @@ func (s *FileStore) Sync() error {
 	}
 	for _, lf := range s.unsynced {
 		if err := lf.f.Sync(); err != nil {
-			return fmt.Errorf("wal: sync %s: %w", lf.f.Name(), err)
+			return fmt.Errorf("wal: sync %s: %w", lf.path, err)
 		}
 	}
 	s.unsynced = s.unsynced[:0]
@@ -525,6 +707,9 @@ func (s *FileStore) Sync() error {
 			return fmt.Errorf("wal: sync %s: %w", s.dir, err)
 		}
 		s.dirDirty = false
+		for _, lf := range s.free {
+			lf.freeOnDisk = true
+		}
 	}
 	return nil
 }
@@ -604,7 +789,7 @@ func (it *fsItem) Value(fn func([]byte) error) error {
 		if errors.Is(err, os.ErrClosed) {
 			return ErrStoreClosed
 		}
-		return fmt.Errorf("wal: read %s at %d: %w", it.e.file.f.Name(), it.e.pos, err)
+		return fmt.Errorf("wal: read %s at %d: %w", it.e.file.path, it.e.pos, err)
 	}
 	return fn(b)
 }
@@ -627,12 +812,18 @@ func (s *FileStore) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.closeFiles()
+	// Cut a reused active file to its records, so the next open does
+	// not take its earlier use's for a torn write.
+	var err error
+	if len(s.files) > 0 {
+		err = s.cutLocked(s.active())
+	}
+	return errors.Join(err, s.closeFiles())
 }
 
 func (s *FileStore) closeFiles() error {
 	var first error
-	for _, lf := range s.files {
+	for _, lf := range slices.Concat(s.files, s.free) {
 		if err := lf.f.Close(); err != nil && first == nil {
 			first = err
 		}

@@ -2,7 +2,9 @@ package wal_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,7 +15,7 @@ import (
 
 func openFiles(t *testing.T, dir string, maxFile int64) *wal.FileStore {
 	t.Helper()
-	s, err := wal.OpenFileStore(dir, quietLog)
+	s, err := wal.OpenFileStore(dir, quietLog, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func contents(t *testing.T, s wal.Store) []string {
 
 func walFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	names, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	names, err := filepath.Glob(filepath.Join(dir, "*.wal2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,4 +237,146 @@ func TestFileStoreApplyManyRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(openFiles(t, dir, 64<<20))
+}
+
+// copyDir copies dir's files as they are now, as a crash would leave
+// them (the store still open, nothing cut or synced).
+func copyDir(t *testing.T, dir string) string {
+	t.Helper()
+	to := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return to
+}
+
+// Gone files are kept and reused: after many files' worth of writes the
+// store has written into few distinct files. A crash while a reused file
+// is active leaves its earlier use's records after the new ones, with
+// good CRCs of their own; a reopen must stop at the new ones' end, or the
+// sets of long-deleted keys come back.
+func TestFileStoreReusesFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := openFiles(t, dir, 8192)
+	for i := range 300 {
+		// Sizes vary, so a file's new use ends where its earlier use
+		// did not: what is past the end must be cut when writes move on.
+		if err := s.Apply([]wal.KV{kv(i, 1000+i*397%1000)}); err != nil {
+			t.Fatal(err)
+		}
+		if i >= 4 {
+			if err := s.Delete([][]byte{kv(i-4, 0).Key}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Crash in the middle of a reused file: its first records are
+		// new, the rest its earlier use's.
+		if i == 201 {
+			if wal.Reuses(s) == 0 {
+				t.Fatal("no file reused after 200 records")
+			}
+			want := contents(t, s)
+			crashed := openFiles(t, copyDir(t, dir), 8192)
+			if got := contents(t, crashed); !slices.Equal(got, want) {
+				t.Fatalf("reopened after a crash: %q, want %q", got, want)
+			}
+			crashed.Close()
+		}
+	}
+	// 300 records of 1.5 KB fill some 60 files of 8 KiB; held at once
+	// are 3 or so, and up to 2 free, so nearly every new file is a reuse.
+	if n := wal.Reuses(s); n < 50 {
+		t.Fatalf("%d files reused of some 60", n)
+	}
+	free := wal.FreeFiles(s)
+	if free > 2 {
+		t.Fatalf("%d free files kept, want at most 2", free)
+	}
+	want := contents(t, s)
+	s.Close()
+	s = openFiles(t, dir, 8192)
+	if got := contents(t, s); !slices.Equal(got, want) || len(got) != 4 {
+		t.Fatalf("reopened: %q, want %q", got, want)
+	}
+	if n := wal.FreeFiles(s); n != free {
+		t.Fatalf("%d free files found at open, want %d", n, free)
+	}
+}
+
+// With wal-sync always a free file is reused only after a Sync has put
+// its rename on disk: until then new files are new.
+func TestFileStoreSyncedReusesAfterSync(t *testing.T) {
+	dir := t.TempDir()
+	s, err := wal.OpenFileStore(dir, quietLog, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wal.SetMaxFile(s, 8192)
+	write := func(from, to int, sync bool) int64 {
+		before := wal.Reuses(s)
+		for i := from; i < to; i++ {
+			if err := s.Apply([]wal.KV{kv(i, 1500)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Delete([][]byte{kv(i-4, 0).Key}); err != nil {
+				t.Fatal(err)
+			}
+			if sync {
+				if err := s.Sync(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return wal.Reuses(s) - before
+	}
+	if n := write(0, 100, false); n != 0 {
+		t.Fatalf("%d files reused without a Sync: a free file's rename was not on disk", n)
+	}
+	if n := write(100, 200, true); n < 15 {
+		t.Fatalf("%d files reused of some 20 with a Sync after each", n)
+	}
+}
+
+// Files of the earlier format (.wal, CRCs not masked) are read at open,
+// and writes go on in a new .wal2 file.
+func TestFileStoreReadsOldFiles(t *testing.T) {
+	dir := t.TempDir()
+	var old []byte
+	for i := range 3 {
+		k, v := kv(i, 100).Key, kv(i, 100).Value
+		rec := append([]byte{1}, binary.BigEndian.AppendUint16(nil, uint16(len(k)))...)
+		rec = append(append(rec, k...), v...)
+		old = binary.BigEndian.AppendUint32(old, uint32(len(rec)))
+		old = binary.BigEndian.AppendUint32(old, crc32.Checksum(rec, crc32.MakeTable(crc32.Castagnoli)))
+		old = append(old, rec...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%020d.wal", 7)), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := openFiles(t, dir, 8192)
+	if err := s.Apply([]wal.KV{kv(3, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{string(kv(0, 0).Key), string(kv(1, 0).Key), string(kv(2, 0).Key), string(kv(3, 0).Key)}
+	if got := contents(t, s); !slices.Equal(got, want) {
+		t.Fatalf("%q, want %q", got, want)
+	}
+	s.Close()
+	if got := walFiles(t, dir); len(got) != 1 || filepath.Base(got[0]) != fmt.Sprintf("%020d.wal2", 8) {
+		t.Fatalf("new files %q, want one numbered after the old", got)
+	}
+	if got := contents(t, openFiles(t, dir, 8192)); !slices.Equal(got, want) {
+		t.Fatalf("reopened: %q, want %q", got, want)
+	}
 }
