@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/tlog-io/tlog/agent"
 	"github.com/tlog-io/tlog/tests/tlogtest"
 	"github.com/tlog-io/tlog/tier"
+	"github.com/tlog-io/tlog/tier/segment"
 	"github.com/tlog-io/tlog/tier/tiertest"
 )
 
@@ -165,3 +167,118 @@ func TestWALMaxBytesBackpressure(t *testing.T) {
 	waitFlushed(t, a, "bp", 1)
 	tlogtest.VerifyAll(t, a.Addr(), want, false)
 }
+
+// segmentWatch is a bucket that holds segment uploads until released,
+// then delays each as a remote store would, and records which partitions
+// each upload carried and which uploads overlapped.
+type segmentWatch struct {
+	tier.Bucket
+	release chan struct{}
+
+	mu       sync.Mutex
+	inflight map[int32]int // partition → uploads under way holding it
+	running  int
+	maxRun   int
+	overlap  []int32   // partitions in two uploads at once
+	order    [][]int32 // each upload's partitions, in the order they started
+}
+
+func (s *segmentWatch) PutIfAbsent(ctx context.Context, key string, body []byte) (string, error) {
+	if !strings.HasSuffix(key, ".seg") || strings.HasSuffix(key, ".c.seg") {
+		return s.Bucket.PutIfAbsent(ctx, key, body)
+	}
+	n, crc, err := segment.ParseTrailer(body)
+	if err != nil {
+		return "", err
+	}
+	f, err := segment.ParseFooter(body[len(body)-segment.TrailerSize-n : len(body)-segment.TrailerSize])
+	if err != nil || segment.CheckFooter(body[len(body)-segment.TrailerSize-n:len(body)-segment.TrailerSize], crc) != nil {
+		return "", fmt.Errorf("segment %s: footer: %v", key, err)
+	}
+	var parts []int32
+	for _, e := range f.Entries {
+		parts = append(parts, e.Partition)
+	}
+	<-s.release
+	s.mu.Lock()
+	s.order = append(s.order, parts)
+	s.running++
+	s.maxRun = max(s.maxRun, s.running)
+	for _, p := range parts {
+		if s.inflight[p] > 0 {
+			s.overlap = append(s.overlap, p)
+		}
+		s.inflight[p]++
+	}
+	s.mu.Unlock()
+	time.Sleep(30 * time.Millisecond)
+	defer func() {
+		s.mu.Lock()
+		s.running--
+		for _, p := range parts {
+			s.inflight[p]--
+		}
+		s.mu.Unlock()
+	}()
+	return s.Bucket.PutIfAbsent(ctx, key, body)
+}
+
+// Under a backlog the flusher uploads several segments at once, never
+// two holding the same partition, and takes partitions in turn: with
+// every partition holding more than a segment, the first segments cover
+// them all. (One upload at a time, each starting at partition 0, held a
+// single agent to a fraction of its produce rate and left the last
+// partitions' batches, and the WAL files under them, until producers
+// stopped.)
+func TestFlushesConcurrentAndInTurn(t *testing.T) {
+	const parts, perPart = 8, 24
+	watch := &segmentWatch{Bucket: tier.NewMemBucket(), release: make(chan struct{}), inflight: map[int32]int{}}
+	a := tlogtest.StartAgent(t, t.TempDir(), watch, func(c *agent.Config) {
+		quiet(c)
+		c.FlushInterval = 50 * time.Millisecond
+		c.FlushBytes, c.SegmentBytes = 32<<10, 32<<10
+	})
+	createTopic(t, dialRaw(t, a.Addr()), "turns", parts, nil)
+	cl := tlogtest.NewClient(t, a.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	want := &tlogtest.Acked{}
+	for i := range perPart {
+		for p := range int32(parts) {
+			v := make([]byte, 8<<10)
+			rand.Read(v)
+			r := &kgo.Record{Topic: "turns", Partition: p, Value: v, Key: fmt.Appendf(nil, "%d-%d", p, i)}
+			if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			want.Add(r)
+		}
+	}
+	// Every partition now holds 192 KiB unflushed, six segments' worth.
+	close(watch.release)
+	waitFlushed(t, a, "turns", parts)
+	tlogtest.VerifyAll(t, a.Addr(), want, false)
+
+	watch.mu.Lock()
+	defer watch.mu.Unlock()
+	if len(watch.overlap) > 0 {
+		t.Errorf("partitions %v were in two uploads at once", watch.overlap)
+	}
+	if watch.maxRun < 2 {
+		t.Errorf("at most %d upload at a time under a backlog of %d segments", watch.maxRun, len(watch.order))
+	}
+	// The uploads blocked before the release took what little was there;
+	// after them, each takes the next partitions in turn.
+	seen := map[int32]bool{}
+	for _, ps := range watch.order[:min(len(watch.order), parts+maxFlushesInTest)] {
+		for _, p := range ps {
+			seen[p] = true
+		}
+	}
+	if len(seen) != parts {
+		t.Errorf("the first %d uploads held partitions %v of %d: %v", parts+maxFlushesInTest, seen, parts, watch.order)
+	}
+	t.Logf("%d uploads, at most %d at once; first ones: %v", len(watch.order), watch.maxRun, watch.order[:min(len(watch.order), 12)])
+}
+
+// maxFlushesInTest is tiering's maxFlushes: the uploads that may have
+// started before the backlog was complete.
+const maxFlushesInTest = 3

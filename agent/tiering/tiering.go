@@ -97,6 +97,11 @@ type Tiering struct {
 	keyCompactions, keyCompactedBytes, keyCompactedRecords                       atomic.Int64
 
 	keyState keyCompactState // the key compactor's goroutine alone touches it
+
+	flushMu       sync.Mutex
+	flushing      map[partID]bool // partitions in a flush under way
+	flushNext     int             // where the next flush starts taking partitions
+	flushingBytes atomic.Int64    // what those flushes hold
 }
 
 // New makes tiering for one agent, acting until ctx ends.
@@ -110,7 +115,7 @@ func New(ctx context.Context, cfg Config, host Host) *Tiering {
 	if cfg.OnFlushFailed == nil {
 		cfg.OnFlushFailed = func() {}
 	}
-	return &Tiering{cfg: cfg, host: host, log: cfg.Logger, ctx: ctx, kick: make(chan struct{}, 1)}
+	return &Tiering{cfg: cfg, host: host, log: cfg.Logger, ctx: ctx, kick: make(chan struct{}, 1), flushing: map[partID]bool{}}
 }
 
 // Run runs the flusher, compaction and retention until the context New was
@@ -141,24 +146,15 @@ func (tr *Tiering) flushLoop() {
 	interval := tr.cfg.FlushInterval
 	t := time.NewTicker(interval / 4)
 	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// Buffered for every flush that can run, so none blocks on its way
+	// out once the loop has returned.
+	done := make(chan error, maxFlushes)
+	running := 0
 	last := time.Now()
 	backoff := time.Duration(0)
-	for {
-		select {
-		case <-tr.ctx.Done():
-			return
-		case <-tr.kick:
-		case <-t.C:
-		}
-		// Seal on age or size, whichever comes first.
-		if time.Since(last) < interval && tr.host.UnflushedBytes() < tr.cfg.FlushBytes {
-			continue
-		}
-		if backoff > 0 && time.Since(last) < backoff {
-			continue
-		}
-		last = time.Now()
-		n, err := tr.flushOnce(tr.ctx)
+	result := func(err error) {
 		switch {
 		case err != nil && tr.ctx.Err() == nil:
 			tr.cfg.OnFlushFailed()
@@ -166,16 +162,51 @@ func (tr *Tiering) flushLoop() {
 			tr.log.Warn("flush failed; data stays in the WAL", "err", err, "retry_in", backoff)
 		case err == nil:
 			backoff = 0
-			if n > 0 && tr.host.UnflushedBytes() >= tr.cfg.FlushBytes {
-				// More waiting: go again without the tick.
-				select {
-				case tr.kick <- struct{}{}:
-				default:
-				}
+		}
+	}
+	for {
+		select {
+		case <-tr.ctx.Done():
+			return
+		case <-tr.kick:
+		case <-t.C:
+		case err := <-done:
+			running--
+			result(err)
+		}
+		// Up to maxFlushes at once, on disjoint partitions: one flush at
+		// a time is a PUT and a journal commit after another, and held a
+		// single agent to a fraction of what it takes in.
+		for running < maxFlushes {
+			// Seal on age or size, whichever comes first.
+			pending := tr.host.UnflushedBytes() - tr.flushingBytes.Load()
+			if pending <= 0 || time.Since(last) < interval && pending < tr.cfg.FlushBytes {
+				break
 			}
+			if backoff > 0 && time.Since(last) < backoff {
+				break
+			}
+			last = time.Now()
+			parts, err := tr.takeFlushable()
+			if err != nil {
+				result(err)
+				break
+			}
+			if len(parts) == 0 {
+				break // what is pending is in flushes under way
+			}
+			running++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				done <- tr.flushParts(tr.ctx, parts)
+			}()
 		}
 	}
 }
+
+// maxFlushes is how many segments the flusher uploads and commits at once.
+const maxFlushes = 3
 
 // Kick asks the flusher to look now (a size threshold may be crossed).
 func (tr *Tiering) Kick() {
@@ -187,50 +218,86 @@ func (tr *Tiering) Kick() {
 
 type flushPart struct {
 	h          partition.Held
-	p          *partition.Partition
+	data, snap []byte // the batches, and producer state as of end
 	first, end int64
 	epoch      int32
 }
 
-// flushOnce writes one segment with what is flushable now, up to the
-// segment size. It returns the bytes flushed.
-func (tr *Tiering) flushOnce(ctx context.Context) (int64, error) {
-	w := segment.NewWriter(tr.cfg.ID)
+type partID struct {
+	topic uuid.UUID
+	index int32
+}
+
+// takeFlushable reads what is flushable now, up to the segment size, from
+// partitions this agent leads that no flush under way holds, and marks
+// them as flushing. It starts each time after the last partition the
+// previous one took, so under a backlog every partition gets its turn
+// (always starting at the first left the last ones' oldest batches in the
+// WAL, pinning its files, until the producers stopped).
+func (tr *Tiering) takeFlushable() ([]flushPart, error) {
+	tr.flushMu.Lock()
+	defer tr.flushMu.Unlock()
+	held := tr.host.Partitions()
 	var parts []flushPart
 	budget := tr.cfg.SegmentBytes
-	for _, h := range tr.host.Partitions() {
-		p := h.P
+	start := tr.flushNext
+	for k := range held {
 		if budget <= 0 {
 			break
 		}
-		if !p.IsLeader() {
+		i := (start + k) % len(held)
+		h := held[i]
+		id := partID{h.Topic, h.Index}
+		if tr.flushing[id] || !h.P.IsLeader() {
 			continue
 		}
-		data, first, end, err := p.Unflushed(int(budget))
+		data, first, end, err := h.P.Unflushed(int(budget))
 		if errors.Is(err, partition.ErrClosed) {
 			continue // its topic was deleted under the read
 		}
 		if err != nil {
-			return 0, err
+			tr.releaseLocked(parts)
+			return nil, err
 		}
 		if len(data) == 0 {
 			continue
 		}
-		o := p.Offsets()
-		if err := w.AddOwned(h.Topic, h.Index, o.Epoch, data, p.ProducerSnapshot(end)); err != nil {
-			return 0, fmt.Errorf("flush %s/%d: %w", h.Name, h.Index, err)
-		}
 		budget -= int64(len(data))
-		parts = append(parts, flushPart{h: h, first: first, end: end, epoch: o.Epoch})
+		parts = append(parts, flushPart{h: h, data: data, snap: h.P.ProducerSnapshot(end), first: first, end: end, epoch: h.P.Offsets().Epoch})
+		tr.flushing[id] = true
+		tr.flushingBytes.Add(int64(len(data)))
+		tr.flushNext = i + 1
 	}
-	if len(parts) == 0 {
-		return 0, nil
+	return parts, nil
+}
+
+// releaseLocked unmarks parts as flushing; flushMu is held.
+func (tr *Tiering) releaseLocked(parts []flushPart) {
+	for _, fp := range parts {
+		delete(tr.flushing, partID{fp.h.Topic, fp.h.Index})
+		tr.flushingBytes.Add(-int64(len(fp.data)))
+	}
+}
+
+// flushParts writes parts into one segment object, uploads it and
+// commits it, then trims the partitions' WALs and unmarks them.
+func (tr *Tiering) flushParts(ctx context.Context, parts []flushPart) error {
+	defer func() {
+		tr.flushMu.Lock()
+		tr.releaseLocked(parts)
+		tr.flushMu.Unlock()
+	}()
+	w := segment.NewWriter(tr.cfg.ID)
+	for _, fp := range parts {
+		if err := w.AddOwned(fp.h.Topic, fp.h.Index, fp.epoch, fp.data, fp.snap); err != nil {
+			return fmt.Errorf("flush %s/%d: %w", fp.h.Name, fp.h.Index, err)
+		}
 	}
 	body := w.Bytes()
 	key := tr.newObjectKey("seg")
 	start := time.Now()
 	if _, err := tr.cfg.Bucket.PutIfAbsent(ctx, key, body); err != nil {
-		return 0, fmt.Errorf("upload %s (%d bytes): %w", key, len(body), err)
+		return fmt.Errorf("upload %s (%d bytes): %w", key, len(body), err)
 	}
 	uploaded := time.Since(start)
 
@@ -239,7 +306,7 @@ func (tr *Tiering) flushOnce(ctx context.Context) (int64, error) {
 	for _, fp := range parts {
 		e, ok := findEntry(entries, fp.h.Topic, fp.h.Index)
 		if !ok {
-			return 0, fmt.Errorf("segment writer lost %s/%d", fp.h.Name, fp.h.Index)
+			return fmt.Errorf("segment writer lost %s/%d", fp.h.Name, fp.h.Index)
 		}
 		cmds = append(cmds, metadata.CommitSegment{
 			TopicID: fp.h.Topic, Partition: fp.h.Index, LeaderEpoch: fp.epoch,
@@ -259,7 +326,7 @@ func (tr *Tiering) flushOnce(ctx context.Context) (int64, error) {
 			tr.commitsRefused.Add(1)
 			tr.log.Error("segment commit refused: this agent no longer leads or its view is stale", "object", key, "err", err)
 		}
-		return 0, fmt.Errorf("commit %s: %w", key, err)
+		return fmt.Errorf("commit %s: %w", key, err)
 	}
 	// The leader trims its own WAL now; followers trim when the commit
 	// reaches them through the journal (the agent's metadata sync), and
@@ -274,7 +341,7 @@ func (tr *Tiering) flushOnce(ctx context.Context) (int64, error) {
 	tr.flushes.Add(1)
 	tr.flushedBytes.Add(int64(len(body)))
 	tr.cfg.OnFlushed(time.Since(start))
-	return int64(len(body)), nil
+	return nil
 }
 
 func findEntry(entries []segment.Entry, id [16]byte, idx int32) (segment.Entry, bool) {
