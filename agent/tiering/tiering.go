@@ -13,6 +13,7 @@ package tiering
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +22,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -238,6 +240,14 @@ func (tr *Tiering) takeFlushable() ([]flushPart, error) {
 	tr.flushMu.Lock()
 	defer tr.flushMu.Unlock()
 	held := tr.host.Partitions()
+	// In one order from call to call (topics come from a map), so the
+	// turn passes from one partition to the next.
+	slices.SortFunc(held, func(a, b partition.Held) int {
+		if c := bytes.Compare(a.Topic[:], b.Topic[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Index, b.Index)
+	})
 	var parts []flushPart
 	budget := tr.cfg.SegmentBytes
 	start := tr.flushNext

@@ -23,3 +23,10 @@ func Reuses(s *FileStore) int64 {
 	defer s.mu.RUnlock()
 	return s.reuses
 }
+
+// DirSyncs is how many directory syncs a FileStore's reuses waited for.
+func DirSyncs(s *FileStore) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.dirSyncs
+}

@@ -10,7 +10,8 @@ package wal
 //
 // A record is [length u32][CRC-32C u32 of the rest][op u8][key length u16]
 // [key][value], op 1 a set and 2 a delete; the length covers op to value.
-// Files are NNNNNNNNNNNNNNNNNNNN.wal2, numbered in order; the active one
+// Files are NNNNNNNNNNNNNNNNNNNN-SSSSSSSS.wal2, numbered in order (S a
+// random salt, below); the active one
 // takes writes until it passes fileStoreMaxFile. Files go oldest first,
 // once nothing in the index points into them (a delete's record is only
 // needed while the set it deletes is in an older file, and older files go
@@ -26,16 +27,26 @@ package wal
 // must be allocated (and on a VM, often backed anew by the host), which
 // made writing the WAL the largest cost in an agent's profile. A reused
 // file holds its earlier use's records past the new ones, so a .wal2
-// record's stored CRC is XORed with a mask made from its file's sequence:
-// records of an earlier use cannot check out, and replay stops where the
-// new ones end. A file is cut to its length when writes move on from it,
-// so only the active file can end in such leftovers. Files ending .wal
-// are an earlier version's (no mask); they are read, and never written.
+// record's stored CRC is XORed with a mask made from its file's sequence
+// and a salt drawn at random for each use (in the name): records of an
+// earlier use, or records forged inside a producer's payload, do not
+// check out, and replay stops where the new ones end. A file is cut to
+// its length when writes move on from it, so only the active file can
+// end in such leftovers. A free file is reused only once its rename to
+// .free is on disk (the directory is synced first if need be): otherwise,
+// after a power loss, the directory could still give it its old name
+// while it holds a newer file's records, which would end the log there
+// and drop every later file. Free files found at open are emptied (one
+// whose rename to a log file was lost may hold that file's records).
+// Files ending .wal are an earlier version's (no mask); they are read,
+// and never written; a tlog before this version ignores .wal2 files, so
+// an agent must hold nothing unflushed when it is downgraded.
 
 import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -81,12 +92,6 @@ type FileStore struct {
 	dir     string
 	log     *slog.Logger
 	maxFile int64 // fileStoreMaxFile; smaller in tests
-	// synced is whether the caller Syncs every write (wal-sync always):
-	// a free file is then reused only once its rename to .free is on
-	// disk, or after a crash the directory could still name it by its
-	// old sequence while it holds a newer file's records, which would end
-	// the log there and drop every file after it.
-	synced bool
 
 	mu       sync.RWMutex
 	closed   bool
@@ -94,6 +99,7 @@ type FileStore struct {
 	files    []*logFile           // oldest first; the last is active
 	free     []*logFile           // gone files kept to be reused
 	reuses   int64                // files started as a free one (for tests)
+	dirSyncs int64                // directory syncs a reuse waited for (for tests)
 	unsynced []*logFile           // written since the last Sync (the active one included)
 	dirDirty bool                 // a file was created or removed since the last Sync
 	keyBytes int64
@@ -112,6 +118,7 @@ type logFile struct {
 	path       string // f.Name() is stale once the file is renamed
 	f          *os.File
 	mask       uint32 // XORed into each record's CRC (0 in .wal files)
+	salt       uint32 // this use's, in a .wal2 file's name
 	size       int64  // the end of the records
 	disk       int64  // the file's length: past size only in a reused file
 	live       int    // index entries pointing here
@@ -119,22 +126,30 @@ type logFile struct {
 	freeOnDisk bool   // a free file whose rename to .free has been synced
 }
 
-// fileMask is the CRC mask of file seq's records. seq times an odd
-// number is one-to-one mod 2^32, so no two uses of a file share a mask.
-func fileMask(seq uint64) uint32 { return uint32(seq * 0x9E3779B1) }
+// fileMask is the CRC mask of the records of file seq with salt. seq
+// times an odd number is one-to-one mod 2^32; the salt makes the mask
+// unpredictable, and different for a sequence used again after a crash.
+func fileMask(seq uint64, salt uint32) uint32 { return uint32(seq*0x9E3779B1) ^ salt }
+
+func newSalt() (uint32, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("wal: salt: %w", err)
+	}
+	return binary.BigEndian.Uint32(b[:]), nil
+}
 
 var _ Store = (*FileStore)(nil)
 
-// OpenFileStore opens (creating if needed) a FileStore in dir. synced
-// says the caller will Sync after every write (see FileStore.synced).
-func OpenFileStore(dir string, logger *slog.Logger, synced bool) (*FileStore, error) {
+// OpenFileStore opens (creating if needed) a FileStore in dir.
+func OpenFileStore(dir string, logger *slog.Logger) (*FileStore, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
 	}
-	s := &FileStore{dir: dir, log: logger, maxFile: fileStoreMaxFile, synced: synced, groups: map[string][]fsEntry{}}
+	s := &FileStore{dir: dir, log: logger, maxFile: fileStoreMaxFile, groups: map[string][]fsEntry{}}
 	if err := s.load(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -155,26 +170,24 @@ func (s *FileStore) load() error {
 		path string
 		mask uint32
 	}
-	var logs []found
+	var logs, frees []found
 	for _, suffix := range []string{fileSuffix, oldFileSuffix, freeSuffix} {
 		names, err := filepath.Glob(filepath.Join(s.dir, "*"+suffix))
 		if err != nil {
 			return fmt.Errorf("wal: list %s: %w", s.dir, err)
 		}
 		for _, n := range names {
-			seq, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(n), suffix), 10, 64)
+			seq, salt, err := parseName(filepath.Base(n), suffix)
 			if err != nil {
-				return fmt.Errorf("wal: %s is not a WAL file name", n)
+				return err
 			}
 			switch suffix {
 			case freeSuffix:
-				if err := s.keepFree(n, seq); err != nil {
-					return err
-				}
+				frees = append(frees, found{seq: seq, path: n})
 			case oldFileSuffix:
 				logs = append(logs, found{seq, n, 0})
 			default:
-				logs = append(logs, found{seq, n, fileMask(seq)})
+				logs = append(logs, found{seq, n, fileMask(seq, salt)})
 			}
 		}
 	}
@@ -182,6 +195,14 @@ func (s *FileStore) load() error {
 	for i, l := range logs {
 		if i > 0 && logs[i-1].seq == l.seq {
 			return fmt.Errorf("wal: %s and %s have the same sequence", logs[i-1].path, l.path)
+		}
+	}
+	for _, f := range frees {
+		// A free file was an oldest log file: one numbered at or past
+		// the first log file did not come from this store's renames.
+		keep := len(logs) == 0 || f.seq < logs[0].seq
+		if err := s.keepFree(f.path, f.seq, keep); err != nil {
+			return err
 		}
 	}
 	for i, l := range logs {
@@ -206,6 +227,26 @@ func (s *FileStore) load() error {
 	return nil
 }
 
+// parseName reads a file name's sequence and, for a .wal2 file, salt.
+func parseName(name, suffix string) (seq uint64, salt uint32, err error) {
+	stem := strings.TrimSuffix(name, suffix)
+	if suffix == fileSuffix {
+		var saltHex string
+		var ok bool
+		stem, saltHex, ok = strings.Cut(stem, "-")
+		v, perr := strconv.ParseUint(saltHex, 16, 32)
+		if !ok || perr != nil {
+			return 0, 0, fmt.Errorf("wal: %s is not a WAL file name", name)
+		}
+		salt = uint32(v)
+	}
+	seq, err = strconv.ParseUint(stem, 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("wal: %s is not a WAL file name", name)
+	}
+	return seq, salt, nil
+}
+
 // FilesIn says whether dir holds a FileStore's files, of any version.
 func FilesIn(dir string) (bool, error) {
 	for _, suffix := range []string{fileSuffix, oldFileSuffix, freeSuffix} {
@@ -220,24 +261,21 @@ func FilesIn(dir string) (bool, error) {
 	return false, nil
 }
 
-// keepFree opens a free file found at open to be reused, or removes it
-// if enough are kept.
-func (s *FileStore) keepFree(p string, seq uint64) error {
-	if len(s.free) < freeMax {
+// keepFree keeps a free file found at open to be reused, emptied (its
+// rename to a log file may have been lost in a crash, leaving it holding
+// that file's records), or removes it.
+func (s *FileStore) keepFree(p string, seq uint64, keep bool) error {
+	if keep && len(s.free) < freeMax {
 		f, err := os.OpenFile(p, os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("wal: open %s: %w", p, err)
 		}
-		fi, err := f.Stat()
-		if err != nil {
+		if err := f.Truncate(0); err != nil {
 			f.Close()
-			return fmt.Errorf("wal: stat %s: %w", p, err)
+			return fmt.Errorf("wal: empty %s: %w", p, err)
 		}
-		if fi.Size() <= freeMaxSize {
-			s.free = append(s.free, &logFile{seq: seq, path: p, f: f, disk: fi.Size()})
-			return nil
-		}
-		f.Close()
+		s.free = append(s.free, &logFile{seq: seq, path: p, f: f})
+		return nil
 	}
 	if err := os.Remove(p); err != nil {
 		return fmt.Errorf("wal: remove %s: %w", p, err)
@@ -249,6 +287,10 @@ func (s *FileStore) path(seq uint64, suffix string) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, suffix))
 }
 
+func (s *FileStore) logPath(seq uint64, salt uint32) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d-%08x%s", seq, salt, fileSuffix))
+}
+
 // replay reads one file's records into the index; clean is false if it
 // ended in a torn or corrupt record, where the file is truncated.
 func (s *FileStore) replay(seq uint64, p string, mask uint32, last bool) (*logFile, bool, error) {
@@ -257,6 +299,11 @@ func (s *FileStore) replay(seq uint64, p string, mask uint32, last bool) (*logFi
 		return nil, false, fmt.Errorf("wal: open %s: %w", p, err)
 	}
 	lf := &logFile{seq: seq, path: p, f: f, mask: mask}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("wal: stat %s: %w", p, err)
+	}
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 1<<20)
 	var hdr [recordHeader]byte
 	var rec []byte
@@ -270,7 +317,8 @@ func (s *FileStore) replay(seq uint64, p string, mask uint32, last bool) (*logFi
 			break
 		}
 		n := binary.BigEndian.Uint32(hdr[:4])
-		if n < 3 || n > 1<<31 {
+		// Past the file's end is torn or leftovers: not worth allocating.
+		if n < 3 || int64(n) > fi.Size()-pos-recordHeader {
 			clean = false
 			break
 		}
@@ -374,10 +422,22 @@ func (s *FileStore) rotateLocked() error {
 	for _, lf := range s.free {
 		seq = max(seq, lf.seq+1) // a free file's old name is never taken again
 	}
-	p := s.path(seq, fileSuffix)
-	if lf := s.takeFreeLocked(); lf != nil {
+	salt, err := newSalt()
+	if err != nil {
+		return err
+	}
+	p := s.logPath(seq, salt)
+	if n := len(s.free); n > 0 {
+		lf := s.free[n-1]
+		if !lf.freeOnDisk {
+			s.dirSyncs++
+			if err := s.syncDirLocked(); err != nil {
+				return err
+			}
+		}
+		s.free = s.free[:n-1]
 		if err := os.Rename(lf.path, p); err == nil {
-			lf.seq, lf.path, lf.mask, lf.size = seq, p, fileMask(seq), 0
+			lf.seq, lf.path, lf.mask, lf.size = seq, p, fileMask(seq, salt), 0
 			s.reuses++
 			s.files = append(s.files, lf)
 			s.dirDirty = true
@@ -392,19 +452,8 @@ func (s *FileStore) rotateLocked() error {
 	if err != nil {
 		return fmt.Errorf("wal: create %s: %w", p, err)
 	}
-	s.files = append(s.files, &logFile{seq: seq, path: p, f: f, mask: fileMask(seq)})
+	s.files = append(s.files, &logFile{seq: seq, path: p, f: f, mask: fileMask(seq, salt)})
 	s.dirDirty = true
-	return nil
-}
-
-// takeFreeLocked takes a free file that may be reused now, if any.
-func (s *FileStore) takeFreeLocked() *logFile {
-	for i, lf := range s.free {
-		if !s.synced || lf.freeOnDisk {
-			s.free = slices.Delete(s.free, i, i+1)
-			return lf
-		}
-	}
 	return nil
 }
 
@@ -697,19 +746,26 @@ func (s *FileStore) Sync() error {
 	}
 	s.unsynced = s.unsynced[:0]
 	if s.dirDirty {
-		d, err := os.Open(s.dir)
-		if err != nil {
-			return fmt.Errorf("wal: sync %s: %w", s.dir, err)
-		}
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("wal: sync %s: %w", s.dir, err)
-		}
-		s.dirDirty = false
-		for _, lf := range s.free {
-			lf.freeOnDisk = true
-		}
+		return s.syncDirLocked()
+	}
+	return nil
+}
+
+// syncDirLocked fsyncs the directory: files made, renamed or removed so
+// far are on disk.
+func (s *FileStore) syncDirLocked() error {
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return fmt.Errorf("wal: sync %s: %w", s.dir, err)
+	}
+	err = d.Sync()
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("wal: sync %s: %w", s.dir, err)
+	}
+	s.dirDirty = false
+	for _, lf := range s.free {
+		lf.freeOnDisk = true
 	}
 	return nil
 }

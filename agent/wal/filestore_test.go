@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tlog-io/tlog/agent/wal"
@@ -15,7 +16,7 @@ import (
 
 func openFiles(t *testing.T, dir string, maxFile int64) *wal.FileStore {
 	t.Helper()
-	s, err := wal.OpenFileStore(dir, quietLog, false)
+	s, err := wal.OpenFileStore(dir, quietLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,71 +261,68 @@ func copyDir(t *testing.T, dir string) string {
 	return to
 }
 
-// Gone files are kept and reused: after many files' worth of writes the
-// store has written into few distinct files. A crash while a reused file
-// is active leaves its earlier use's records after the new ones, with
-// good CRCs of their own; a reopen must stop at the new ones' end, or the
-// sets of long-deleted keys come back.
+// Gone files are kept and reused: after many files' worth of writes
+// nearly every new file was a free one. A crash while a reused file is
+// active leaves its earlier use's records after the new ones, with good
+// CRCs of their own; a reopen must stop at the new ones' end, or the sets
+// of long-deleted keys come back. With records all of one size the new
+// ones end where old ones begin (only the mask stops replay there); with
+// sizes varied a file's new use ends where its earlier use did not, so
+// what is past its end must be cut when writes move on.
 func TestFileStoreReusesFiles(t *testing.T) {
-	dir := t.TempDir()
-	s := openFiles(t, dir, 8192)
-	for i := range 300 {
-		// Sizes vary, so a file's new use ends where its earlier use
-		// did not: what is past the end must be cut when writes move on.
-		if err := s.Apply([]wal.KV{kv(i, 1000+i*397%1000)}); err != nil {
-			t.Fatal(err)
-		}
-		if i >= 4 {
-			if err := s.Delete([][]byte{kv(i-4, 0).Key}); err != nil {
-				t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		size func(i int) int
+	}{
+		{"same sizes", func(int) int { return 1500 }},
+		{"varied sizes", func(i int) int { return 1000 + i*397%1000 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openFiles(t, dir, 8192)
+			for i := range 300 {
+				if err := s.Apply([]wal.KV{kv(i, tc.size(i))}); err != nil {
+					t.Fatal(err)
+				}
+				if i >= 4 {
+					if err := s.Delete([][]byte{kv(i-4, 0).Key}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// Crash here and there in reused files.
+				if i >= 100 && i%7 == 0 {
+					want := contents(t, s)
+					crashed := openFiles(t, copyDir(t, dir), 8192)
+					if got := contents(t, crashed); !slices.Equal(got, want) {
+						t.Fatalf("reopened after a crash at %d: %q, want %q", i, got, want)
+					}
+					crashed.Close()
+				}
 			}
-		}
-		// Crash in the middle of a reused file: its first records are
-		// new, the rest its earlier use's.
-		if i == 201 {
-			if wal.Reuses(s) == 0 {
-				t.Fatal("no file reused after 200 records")
+			// 300 records of 1–2 KB fill some 60 files of 8 KiB; held at
+			// once are 3 or so, and up to 2 free, so nearly every new
+			// file is a reuse.
+			if n := wal.Reuses(s); n < 40 {
+				t.Fatalf("%d files reused", n)
+			}
+			if n := wal.FreeFiles(s); n > 2 {
+				t.Fatalf("%d free files kept, want at most 2", n)
 			}
 			want := contents(t, s)
-			crashed := openFiles(t, copyDir(t, dir), 8192)
-			if got := contents(t, crashed); !slices.Equal(got, want) {
-				t.Fatalf("reopened after a crash: %q, want %q", got, want)
+			s.Close()
+			if got := contents(t, openFiles(t, dir, 8192)); !slices.Equal(got, want) || len(got) != 4 {
+				t.Fatalf("reopened: %q, want %q", got, want)
 			}
-			crashed.Close()
-		}
-	}
-	// 300 records of 1.5 KB fill some 60 files of 8 KiB; held at once
-	// are 3 or so, and up to 2 free, so nearly every new file is a reuse.
-	if n := wal.Reuses(s); n < 50 {
-		t.Fatalf("%d files reused of some 60", n)
-	}
-	free := wal.FreeFiles(s)
-	if free > 2 {
-		t.Fatalf("%d free files kept, want at most 2", free)
-	}
-	want := contents(t, s)
-	s.Close()
-	s = openFiles(t, dir, 8192)
-	if got := contents(t, s); !slices.Equal(got, want) || len(got) != 4 {
-		t.Fatalf("reopened: %q, want %q", got, want)
-	}
-	if n := wal.FreeFiles(s); n != free {
-		t.Fatalf("%d free files found at open, want %d", n, free)
+		})
 	}
 }
 
-// With wal-sync always a free file is reused only after a Sync has put
-// its rename on disk: until then new files are new.
-func TestFileStoreSyncedReusesAfterSync(t *testing.T) {
-	dir := t.TempDir()
-	s, err := wal.OpenFileStore(dir, quietLog, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	wal.SetMaxFile(s, 8192)
-	write := func(from, to int, sync bool) int64 {
-		before := wal.Reuses(s)
+// A free file is reused only once its rename to .free is on disk: the
+// store syncs the directory first when no Sync has done so.
+func TestFileStoreReuseWaitsForRename(t *testing.T) {
+	s := openFiles(t, t.TempDir(), 8192)
+	write := func(from, to int, sync bool) (reuses, dirSyncs int64) {
+		r0, d0 := wal.Reuses(s), wal.DirSyncs(s)
 		for i := from; i < to; i++ {
 			if err := s.Apply([]wal.KV{kv(i, 1500)}); err != nil {
 				t.Fatal(err)
@@ -338,13 +336,63 @@ func TestFileStoreSyncedReusesAfterSync(t *testing.T) {
 				}
 			}
 		}
-		return wal.Reuses(s) - before
+		return wal.Reuses(s) - r0, wal.DirSyncs(s) - d0
 	}
-	if n := write(0, 100, false); n != 0 {
-		t.Fatalf("%d files reused without a Sync: a free file's rename was not on disk", n)
+	if r, d := write(0, 100, false); r < 15 || d != r {
+		t.Fatalf("without Sync: %d files reused, %d directory syncs before them; want one each", r, d)
 	}
-	if n := write(100, 200, true); n < 15 {
-		t.Fatalf("%d files reused of some 20 with a Sync after each", n)
+	if err := s.Sync(); err != nil { // for the files freed above
+		t.Fatal(err)
+	}
+	if r, d := write(100, 200, true); r < 15 || d != 0 {
+		t.Fatalf("with a Sync after each write: %d files reused, %d directory syncs of their own; want none", r, d)
+	}
+}
+
+// Free files found at open are emptied (a crash may have lost the rename
+// that made one a log file, leaving it holding that file's records), and
+// one numbered at or past the first log file, which the store's own
+// renames never leave, is removed.
+func TestFileStoreFreeFilesAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := openFiles(t, dir, 8192)
+	for i := range 60 {
+		if err := s.Apply([]wal.KV{kv(i, 1500)}); err != nil {
+			t.Fatal(err)
+		}
+		if i >= 4 {
+			if err := s.Delete([][]byte{kv(i-4, 0).Key}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := contents(t, s)
+	s.Close()
+	frees, _ := filepath.Glob(filepath.Join(dir, "*.free"))
+	if len(frees) == 0 {
+		t.Fatal("no free files to test with")
+	}
+	for _, p := range frees {
+		if fi, _ := os.Stat(p); fi.Size() == 0 {
+			t.Fatalf("%s is empty before the reopen", p)
+		}
+	}
+	logs := walFiles(t, dir)
+	bogus := filepath.Join(dir, filepath.Base(logs[len(logs)-1])[:20]+".free")
+	if err := os.WriteFile(bogus, []byte("not from the store"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = openFiles(t, dir, 8192)
+	if got := contents(t, s); !slices.Equal(got, want) {
+		t.Fatalf("reopened: %q, want %q", got, want)
+	}
+	for _, p := range frees {
+		if fi, err := os.Stat(p); err == nil && fi.Size() != 0 {
+			t.Fatalf("%s holds %d bytes after the reopen", p, fi.Size())
+		}
+	}
+	if _, err := os.Stat(bogus); !os.IsNotExist(err) {
+		t.Fatalf("%s, numbered as the last log file, is still there: %v", bogus, err)
 	}
 }
 
@@ -373,7 +421,7 @@ func TestFileStoreReadsOldFiles(t *testing.T) {
 		t.Fatalf("%q, want %q", got, want)
 	}
 	s.Close()
-	if got := walFiles(t, dir); len(got) != 1 || filepath.Base(got[0]) != fmt.Sprintf("%020d.wal2", 8) {
+	if got := walFiles(t, dir); len(got) != 1 || !strings.HasPrefix(filepath.Base(got[0]), fmt.Sprintf("%020d-", 8)) {
 		t.Fatalf("new files %q, want one numbered after the old", got)
 	}
 	if got := contents(t, openFiles(t, dir, 8192)); !slices.Equal(got, want) {

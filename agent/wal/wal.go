@@ -144,7 +144,7 @@ func Open(opts Options) (*WAL, error) {
 	var s Store
 	var err error
 	if opts.Files {
-		s, err = OpenFileStore(opts.Dir, opts.Logger, opts.Sync)
+		s, err = OpenFileStore(opts.Dir, opts.Logger)
 	} else {
 		s, err = OpenBadger(opts.Dir, opts.Logger)
 	}

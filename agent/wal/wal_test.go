@@ -54,7 +54,7 @@ var stores = []struct {
 		return s
 	}},
 	{"files", func(t *testing.T) wal.Store {
-		s, err := wal.OpenFileStore(t.TempDir(), quietLog, false)
+		s, err := wal.OpenFileStore(t.TempDir(), quietLog)
 		if err != nil {
 			t.Fatal(err)
 		}
