@@ -850,12 +850,16 @@ func (it *fsItem) Value(fn func([]byte) error) error {
 	return fn(b)
 }
 
-// Size reports key bytes held and the bytes of the files.
+// Size reports key bytes held and the bytes of the files on disk, free
+// ones included.
 func (s *FileStore) Size() (keys, files int64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, lf := range s.files {
-		files += lf.size
+		files += max(lf.size, lf.disk)
+	}
+	for _, lf := range s.free {
+		files += lf.disk // kept on disk to be reused
 	}
 	return s.keyBytes, files
 }
