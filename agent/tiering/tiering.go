@@ -3,10 +3,11 @@ package tiering
 // Tiering is an agent's side of the bucket: the flusher (on every agent),
 // and compaction, retention and garbage collection (on the controller).
 //
-// The flusher seals the unflushed, committed tail of every partition this
-// agent leads into one segment object (many partitions per object, so the
-// PUT rate grows with bytes, not partitions), uploads it, and commits it in
-// the metadata journal. The journal refuses a commit whose leader epoch is
+// The flusher seals the unflushed, committed tail of the partitions this
+// agent leads into segment objects (many partitions per object, so the
+// PUT rate grows with bytes, not partitions; up to three objects at once,
+// never two holding one partition), uploads each, and commits it in the
+// metadata journal. The journal refuses a commit whose leader epoch is
 // stale or whose first offset isn't the partition's flushedEnd, which fences
 // zombie leaders and forbids gaps and overlaps. Only after the commit do
 // partitions drop the flushed batches from the WAL.
