@@ -169,11 +169,35 @@ type link struct {
 
 	mu       sync.Mutex
 	feeds    map[wal.PartKey]*feed
-	inflight int // appends in flight
+	inflight int // appends and probes in flight on conn
+	// conns counts connections: an answer from an earlier one (its
+	// callbacks fail after a redial reset inflight) must not count
+	// against the current one's window.
+	conns uint64
 	// blocked: a pump left something unsent for a full window; the next
 	// answer pumps again.
 	blocked bool
 	conn    *peer.Conn
+}
+
+// redialed makes nc the link's connection: nothing is in flight on it,
+// and every feed starts again with a probe.
+func (l *link) redialed(nc *peer.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conn = nc
+	l.conns++
+	l.inflight = 0
+	for _, f := range l.feeds {
+		f.restart(0)
+	}
+}
+
+// answered takes one message sent on connection cg out of the window.
+func (l *link) answered(cg uint64) {
+	if cg == l.conns {
+		l.inflight--
+	}
 }
 
 func (l *link) poke() {
@@ -303,13 +327,7 @@ func (l *link) run() {
 				continue
 			}
 			backoff = 50 * time.Millisecond
-			l.mu.Lock()
-			l.conn = nc
-			l.inflight = 0
-			for _, f := range l.feeds {
-				f.restart(0)
-			}
-			l.mu.Unlock()
+			l.redialed(nc)
 			c = nc
 		}
 		l.pump(c)
@@ -359,11 +377,11 @@ func (l *link) pump(c *peer.Conn) {
 				continue
 			}
 			f.state = probing
-			gen := f.gen
+			gen, cg := f.gen, l.conns
 			l.inflight++
 			ff := f
 			out = append(out, outMsg{typ: peer.TypeProbe, msg: &peer.Probe{Topic: f.topic, Partition: f.idx, Epoch: f.epoch},
-				cb: func(b []byte, err error) { l.onProbe(ff, gen, b, err) }})
+				cb: func(b []byte, err error) { l.onProbe(ff, gen, cg, b, err) }})
 		case streaming:
 			for f.inflight < feedWindow && l.inflight < linkWindow {
 				data, next, err := f.p.ReadForFollower(f.next, appendBytes)
@@ -417,13 +435,13 @@ func (l *link) pump(c *peer.Conn) {
 }
 
 func (l *link) appendMsg(out *[]outMsg, f *feed, data []byte, hw int64) {
-	gen, size := f.gen, len(data)
+	gen, cg, size := f.gen, l.conns, len(data)
 	f.inflight += size
 	l.inflight++
 	ff := f
 	*out = append(*out, outMsg{typ: peer.TypeAppend, size: size,
 		msg: &peer.Append{Topic: f.topic, Partition: f.idx, Epoch: f.epoch, Truncate: f.truncate, Reset: f.reset, HW: hw, Data: data},
-		cb:  func(b []byte, err error) { l.onAppendResp(ff, gen, size, b, err) }})
+		cb:  func(b []byte, err error) { l.onAppendResp(ff, gen, cg, size, b, err) }})
 }
 
 // answer handles the common part of a follower's answer: a stale answer,
@@ -458,7 +476,7 @@ func (l *link) answer(f *feed, gen uint64, code int8, msg string, err error) boo
 	return false
 }
 
-func (l *link) onProbe(f *feed, gen uint64, body []byte, err error) {
+func (l *link) onProbe(f *feed, gen, cg uint64, body []byte, err error) {
 	var resp peer.ProbeResp
 	if err == nil {
 		err = peer.Decode(body, &resp)
@@ -466,7 +484,7 @@ func (l *link) onProbe(f *feed, gen uint64, body []byte, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer l.poke()
-	l.inflight--
+	l.answered(cg)
 	if !l.answer(f, gen, resp.Code, resp.Msg, err) {
 		return
 	}
@@ -496,14 +514,14 @@ func (l *link) onProbe(f *feed, gen uint64, body []byte, err error) {
 	f.p.FollowerAck(l.to, f.next)
 }
 
-func (l *link) onAppendResp(f *feed, gen uint64, size int, body []byte, err error) {
+func (l *link) onAppendResp(f *feed, gen, cg uint64, size int, body []byte, err error) {
 	var resp peer.AppendResp
 	if err == nil {
 		err = peer.Decode(body, &resp)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.inflight--
+	l.answered(cg)
 	if f.gen == gen {
 		f.inflight -= size
 	}
