@@ -87,6 +87,9 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
+// suffixes are those of every file a FileStore keeps.
+var suffixes = []string{fileSuffix, oldFileSuffix, freeSuffix}
+
 // FileStore is a Store on append-only files in one directory.
 type FileStore struct {
 	dir     string
@@ -118,7 +121,6 @@ type logFile struct {
 	path       string // f.Name() is stale once the file is renamed
 	f          *os.File
 	mask       uint32 // XORed into each record's CRC (0 in .wal files)
-	salt       uint32 // this use's, in a .wal2 file's name
 	size       int64  // the end of the records
 	disk       int64  // the file's length: past size only in a reused file
 	live       int    // index entries pointing here
@@ -171,7 +173,7 @@ func (s *FileStore) load() error {
 		mask uint32
 	}
 	var logs, frees []found
-	for _, suffix := range []string{fileSuffix, oldFileSuffix, freeSuffix} {
+	for _, suffix := range suffixes {
 		names, err := filepath.Glob(filepath.Join(s.dir, "*"+suffix))
 		if err != nil {
 			return fmt.Errorf("wal: list %s: %w", s.dir, err)
@@ -249,7 +251,7 @@ func parseName(name, suffix string) (seq uint64, salt uint32, err error) {
 
 // FilesIn says whether dir holds a FileStore's files, of any version.
 func FilesIn(dir string) (bool, error) {
-	for _, suffix := range []string{fileSuffix, oldFileSuffix, freeSuffix} {
+	for _, suffix := range suffixes {
 		names, err := filepath.Glob(filepath.Join(dir, "*"+suffix))
 		if err != nil {
 			return false, fmt.Errorf("wal: list %s: %w", dir, err)
@@ -283,8 +285,8 @@ func (s *FileStore) keepFree(p string, seq uint64, keep bool) error {
 	return nil
 }
 
-func (s *FileStore) path(seq uint64, suffix string) string {
-	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, suffix))
+func (s *FileStore) freePath(seq uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, freeSuffix))
 }
 
 func (s *FileStore) logPath(seq uint64, salt uint32) string {
@@ -436,17 +438,17 @@ func (s *FileStore) rotateLocked() error {
 			}
 		}
 		s.free = s.free[:n-1]
-		if err := os.Rename(lf.path, p); err == nil {
+		err := os.Rename(lf.path, p)
+		if err == nil {
 			lf.seq, lf.path, lf.mask, lf.size = seq, p, fileMask(seq, salt), 0
 			s.reuses++
 			s.files = append(s.files, lf)
 			s.dirDirty = true
 			return nil
-		} else {
-			s.log.Warn("wal: reuse a free file", "err", err)
-			lf.f.Close()
-			os.Remove(lf.path)
 		}
+		s.log.Warn("wal: reuse a free file", "err", err)
+		lf.f.Close()
+		os.Remove(lf.path)
 	}
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -479,7 +481,7 @@ func (s *FileStore) retireLocked(lf *logFile) error {
 	s.unsynced = slices.DeleteFunc(s.unsynced, func(u *logFile) bool { return u == lf })
 	s.dirDirty = true
 	if len(s.free) < freeMax && lf.disk <= freeMaxSize {
-		p := s.path(lf.seq, freeSuffix)
+		p := s.freePath(lf.seq)
 		if err := os.Rename(lf.path, p); err == nil {
 			lf.path, lf.live, lf.liveBytes, lf.freeOnDisk = p, 0, 0, false
 			s.free = append(s.free, lf)
